@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { parseConfig, usage } from "./config.ts";
+
+Deno.test("parseConfig() gives the documented defaults", () => {
+  assert.deepEqual(parseConfig([], {}), {
+    port: 8080,
+    hostname: "127.0.0.1",
+    dir: "./deployments",
+    command: undefined,
+    maxRunning: 2,
+    heartbeatSeconds: 15,
+    help: false,
+  });
+});
+
+Deno.test("parseConfig() reads every flag", () => {
+  const config = parseConfig(
+    [
+      "--port",
+      "0",
+      "--hostname=0.0.0.0",
+      "--dir",
+      "/tmp/x",
+      "--command",
+      "echo hi",
+      "--max-running",
+      "5",
+      "--heartbeat",
+      "3",
+    ],
+    {},
+  );
+  assert.deepEqual(config, {
+    port: 0,
+    hostname: "0.0.0.0",
+    dir: "/tmp/x",
+    command: "echo hi",
+    maxRunning: 5,
+    heartbeatSeconds: 3,
+    help: false,
+  });
+});
+
+Deno.test("parseConfig() reads environment variables and lets flags win", () => {
+  const env = {
+    SHIPLOG_PORT: "9000",
+    SHIPLOG_HOSTNAME: "::1",
+    SHIPLOG_DIR: "d",
+    SHIPLOG_COMMAND: "make deploy",
+    SHIPLOG_MAX_RUNNING: "3",
+    SHIPLOG_HEARTBEAT: "30",
+  };
+  const fromEnv = parseConfig([], env);
+  assert.equal(fromEnv.port, 9000);
+  assert.equal(fromEnv.hostname, "::1");
+  assert.equal(fromEnv.dir, "d");
+  assert.equal(fromEnv.command, "make deploy");
+  assert.equal(fromEnv.maxRunning, 3);
+  assert.equal(fromEnv.heartbeatSeconds, 30);
+  assert.equal(parseConfig(["--port", "1234"], env).port, 1234);
+});
+
+Deno.test("parseConfig() rejects a port above 65535 with a clear message", () => {
+  assert.throws(() => parseConfig(["--port", "65536"], {}), {
+    name: "RangeError",
+    message: 'Cannot parse --port "65536": expected an integer from 0 to 65535',
+  });
+});
+
+Deno.test("parseConfig() rejects non-numeric, negative and fractional numbers", () => {
+  for (const bad of ["abc", "-1", "1.5", "", "1e3", "0x10"]) {
+    assert.throws(() => parseConfig([`--port=${bad}`], {}), RangeError, bad);
+  }
+  assert.throws(() => parseConfig([], { SHIPLOG_MAX_RUNNING: "0" }), {
+    message: 'Cannot parse SHIPLOG_MAX_RUNNING "0": expected an integer from 1 to 1000',
+  });
+  assert.throws(() => parseConfig(["--heartbeat", "0"], {}), RangeError);
+});
+
+Deno.test("parseConfig() rejects unknown flags, positionals and empty values", () => {
+  assert.throws(() => parseConfig(["--prot", "1"], {}), TypeError);
+  assert.throws(() => parseConfig(["serve"], {}), TypeError);
+  assert.throws(() => parseConfig(["--command", ""], {}), TypeError);
+  assert.throws(() => parseConfig(["--port"], {}), TypeError);
+});
+
+Deno.test("parseConfig() recognises --help, and usage() lists every flag and variable", () => {
+  assert.equal(parseConfig(["--help"], {}).help, true);
+  const text = usage();
+  for (const word of ["--port", "--hostname", "--dir", "--command", "--max-running", "--heartbeat", "--help"]) {
+    assert.ok(text.includes(word), word);
+  }
+  for (const name of ["SHIPLOG_PORT", "SHIPLOG_DIR", "SHIPLOG_COMMAND", "SHIPLOG_HEARTBEAT"]) {
+    assert.ok(text.includes(name), name);
+  }
+});

@@ -1,0 +1,78 @@
+/**
+ * @module
+ * Turns bytes, arriving in pieces split anywhere, into complete lines of text. Splitting happens on the byte
+ * 0x0A before decoding (it never occurs inside a multi-byte UTF-8 character), so a character cut between two
+ * reads is decoded whole. A CR before the LF is dropped (CRLF endings are normalised); invalid UTF-8 becomes
+ * U+FFFD. A line longer than `maxLineBytes` is cut into pieces at a character boundary, so one unterminated
+ * flood cannot hold unbounded memory; every reader of a log uses this same rule, so line numbers agree.
+ */
+
+/** Options of {@linkcode LineSplitter}. */
+export interface LineSplitterOptions {
+  /** The longest line kept whole, in bytes; longer ones are cut into pieces. Default 8 MiB. */
+  maxLineBytes?: number;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Splits a byte stream into complete lines. Keeps the unfinished last line until its end arrives. */
+export class LineSplitter {
+  #pending: Uint8Array = new Uint8Array(0);
+  #decoder = new TextDecoder();
+  #maxLineBytes: number;
+
+  constructor(options: LineSplitterOptions = {}) {
+    this.#maxLineBytes = options.maxLineBytes ?? 8 * 1024 * 1024;
+    if (!(this.#maxLineBytes >= 4)) {
+      throw new RangeError(`Cannot split lines of at most ${this.#maxLineBytes} bytes: expected at least 4`);
+    }
+  }
+
+  /** Bytes received that do not yet form a complete line. */
+  get pendingBytes(): number {
+    return this.#pending.length;
+  }
+
+  /** Adds bytes and returns the lines they complete, without their line endings. */
+  push(chunk: Uint8Array): string[] {
+    let bytes = chunk;
+    if (this.#pending.length > 0) {
+      bytes = new Uint8Array(this.#pending.length + chunk.length);
+      bytes.set(this.#pending);
+      bytes.set(chunk, this.#pending.length);
+    }
+    const lines: string[] = [];
+    let start = 0;
+    const lastLf = bytes.lastIndexOf(LF);
+    if (lastLf >= 0) {
+      // One decode for every complete line in the chunk: far cheaper than one per line.
+      const text = this.#decoder.decode(bytes.subarray(0, lastLf));
+      for (const line of text.split("\n")) lines.push(line.endsWith("\r") ? line.slice(0, -1) : line);
+      start = lastLf + 1;
+    }
+    while (bytes.length - start > this.#maxLineBytes) {
+      const end = characterBoundary(bytes, start + this.#maxLineBytes, start);
+      lines.push(this.#decoder.decode(bytes.subarray(start, end)));
+      start = end;
+    }
+    this.#pending = bytes.slice(start);
+    return lines;
+  }
+
+  /** Returns the unfinished last line, if any, as a line of its own (used when a writer is done for good). */
+  flush(): string[] {
+    if (this.#pending.length === 0) return [];
+    const pending = this.#pending;
+    this.#pending = new Uint8Array(0);
+    const end = pending.at(-1) === CR ? pending.length - 1 : pending.length;
+    return [this.#decoder.decode(pending.subarray(0, end))];
+  }
+}
+
+/** The largest index at or before `index` (but after `floor`) where a UTF-8 character starts. */
+function characterBoundary(bytes: Uint8Array, index: number, floor: number): number {
+  let i = index;
+  while (i > floor + 1 && i > index - 4 && (bytes[i] & 0xc0) === 0x80) i--;
+  return (bytes[i] & 0xc0) === 0x80 ? index : i;
+}

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { LineSplitter } from "./line_splitter.ts";
+
+const encode = (text: string) => new TextEncoder().encode(text);
+
+Deno.test("LineSplitter returns only complete lines and keeps the rest", () => {
+  const splitter = new LineSplitter();
+  assert.deepEqual(splitter.push(encode("one\ntw")), ["one"]);
+  assert.equal(splitter.pendingBytes, 2);
+  assert.deepEqual(splitter.push(encode("o\nthree\n")), ["two", "three"]);
+  assert.equal(splitter.pendingBytes, 0);
+});
+
+Deno.test("LineSplitter normalises CRLF and keeps a lone CR inside a line", () => {
+  const splitter = new LineSplitter();
+  assert.deepEqual(splitter.push(encode("a\r\nb\rc\n\r\n")), ["a", "b\rc", ""]);
+});
+
+Deno.test("LineSplitter normalises a CRLF split between two pushes", () => {
+  const splitter = new LineSplitter();
+  assert.deepEqual(splitter.push(encode("a\r")), []);
+  assert.deepEqual(splitter.push(encode("\n")), ["a"]);
+});
+
+Deno.test("LineSplitter decodes a multi-byte character split at every byte", () => {
+  const bytes = encode("héllo 😀 wörld\n");
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const splitter = new LineSplitter();
+    const lines = [...splitter.push(bytes.subarray(0, cut)), ...splitter.push(bytes.subarray(cut))];
+    assert.deepEqual(lines, ["héllo 😀 wörld"], `cut at ${cut}`);
+  }
+});
+
+Deno.test("LineSplitter replaces invalid UTF-8 without losing the line break", () => {
+  const splitter = new LineSplitter();
+  assert.deepEqual(splitter.push(new Uint8Array([0x61, 0xff, 0xe2, 0x82, 0x0a, 0x62, 0x0a])), ["a\uFFFD\uFFFD", "b"]);
+});
+
+Deno.test("LineSplitter keeps leading spaces, tabs and empty lines", () => {
+  const splitter = new LineSplitter();
+  assert.deepEqual(splitter.push(encode("  two\n\tTab\n\n")), ["  two", "\tTab", ""]);
+});
+
+Deno.test("LineSplitter keeps a 1 MiB line whole", () => {
+  const splitter = new LineSplitter();
+  const line = "x".repeat(1024 * 1024);
+  const bytes = encode(line + "\n");
+  const lines: string[] = [];
+  for (let i = 0; i < bytes.length; i += 4096) lines.push(...splitter.push(bytes.subarray(i, i + 4096)));
+  assert.deepEqual(lines, [line]);
+});
+
+Deno.test("LineSplitter cuts an endless line at maxLineBytes on a character boundary", () => {
+  const splitter = new LineSplitter({ maxLineBytes: 8 });
+  const lines = splitter.push(encode("abcdefgé€xyz12"));
+  assert.deepEqual(lines, ["abcdefg", "é€xyz"]);
+  assert.equal(splitter.pendingBytes, 2);
+  assert.deepEqual(splitter.push(encode("\n")), ["12"]);
+});
+
+Deno.test("LineSplitter.flush() returns the unfinished line once", () => {
+  const splitter = new LineSplitter();
+  splitter.push(encode("done\nno newline\r"));
+  assert.deepEqual(splitter.flush(), ["no newline"]);
+  assert.deepEqual(splitter.flush(), []);
+});
+
+Deno.test("LineSplitter rejects a maximum too small for one character", () => {
+  assert.throws(() => new LineSplitter({ maxLineBytes: 3 }), RangeError);
+});

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { encodeComment, encodeEvent, encodeRetry } from "./sse_encoder.ts";
+
+Deno.test("encodeEvent() writes the exact wire string of a log line", () => {
+  assert.equal(encodeEvent({ id: 42, data: "hello" }), "id: 42\ndata: hello\n\n");
+});
+
+Deno.test("encodeEvent() writes event, id and data in that order", () => {
+  assert.equal(
+    encodeEvent({ event: "done", id: "7", data: '{"status":"succeeded"}' }),
+    'event: done\nid: 7\ndata: {"status":"succeeded"}\n\n',
+  );
+});
+
+Deno.test("encodeEvent() keeps leading spaces and an empty line", () => {
+  assert.equal(encodeEvent({ data: "  indented" }), "data:   indented\n\n");
+  assert.equal(encodeEvent({ data: "" }), "data: \n\n");
+});
+
+Deno.test("encodeEvent() turns CR, LF and CRLF inside data into separate data lines", () => {
+  assert.equal(encodeEvent({ data: "a\rb\nc\r\nd" }), "data: a\ndata: b\ndata: c\ndata: d\n\n");
+});
+
+Deno.test("encodeEvent() cannot be forged by text that looks like a field", () => {
+  assert.equal(
+    encodeEvent({ id: 1, data: "x\revent: done\r\rdata: evil" }),
+    "id: 1\ndata: x\ndata: event: done\ndata: \ndata: data: evil\n\n",
+  );
+});
+
+Deno.test("encodeEvent() passes other control characters and non-ASCII through", () => {
+  assert.equal(encodeEvent({ data: "\0\t\u001b[31mé😀\uFFFD" }), "data: \0\t\u001b[31mé😀\uFFFD\n\n");
+});
+
+Deno.test("encodeEvent() refuses a line break in the event type or id", () => {
+  assert.throws(() => encodeEvent({ event: "a\nb", data: "" }), TypeError);
+  assert.throws(() => encodeEvent({ id: "1\r", data: "" }), TypeError);
+  assert.throws(() => encodeEvent({ id: "1\0", data: "" }), TypeError);
+});
+
+Deno.test("encodeComment() writes comment lines that cannot carry a field", () => {
+  assert.equal(encodeComment("heartbeat"), ": heartbeat\n\n");
+  assert.equal(encodeComment("a\ndata: x"), ": a\n: data: x\n\n");
+});
+
+Deno.test("encodeRetry() writes the retry field and rejects a negative delay", () => {
+  assert.equal(encodeRetry(2000), "retry: 2000\n\n");
+  assert.throws(() => encodeRetry(-1), RangeError);
+});
