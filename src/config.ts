@@ -33,7 +33,12 @@ interface Option {
 }
 
 const OPTIONS: Option[] = [
-  { flag: "port", env: "SHIPLOG_PORT", value: "N", description: "port to listen on; 0 picks a free port (8080)" },
+  {
+    flag: "port",
+    env: "SHIPLOG_PORT",
+    value: "N",
+    description: "port to listen on; 0 picks a free port (8080)",
+  },
   {
     flag: "hostname",
     env: "SHIPLOG_HOSTNAME",
@@ -59,7 +64,9 @@ const OPTIONS: Option[] = [
 /** The `--help` text, listing every flag with its environment variable. */
 export function usage(): string {
   const rows = OPTIONS.map((option) =>
-    `  --${`${option.flag} ${option.value}`.padEnd(22)} ${option.description}\n  ${" ".repeat(24)} env ${option.env}`
+    `  --${`${option.flag} ${option.value}`.padEnd(22)} ${option.description}\n  ${
+      " ".repeat(24)
+    } env ${option.env}`
   );
   return [
     "shiplog: runs deployments and streams their logs live.",

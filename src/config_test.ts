@@ -87,7 +87,9 @@ Deno.test("parseConfig() rejects unknown flags, positionals and empty values", (
 Deno.test("parseConfig() recognises --help, and usage() lists every flag and variable", () => {
   assert.equal(parseConfig(["--help"], {}).help, true);
   const text = usage();
-  for (const word of ["--port", "--hostname", "--dir", "--command", "--max-running", "--heartbeat", "--help"]) {
+  for (
+    const word of ["--port", "--hostname", "--dir", "--command", "--max-running", "--heartbeat", "--help"]
+  ) {
     assert.ok(text.includes(word), word);
   }
   for (const name of ["SHIPLOG_PORT", "SHIPLOG_DIR", "SHIPLOG_COMMAND", "SHIPLOG_HEARTBEAT"]) {

@@ -33,7 +33,10 @@ Deno.test("LineSplitter decodes a multi-byte character split at every byte", () 
 
 Deno.test("LineSplitter replaces invalid UTF-8 without losing the line break", () => {
   const splitter = new LineSplitter();
-  assert.deepEqual(splitter.push(new Uint8Array([0x61, 0xff, 0xe2, 0x82, 0x0a, 0x62, 0x0a])), ["a\uFFFD\uFFFD", "b"]);
+  assert.deepEqual(splitter.push(new Uint8Array([0x61, 0xff, 0xe2, 0x82, 0x0a, 0x62, 0x0a])), [
+    "a\uFFFD\uFFFD",
+    "b",
+  ]);
 });
 
 Deno.test("LineSplitter keeps leading spaces, tabs and empty lines", () => {

@@ -47,3 +47,10 @@ function assertSingleLine(value: string, field: string): string {
   }
   return value;
 }
+
+/** Encodes consecutive log lines as events whose ids are their line numbers, `firstLine` onwards. */
+export function encodeLogLines(firstLine: number, lines: readonly string[]): string {
+  let text = "";
+  for (let i = 0; i < lines.length; i++) text += encodeEvent({ id: firstLine + i, data: lines[i] });
+  return text;
+}

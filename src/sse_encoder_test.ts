@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeComment, encodeEvent, encodeRetry } from "./sse_encoder.ts";
+import { encodeComment, encodeEvent, encodeLogLines, encodeRetry } from "./sse_encoder.ts";
 
 Deno.test("encodeEvent() writes the exact wire string of a log line", () => {
   assert.equal(encodeEvent({ id: 42, data: "hello" }), "id: 42\ndata: hello\n\n");
@@ -46,4 +46,9 @@ Deno.test("encodeComment() writes comment lines that cannot carry a field", () =
 Deno.test("encodeRetry() writes the retry field and rejects a negative delay", () => {
   assert.equal(encodeRetry(2000), "retry: 2000\n\n");
   assert.throws(() => encodeRetry(-1), RangeError);
+});
+
+Deno.test("encodeLogLines() numbers consecutive lines from the first line number", () => {
+  assert.equal(encodeLogLines(41, ["a", " b"]), "id: 41\ndata: a\n\nid: 42\ndata:  b\n\n");
+  assert.equal(encodeLogLines(1, []), "");
 });

@@ -1,0 +1,56 @@
+/**
+ * @module
+ * The shiplog program: the only reader of `Deno.args` and `Deno.env`. It resolves the configuration, starts the
+ * server, prints where it listens, and on SIGINT or SIGTERM shuts down cleanly and exits 0.
+ */
+
+import { startApp } from "./src/app.ts";
+import { parseConfig, usage } from "./src/config.ts";
+
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseConfig(Deno.args, Deno.env.toObject());
+  } catch (error) {
+    console.error(`shiplog: ${(error as Error).message}`);
+    return 2;
+  }
+  if (config.help) {
+    console.log(usage());
+    return 0;
+  }
+  const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.hostname) ||
+    config.hostname.startsWith("127.");
+  if (!loopback) {
+    console.error(
+      `shiplog: warning: listening on ${config.hostname} exposes shiplog beyond this machine; ` +
+        "anyone who can reach it can start and cancel deployments",
+    );
+  }
+  let app;
+  try {
+    app = await startApp(config);
+  } catch (error) {
+    console.error(`shiplog: ${(error as Error).message}`);
+    return 1;
+  }
+  console.log(`shiplog listening on ${app.url}`);
+
+  const stopped = Promise.withResolvers<void>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stopped.resolve());
+  }
+  await stopped.promise;
+  // A stuck shutdown must not keep the process alive: the deadline is what a supervisor can rely on.
+  const deadline = setTimeout(() => {
+    console.error("shiplog: shutdown took too long; exiting anyway");
+    Deno.exit(0);
+  }, SHUTDOWN_DEADLINE_MS);
+  await app.shutdown();
+  clearTimeout(deadline);
+  return 0;
+}
+
+Deno.exit(await main());

@@ -1,0 +1,46 @@
+/**
+ * @module
+ * What a deployment is: its record (the `<id>.json` file and the JSON of the API) and its statuses. A
+ * deployment is `queued`, then `running`, then ends `succeeded`, `failed`, `cancelled`, or `interrupted` (the
+ * server stopped or crashed under it). Ended statuses never change again.
+ */
+
+/** Where a deployment is in its life. */
+export type Status = "queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+
+/** The statuses after which nothing more happens. */
+export const FINAL_STATUSES: readonly Status[] = ["succeeded", "failed", "cancelled", "interrupted"];
+
+/** Every status, in the order of a deployment's life. */
+export const STATUSES: readonly Status[] = ["queued", "running", ...FINAL_STATUSES];
+
+/** A deployment's record. Times are ISO 8601 strings. */
+export interface Deployment {
+  id: string;
+  status: Status;
+  /** The command run, or `null` for the built-in simulated deployment. */
+  command: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The command's exit code once it ended on its own; `null` before, or when it was stopped by a signal. */
+  exitCode: number | null;
+  /** Why it failed or was interrupted, in words; `null` otherwise. */
+  reason: string | null;
+}
+
+/** True once a deployment has ended for good. */
+export function isFinal(status: Status): boolean {
+  return FINAL_STATUSES.includes(status);
+}
+
+/** True when `value` has the shape of a {@linkcode Deployment} record (used on files read back from disk). */
+export function isDeployment(value: unknown): value is Deployment {
+  if (typeof value !== "object" || value === null) return false;
+  const record = value as Record<string, unknown>;
+  const optionalString = (key: string) => record[key] === null || typeof record[key] === "string";
+  return typeof record.id === "string" && STATUSES.includes(record.status as Status) &&
+    optionalString("command") && typeof record.createdAt === "string" && optionalString("startedAt") &&
+    optionalString("finishedAt") && optionalString("reason") &&
+    (record.exitCode === null || Number.isInteger(record.exitCode));
+}

@@ -1,0 +1,92 @@
+/**
+ * @module
+ * The deployments of this server: their records, kept in memory and written through to the store, and the
+ * news of every change. Whoever changes a record goes through {@linkcode Deployments.update}, so a listener of
+ * `change` (the event streams, the home page feed) hears of every new status exactly once.
+ */
+
+import { type Deployment, isFinal, type Status } from "./deployment.ts";
+import type { LogStore } from "./log_store.ts";
+
+/** The detail of a `change` event: the record after the change. */
+export type DeploymentChange = CustomEvent<Deployment>;
+
+/** All deployments, loaded from the store at start-up. Dispatches `change` with the new record. */
+export class Deployments extends EventTarget {
+  #store: LogStore;
+  #records = new Map<string, Deployment>();
+
+  private constructor(store: LogStore) {
+    super();
+    this.#store = store;
+  }
+
+  /**
+   * Loads every record from the store. A deployment left `queued` or `running` by an earlier process (a crash,
+   * kill -9) is recorded as `interrupted`, so nothing is shown as running forever.
+   */
+  static async load(store: LogStore, now: () => Date = () => new Date()): Promise<Deployments> {
+    const deployments = new Deployments(store);
+    for (const record of await store.list()) {
+      deployments.#records.set(record.id, record);
+      if (!isFinal(record.status)) {
+        await deployments.update(record.id, {
+          status: "interrupted",
+          finishedAt: now().toISOString(),
+          reason: `shiplog stopped while this deployment was ${record.status}`,
+        });
+      }
+    }
+    return deployments;
+  }
+
+  /** Every deployment, newest first. */
+  list(): Deployment[] {
+    return [...this.#records.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  get(id: string): Deployment | undefined {
+    return this.#records.get(id);
+  }
+
+  /** How many deployments have each status. */
+  countByStatus(): Map<Status, number> {
+    const counts = new Map<Status, number>();
+    for (const { status } of this.#records.values()) counts.set(status, (counts.get(status) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Creates a `queued` deployment with a fresh id and an empty log. */
+  async create(command: string | null, now: Date = new Date()): Promise<Deployment> {
+    const deployment: Deployment = {
+      id: crypto.randomUUID(),
+      status: "queued",
+      command,
+      createdAt: now.toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      reason: null,
+    };
+    await this.#store.save(deployment);
+    this.#records.set(deployment.id, deployment);
+    this.dispatchEvent(new CustomEvent("change", { detail: deployment }));
+    return deployment;
+  }
+
+  /** Changes a record, writes it to the store, then tells listeners. An ended deployment never changes. */
+  async update(id: string, patch: Partial<Omit<Deployment, "id">>): Promise<Deployment> {
+    const current = this.#records.get(id);
+    if (!current) throw new RangeError(`Cannot update deployment ${id}: no such deployment`);
+    if (isFinal(current.status)) return current;
+    const next = { ...current, ...patch };
+    this.#records.set(id, next);
+    try {
+      await this.#store.save(next);
+    } finally {
+      // Even when the record could not be written (a full disk), this process knows the truth: say it.
+      this.dispatchEvent(new CustomEvent("change", { detail: next }));
+    }
+    return next;
+  }
+}

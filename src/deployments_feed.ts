@@ -1,0 +1,29 @@
+/**
+ * @module
+ * `GET /events`: one event stream for the home page with every deployment's status. It starts with the whole
+ * list (`event: deployments`), then sends each created or changed record (`event: deployment`), so a page
+ * listing a hundred deployments keeps one connection, not one per deployment.
+ */
+
+import type { DeploymentChange, Deployments } from "./deployments.ts";
+import { EVENT_STREAM_HEADERS } from "./events_response.ts";
+import { EventStream, type OpenStreams } from "./event_stream.ts";
+import { encodeComment, encodeEvent, encodeRetry } from "./sse_encoder.ts";
+
+/** Streams the list of deployments and every change to it. */
+export function deploymentsFeedResponse(deployments: Deployments, streams: OpenStreams): Response {
+  const stream = new EventStream();
+  stream.send(encodeComment("connected") + encodeRetry(2000));
+  stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(deployments.list()) }));
+  const onChange = (event: Event) => {
+    stream.send(
+      encodeEvent({ event: "deployment", data: JSON.stringify((event as DeploymentChange).detail) }),
+    );
+  };
+  deployments.addEventListener("change", onChange);
+  stream.signal.addEventListener("abort", () => deployments.removeEventListener("change", onChange), {
+    once: true,
+  });
+  streams.add(stream);
+  return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
+}

@@ -1,0 +1,92 @@
+/**
+ * @module
+ * One `Deno.watchFs` on one directory, shared by everything that follows a file in it: inotify instances are
+ * scarce (128 per user by default) and every watcher sees every event, so one watcher per viewer would not
+ * scale. Notifications are wake-ups, not data: a listener is told "your file may have changed" and reads it
+ * itself. A `rescan` (events were dropped) wakes every listener, and a slow safety poll does the same, so a
+ * missed notification can delay a line but never lose it.
+ */
+
+import { basename } from "node:path";
+
+/** Options of {@linkcode DirWatcher}. */
+export interface DirWatcherOptions {
+  /** How often every listener is woken anyway, in milliseconds. Default 1000. */
+  pollIntervalMs?: number;
+}
+
+type Wake = () => void;
+
+/** Wakes listeners when files of a directory change. Watches only while anybody listens. */
+export class DirWatcher {
+  #dir: string;
+  #pollIntervalMs: number;
+  #listeners = new Map<string, Set<Wake>>();
+  #watcher: Deno.FsWatcher | undefined;
+  #loop: Promise<void> | undefined;
+  #poll: ReturnType<typeof setInterval> | undefined;
+
+  constructor(dir: string, options: DirWatcherOptions = {}) {
+    this.#dir = dir;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+  }
+
+  /** Calls `wake` whenever `fileName` in the directory may have changed; returns the function that stops it. */
+  watch(fileName: string, wake: Wake): () => void {
+    let set = this.#listeners.get(fileName);
+    if (!set) this.#listeners.set(fileName, set = new Set());
+    set.add(wake);
+    this.#start();
+    return () => {
+      set.delete(wake);
+      if (set.size === 0 && this.#listeners.get(fileName) === set) this.#listeners.delete(fileName);
+      if (this.#listeners.size === 0) this.#stop();
+    };
+  }
+
+  /** Stops watching, whatever still listens. */
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#stop();
+  }
+
+  #start(): void {
+    if (this.#watcher) return;
+    const watcher = Deno.watchFs(this.#dir, { recursive: false });
+    this.#watcher = watcher;
+    this.#loop = (async () => {
+      try {
+        for await (const event of watcher) {
+          if (event.flag === "rescan") this.#wakeAll();
+          else for (const path of event.paths) this.#wake(basename(path));
+        }
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BadResource)) {
+          console.error("shiplog: directory watch failed:", error);
+        }
+      }
+    })();
+    this.#poll = setInterval(() => this.#wakeAll(), this.#pollIntervalMs);
+  }
+
+  async #stop(): Promise<void> {
+    const watcher = this.#watcher;
+    if (!watcher) return;
+    this.#watcher = undefined;
+    clearInterval(this.#poll);
+    try {
+      watcher.close();
+    } catch {
+      // Already closed by the loop's end.
+    }
+    await this.#loop;
+  }
+
+  #wake(fileName: string): void {
+    for (const wake of this.#listeners.get(fileName) ?? []) wake();
+  }
+
+  #wakeAll(): void {
+    for (const set of [...this.#listeners.values()]) for (const wake of [...set]) wake();
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * @module
+ * The byte stream of one SSE response, with a bounded queue. What is sent waits in the stream's queue until
+ * the client reads it; a client that stops reading while more than `maxQueueBytes` wait is disconnected rather
+ * than buffered without limit (it resumes from the log with `Last-Event-ID`, so nothing is lost). Replay
+ * waits for room with {@linkcode EventStream.ready}, so a long history never floods the queue. The open streams
+ * are kept in one {@linkcode OpenStreams}: one timer heartbeats them all (not a timer per stream), and shutdown
+ * closes them all.
+ */
+
+/** Options of {@linkcode EventStream}. */
+export interface EventStreamOptions {
+  /** Bytes that may wait for a slow client before it is disconnected. Default 8 MiB. */
+  maxQueueBytes?: number;
+  /** Bytes queued before {@linkcode EventStream.ready} waits. Default 256 KiB. */
+  highWaterBytes?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** One SSE response body. Closing it, or the client going away, aborts {@linkcode EventStream.signal}. */
+export class EventStream {
+  readonly readable: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #abort = new AbortController();
+  #maxQueueBytes: number;
+  #waiting: (() => void)[] = [];
+  /** `performance.now()` of the last send, for heartbeats. */
+  lastSendAt = performance.now();
+
+  constructor(options: EventStreamOptions = {}) {
+    this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => this.#wakeWaiting(),
+      cancel: () => this.#end(),
+    }, new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterBytes ?? 256 * 1024 }));
+  }
+
+  /** Aborted when the stream ends, for whatever reason. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  get closed(): boolean {
+    return this.#abort.signal.aborted;
+  }
+
+  /** Queues bytes (or text) for the client. Returns false, and ends the stream, when the client is too slow. */
+  send(chunk: Uint8Array | string): boolean {
+    if (this.closed) return false;
+    const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
+    const queued = -(this.#controller.desiredSize ?? 0);
+    if (queued + bytes.length > this.#maxQueueBytes) {
+      this.close();
+      return false;
+    }
+    this.#controller.enqueue(bytes);
+    this.lastSendAt = performance.now();
+    return true;
+  }
+
+  /** Resolves when the queue has room (or the stream ended), to pace a replay to the client's speed. */
+  ready(): Promise<void> {
+    if (this.closed || (this.#controller.desiredSize ?? 0) > 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Ends the stream after what is queued has been read. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.#controller.close();
+    } catch {
+      // Already cancelled by the client.
+    }
+    this.#end();
+  }
+
+  #end(): void {
+    this.#abort.abort();
+    this.#wakeWaiting();
+  }
+
+  #wakeWaiting(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+}
+
+/** The open event streams. One timer sends a comment to each that was silent for the heartbeat interval. */
+export class OpenStreams {
+  #streams = new Set<EventStream>();
+  #intervalMs: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #bytes: Uint8Array;
+
+  constructor(intervalMs: number, comment = ": heartbeat\n\n") {
+    this.#intervalMs = intervalMs;
+    this.#bytes = encoder.encode(comment);
+  }
+
+  /** Keeps `stream` alive until it ends. */
+  add(stream: EventStream): void {
+    this.#streams.add(stream);
+    stream.signal.addEventListener("abort", () => this.#delete(stream), { once: true });
+    // Check at a quarter of the interval so a stream is never silent for much longer than the interval.
+    this.#timer ??= setInterval(() => this.#beat(), Math.max(this.#intervalMs / 4, 10));
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Ends every stream (at shutdown); clients reconnect to whoever serves next. */
+  closeAll(): void {
+    for (const stream of [...this.#streams]) stream.close();
+  }
+
+  #delete(stream: EventStream): void {
+    this.#streams.delete(stream);
+    if (this.#streams.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #beat(): void {
+    const due = performance.now() - this.#intervalMs;
+    for (const stream of this.#streams) if (stream.lastSendAt <= due) stream.send(this.#bytes);
+  }
+}

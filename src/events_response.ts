@@ -1,0 +1,149 @@
+/**
+ * @module
+ * `GET /events/<id>`: joins the log store, the hub and the event stream into one SSE response. A viewer
+ * registers with the hub before its history is replayed, queues live lines meanwhile, and drops what the
+ * replay already sent: no gap and no duplicate. Event ids are line numbers; `Last-Event-ID` (or
+ * `?lastEventId=`) resumes strictly after that line. An id that is not a line of this log (not a whole number,
+ * or past its end) replays from the first line.
+ */
+
+import { type Deployment, isFinal } from "./deployment.ts";
+import type { Deployments } from "./deployments.ts";
+import { EventStream, type OpenStreams } from "./event_stream.ts";
+import type { EncodedBatch, LogHub } from "./log_hub.ts";
+import type { LogStore } from "./log_store.ts";
+import type { Metrics } from "./metrics.ts";
+import { encodeComment, encodeEvent, encodeLogLines, encodeRetry } from "./sse_encoder.ts";
+
+/** What an events response needs. */
+export interface EventsContext {
+  deployments: Deployments;
+  store: LogStore;
+  hub: LogHub;
+  streams: OpenStreams;
+  metrics: Metrics;
+  /** Bytes that may wait for a slow viewer before it is disconnected. */
+  maxQueueBytes?: number;
+}
+
+/** The headers of every event stream: no caching, no proxy buffering, no compression. */
+export const EVENT_STREAM_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  // no-transform also keeps Deno.serve (and proxies) from compressing, which would hold events back.
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};
+
+const encoder = new TextEncoder();
+const RETRY_MS = 2000;
+
+/** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
+export function parseLastEventId(request: Request): number {
+  const raw = request.headers.get("last-event-id") ?? new URL(request.url).searchParams.get("lastEventId") ??
+    "";
+  if (!/^\d{1,15}$/.test(raw.trim())) return 0;
+  return Number(raw.trim());
+}
+
+/** Streams a deployment's log: history, then live lines, status events, and `done` at the end. */
+export async function eventsResponse(
+  request: Request,
+  deployment: Deployment,
+  context: EventsContext,
+): Promise<Response> {
+  const { id } = deployment;
+  const { store, hub, metrics } = context;
+  let after = parseLastEventId(request);
+  if (after > 0) {
+    const count = await store.countLines(id);
+    // A reconnection after everything was sent: 204 tells EventSource to stop for good.
+    if (after === count && isFinal(context.deployments.get(id)?.status ?? deployment.status)) {
+      return new Response(null, { status: 204 });
+    }
+    if (after > count) after = 0;
+  }
+
+  const stream = new EventStream({ maxQueueBytes: context.maxQueueBytes });
+  metrics.eventStreamsOpened++;
+  stream.send(encodeComment("connected") + encodeRetry(RETRY_MS));
+  stream.send(statusEvent(context.deployments.get(id) ?? deployment));
+  context.streams.add(stream);
+
+  let lastSent = after;
+  let replaying = true;
+  let pending: EncodedBatch[] = [];
+  let ended: Deployment | undefined;
+
+  const send = (firstLine: number, lines: string[], bytes?: Uint8Array) => {
+    const lastLine = firstLine + lines.length - 1;
+    if (lastLine <= lastSent) return;
+    if (firstLine <= lastSent) {
+      lines = lines.slice(lastSent - firstLine + 1);
+      firstLine = lastSent + 1;
+      bytes = undefined;
+    }
+    const sent = stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)));
+    if (!sent) {
+      if (!request.signal.aborted) metrics.slowViewersDisconnected++;
+      return;
+    }
+    metrics.linesSent += lines.length;
+    lastSent = lastLine;
+  };
+  const finish = (final: Deployment) => {
+    stream.send(
+      encodeEvent({
+        event: "done",
+        data: JSON.stringify({ status: final.status, exitCode: final.exitCode }),
+      }),
+    );
+    stream.close();
+  };
+
+  if (!isFinal(deployment.status)) {
+    await hub.subscribe(id, {
+      lines(batch) {
+        if (replaying) pending.push(batch);
+        else send(batch.firstLine, batch.lines, batch.bytes);
+      },
+      status(changed) {
+        stream.send(statusEvent(changed));
+      },
+      reset() {
+        // id 0 makes the client's next reconnection start from the new log's first line.
+        stream.send(
+          encodeEvent({ event: "reset", id: 0, data: "the log was truncated, replaced or deleted" }),
+        );
+        stream.close();
+      },
+      end(final) {
+        if (replaying) ended = final;
+        else finish(final);
+      },
+    }, stream.signal);
+  }
+
+  (async () => {
+    for await (const batch of store.readLines(id, after, { signal: stream.signal })) {
+      await stream.ready();
+      if (stream.closed) return;
+      send(batch.firstLine, batch.lines);
+      // Live lines wait meanwhile; a replay too slow to keep up must not hold them without bound.
+      if (pending.length > 10_000) return stream.close();
+    }
+    replaying = false;
+    for (const batch of pending) send(batch.firstLine, batch.lines, batch.bytes);
+    pending = [];
+    const final = ended ?? (isFinal(deployment.status) ? deployment : undefined);
+    if (final) finish(final);
+  })().catch((error) => {
+    if (!stream.closed) console.error(`shiplog: streaming the log of ${id} failed:`, error);
+    stream.close();
+  });
+
+  return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
+}
+
+function statusEvent(deployment: Deployment): string {
+  return encodeEvent({ event: "status", data: JSON.stringify(deployment) });
+}

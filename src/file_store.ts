@@ -1,0 +1,170 @@
+/**
+ * @module
+ * The built-in {@linkcode LogStore}: a directory with `<id>.log` (plain text, append-only, readable with
+ * `tail -f`, appendable by any process) and `<id>.json` (the record, replaced atomically through a temporary
+ * file and a rename). Ids are checked by the caller; this module only ever joins a checked id to the directory.
+ */
+
+import { join } from "node:path";
+import { type Deployment, isDeployment } from "./deployment.ts";
+import { DirWatcher } from "./dir_watcher.ts";
+import { LineSplitter } from "./line_splitter.ts";
+import type { LineBatch, LogAppender, LogFollower, LogFollowHandlers, LogStore } from "./log_store.ts";
+import { LogTail } from "./log_tail.ts";
+import { isDeploymentId } from "./deployment_id.ts";
+
+/** Options of {@linkcode FileStore}. */
+export interface FileStoreOptions {
+  /** How often followed logs are checked even without a notification, in milliseconds. Default 1000. */
+  pollIntervalMs?: number;
+}
+
+const READ_CHUNK_BYTES = 1024 * 1024;
+const encoder = new TextEncoder();
+
+/** Deployments kept as files in one directory. */
+export class FileStore implements LogStore {
+  #dir: string;
+  #watcher: DirWatcher;
+
+  private constructor(dir: string, options: FileStoreOptions) {
+    this.#dir = dir;
+    this.#watcher = new DirWatcher(dir, { pollIntervalMs: options.pollIntervalMs });
+  }
+
+  /** Opens the store in `dir`, creating the directory if it is missing. */
+  static async open(dir: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    await Deno.mkdir(dir, { recursive: true });
+    return new FileStore(dir, options);
+  }
+
+  async list(): Promise<Deployment[]> {
+    const deployments: Deployment[] = [];
+    for await (const entry of Deno.readDir(this.#dir)) {
+      const id = entry.name.endsWith(".json") ? entry.name.slice(0, -5) : "";
+      if (!entry.isFile || !isDeploymentId(id)) continue;
+      try {
+        const record = JSON.parse(await Deno.readTextFile(this.#path(id, "json")));
+        if (isDeployment(record) && record.id === id) deployments.push(record);
+        else console.error(`shiplog: ignoring ${entry.name}: not a deployment record`);
+      } catch (error) {
+        console.error(`shiplog: ignoring ${entry.name}: ${(error as Error).message}`);
+      }
+    }
+    return deployments;
+  }
+
+  async save(deployment: Deployment): Promise<void> {
+    const path = this.#path(deployment.id, "json");
+    const temporary = join(this.#dir, `.${deployment.id}.json.${crypto.randomUUID()}.tmp`);
+    try {
+      await Deno.writeTextFile(temporary, JSON.stringify(deployment, null, 2) + "\n");
+      await Deno.rename(temporary, path);
+    } catch (error) {
+      await Deno.remove(temporary).catch(() => {});
+      throw error;
+    }
+    // Create the log without truncating one that a writer may already have started.
+    const log = await Deno.open(this.#path(deployment.id, "log"), { append: true, create: true });
+    log.close();
+  }
+
+  async openAppender(id: string): Promise<LogAppender> {
+    const file = await Deno.open(this.#path(id, "log"), { append: true, create: true });
+    // Writes are chained so that lines from two sources (stdout, stderr) never interleave within a line.
+    let last: Promise<void> = Promise.resolve();
+    return {
+      write(lines: string[]): Promise<void> {
+        if (lines.length === 0) return last;
+        const bytes = encoder.encode(lines.join("\n") + "\n");
+        const written = last.then(async () => {
+          // write() may write less than asked; a log line must never be left half-written.
+          for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+        });
+        last = written.catch(() => {});
+        return written;
+      },
+      close: () => file.close(),
+    };
+  }
+
+  async *readLines(
+    id: string,
+    afterLine: number,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncIterable<LineBatch> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#path(id, "log"), { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    try {
+      const splitter = new LineSplitter();
+      const buffer = new Uint8Array(READ_CHUNK_BYTES);
+      let nextLine = 1;
+      while (!options.signal?.aborted) {
+        const read = await file.read(buffer);
+        if (read === null) break;
+        let lines = splitter.push(buffer.subarray(0, read));
+        let firstLine = nextLine;
+        nextLine += lines.length;
+        if (nextLine - 1 <= afterLine) continue;
+        if (firstLine <= afterLine) {
+          lines = lines.slice(afterLine - firstLine + 1);
+          firstLine = afterLine + 1;
+        }
+        if (lines.length > 0) yield { firstLine, lines };
+      }
+    } finally {
+      file.close();
+    }
+  }
+
+  async countLines(id: string): Promise<number> {
+    let count = 0;
+    for await (const batch of this.readLines(id, 0)) count = batch.firstLine + batch.lines.length - 1;
+    return count;
+  }
+
+  async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
+    const tail = await LogTail.open(this.#path(id, "log"), handlers);
+    let closed = false;
+    const stopWatching = this.#watcher.watch(`${id}.log`, () => {
+      tail.catchUp().catch((error) => {
+        if (!closed) console.error(`shiplog: reading the log of ${id} failed:`, error);
+      });
+    });
+    return {
+      get nextLine() {
+        return tail.nextLine;
+      },
+      catchUp: () => tail.catchUp(),
+      close() {
+        closed = true;
+        stopWatching();
+        tail.close();
+      },
+    };
+  }
+
+  async readRaw(id: string): Promise<ReadableStream<Uint8Array>> {
+    try {
+      return (await Deno.open(this.#path(id, "log"), { read: true })).readable;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return new Blob([]).stream();
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#watcher.close();
+  }
+
+  #path(id: string, extension: "log" | "json"): string {
+    // Defence in depth: routes check ids already, but no other string may ever become a path here.
+    if (!isDeploymentId(id)) throw new TypeError(`Cannot use deployment id ${JSON.stringify(id)}`);
+    return join(this.#dir, `${id}.${extension}`);
+  }
+}

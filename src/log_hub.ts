@@ -1,0 +1,127 @@
+/**
+ * @module
+ * Fan-out of live log lines: one follower of a deployment's log, shared by all of its viewers and closed with
+ * the last one. Each new batch of lines is encoded as SSE once and the same bytes go to every viewer. When the
+ * deployment ends, the hub reads the log to its end, hands out the last lines, and then tells every viewer.
+ */
+
+import { type Deployment, isFinal } from "./deployment.ts";
+import type { DeploymentChange, Deployments } from "./deployments.ts";
+import type { LineBatch, LogFollower, LogStore } from "./log_store.ts";
+import { encodeLogLines } from "./sse_encoder.ts";
+
+/** Lines with their SSE encoding, shared by every viewer. */
+export interface EncodedBatch extends LineBatch {
+  bytes: Uint8Array;
+}
+
+/** What a viewer of one deployment's log is told. */
+export interface LogViewer {
+  /** Lines appended to the log. */
+  lines(batch: EncodedBatch): void;
+  /** The deployment's record changed. */
+  status(deployment: Deployment): void;
+  /** The log was truncated, replaced or deleted. */
+  reset(): void;
+  /** The deployment ended and every line appended until then has been handed out. */
+  end(deployment: Deployment): void;
+}
+
+interface Channel {
+  viewers: Set<LogViewer>;
+  follower: Promise<LogFollower>;
+  ending: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/** Shares one log follower per deployment among its viewers. */
+export class LogHub {
+  #store: LogStore;
+  #deployments: Deployments;
+  #channels = new Map<string, Channel>();
+  #onChange = (event: Event) => this.#changed((event as DeploymentChange).detail);
+
+  constructor(store: LogStore, deployments: Deployments) {
+    this.#store = store;
+    this.#deployments = deployments;
+    deployments.addEventListener("change", this.#onChange);
+  }
+
+  /** Viewers connected, over all deployments. */
+  get viewerCount(): number {
+    let count = 0;
+    for (const channel of this.#channels.values()) count += channel.viewers.size;
+    return count;
+  }
+
+  /** Deployments whose log is being followed. */
+  get followedCount(): number {
+    return this.#channels.size;
+  }
+
+  /**
+   * Registers a viewer until `signal` aborts. Resolves once the log is followed: every line appended from then
+   * on reaches the viewer, so a history read after this resolves leaves no gap.
+   */
+  async subscribe(id: string, viewer: LogViewer, signal: AbortSignal): Promise<void> {
+    let channel = this.#channels.get(id);
+    if (!channel) {
+      const created: Channel = { viewers: new Set(), follower: Promise.resolve(null!), ending: false };
+      created.follower = this.#store.follow(id, {
+        onLines: (batch) => this.#broadcast(created, batch),
+        onReset: () => {
+          for (const each of created.viewers) each.reset();
+        },
+      });
+      channel = created;
+      this.#channels.set(id, channel);
+      channel.follower.catch(() => this.#closeChannel(id, created));
+    }
+    const joined = channel;
+    joined.viewers.add(viewer);
+    signal.addEventListener("abort", () => {
+      joined.viewers.delete(viewer);
+      if (joined.viewers.size === 0) this.#closeChannel(id, joined);
+    }, { once: true });
+    await joined.follower;
+    // The deployment may have ended while the follower opened, before this viewer could hear of it.
+    const deployment = this.#deployments.get(id);
+    if (deployment && isFinal(deployment.status) && !joined.ending) this.#end(id, joined, deployment);
+  }
+
+  /** Stops following every log. */
+  close(): void {
+    this.#deployments.removeEventListener("change", this.#onChange);
+    for (const [id, channel] of this.#channels) this.#closeChannel(id, channel);
+  }
+
+  #broadcast(channel: Channel, batch: LineBatch): void {
+    if (channel.viewers.size === 0) return;
+    const encoded = { ...batch, bytes: encoder.encode(encodeLogLines(batch.firstLine, batch.lines)) };
+    for (const viewer of channel.viewers) viewer.lines(encoded);
+  }
+
+  #changed(deployment: Deployment): void {
+    const channel = this.#channels.get(deployment.id);
+    if (!channel) return;
+    for (const viewer of channel.viewers) viewer.status(deployment);
+    if (isFinal(deployment.status) && !channel.ending) this.#end(deployment.id, channel, deployment);
+  }
+
+  async #end(id: string, channel: Channel, deployment: Deployment): Promise<void> {
+    channel.ending = true;
+    try {
+      await (await channel.follower).catchUp();
+    } catch (error) {
+      console.error(`shiplog: reading the end of the log of ${id} failed:`, error);
+    }
+    for (const viewer of [...channel.viewers]) viewer.end(deployment);
+    this.#closeChannel(id, channel);
+  }
+
+  #closeChannel(id: string, channel: Channel): void {
+    if (this.#channels.get(id) === channel) this.#channels.delete(id);
+    channel.follower.then((follower) => follower.close(), () => {});
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * @module
+ * The narrow interface between shiplog and where deployments are kept: records, and logs that can be appended
+ * to, read from a line cursor and followed. {@linkcode FileStore} (files in a directory) is the built-in one; a
+ * store on a shared engine, for several shiplog instances behind one load balancer, implements the same.
+ */
+
+import type { Deployment } from "./deployment.ts";
+
+/** Consecutive log lines: `lines[0]` is line number `firstLine` (numbers start at 1). */
+export interface LineBatch {
+  firstLine: number;
+  lines: string[];
+}
+
+/** Appends lines to one deployment's log. */
+export interface LogAppender {
+  /** Appends complete lines (without line endings), in one write. */
+  write(lines: string[]): Promise<void>;
+  close(): void;
+}
+
+/** What a follower of a log is told. */
+export interface LogFollowHandlers {
+  /** New complete lines were appended. */
+  onLines(batch: LineBatch): void;
+  /** The log was truncated, replaced or deleted: line numbers start over. */
+  onReset(): void;
+}
+
+/** A running follow of one log. */
+export interface LogFollower {
+  /** The number the next appended line will have. */
+  readonly nextLine: number;
+  /** Reads what was appended and not yet reported, and resolves once it has been handed to `onLines`. */
+  catchUp(): Promise<void>;
+  close(): void;
+}
+
+/** Where deployments and their logs are kept. */
+export interface LogStore {
+  /** Every deployment record, in no particular order. */
+  list(): Promise<Deployment[]>;
+  /** Writes a deployment's record, replacing the previous one atomically. Creates an empty log if none. */
+  save(deployment: Deployment): Promise<void>;
+  /** Opens a deployment's log for appending. */
+  openAppender(id: string): Promise<LogAppender>;
+  /** Reads the complete lines after line `afterLine`, in batches; a missing log reads as empty. */
+  readLines(id: string, afterLine: number, options?: { signal?: AbortSignal }): AsyncIterable<LineBatch>;
+  /** Counts the complete lines of a log. */
+  countLines(id: string): Promise<number>;
+  /** Follows a log from its current end. */
+  follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower>;
+  /** The raw log bytes, as written. */
+  readRaw(id: string): Promise<ReadableStream<Uint8Array>>;
+  /** Stops watching and releases everything. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,109 @@
+/**
+ * @module
+ * Follows one log file the way `tail -f` does, and knows nothing but files: woken by the directory watcher, it
+ * reads from the last byte offset to the end in large chunks and reports only complete lines, numbered. It
+ * notices when the file shrank, disappeared or was replaced (another inode) and reports a reset.
+ */
+
+import { LineSplitter } from "./line_splitter.ts";
+import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
+
+const CHUNK_BYTES = 1024 * 1024;
+
+/** Follows appended lines of one file, from its end at {@linkcode LogTail.open}. */
+export class LogTail implements LogFollower {
+  #path: string;
+  #handlers: LogFollowHandlers;
+  #file: Deno.FsFile | undefined;
+  #inode: number | null = null;
+  #offset = 0;
+  #nextLine = 1;
+  #splitter = new LineSplitter();
+  #reading: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  private constructor(path: string, handlers: LogFollowHandlers) {
+    this.#path = path;
+    this.#handlers = handlers;
+  }
+
+  /** Opens `path` and skips what it holds now, so that only lines appended from here on are reported. */
+  static async open(path: string, handlers: LogFollowHandlers): Promise<LogTail> {
+    const tail = new LogTail(path, handlers);
+    await tail.#readToEnd(false);
+    return tail;
+  }
+
+  get nextLine(): number {
+    return this.#nextLine;
+  }
+
+  /** Reads what is new. Wake-ups while a read runs are folded into one more read after it. */
+  catchUp(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    if (this.#reading) {
+      this.#again = true;
+      return this.#reading;
+    }
+    this.#reading = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#readToEnd(true);
+        } while (this.#again && !this.#closed);
+      } finally {
+        this.#reading = undefined;
+      }
+    })();
+    return this.#reading;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#file?.close();
+    this.#file = undefined;
+  }
+
+  async #readToEnd(report: boolean): Promise<void> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.#path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (this.#inode !== null || this.#offset > 0) this.#reset(report);
+      return;
+    }
+    if (this.#closed) return;
+    if (this.#file && (info.ino !== this.#inode || info.size < this.#offset)) this.#reset(report);
+    if (!this.#file) {
+      this.#file = await Deno.open(this.#path, { read: true });
+      if (this.#closed) return this.close();
+      this.#inode = info.ino;
+    }
+    // Read what the stat saw, no more: bytes appended since come with their own wake-up.
+    let remaining = info.size - this.#offset;
+    while (remaining > 0 && !this.#closed) {
+      const buffer = new Uint8Array(Math.min(remaining, CHUNK_BYTES));
+      const read = await this.#file.read(buffer);
+      if (read === null) break;
+      this.#offset += read;
+      remaining -= read;
+      const lines = this.#splitter.push(buffer.subarray(0, read));
+      if (lines.length === 0) continue;
+      const batch: LineBatch = { firstLine: this.#nextLine, lines };
+      this.#nextLine += lines.length;
+      if (report) this.#handlers.onLines(batch);
+    }
+  }
+
+  #reset(report: boolean): void {
+    this.#file?.close();
+    this.#file = undefined;
+    this.#inode = null;
+    this.#offset = 0;
+    this.#nextLine = 1;
+    this.#splitter = new LineSplitter();
+    if (report) this.#handlers.onReset();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * @module
+ * The pages and their assets, read once from `static/` next to the source (embedded in the binary by
+ * `deno compile --include static`, so nothing depends on source paths at run time). The home page gets the
+ * deployment list rendered into it on the server, so it works without JavaScript; every dynamic value is
+ * HTML-escaped.
+ */
+
+import type { Deployment } from "./deployment.ts";
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".ico": "image/x-icon",
+  ".png": "image/png",
+};
+
+const LIST_MARKER = "<!--deployments-->";
+
+/** The pages and static assets, in memory. */
+export class Pages {
+  #assets: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>;
+  #home: string;
+  #deployment: Uint8Array<ArrayBuffer>;
+
+  private constructor(assets: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>) {
+    this.#assets = assets;
+    this.#home = new TextDecoder().decode(assets.get("index.html")!.body);
+    this.#deployment = assets.get("deployment.html")!.body;
+  }
+
+  /** Reads every page and asset of `static/` (tests excluded). */
+  static async load(dir: URL = new URL("../static/", import.meta.url)): Promise<Pages> {
+    const assets = new Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>();
+    for await (const entry of Deno.readDir(dir)) {
+      const extension = entry.name.slice(entry.name.lastIndexOf("."));
+      if (!entry.isFile || !(extension in CONTENT_TYPES) || entry.name.includes("_test.")) continue;
+      assets.set(entry.name, {
+        body: await Deno.readFile(new URL(entry.name, dir)),
+        type: CONTENT_TYPES[extension],
+      });
+    }
+    for (const page of ["index.html", "deployment.html"]) {
+      if (!assets.has(page)) throw new TypeError(`Cannot serve the pages: static/${page} is missing`);
+    }
+    return new Pages(assets);
+  }
+
+  /** The home page with `deployments` listed, newest first. */
+  home(deployments: Deployment[]): Response {
+    const rows = deployments.map(renderRow).join("\n");
+    return html(this.#home.replace(LIST_MARKER, rows));
+  }
+
+  /** The page of one deployment (the same for every id: it reads the id from its address). */
+  deployment(): Response {
+    return html(this.#deployment);
+  }
+
+  /** A static asset by file name, or `undefined`. */
+  asset(name: string): Response | undefined {
+    const asset = this.#assets.get(name);
+    if (!asset) return undefined;
+    return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "no-cache" } });
+  }
+}
+
+/** One row of the deployment list; `home.js` renders the same markup for rows it adds live. */
+export function renderRow(deployment: Deployment): string {
+  const id = escapeHtml(deployment.id);
+  const status = escapeHtml(deployment.status);
+  const started = deployment.startedAt ?? deployment.createdAt;
+  return `<li data-id="${id}" data-status="${status}" data-created-at="${escapeHtml(deployment.createdAt)}"` +
+    ` data-started-at="${escapeHtml(deployment.startedAt ?? "")}"` +
+    ` data-finished-at="${escapeHtml(deployment.finishedAt ?? "")}">` +
+    `<a href="/deployment/${id}"><code>${id.slice(0, 8)}</code></a> ` +
+    `<span class="badge status-${status}">${status}</span> ` +
+    `<time datetime="${escapeHtml(started)}">${
+      escapeHtml(started.replace("T", " ").slice(0, 19))
+    } UTC</time> ` +
+    `<span class="duration">${formatDuration(deployment)}</span></li>`;
+}
+
+/** How long a deployment ran, as `1m 05s`; empty when it never started. */
+export function formatDuration(deployment: Deployment): string {
+  if (!deployment.startedAt) return "";
+  const end = deployment.finishedAt ? Date.parse(deployment.finishedAt) : Date.now();
+  const seconds = Math.max(0, Math.round((end - Date.parse(deployment.startedAt)) / 1000));
+  const minutes = Math.floor(seconds / 60);
+  return minutes > 0 ? `${minutes}m ${String(seconds % 60).padStart(2, "0")}s` : `${seconds}s`;
+}
+
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function html(body: string | Uint8Array<ArrayBuffer>): Response {
+  return new Response(body, {
+    headers: { "content-type": CONTENT_TYPES[".html"], "cache-control": "no-cache" },
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * @module
+ * Runs deployments: at most `maxRunning` at once, the rest `queued` first in first out. A deployment is the
+ * deploy command run with `sh -c` in its own process group (so stopping it stops everything it started), or
+ * the built-in simulation. Its stdout and stderr are appended to the log line by line as they come. Cancel
+ * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period.
+ */
+
+import type { Deployments } from "./deployments.ts";
+import { LineSplitter } from "./line_splitter.ts";
+import type { LogAppender, LogStore } from "./log_store.ts";
+import { simulateDeployment } from "./simulated_deployment.ts";
+
+/** Options of {@linkcode Runner}. */
+export interface RunnerOptions {
+  /** The deploy command for `sh -c`; `undefined` runs the built-in simulation. */
+  command?: string;
+  /** Deployments running at once. Default 2. */
+  maxRunning?: number;
+  /** Milliseconds between SIGINT, SIGTERM and SIGKILL when stopping a command. Default 2000. */
+  graceMs?: number;
+  /** Milliseconds between two lines of the simulation. Default 350. */
+  simulationLineDelayMs?: number;
+}
+
+type StopReason = "cancelled" | "interrupted";
+
+interface Running {
+  stop: AbortController;
+  done: Promise<void>;
+}
+
+/** Queues and runs deployments, writing their output to the store and their statuses to the registry. */
+export class Runner {
+  #deployments: Deployments;
+  #store: LogStore;
+  #command: string | undefined;
+  #maxRunning: number;
+  #graceMs: number;
+  #lineDelayMs: number | undefined;
+  #queue: string[] = [];
+  #running = new Map<string, Running>();
+  #shuttingDown = false;
+
+  constructor(deployments: Deployments, store: LogStore, options: RunnerOptions = {}) {
+    this.#deployments = deployments;
+    this.#store = store;
+    this.#command = options.command;
+    this.#maxRunning = options.maxRunning ?? 2;
+    this.#graceMs = options.graceMs ?? 2000;
+    this.#lineDelayMs = options.simulationLineDelayMs;
+  }
+
+  /** The command each deployment runs, `null` for the simulation. */
+  get command(): string | null {
+    return this.#command ?? null;
+  }
+
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** Queues a deployment (already created as `queued`) and starts it when a slot is free. */
+  enqueue(id: string): void {
+    if (this.#shuttingDown) return;
+    this.#queue.push(id);
+    this.#startNext();
+  }
+
+  /** Stops a queued or running deployment; resolves once it has ended. False when it was not active. */
+  async cancel(id: string): Promise<boolean> {
+    const queued = this.#queue.indexOf(id);
+    if (queued >= 0) {
+      this.#queue.splice(queued, 1);
+      await this.#deployments.update(id, { status: "cancelled", finishedAt: new Date().toISOString() });
+      return true;
+    }
+    const running = this.#running.get(id);
+    if (!running) return false;
+    running.stop.abort("cancelled" satisfies StopReason);
+    await running.done;
+    return true;
+  }
+
+  /** Stops everything: queued and running deployments end `interrupted`. */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    const queued = this.#queue.splice(0);
+    const finishedAt = new Date().toISOString();
+    const reason = "shiplog was stopped";
+    await Promise.all([
+      ...queued.map((id) => this.#deployments.update(id, { status: "interrupted", finishedAt, reason })),
+      ...[...this.#running.values()].map((running) => {
+        running.stop.abort("interrupted" satisfies StopReason);
+        return running.done;
+      }),
+    ]);
+  }
+
+  #startNext(): void {
+    while (this.#running.size < this.#maxRunning && this.#queue.length > 0) {
+      const id = this.#queue.shift()!;
+      const stop = new AbortController();
+      const done = this.#run(id, stop.signal).catch((error) => {
+        console.error(`shiplog: deployment ${id} could not be run:`, error);
+      }).finally(() => {
+        this.#running.delete(id);
+        this.#startNext();
+      });
+      this.#running.set(id, { stop, done });
+    }
+  }
+
+  async #run(id: string, signal: AbortSignal): Promise<void> {
+    let log: LogAppender | undefined;
+    let writeError: Error | undefined;
+    const failed = new AbortController();
+    try {
+      log = await this.#store.openAppender(id);
+      await this.#deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
+      const appender = log;
+      const write = async (lines: string[]) => {
+        try {
+          await appender.write(lines);
+        } catch (error) {
+          // A full disk or a broken file ends the deployment: output that cannot be kept must not be run blind.
+          writeError ??= error as Error;
+          failed.abort();
+        }
+      };
+      const exitCode = await (this.#command === undefined
+        ? simulateDeployment(write, {
+          signal: AbortSignal.any([signal, failed.signal]),
+          lineDelayMs: this.#lineDelayMs,
+        })
+        : this.#runCommand(id, this.#command, write, AbortSignal.any([signal, failed.signal])));
+      const finishedAt = new Date().toISOString();
+      if (writeError) {
+        await this.#deployments.update(id, {
+          status: "failed",
+          finishedAt,
+          exitCode,
+          reason: `Cannot write the log: ${writeError.message}`,
+        });
+      } else if (signal.aborted) {
+        const status = signal.reason as StopReason;
+        await this.#deployments.update(id, {
+          status,
+          finishedAt,
+          exitCode,
+          reason: status === "interrupted" ? "shiplog was stopped" : null,
+        });
+      } else {
+        await this.#deployments.update(id, {
+          status: exitCode === 0 ? "succeeded" : "failed",
+          finishedAt,
+          exitCode,
+          reason: exitCode === 0
+            ? null
+            : exitCode === null
+            ? "the command was killed"
+            : `exit code ${exitCode}`,
+        });
+      }
+    } catch (error) {
+      await this.#deployments.update(id, {
+        status: "failed",
+        finishedAt: new Date().toISOString(),
+        reason: `Cannot run the deployment: ${(error as Error).message}`,
+      }).catch(() => {});
+      throw error;
+    } finally {
+      log?.close();
+    }
+  }
+
+  async #runCommand(
+    id: string,
+    command: string,
+    write: (lines: string[]) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<number | null> {
+    const child = new Deno.Command("sh", {
+      args: ["-c", command],
+      env: { SHIPLOG_DEPLOYMENT_ID: id },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own session and process group, so that a signal to the group reaches every process it starts.
+      detached: true,
+    }).spawn();
+    const stopping = this.#stopOnAbort(child, signal);
+    const copy = async (stream: ReadableStream<Uint8Array>) => {
+      const splitter = new LineSplitter({ maxLineBytes: 1024 * 1024 });
+      for await (const chunk of stream) await write(splitter.push(chunk));
+      await write(splitter.flush());
+    };
+    const copied = Promise.all([copy(child.stdout), copy(child.stderr)]);
+    const status = await child.status;
+    // The deployment is over when its command exits: processes it left behind (holding the pipes open) are
+    // stopped like a cancel would stop them, so nothing outlives its deployment.
+    killGroup(child.pid, "SIGTERM");
+    const grace = setTimeout(() => killGroup(child.pid, "SIGKILL"), this.#graceMs);
+    await copied.finally(() => clearTimeout(grace));
+    await stopping.finish();
+    return status.signal === null ? status.code : null;
+  }
+
+  /** On abort, signals the child's process group with growing force until it has exited. */
+  #stopOnAbort(child: Deno.ChildProcess, signal: AbortSignal): { finish(): Promise<void> } {
+    let exited = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake: (() => void) | undefined;
+    const escalate = async () => {
+      for (const name of ["SIGINT", "SIGTERM", "SIGKILL"] as const) {
+        if (exited) return;
+        if (!killGroup(child.pid, name)) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, this.#graceMs);
+        });
+      }
+    };
+    let escalation: Promise<void> = Promise.resolve();
+    const onAbort = () => escalation = escalate();
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    child.status.then(() => {
+      exited = true;
+      clearTimeout(timer);
+      wake?.();
+    });
+    return {
+      finish: async () => {
+        signal.removeEventListener("abort", onAbort);
+        await escalation;
+      },
+    };
+  }
+}
+
+/** Signals every process of a group; false when none is left. */
+function killGroup(groupId: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(-groupId, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
