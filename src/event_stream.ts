@@ -24,24 +24,32 @@ export class EventStream {
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #abort = new AbortController();
   #maxQueueBytes: number;
+  #highWaterBytes: number;
+  #overflowed = false;
   #waiting: (() => void)[] = [];
   /** `performance.now()` of the last send, for heartbeats. */
   lastSendAt = performance.now();
 
   constructor(options: EventStreamOptions = {}) {
     this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
+    this.#highWaterBytes = options.highWaterBytes ?? 256 * 1024;
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
       },
       pull: () => this.#wakeWaiting(),
       cancel: () => this.#end(),
-    }, new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterBytes ?? 256 * 1024 }));
+    }, new ByteLengthQueuingStrategy({ highWaterMark: this.#highWaterBytes }));
   }
 
   /** Aborted when the stream ends, for whatever reason. */
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** True when the stream was ended because the client did not read fast enough. */
+  get overflowed(): boolean {
+    return this.#overflowed;
   }
 
   get closed(): boolean {
@@ -52,8 +60,10 @@ export class EventStream {
   send(chunk: Uint8Array | string): boolean {
     if (this.closed) return false;
     const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
-    const queued = -(this.#controller.desiredSize ?? 0);
-    if (queued + bytes.length > this.#maxQueueBytes) {
+    // Bounded at the limit plus one chunk: a replay chunk larger than the limit still goes to a reader that keeps up.
+    const queued = this.#highWaterBytes - (this.#controller.desiredSize ?? 0);
+    if (queued > this.#maxQueueBytes) {
+      this.#overflowed = true;
       this.close();
       return false;
     }

@@ -84,7 +84,7 @@ export async function eventsResponse(
     }
     const sent = stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)));
     if (!sent) {
-      if (!request.signal.aborted) metrics.slowViewersDisconnected++;
+      if (stream.overflowed) metrics.slowViewersDisconnected++;
       return;
     }
     metrics.linesSent += lines.length;

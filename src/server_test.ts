@@ -1,0 +1,455 @@
+/**
+ * Integration tests: a real shiplog (`startApp`) on a free port, real HTTP, the real `eventsource` client,
+ * real files and real deploy commands.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { EventSource } from "eventsource";
+import { type App, type AppOptions, startApp } from "./app.ts";
+import type { Deployment } from "./deployment.ts";
+
+interface TestApp extends App {
+  dir: string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function startTestApp(
+  config: { command?: string; maxRunning?: number; heartbeatSeconds?: number } = {},
+  options: AppOptions = {},
+): Promise<TestApp> {
+  const dir = await Deno.makeTempDir({ prefix: "shiplog_test_" });
+  const app = await startApp({
+    port: 0,
+    hostname: "127.0.0.1",
+    dir,
+    command: config.command,
+    maxRunning: config.maxRunning ?? 4,
+    heartbeatSeconds: config.heartbeatSeconds ?? 15,
+  }, { graceMs: 300, pollIntervalMs: 200, simulationLineDelayMs: 5, ...options });
+  return {
+    ...app,
+    dir,
+    async [Symbol.asyncDispose]() {
+      await app.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function createDeployment(app: App): Promise<Deployment> {
+  const response = await fetch(new URL("start", app.url), {
+    method: "POST",
+    headers: { accept: "application/json" },
+  });
+  assert.equal(response.status, 201);
+  return await response.json();
+}
+
+async function getDeployment(app: App, id: string): Promise<Deployment> {
+  return await (await fetch(new URL(`api/deployments/${id}`, app.url))).json();
+}
+
+interface Received {
+  type: string;
+  id: string;
+  data: string;
+}
+
+/** Follows an event stream with the real EventSource client until `done` (or `until`), with a deadline. */
+async function follow(
+  url: string | URL,
+  options: { lastEventId?: string; until?: (events: Received[]) => boolean; timeoutMs?: number } = {},
+): Promise<Received[]> {
+  const events: Received[] = [];
+  const source = new EventSource(url, {
+    fetch: (input, init) =>
+      fetch(input, {
+        ...init,
+        headers: {
+          ...init.headers,
+          ...(options.lastEventId ? { "last-event-id": options.lastEventId } : {}),
+        },
+      }),
+  });
+  const until = options.until ?? ((all) => all.at(-1)?.type === "done");
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`no end after ${options.timeoutMs ?? 10_000} ms; got ${JSON.stringify(events)}`)),
+        options.timeoutMs ?? 10_000,
+      );
+      const record = (event: MessageEvent) => {
+        events.push({ type: event.type, id: event.lastEventId, data: event.data });
+        if (until(events)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      for (const type of ["message", "status", "done", "reset", "deployments", "deployment"]) {
+        source.addEventListener(type, record);
+      }
+      source.onerror = () => {
+        if (source.readyState === EventSource.CLOSED) {
+          clearTimeout(timer);
+          reject(new Error(`stream failed; got ${JSON.stringify(events)}`));
+        }
+      };
+    });
+  } finally {
+    source.close();
+  }
+  return events;
+}
+
+const metricsText = async (app: App) => await (await fetch(new URL("metrics", app.url))).text();
+const lines = (events: Received[]) => events.filter((e) => e.type === "message").map((e) => e.data);
+const ids = (events: Received[]) => events.filter((e) => e.type === "message").map((e) => Number(e.id));
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function append(app: TestApp, id: string, bytes: Uint8Array | string) {
+  const file = await Deno.open(join(app.dir, `${id}.log`), { append: true });
+  await file.write(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
+  file.close();
+}
+
+Deno.test("a viewer gets the history first, then live lines, then done", async () => {
+  await using app = await startTestApp({
+    command: "echo one; echo two; sleep 0.6; echo three; sleep 0.3; echo four; exit 3",
+  });
+  const { id } = await createDeployment(app);
+  await waitFor(
+    "two lines written",
+    async () => (await Deno.readTextFile(join(app.dir, `${id}.log`))).includes("two"),
+  );
+  const events = await follow(new URL(`events/${id}`, app.url));
+  assert.deepEqual(lines(events), ["one", "two", "three", "four"]);
+  assert.deepEqual(ids(events), [1, 2, 3, 4]);
+  assert.equal(events[0].type, "status");
+  assert.deepEqual(JSON.parse(events.at(-1)!.data), { status: "failed", exitCode: 3 });
+  assert.equal((await getDeployment(app, id)).status, "failed");
+});
+
+Deno.test("lines appended by another process arrive whole: partial writes, a split character, CRLF", async () => {
+  await using app = await startTestApp({ command: "sleep 30" });
+  const { id } = await createDeployment(app);
+  const received = follow(new URL(`events/${id}`, app.url), { until: (e) => lines(e).length === 4 });
+  await waitFor(
+    "the viewer",
+    async () => (await metricsText(app)).includes("shiplog_log_viewers 1"),
+  );
+  const euro = new TextEncoder().encode("price: 5€\n");
+  await append(app, id, "hal");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await append(app, id, "f a line\n");
+  await append(app, id, euro.subarray(0, 9)); // ends inside the three bytes of €
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await append(app, id, euro.subarray(9));
+  await append(app, id, "windows\r\n  two spaces\n");
+  const events = await received;
+  assert.deepEqual(lines(events), ["half a line", "price: 5€", "windows", "  two spaces"]);
+  assert.deepEqual(ids(events), [1, 2, 3, 4]);
+});
+
+Deno.test("no log content can forge, split or end an event", async () => {
+  const tricky = [
+    "event: done",
+    'data: {"status":"succeeded"}',
+    "",
+    "   leading spaces",
+    "\tand a tab",
+    "id: 999",
+    ": a comment",
+    "<script>alert(1)</script>",
+  ];
+  await using app = await startTestApp({ command: "sleep 30" });
+  const { id } = await createDeployment(app);
+  await append(app, id, tricky.join("\n") + "\n");
+  await append(app, id, "a lone\rcarriage return\n");
+  await append(app, id, new Uint8Array([0x62, 0x61, 0x64, 0xff, 0xfe, 0x0a]));
+  const big = "x".repeat(1024 * 1024);
+  await append(app, id, big + "\n");
+  const events = await follow(new URL(`events/${id}`, app.url), { until: (e) => lines(e).length === 11 });
+  assert.deepEqual(lines(events), [...tricky, "a lone\ncarriage return", "bad\uFFFD\uFFFD", big]);
+  assert.deepEqual(ids(events), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.equal(events.filter((e) => e.type === "done").length, 0);
+});
+
+Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", async (t) => {
+  await using app = await startTestApp({ command: "for i in 1 2 3 4 5 6; do echo line $i; done" });
+  const { id } = await createDeployment(app);
+  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded" || undefined);
+  await t.step("header", async () => {
+    const events = await follow(new URL(`events/${id}`, app.url), { lastEventId: "2" });
+    assert.deepEqual(lines(events), ["line 3", "line 4", "line 5", "line 6"]);
+    assert.deepEqual(ids(events), [3, 4, 5, 6]);
+  });
+  await t.step("query parameter", async () => {
+    const events = await follow(new URL(`events/${id}?lastEventId=5`, app.url));
+    assert.deepEqual(lines(events), ["line 6"]);
+  });
+  await t.step("an id that is not a line of this log replays from the first line", async () => {
+    for (const bad of ["abc", "-1", "99", "1.5", "1e3", " ", "00000000000000000000001"]) {
+      const events = await follow(new URL(`events/${id}?lastEventId=${encodeURIComponent(bad)}`, app.url));
+      assert.deepEqual(ids(events), [1, 2, 3, 4, 5, 6], bad);
+    }
+  });
+  await t.step("a reconnection after done gets 204, and EventSource stops", async () => {
+    const response = await fetch(new URL(`events/${id}`, app.url), { headers: { "last-event-id": "6" } });
+    assert.equal(response.status, 204);
+    const source = new EventSource(new URL(`events/${id}?lastEventId=6`, app.url));
+    try {
+      await waitFor("EventSource closed", () => source.readyState === EventSource.CLOSED || undefined, 3000);
+    } finally {
+      source.close();
+    }
+  });
+});
+
+Deno.test("a viewer that resumes mid-deployment gets no gap and no duplicate", async () => {
+  await using app = await startTestApp({
+    command: "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo line $i; sleep 0.02; done",
+  });
+  const { id } = await createDeployment(app);
+  const first = await follow(new URL(`events/${id}`, app.url), { until: (e) => lines(e).length >= 5 });
+  const last = ids(first).at(-1)!;
+  const rest = await follow(new URL(`events/${id}`, app.url), { lastEventId: String(last) });
+  const all = [...ids(first), ...ids(rest)];
+  assert.deepEqual(all, Array.from({ length: 30 }, (_, i) => i + 1));
+});
+
+Deno.test("an event stream has the right headers, is never compressed, and opens with a comment", async () => {
+  await using app = await startTestApp({ command: "sleep 30" });
+  const { id } = await createDeployment(app);
+  const response = await fetch(new URL(`events/${id}`, app.url), {
+    headers: { "accept-encoding": "gzip, br" },
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  assert.equal(response.headers.get("cache-control"), "no-cache, no-transform");
+  assert.equal(response.headers.get("x-accel-buffering"), "no");
+  assert.equal(response.headers.get("content-encoding"), null);
+  const reader = response.body!.getReader();
+  const { value } = await reader.read();
+  assert.ok(new TextDecoder().decode(value).startsWith(": connected\n\n"));
+  await reader.cancel();
+});
+
+Deno.test("an idle stream gets heartbeat comments", async () => {
+  await using app = await startTestApp({ command: "sleep 30", heartbeatSeconds: 1 });
+  const { id } = await createDeployment(app);
+  const response = await fetch(new URL(`events/${id}`, app.url));
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const started = Date.now();
+  try {
+    while (!text.includes(": heartbeat\n\n")) {
+      assert.ok(Date.now() - started < 5000, `no heartbeat in ${text}`);
+      text += (await reader.read()).value;
+    }
+  } finally {
+    await reader.cancel();
+  }
+  assert.ok(Date.now() - started >= 900, "the heartbeat came before the stream was idle");
+});
+
+Deno.test("cancel stops a running deployment, its viewers get done, and a second cancel is 409", async () => {
+  await using app = await startTestApp({ command: "echo started; sleep 30; echo never" });
+  const { id } = await createDeployment(app);
+  const received = follow(new URL(`events/${id}`, app.url));
+  await waitFor("running", async () => (await getDeployment(app, id)).status === "running" || undefined);
+  const response = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).status, "cancelled");
+  const events = await received;
+  assert.deepEqual(JSON.parse(events.at(-1)!.data), { status: "cancelled", exitCode: null });
+  assert.ok(!lines(events).includes("never"));
+  const again = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
+  assert.equal(again.status, 409);
+  assert.match(await again.text(), /already ended \(cancelled\)/);
+});
+
+Deno.test("deployments beyond --max-running wait queued, first in first out", async () => {
+  await using app = await startTestApp({ command: "sleep 0.3", maxRunning: 1 });
+  const first = await createDeployment(app);
+  const second = await createDeployment(app);
+  assert.equal((await getDeployment(app, second.id)).status, "queued");
+  await waitFor(
+    "both ended",
+    async () => (await getDeployment(app, second.id)).status === "succeeded" || undefined,
+  );
+  const [a, b] = [await getDeployment(app, first.id), await getDeployment(app, second.id)];
+  assert.ok(a.finishedAt! <= b.startedAt!, "the second started before the first ended");
+});
+
+Deno.test("POST /start answers a form with 303 and JSON with 201; the built-in deployment succeeds", async () => {
+  await using app = await startTestApp();
+  const form = await fetch(new URL("start", app.url), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "",
+    redirect: "manual",
+  });
+  assert.equal(form.status, 303);
+  const location = form.headers.get("location")!;
+  assert.match(location, /^\/deployment\/[0-9a-f-]{36}$/);
+  const page = await fetch(new URL(location, app.url));
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<html/i);
+  const id = location.split("/").at(-1)!;
+  const events = await follow(new URL(`events/${id}`, app.url), { timeoutMs: 15_000 });
+  assert.ok(
+    lines(events).some((line) => line.includes("[8/8]")),
+    "the simulated deployment reports progress",
+  );
+  assert.deepEqual(JSON.parse(events.at(-1)!.data), { status: "succeeded", exitCode: 0 });
+});
+
+Deno.test("the raw log, the JSON API, health and metrics", async () => {
+  await using app = await startTestApp({ command: "printf 'a\\nb\\n'" });
+  const { id } = await createDeployment(app);
+  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded" || undefined);
+  const raw = await fetch(new URL(`deployments/${id}/log`, app.url));
+  assert.equal(raw.headers.get("content-type"), "text/plain; charset=utf-8");
+  assert.equal(await raw.text(), "a\nb\n");
+  const list: Deployment[] = await (await fetch(new URL("api/deployments", app.url))).json();
+  assert.deepEqual(list.map((d) => d.id), [id]);
+  assert.equal(list[0].exitCode, 0);
+  assert.equal(await (await fetch(new URL("healthz", app.url))).text(), "ok\n");
+  const metrics = await (await fetch(new URL("metrics", app.url))).text();
+  assert.match(metrics, /^shiplog_deployments\{status="succeeded"\} 1$/m);
+  assert.match(metrics, /^shiplog_deployments_started_total 1$/m);
+});
+
+Deno.test("unknown and non-canonical ids are 404, wrong methods 405 with Allow", async () => {
+  await using app = await startTestApp({ command: "true" });
+  const { id } = await createDeployment(app);
+  const unknown = crypto.randomUUID();
+  for (
+    const path of [
+      `events/${unknown}`,
+      `deployment/${unknown}`,
+      `api/deployments/${unknown}`,
+      `deployments/${unknown}/log`,
+      `events/${id.toUpperCase()}`,
+      `events/{${id}}`,
+      `api/deployments/${id}.json`,
+      `events/..%2F${id}`,
+      `deployments/%2e%2e/log`,
+      `deployments/..%5C..%5Cetc/log`,
+      `events/${id}%00`,
+      `events/${"a".repeat(5000)}`,
+      "static/..%2Fdeno.json",
+      "nope",
+    ]
+  ) {
+    const response = await fetch(new URL(path, app.url));
+    assert.equal(response.status, 404, path);
+    assert.match(await response.text(), /^(Not found|No such deployment)\n$/, path);
+  }
+  for (
+    const [method, path, allow] of [
+      ["POST", "", "GET, HEAD"],
+      ["GET", "start", "POST"],
+      ["DELETE", `events/${id}`, "GET, HEAD"],
+      ["GET", `api/deployments/${id}/cancel`, "POST"],
+      ["PUT", "api/deployments", "GET, HEAD"],
+    ]
+  ) {
+    const response = await fetch(new URL(path, app.url), { method });
+    assert.equal(response.status, 405, `${method} /${path}`);
+    assert.equal(response.headers.get("allow"), allow);
+    await response.body?.cancel();
+  }
+});
+
+Deno.test("200 viewers of one deployment each get every line once, in order", async () => {
+  await using app = await startTestApp({
+    command: "sleep 0.5; i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo line $i; sleep 0.01; done",
+  });
+  const { id } = await createDeployment(app);
+  const all = await Promise.all(
+    Array.from({ length: 200 }, () => follow(new URL(`events/${id}`, app.url), { timeoutMs: 20_000 })),
+  );
+  const expected = Array.from({ length: 50 }, (_, i) => `line ${i + 1}`);
+  for (const events of all) assert.deepEqual(lines(events), expected);
+});
+
+Deno.test("viewers of 130 deployments at once are served by one directory watcher", async () => {
+  // More than the 128 inotify instances a user may have: a watcher per viewer would fail here.
+  await using app = await startTestApp({
+    command: "sleep 1; echo first; sleep 0.5; echo second",
+    maxRunning: 130,
+  });
+  const deployments = await Promise.all(Array.from({ length: 130 }, () => createDeployment(app)));
+  const all = await Promise.all(
+    deployments.map(({ id }) => follow(new URL(`events/${id}`, app.url), { timeoutMs: 20_000 })),
+  );
+  for (const events of all) assert.deepEqual(lines(events), ["first", "second"]);
+});
+
+Deno.test("a viewer that stops reading is disconnected; the others are not held back", async () => {
+  await using app = await startTestApp({ command: "sleep 30" }, { maxQueueBytes: 2 * 1024 * 1024 });
+  const { id } = await createDeployment(app);
+  // A client that sends its request and never reads: only the kernel's socket buffers stand between it and us.
+  const stalled = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(app.url).port) });
+  await stalled.write(new TextEncoder().encode(`GET /events/${id} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
+  try {
+    const line = "y".repeat(10_000);
+    const fast = follow(new URL(`events/${id}`, app.url), {
+      until: (e) => lines(e).length === 2400,
+      timeoutMs: 30_000,
+    });
+    await waitFor("two viewers", async () => (await metricsText(app)).includes("shiplog_log_viewers 2"));
+    for (let i = 0; i < 240; i++) {
+      // 24 MB in all: more than the kernel's socket buffers hold, at a pace a reading client keeps up with.
+      await append(app, id, `${line}\n`.repeat(10));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const events = await fast;
+    assert.deepEqual(ids(events), Array.from({ length: 2400 }, (_, i) => i + 1));
+    const metrics = await waitFor("the slow viewer dropped", async () => {
+      const text = await metricsText(app);
+      return text.includes("shiplog_slow_viewers_disconnected_total 1") ? text : undefined;
+    });
+    assert.match(metrics, /^shiplog_log_viewers 0$/m);
+    // Exactly one: the reading viewer was never dropped for being slow.
+    assert.match(metrics, /^shiplog_slow_viewers_disconnected_total 1$/m);
+  } finally {
+    stalled.close();
+  }
+});
+
+Deno.test("the home feed sends the list, then every change", async () => {
+  await using app = await startTestApp({ command: "sleep 0.2" });
+  const earlier = await createDeployment(app);
+  const received = follow(new URL("events", app.url), {
+    until: (events) =>
+      events.some((e) =>
+        e.type === "deployment" && JSON.parse(e.data).status === "succeeded" &&
+        JSON.parse(e.data).id !== earlier.id
+      ),
+  });
+  await waitFor(
+    "the feed",
+    async () => (await metricsText(app)).includes("shiplog_event_streams 1"),
+  );
+  const later = await createDeployment(app);
+  const events = await received;
+  assert.equal(events[0].type, "deployments");
+  assert.ok(JSON.parse(events[0].data).some((d: Deployment) => d.id === earlier.id));
+  const statuses = events.filter((e) => e.type === "deployment").map((e) => JSON.parse(e.data)).filter((d) =>
+    d.id === later.id
+  ).map((d) => d.status);
+  assert.deepEqual(statuses, ["queued", "running", "succeeded"]);
+});
