@@ -197,11 +197,16 @@ export class Runner {
     };
     const copied = Promise.all([copy(child.stdout), copy(child.stderr)]);
     const status = await child.status;
-    // The deployment is over when its command exits: processes it left behind (holding the pipes open) are
-    // stopped like a cancel would stop them, so nothing outlives its deployment.
-    killGroup(child.pid, "SIGTERM");
-    const grace = setTimeout(() => killGroup(child.pid, "SIGKILL"), this.#graceMs);
-    await copied.finally(() => clearTimeout(grace));
+    // The deployment is over when its command exits: processes it left behind are stopped like a cancel would
+    // stop them, SIGTERM then SIGKILL, so nothing outlives its deployment, whether or not it holds the pipes.
+    if (killGroup(child.pid, "SIGTERM")) {
+      const deadline = performance.now() + this.#graceMs;
+      while (killGroup(child.pid, PROBE) && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      killGroup(child.pid, "SIGKILL");
+    }
+    await copied;
     await stopping.finish();
     return status.signal === null ? status.code : null;
   }
@@ -238,6 +243,9 @@ export class Runner {
     };
   }
 }
+
+/** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
+const PROBE = 0 as unknown as Deno.Signal;
 
 /** Signals every process of a group; false when none is left. */
 function killGroup(groupId: number, signal: Deno.Signal): boolean {
