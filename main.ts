@@ -5,14 +5,16 @@
  */
 
 import { startApp } from "./src/app.ts";
-import { parseConfig, usage } from "./src/config.ts";
+import { ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 
 async function main(): Promise<number> {
   let config;
   try {
-    config = parseConfig(Deno.args, Deno.env.toObject());
+    // Only the variables shiplog uses are read, so `--allow-env` can name exactly them.
+    const env = Object.fromEntries(ENVIRONMENT_VARIABLES.map((name) => [name, Deno.env.get(name)]));
+    config = parseConfig(Deno.args, env);
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 2;

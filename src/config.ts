@@ -61,6 +61,9 @@ const OPTIONS: Option[] = [
   },
 ];
 
+/** The environment variables shiplog reads, one per flag. */
+export const ENVIRONMENT_VARIABLES: readonly string[] = OPTIONS.map((option) => option.env);
+
 /** The `--help` text, listing every flag with its environment variable. */
 export function usage(): string {
   const rows = OPTIONS.map((option) =>

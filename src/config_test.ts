@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig, usage } from "./config.ts";
+import { ENVIRONMENT_VARIABLES, parseConfig, usage } from "./config.ts";
 
 Deno.test("parseConfig() gives the documented defaults", () => {
   assert.deepEqual(parseConfig([], {}), {
@@ -94,5 +94,13 @@ Deno.test("parseConfig() recognises --help, and usage() lists every flag and var
   }
   for (const name of ["SHIPLOG_PORT", "SHIPLOG_DIR", "SHIPLOG_COMMAND", "SHIPLOG_HEARTBEAT"]) {
     assert.ok(text.includes(name), name);
+  }
+});
+
+Deno.test("ENVIRONMENT_VARIABLES names exactly the variables deno.json allows", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).tasks;
+  for (const task of ["start", "dev", "compile"]) {
+    const allowed = tasks[task].match(/--allow-env=(\S+)/)?.[1].split(",");
+    assert.deepEqual(allowed, [...ENVIRONMENT_VARIABLES], task);
   }
 });

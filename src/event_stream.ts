@@ -115,6 +115,8 @@ export class OpenStreams {
 
   /** Keeps `stream` alive until it ends. */
   add(stream: EventStream): void {
+    // An ended stream will never abort again, so it would be kept, and the timer with it, for ever.
+    if (stream.closed) return;
     this.#streams.add(stream);
     stream.signal.addEventListener("abort", () => this.#delete(stream), { once: true });
     // Check at a quarter of the interval so a stream is never silent for much longer than the interval.
