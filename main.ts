@@ -12,7 +12,6 @@ const SHUTDOWN_DEADLINE_MS = 4500;
 async function main(): Promise<number> {
   let config;
   try {
-    // Only the variables shiplog uses are read, so `--allow-env` can name exactly them.
     const env = Object.fromEntries(ENVIRONMENT_VARIABLES.map((name) => [name, Deno.env.get(name)]));
     config = parseConfig(Deno.args, env);
   } catch (error) {
@@ -25,15 +24,22 @@ async function main(): Promise<number> {
   }
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.hostname) ||
     config.hostname.startsWith("127.");
-  if (!loopback) {
+  if (!loopback && config.token === undefined && config.tokenFile === undefined) {
     console.error(
-      `shiplog: warning: listening on ${config.hostname} exposes shiplog beyond this machine; ` +
+      `shiplog: warning: listening on ${config.hostname} without --token exposes shiplog beyond this machine; ` +
         "anyone who can reach it can start and cancel deployments",
     );
   }
   let app;
   try {
-    app = await startApp(config);
+    const token = config.tokenFile === undefined
+      ? config.token
+      : (await Deno.readTextFile(config.tokenFile)).split("\n")[0].trim();
+    const tls = config.cert === undefined || config.key === undefined
+      ? undefined
+      : { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) };
+    const secrets = config.maskEnv.map((name) => Deno.env.get(name)).filter((value) => value !== undefined);
+    app = await startApp({ ...config, token, tls, secrets });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;

@@ -189,7 +189,7 @@ Deno.test("a non-loopback --hostname prints a warning", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shiplog_main_" });
   const shiplog = await spawnShiplog(["--port", "0", "--hostname", "0.0.0.0", "--dir", dir]);
   try {
-    assert.match(shiplog.stderr(), /warning: listening on 0\.0\.0\.0 exposes shiplog/);
+    assert.match(shiplog.stderr(), /warning: listening on 0\.0\.0\.0 without --token exposes shiplog/);
   } finally {
     shiplog.process.kill("SIGTERM");
     await exitWithin(shiplog.process, 10_000);

@@ -1,19 +1,30 @@
 /**
  * @module
  * Puts shiplog together from a {@linkcode Config}: the store, the deployments, the runner, the hub and the
- * HTTP server, and takes it apart again in the right order on shutdown: stop accepting, end every stream,
- * stop running deployments (recorded `interrupted`), close the store.
+ * HTTP server, and takes it apart again in the right order on shutdown: stop accepting, stop running
+ * deployments (recorded `interrupted`, so their viewers get `done`), end every other stream, close the store.
  */
 
+import { Auth } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { Deployments } from "./deployments.ts";
 import { OpenStreams } from "./event_stream.ts";
 import { FileStore } from "./file_store.ts";
 import { LogHub } from "./log_hub.ts";
 import { Metrics } from "./metrics.ts";
+import { killOrphans } from "./orphans.ts";
 import { Pages } from "./pages.ts";
 import { Runner } from "./runner.ts";
 import { createHandler } from "./server.ts";
+import { ViewerLimit } from "./viewer_limit.ts";
+
+/** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
+export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {
+  /** PEM certificate and key, to serve HTTPS. */
+  tls?: { cert: string; key: string };
+  /** The values to mask in logs (of the variables named by `--mask-env`). */
+  secrets?: string[];
+};
 
 /** Settings that only tests and benchmarks change. */
 export interface AppOptions {
@@ -25,6 +36,8 @@ export interface AppOptions {
   pollIntervalMs?: number;
   /** Bytes that may wait for a slow viewer before it is disconnected. */
   maxQueueBytes?: number;
+  /** Wrong credentials from one address within a minute before it is refused for a while. */
+  maxAuthFailures?: number;
 }
 
 /** A running shiplog. */
@@ -36,28 +49,48 @@ export interface App {
 }
 
 /** Starts shiplog as configured. */
-export async function startApp(
-  config: Omit<Config, "help">,
-  options: AppOptions = {},
-): Promise<App> {
+export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const pages = await Pages.load();
   const store = await FileStore.open(config.dir, { pollIntervalMs: options.pollIntervalMs });
-  const deployments = await Deployments.load(store);
+  const deployments = await Deployments.load(store, { keep: config.keep });
+  const reaped = await killOrphans(deployments.interruptedAtLoad);
+  if (reaped > 0) {
+    console.error(`shiplog: stopped ${reaped} process group(s) left running by a previous shiplog`);
+  }
   const runner = new Runner(deployments, store, {
     command: config.command,
     maxRunning: config.maxRunning,
     graceMs: options.graceMs,
     simulationLineDelayMs: options.simulationLineDelayMs,
+    secrets: config.secrets,
+    maxLogBytes: config.maxLogBytes,
   });
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(config.heartbeatSeconds * 1000);
   const metrics = new Metrics();
-  const handler = createHandler({ deployments, store, runner, hub, streams, pages, metrics, ...options });
+  const auth = config.token === undefined ? undefined : await Auth.create(config.token, {
+    secure: config.tls !== undefined,
+    maxFailures: options.maxAuthFailures,
+  });
+  const handler = createHandler({
+    deployments,
+    store,
+    runner,
+    hub,
+    streams,
+    pages,
+    metrics,
+    auth,
+    viewerLimit: new ViewerLimit(config.maxViewers, config.maxViewersPerClient),
+    maxBodyBytes: config.maxBodyBytes,
+    maxQueueBytes: options.maxQueueBytes,
+  });
 
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,
+    ...config.tls,
     onListen: (address) => listening.resolve(address),
     onError: (error) => {
       console.error("shiplog: request failed:", error);
@@ -70,7 +103,7 @@ export async function startApp(
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}/`,
+    url: `${config.tls ? "https" : "http"}://${host}:${address.port}/`,
     shutdown: () =>
       stopping ??= (async () => {
         const closed = server.shutdown();

@@ -2,7 +2,8 @@
  * @module
  * The command line and environment, resolved into one {@linkcode Config}. Pure: it takes the arguments and the
  * environment as plain values, so `main.ts` stays the only reader of `Deno.args` and `Deno.env`. A flag beats
- * its environment variable, which beats the default.
+ * its environment variable, which beats the default. The table of options is the one source of the parser,
+ * the `--help` text and the list of variables read.
  */
 
 import { parseArgs } from "node:util";
@@ -21,63 +22,199 @@ export interface Config {
   maxRunning: number;
   /** Seconds of silence after which an SSE stream gets a heartbeat comment. */
   heartbeatSeconds: number;
+  /** The access token every route but `/healthz` requires; `undefined` means open access. */
+  token: string | undefined;
+  /** A file whose first line is the token (read by `main.ts`, so that the secret stays out of `ps`). */
+  tokenFile: string | undefined;
+  /** TLS certificate and key files (PEM); both or neither. */
+  cert: string | undefined;
+  key: string | undefined;
+  /** Environment variables whose values are masked as `***` in logs. */
+  maskEnv: string[];
+  /** Bytes a deployment's log may reach; further output is dropped after one notice. */
+  maxLogBytes: number;
+  /** Finished deployments kept; older ones are deleted with their files. */
+  keep: number;
+  /** Event streams open at once, in all. */
+  maxViewers: number;
+  /** Event streams open at once from one client address. */
+  maxViewersPerClient: number;
+  /** The largest request body accepted, in bytes. */
+  maxBodyBytes: number;
   /** `--help` was asked for: print {@linkcode usage} and exit. */
   help: boolean;
 }
 
+type Kind = "integer" | "text" | "list";
+
 interface Option {
   flag: string;
-  env: string;
+  key: keyof Config;
+  kind: Kind;
   value: string;
   description: string;
+  fallback?: number | string;
+  min?: number;
+  max?: number;
 }
+
+const MiB = 1024 * 1024;
 
 const OPTIONS: Option[] = [
   {
     flag: "port",
-    env: "SHIPLOG_PORT",
+    key: "port",
+    kind: "integer",
     value: "N",
-    description: "port to listen on; 0 picks a free port (8080)",
+    fallback: 8080,
+    min: 0,
+    max: 65535,
+    description: "port to listen on; 0 picks a free port",
   },
   {
     flag: "hostname",
-    env: "SHIPLOG_HOSTNAME",
+    key: "hostname",
+    kind: "text",
     value: "HOST",
-    description: "address to bind (127.0.0.1; anything else exposes shiplog beyond this machine)",
+    fallback: "127.0.0.1",
+    description: "address to bind; anything but loopback exposes shiplog beyond this machine",
   },
-  { flag: "dir", env: "SHIPLOG_DIR", value: "PATH", description: "deployments directory (./deployments)" },
+  {
+    flag: "dir",
+    key: "dir",
+    kind: "text",
+    value: "PATH",
+    fallback: "./deployments",
+    description: "deployments directory",
+  },
   {
     flag: "command",
-    env: "SHIPLOG_COMMAND",
+    key: "command",
+    kind: "text",
     value: "CMD",
-    description: "deploy command, run with sh -c (a built-in simulated deployment)",
+    description: "deploy command, run with sh -c (default: a built-in simulated deployment)",
   },
-  { flag: "max-running", env: "SHIPLOG_MAX_RUNNING", value: "N", description: "deployments run at once (2)" },
+  {
+    flag: "max-running",
+    key: "maxRunning",
+    kind: "integer",
+    value: "N",
+    fallback: 2,
+    min: 1,
+    max: 1000,
+    description: "deployments run at once",
+  },
   {
     flag: "heartbeat",
-    env: "SHIPLOG_HEARTBEAT",
+    key: "heartbeatSeconds",
+    kind: "integer",
     value: "SECONDS",
-    description: "heartbeat comment on idle event streams (15)",
+    fallback: 15,
+    min: 1,
+    max: 3600,
+    description: "heartbeat comment on idle event streams",
+  },
+  {
+    flag: "token",
+    key: "token",
+    kind: "text",
+    value: "SECRET",
+    description: "require this token on every route but /healthz (prefer --token-file)",
+  },
+  {
+    flag: "token-file",
+    key: "tokenFile",
+    kind: "text",
+    value: "PATH",
+    description: "read the token from the first line of this file",
+  },
+  {
+    flag: "cert",
+    key: "cert",
+    kind: "text",
+    value: "PATH",
+    description: "TLS certificate (PEM); serves HTTPS",
+  },
+  { flag: "key", key: "key", kind: "text", value: "PATH", description: "TLS private key (PEM)" },
+  {
+    flag: "mask-env",
+    key: "maskEnv",
+    kind: "list",
+    value: "NAME",
+    description:
+      "mask the value of this environment variable as *** in logs (repeatable; env: comma-separated)",
+  },
+  {
+    flag: "max-log-bytes",
+    key: "maxLogBytes",
+    kind: "integer",
+    value: "N",
+    fallback: 100 * MiB,
+    min: 1024,
+    max: Number.MAX_SAFE_INTEGER,
+    description: "log size per deployment; further output is dropped after one notice",
+  },
+  {
+    flag: "keep",
+    key: "keep",
+    kind: "integer",
+    value: "N",
+    fallback: 1000,
+    min: 1,
+    max: 1_000_000,
+    description: "finished deployments kept; older ones are deleted with their files",
+  },
+  {
+    flag: "max-viewers",
+    key: "maxViewers",
+    kind: "integer",
+    value: "N",
+    fallback: 10_000,
+    min: 1,
+    max: 1_000_000,
+    description: "event streams open at once",
+  },
+  {
+    flag: "max-viewers-per-client",
+    key: "maxViewersPerClient",
+    kind: "integer",
+    value: "N",
+    fallback: 2500,
+    min: 1,
+    max: 1_000_000,
+    description: "event streams open at once from one client address",
+  },
+  {
+    flag: "max-body-bytes",
+    key: "maxBodyBytes",
+    kind: "integer",
+    value: "N",
+    fallback: 64 * 1024,
+    min: 1024,
+    max: 64 * MiB,
+    description: "largest request body accepted",
   },
 ];
 
-/** The environment variables shiplog reads, one per flag. */
-export const ENVIRONMENT_VARIABLES: readonly string[] = OPTIONS.map((option) => option.env);
+const envName = (option: Option) => `SHIPLOG_${option.flag.toUpperCase().replaceAll("-", "_")}`;
 
-/** The `--help` text, listing every flag with its environment variable. */
+/** The environment variables shiplog reads, one per flag. */
+export const ENVIRONMENT_VARIABLES: readonly string[] = OPTIONS.map(envName);
+
+/** The `--help` text, listing every flag with its environment variable and default. */
 export function usage(): string {
-  const rows = OPTIONS.map((option) =>
-    `  --${`${option.flag} ${option.value}`.padEnd(22)} ${option.description}\n  ${
-      " ".repeat(24)
-    } env ${option.env}`
-  );
+  const rows = OPTIONS.map((option) => {
+    const fallback = option.fallback === undefined ? "" : ` (${option.fallback})`;
+    return `  --${`${option.flag} ${option.value}`.padEnd(30)} ${option.description}${fallback}\n` +
+      `  ${" ".repeat(32)} env ${envName(option)}`;
+  });
   return [
     "shiplog: runs deployments and streams their logs live.",
     "",
     "Usage: shiplog [flags]",
     "",
     ...rows,
-    `  ${"--help".padEnd(24)} show this help`,
+    `  ${"--help".padEnd(32)} show this help`,
     "",
   ].join("\n");
 }
@@ -87,43 +224,53 @@ export function usage(): string {
  * Throws a `TypeError` or `RangeError` whose message says what is wrong and what is expected.
  */
 export function parseConfig(args: string[], env: Record<string, string | undefined>): Config {
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const option of OPTIONS) options[option.flag] = { type: "string" };
+  const spec: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
+    help: { type: "boolean" },
+  };
+  for (const option of OPTIONS) spec[option.flag] = { type: "string", multiple: option.kind === "list" };
   let parsed;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args, options: spec, strict: true, allowPositionals: false });
   } catch (error) {
     throw new TypeError(`${(error as Error).message}; see --help`);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
-  const pick = (flag: string): [string | undefined, string] => {
-    const option = OPTIONS.find((o) => o.flag === flag)!;
-    const fromFlag = values[flag];
-    if (typeof fromFlag === "string") return [fromFlag, `--${flag}`];
-    return [env[option.env], option.env];
-  };
-  const integer = (flag: string, fallback: number, min: number, max: number): number => {
-    const [raw, source] = pick(flag);
-    if (raw === undefined) return fallback;
-    const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw new RangeError(`Cannot parse ${source} "${raw}": expected an integer from ${min} to ${max}`);
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const config: Record<string, unknown> = { help: values.help === true };
+  for (const option of OPTIONS) {
+    config[option.key] = resolve(option, values[option.flag], env[envName(option)]);
+  }
+  const result = config as unknown as Config;
+  if (result.token !== undefined && result.tokenFile !== undefined) {
+    throw new TypeError("Cannot use both --token and --token-file: give the token one way");
+  }
+  if ((result.cert === undefined) !== (result.key === undefined)) {
+    throw new TypeError("Cannot serve HTTPS with only one of --cert and --key: give both");
+  }
+  for (const name of result.maskEnv) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new TypeError(`Cannot mask --mask-env "${name}": expected an environment variable name`);
     }
-    return value;
-  };
-  const text = (flag: string, fallback: string | undefined): string | undefined => {
-    const [raw, source] = pick(flag);
-    if (raw === undefined) return fallback;
+  }
+  return result;
+}
+
+function resolve(option: Option, fromFlag: unknown, fromEnv: string | undefined): unknown {
+  const source = fromFlag !== undefined ? `--${option.flag}` : envName(option);
+  if (option.kind === "list") {
+    if (Array.isArray(fromFlag)) return fromFlag;
+    return fromEnv ? fromEnv.split(",").map((name) => name.trim()).filter((name) => name !== "") : [];
+  }
+  const raw = (fromFlag as string | undefined) ?? fromEnv;
+  if (raw === undefined) return option.fallback;
+  if (option.kind === "text") {
     if (raw.trim() === "") throw new TypeError(`Cannot use ${source} "": expected a non-empty value`);
     return raw;
-  };
-  return {
-    port: integer("port", 8080, 0, 65535),
-    hostname: text("hostname", "127.0.0.1")!,
-    dir: text("dir", "./deployments")!,
-    command: text("command", undefined),
-    maxRunning: integer("max-running", 2, 1, 1000),
-    heartbeatSeconds: integer("heartbeat", 15, 1, 3600),
-    help: values.help === true,
-  };
+  }
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!Number.isSafeInteger(value) || value < option.min! || value > option.max!) {
+    throw new RangeError(
+      `Cannot parse ${source} "${raw}": expected an integer from ${option.min} to ${option.max}`,
+    );
+  }
+  return value;
 }

@@ -15,18 +15,26 @@ export type DeploymentChange = CustomEvent<Deployment>;
 export class Deployments extends EventTarget {
   #store: LogStore;
   #records = new Map<string, Deployment>();
+  #keep: number;
+  /** The deployments that {@linkcode Deployments.load} found unfinished and recorded as interrupted. */
+  readonly interruptedAtLoad: string[] = [];
 
-  private constructor(store: LogStore) {
+  private constructor(store: LogStore, keep: number) {
     super();
     this.#store = store;
+    this.#keep = keep;
   }
 
   /**
    * Loads every record from the store. A deployment left `queued` or `running` by an earlier process (a crash,
    * kill -9) is recorded as `interrupted`, so nothing is shown as running forever.
    */
-  static async load(store: LogStore, now: () => Date = () => new Date()): Promise<Deployments> {
-    const deployments = new Deployments(store);
+  static async load(
+    store: LogStore,
+    options: { keep?: number; now?: () => Date } = {},
+  ): Promise<Deployments> {
+    const now = options.now ?? (() => new Date());
+    const deployments = new Deployments(store, options.keep ?? Infinity);
     for (const record of await store.list()) {
       deployments.#records.set(record.id, record);
       if (!isFinal(record.status)) {
@@ -35,8 +43,10 @@ export class Deployments extends EventTarget {
           finishedAt: now().toISOString(),
           reason: `shiplog stopped while this deployment was ${record.status}`,
         });
+        deployments.interruptedAtLoad.push(record.id);
       }
     }
+    await deployments.#prune();
     return deployments;
   }
 
@@ -87,6 +97,20 @@ export class Deployments extends EventTarget {
       // Even when the record could not be written (a full disk), this process knows the truth: say it.
       this.dispatchEvent(new CustomEvent("change", { detail: next }));
     }
+    if (isFinal(next.status)) await this.#prune();
     return next;
+  }
+
+  /** Deletes the oldest finished deployments beyond the number to keep, records and logs alike. */
+  async #prune(): Promise<void> {
+    const finished = this.list().filter((deployment) => isFinal(deployment.status));
+    for (const old of finished.slice(this.#keep)) {
+      this.#records.delete(old.id);
+      try {
+        await this.#store.remove(old.id);
+      } catch (error) {
+        console.error(`shiplog: cannot delete old deployment ${old.id}:`, error);
+      }
+    }
   }
 }

@@ -7,12 +7,11 @@
 
 import type { DeploymentChange, Deployments } from "./deployments.ts";
 import { EVENT_STREAM_HEADERS } from "./events_response.ts";
-import { EventStream, type OpenStreams } from "./event_stream.ts";
+import type { EventStream } from "./event_stream.ts";
 import { encodeComment, encodeEvent, encodeRetry } from "./sse_encoder.ts";
 
 /** Streams the list of deployments and every change to it. */
-export function deploymentsFeedResponse(deployments: Deployments, streams: OpenStreams): Response {
-  const stream = new EventStream();
+export function deploymentsFeedResponse(deployments: Deployments, stream: EventStream): Response {
   stream.send(encodeComment("connected") + encodeRetry(2000));
   stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(deployments.list()) }));
   const onChange = (event: Event) => {
@@ -24,6 +23,5 @@ export function deploymentsFeedResponse(deployments: Deployments, streams: OpenS
   stream.signal.addEventListener("abort", () => deployments.removeEventListener("change", onChange), {
     once: true,
   });
-  streams.add(stream);
   return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
 }

@@ -9,7 +9,7 @@
 
 import { type Deployment, isFinal } from "./deployment.ts";
 import type { Deployments } from "./deployments.ts";
-import { EventStream, type OpenStreams } from "./event_stream.ts";
+import type { EventStream } from "./event_stream.ts";
 import type { EncodedBatch, LogHub } from "./log_hub.ts";
 import type { LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
@@ -20,10 +20,9 @@ export interface EventsContext {
   deployments: Deployments;
   store: LogStore;
   hub: LogHub;
-  streams: OpenStreams;
   metrics: Metrics;
-  /** Bytes that may wait for a slow viewer before it is disconnected. */
-  maxQueueBytes?: number;
+  /** Opens a stream for this client: kept alive by heartbeats, counted against the caps (throws 429 past them). */
+  openStream: () => EventStream;
 }
 
 /** The headers of every event stream: no caching, no proxy buffering, no compression. */
@@ -63,11 +62,10 @@ export async function eventsResponse(
     if (after > count) after = 0;
   }
 
-  const stream = new EventStream({ maxQueueBytes: context.maxQueueBytes });
+  const stream = context.openStream();
   metrics.eventStreamsOpened++;
   stream.send(encodeComment("connected") + encodeRetry(RETRY_MS));
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
-  context.streams.add(stream);
 
   let lastSent = after;
   let replaying = true;

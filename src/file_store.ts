@@ -149,6 +149,15 @@ export class FileStore implements LogStore {
     };
   }
 
+  async remove(id: string): Promise<void> {
+    // The record goes first: a deployment without a record is invisible, one without a log reads as empty.
+    for (const extension of ["json", "log"] as const) {
+      await Deno.remove(this.#path(id, extension)).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
+  }
+
   async readRaw(id: string): Promise<ReadableStream<Uint8Array>> {
     try {
       return (await Deno.open(this.#path(id, "log"), { read: true })).readable;

@@ -51,6 +51,8 @@ export interface LogStore {
   countLines(id: string): Promise<number>;
   /** Follows a log from its current end. */
   follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower>;
+  /** Deletes a deployment's record and log. */
+  remove(id: string): Promise<void>;
   /** The raw log bytes, as written. */
   readRaw(id: string): Promise<ReadableStream<Uint8Array>>;
   /** Stops watching and releases everything. */

@@ -9,6 +9,7 @@
 import type { Deployments } from "./deployments.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type { LogAppender, LogStore } from "./log_store.ts";
+import { OutputFilter } from "./output_filter.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
 
 /** Options of {@linkcode Runner}. */
@@ -21,6 +22,10 @@ export interface RunnerOptions {
   graceMs?: number;
   /** Milliseconds between two lines of the simulation. Default 350. */
   simulationLineDelayMs?: number;
+  /** Values replaced by `***` before a line is written. */
+  secrets?: readonly string[];
+  /** Bytes a log may reach; past it one notice is written and further output dropped. Default: no cap. */
+  maxLogBytes?: number;
 }
 
 type StopReason = "cancelled" | "interrupted";
@@ -38,6 +43,8 @@ export class Runner {
   #maxRunning: number;
   #graceMs: number;
   #lineDelayMs: number | undefined;
+  #secrets: readonly string[];
+  #maxLogBytes: number | undefined;
   #queue: string[] = [];
   #running = new Map<string, Running>();
   #shuttingDown = false;
@@ -49,6 +56,8 @@ export class Runner {
     this.#maxRunning = options.maxRunning ?? 2;
     this.#graceMs = options.graceMs ?? 2000;
     this.#lineDelayMs = options.simulationLineDelayMs;
+    this.#secrets = options.secrets ?? [];
+    this.#maxLogBytes = options.maxLogBytes;
   }
 
   /** The command each deployment runs, `null` for the simulation. */
@@ -119,9 +128,10 @@ export class Runner {
       log = await this.#store.openAppender(id);
       await this.#deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
       const appender = log;
+      const filter = new OutputFilter({ secrets: this.#secrets, maxBytes: this.#maxLogBytes });
       const write = async (lines: string[]) => {
         try {
-          await appender.write(lines);
+          await appender.write(filter.filter(lines));
         } catch (error) {
           // A full disk or a broken file ends the deployment: output that cannot be kept must not be run blind.
           writeError ??= error as Error;

@@ -2,15 +2,19 @@
  * @module
  * The route table and the one error boundary: which path and method reach which module, nothing more. An
  * unknown path is 404; a known path with another method is 405 with `Allow` derived from the table. Only a
- * canonical deployment id reaches a module, and an unknown one is 404 before any file is touched.
- * {@linkcode HttpError} becomes its status with a short message; anything else is logged once and is a 500.
+ * canonical deployment id reaches a module, and an unknown one is 404 before any file is touched. Before any
+ * route: the access check (when a token is set), the cross-site check on POSTs, and the body size cap. Every
+ * answer carries the security headers. {@linkcode HttpError} becomes its status with a short message; anything
+ * else is logged once and is a 500.
  */
 
+import type { Auth } from "./auth.ts";
 import type { Deployment } from "./deployment.ts";
 import { isFinal } from "./deployment.ts";
+import { isDeploymentId } from "./deployment_id.ts";
 import type { Deployments } from "./deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
-import type { OpenStreams } from "./event_stream.ts";
+import { EventStream, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse } from "./events_response.ts";
 import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
@@ -18,7 +22,8 @@ import type { LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Pages } from "./pages.ts";
 import type { Runner } from "./runner.ts";
-import { isDeploymentId } from "./deployment_id.ts";
+import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
+import type { ViewerLimit } from "./viewer_limit.ts";
 
 /** Everything the routes reach. */
 export interface ServerContext {
@@ -29,57 +34,102 @@ export interface ServerContext {
   streams: OpenStreams;
   pages: Pages;
   metrics: Metrics;
+  viewerLimit: ViewerLimit;
+  /** Set when a token is required. */
+  auth?: Auth;
+  /** The largest request body accepted, in bytes. */
+  maxBodyBytes: number;
   /** Bytes that may wait for a slow viewer before it is disconnected. */
   maxQueueBytes?: number;
 }
 
-type Params = Record<string, string | undefined>;
-type Handle = (request: Request, params: Params, context: ServerContext) => Response | Promise<Response>;
+/** What one request's handler gets besides the request. */
+interface RequestContext extends ServerContext {
+  params: Record<string, string | undefined>;
+  address: string;
+  /** Opens an event stream for this client, within the caps. */
+  openStream(): EventStream;
+}
+
+type Handle = (request: Request, context: RequestContext) => Response | Promise<Response>;
 
 interface Route {
   pattern: URLPattern;
   methods: Partial<Record<"GET" | "POST", Handle>>;
+  /** Reachable without credentials. */
+  open?: boolean;
 }
 
-const route = (pathname: string, methods: Route["methods"]): Route => ({
+const route = (pathname: string, methods: Route["methods"], open = false): Route => ({
   pattern: new URLPattern({ pathname }),
   methods,
+  open,
 });
 
+const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
+
 const ROUTES: Route[] = [
-  route("/", { GET: (_, __, { pages, deployments }) => pages.home(deployments.list()) }),
-  route("/start", { POST: start }),
+  route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
+  route("/start", {
+    POST: async (request, { deployments, runner, metrics }) => {
+      await discardBody(request, [...FORM_TYPES, "application/json"]);
+      const deployment = await deployments.create(runner.command);
+      metrics.deploymentsStarted++;
+      runner.enqueue(deployment.id);
+      if (wantsJson(request)) return Response.json(deployment, { status: 201 });
+      return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
+    },
+  }),
   route("/deployment/:id", {
-    GET: (_, params, context) => {
-      known(params, context);
+    GET: (_, context) => {
+      known(context);
       return context.pages.deployment();
     },
   }),
   route("/events", {
-    GET: (_, __, { deployments, streams }) => deploymentsFeedResponse(deployments, streams),
+    GET: (_, context) => deploymentsFeedResponse(context.deployments, context.openStream()),
   }),
-  route("/events/:id", {
-    GET: (request, params, context) => eventsResponse(request, known(params, context), context),
-  }),
+  route("/events/:id", { GET: (request, context) => eventsResponse(request, known(context), context) }),
   route("/deployments/:id/log", {
-    GET: async (_, params, context) =>
-      new Response(await context.store.readRaw(known(params, context).id), {
+    GET: async (_, context) =>
+      new Response(await context.store.readRaw(known(context).id), {
         headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
       }),
   }),
-  route("/api/deployments", { GET: (_, __, { deployments }) => Response.json(deployments.list()) }),
-  route("/api/deployments/:id", { GET: (_, params, context) => Response.json(known(params, context)) }),
-  route("/api/deployments/:id/cancel", { POST: cancel }),
+  route("/api/deployments", { GET: (_, { deployments }) => Response.json(deployments.list()) }),
+  route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
+  route("/api/deployments/:id/cancel", {
+    POST: async (request, context) => {
+      await discardBody(request, [...FORM_TYPES, "application/json"]);
+      const deployment = known(context);
+      if (isFinal(deployment.status)) {
+        throw new HttpError(409, `Deployment ${deployment.id} has already ended (${deployment.status})`);
+      }
+      await context.runner.cancel(deployment.id);
+      return Response.json(context.deployments.get(deployment.id));
+    },
+  }),
   route("/static/:file", {
-    GET: (_, { file }, { pages }) => {
-      const asset = pages.asset(file ?? "");
+    GET: (_, { params, pages }) => {
+      const asset = pages.asset(params.file ?? "");
       if (!asset) throw new HttpError(404, "Not found");
       return asset;
     },
   }),
-  route("/healthz", { GET: () => new Response("ok\n") }),
+  route("/sign-in", {
+    GET: (request) => signInResponse(safeNext(new URL(request.url).searchParams.get("next")), 200),
+    POST: signIn,
+  }, true),
+  route("/sign-out", {
+    POST: async (request, { auth }) => {
+      await discardBody(request, FORM_TYPES);
+      const cookie = auth?.sessionCookie().replace(/=[^;]*/, "=") + "; Max-Age=0";
+      return new Response(null, { status: 303, headers: { location: "/", "set-cookie": cookie } });
+    },
+  }, true),
+  route("/healthz", { GET: () => new Response("ok\n") }, true),
   route("/metrics", {
-    GET: (_, __, { metrics, deployments, hub, streams }) =>
+    GET: (_, { metrics, deployments, hub, streams }) =>
       new Response(
         metrics.render({
           deploymentsByStatus: deployments.countByStatus(),
@@ -92,73 +142,187 @@ const ROUTES: Route[] = [
   }),
 ];
 
+/** Headers on every answer: a strict Content-Security-Policy (no inline script), no sniffing, no framing. */
+export const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "x-frame-options": "DENY",
+};
+
 /** Creates the request handler of the whole server. */
-export function createHandler(context: ServerContext): (request: Request) => Promise<Response> {
-  return async (request) => {
+export function createHandler(
+  context: ServerContext,
+): (request: Request, info: { remoteAddr: Deno.Addr }) => Promise<Response> {
+  return async (request, info) => {
+    const address = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
+    let response: Response;
     try {
-      return await dispatch(request, context);
+      response = await dispatch(request, context, address);
     } catch (error) {
-      if (error instanceof HttpError) {
-        return new Response(`${error.message}\n`, {
-          status: error.status,
-          headers: {
-            ...Object.fromEntries(new Headers(error.headers)),
-            "content-type": "text/plain; charset=utf-8",
-          },
-        });
-      }
-      context.metrics.requestErrors++;
-      console.error(`shiplog: ${request.method} ${new URL(request.url).pathname} failed:`, error);
-      return new Response("Internal server error\n", {
-        status: 500,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
+      response = errorResponse(request, error, context);
     }
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      if (!response.headers.has(name)) response.headers.set(name, value);
+    }
+    return response;
   };
 }
 
-async function dispatch(request: Request, context: ServerContext): Promise<Response> {
-  for (const { pattern, methods } of ROUTES) {
+async function dispatch(request: Request, context: ServerContext, address: string): Promise<Response> {
+  for (const { pattern, methods, open } of ROUTES) {
     const match = pattern.exec(request.url);
     if (!match) continue;
+    if (!open) authorize(request, context, address);
     const method = request.method === "HEAD" ? "GET" : request.method;
     const handle = methods[method as keyof Route["methods"]];
     if (!handle) {
       const allow = Object.keys(methods).flatMap((m) => m === "GET" ? ["GET", "HEAD"] : [m]).join(", ");
       throw new HttpError(405, `Method ${request.method} is not allowed here; allowed: ${allow}`, { allow });
     }
-    return await handle(request, match.pathname.groups, context);
+    if (method === "POST") guardPost(request, context);
+    return await handle(request, {
+      ...context,
+      params: match.pathname.groups,
+      address,
+      openStream: () => openStream(context, address),
+    });
   }
+  authorize(request, context, address);
   throw new HttpError(404, "Not found");
 }
 
+function errorResponse(request: Request, error: unknown, context: ServerContext): Response {
+  if (error instanceof HttpError) {
+    const headers = new Headers(error.headers);
+    if (error.status === 401 && acceptsHtml(request)) {
+      const next = safeNext(new URL(request.url).pathname + new URL(request.url).search);
+      const page = signInResponse(next, 401, error.message === "Wrong token" ? error.message : undefined);
+      headers.forEach((value, name) => page.headers.set(name, value));
+      return page;
+    }
+    headers.set("content-type", "text/plain; charset=utf-8");
+    return new Response(`${error.message}\n`, { status: error.status, headers });
+  }
+  context.metrics.requestErrors++;
+  console.error(`shiplog: ${request.method} ${new URL(request.url).pathname} failed:`, error);
+  return new Response("Internal server error\n", {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token. */
+function authorize(request: Request, { auth }: ServerContext, address: string): void {
+  if (!auth) return;
+  const result = auth.check(request, address);
+  if (result === "ok") return;
+  if (result === "throttled") {
+    throw new HttpError(429, "Too many wrong credentials; try again later", {
+      "retry-after": String(auth.retryAfterSeconds(address)),
+    });
+  }
+  throw new HttpError(401, result === "wrong" ? "Wrong token" : "Sign in with the access token", {
+    "www-authenticate": 'Bearer realm="shiplog"',
+  });
+}
+
+/**
+ * Refuses cross-site POSTs (a form on another site posting to this one) and oversized bodies. Browsers send
+ * `Sec-Fetch-Site` or `Origin`; clients like curl send neither and are let through (they hold the token).
+ */
+function guardPost(request: Request, { maxBodyBytes }: ServerContext): void {
+  const site = request.headers.get("sec-fetch-site");
+  const origin = request.headers.get("origin");
+  const own = new URL(request.url);
+  if (site !== null && site !== "same-origin" && site !== "none") {
+    throw new HttpError(403, "Cross-site requests are refused");
+  }
+  if (site === null && origin !== null && origin !== own.origin) {
+    throw new HttpError(403, "Cross-site requests are refused");
+  }
+  const length = Number(request.headers.get("content-length") ?? 0);
+  if (length > maxBodyBytes) throw new HttpError(413, `Request body too large (limit ${maxBodyBytes} bytes)`);
+}
+
+/** Checks the body's type against what the route takes, then drops it unread. */
+async function discardBody(request: Request, types: string[]): Promise<void> {
+  const type = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  if (type && !types.includes(type)) {
+    await request.body?.cancel();
+    throw new HttpError(415, `Unsupported content type ${type}; expected one of ${types.join(", ")}`);
+  }
+  await request.body?.cancel();
+}
+
+/** Reads a small form body, refusing one longer than the cap even when it did not say its length. */
+async function readForm(request: Request, maxBytes: number): Promise<URLSearchParams> {
+  const type = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded") {
+    await request.body?.cancel();
+    throw new HttpError(415, "Unsupported content type; expected application/x-www-form-urlencoded");
+  }
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  for await (const chunk of request.body ?? []) {
+    size += chunk.length;
+    if (size > maxBytes) throw new HttpError(413, `Request body too large (limit ${maxBytes} bytes)`);
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return new URLSearchParams(text + decoder.decode());
+}
+
+async function signIn(request: Request, { auth, address, maxBodyBytes }: RequestContext): Promise<Response> {
+  const form = await readForm(request, maxBodyBytes);
+  const next = safeNext(form.get("next"));
+  if (!auth) return new Response(null, { status: 303, headers: { location: next } });
+  const result = auth.signIn(form.get("token") ?? "", address);
+  if (result === "throttled") {
+    throw new HttpError(429, "Too many wrong credentials; try again later", {
+      "retry-after": String(auth.retryAfterSeconds(address)),
+    });
+  }
+  if (result !== "ok") return signInResponse(next, 401, "Wrong token");
+  return new Response(null, { status: 303, headers: { location: next, "set-cookie": auth.sessionCookie() } });
+}
+
+function signInResponse(next: string, status: number, message?: string): Response {
+  return new Response(signInPage(next, message), {
+    status,
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": SIGN_IN_CSP,
+      "cache-control": "no-store",
+    },
+  });
+}
+
+function openStream(context: ServerContext, address: string): EventStream {
+  const stream = new EventStream({ maxQueueBytes: context.maxQueueBytes });
+  const refused = context.viewerLimit.acquire(address, stream.signal);
+  if (refused) {
+    stream.close();
+    throw new HttpError(429, refused, { "retry-after": "30" });
+  }
+  context.streams.add(stream);
+  return stream;
+}
+
 /** The deployment a route's `:id` names; 404 for anything but a known canonical id. */
-function known(params: Params, { deployments }: ServerContext): Deployment {
+function known({ params, deployments }: RequestContext): Deployment {
   const id = params.id ?? "";
   const deployment = isDeploymentId(id) ? deployments.get(id) : undefined;
   if (!deployment) throw new HttpError(404, "No such deployment");
   return deployment;
 }
 
-async function start(request: Request, _: Params, { deployments, runner, metrics }: ServerContext) {
-  await request.body?.cancel();
-  const deployment = await deployments.create(runner.command);
-  metrics.deploymentsStarted++;
-  runner.enqueue(deployment.id);
-  if (wantsJson(request)) return Response.json(deployment, { status: 201 });
-  return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
-}
-
-async function cancel(request: Request, params: Params, context: ServerContext) {
-  await request.body?.cancel();
-  const deployment = known(params, context);
-  if (isFinal(deployment.status)) {
-    throw new HttpError(409, `Deployment ${deployment.id} has already ended (${deployment.status})`);
-  }
-  await context.runner.cancel(deployment.id);
-  return Response.json(context.deployments.get(deployment.id));
-}
-
 function wantsJson(request: Request): boolean {
   return (request.headers.get("accept") ?? "").includes("application/json");
+}
+
+function acceptsHtml(request: Request): boolean {
+  return (request.headers.get("accept") ?? "").includes("text/html");
 }

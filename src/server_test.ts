@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EventSource } from "eventsource";
-import { type App, type AppOptions, startApp } from "./app.ts";
+import { type App, type AppConfig, type AppOptions, startApp } from "./app.ts";
+import { parseConfig } from "./config.ts";
 import type { Deployment } from "./deployment.ts";
 
 interface TestApp extends App {
@@ -15,18 +16,14 @@ interface TestApp extends App {
 }
 
 async function startTestApp(
-  config: { command?: string; maxRunning?: number; heartbeatSeconds?: number } = {},
+  config: Partial<AppConfig> = {},
   options: AppOptions = {},
 ): Promise<TestApp> {
   const dir = await Deno.makeTempDir({ prefix: "shiplog_test_" });
-  const app = await startApp({
-    port: 0,
-    hostname: "127.0.0.1",
-    dir,
-    command: config.command,
-    maxRunning: config.maxRunning ?? 4,
-    heartbeatSeconds: config.heartbeatSeconds ?? 15,
-  }, { graceMs: 300, pollIntervalMs: 200, simulationLineDelayMs: 5, ...options });
+  const app = await startApp(
+    { ...parseConfig([], {}), port: 0, dir, maxRunning: 4, ...config },
+    { graceMs: 300, pollIntervalMs: 200, simulationLineDelayMs: 5, ...options },
+  );
   return {
     ...app,
     dir,

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * Access control with one shared token. API clients send `Authorization: Bearer <token>`; browsers sign in once
+ * on a small form and get an `HttpOnly`, `SameSite=Strict` cookie holding a value derived from the token (an
+ * HMAC), never the token itself. Comparisons are constant-time. An address that keeps presenting wrong
+ * credentials is refused with 429 for a while, so the token cannot be guessed at speed.
+ */
+
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/** Options of {@linkcode Auth}. */
+export interface AuthOptions {
+  /** Wrong attempts from one address within `windowMs` before it is refused. Default 10. */
+  maxFailures?: number;
+  /** How long wrong attempts are remembered, in milliseconds. Default 60,000. */
+  windowMs?: number;
+  /** Whether cookies get `Secure` (served over TLS). */
+  secure?: boolean;
+}
+
+/** What {@linkcode Auth.check} found. */
+export type AuthResult = "ok" | "missing" | "wrong" | "throttled";
+
+/** The cookie that carries a signed-in browser's session. */
+export const SESSION_COOKIE = "shiplog_session";
+const MAX_TRACKED_ADDRESSES = 10_000;
+const encoder = new TextEncoder();
+
+/** Checks credentials against one token. */
+export class Auth {
+  #token: Uint8Array;
+  #session: string;
+  #secure: boolean;
+  #maxFailures: number;
+  #windowMs: number;
+  #failures = new Map<string, number[]>();
+
+  private constructor(token: string, session: string, options: AuthOptions) {
+    this.#token = digest(token);
+    this.#session = session;
+    this.#secure = options.secure ?? false;
+    this.#maxFailures = options.maxFailures ?? 10;
+    this.#windowMs = options.windowMs ?? 60_000;
+  }
+
+  /** Prepares the checks for `token`; the session cookie value is an HMAC of a fixed label under the token. */
+  static async create(token: string, options: AuthOptions = {}): Promise<Auth> {
+    if (token.length < 8) throw new RangeError("Cannot use a token shorter than 8 characters");
+    const key = await crypto.subtle.importKey(
+      "raw",
+      encoder.encode(token),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      [
+        "sign",
+      ],
+    );
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode("shiplog session v1")));
+    return new Auth(token, Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(""), options);
+  }
+
+  /** Checks a request's bearer token or session cookie. */
+  check(request: Request, address: string): AuthResult {
+    if (this.#throttled(address)) return "throttled";
+    const header = request.headers.get("authorization");
+    if (header !== null) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      return this.#verdict(match !== null && this.matches(match[1]), address);
+    }
+    const cookie = readCookie(request, SESSION_COOKIE);
+    if (cookie !== undefined) return this.#verdict(equal(digest(cookie), digest(this.#session)), address);
+    return "missing";
+  }
+
+  /** Checks a token typed into the sign-in form, counting a wrong one against `address`. */
+  signIn(token: string, address: string): AuthResult {
+    if (this.#throttled(address)) return "throttled";
+    return this.#verdict(this.matches(token), address);
+  }
+
+  /** True when `token` is the token, compared in constant time. */
+  matches(token: string): boolean {
+    return equal(digest(token), this.#token);
+  }
+
+  /** The `Set-Cookie` value that signs a browser in. */
+  sessionCookie(): string {
+    return `${SESSION_COOKIE}=${this.#session}; Path=/; HttpOnly; SameSite=Strict${
+      this.#secure ? "; Secure" : ""
+    }`;
+  }
+
+  /** Seconds until `address` may try again. */
+  retryAfterSeconds(address: string): number {
+    const oldest = this.#failures.get(address)?.[0] ?? Date.now();
+    return Math.max(1, Math.ceil((oldest + this.#windowMs - Date.now()) / 1000));
+  }
+
+  #verdict(ok: boolean, address: string): AuthResult {
+    if (ok) return "ok";
+    const now = Date.now();
+    const recent = (this.#failures.get(address) ?? []).filter((at) => at > now - this.#windowMs);
+    recent.push(now);
+    this.#failures.delete(address);
+    this.#failures.set(address, recent);
+    // Bounded: the oldest addresses are forgotten first (a Map keeps insertion order).
+    if (this.#failures.size > MAX_TRACKED_ADDRESSES) {
+      this.#failures.delete(this.#failures.keys().next().value!);
+    }
+    return "wrong";
+  }
+
+  #throttled(address: string): boolean {
+    const recent = this.#failures.get(address);
+    if (!recent) return false;
+    const now = Date.now();
+    while (recent.length > 0 && recent[0] <= now - this.#windowMs) recent.shift();
+    if (recent.length === 0) this.#failures.delete(address);
+    return recent.length >= this.#maxFailures;
+  }
+}
+
+/** A cookie's value from the `Cookie` header. */
+export function readCookie(request: Request, name: string): string | undefined {
+  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return value.join("=");
+  }
+  return undefined;
+}
+
+/** A fixed-length digest, so that comparing two secrets never depends on their lengths or where they differ. */
+function digest(text: string): Uint8Array {
+  return createHash("sha256").update(text).digest();
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
