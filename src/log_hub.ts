@@ -65,6 +65,8 @@ export class LogHub {
    * on reaches the viewer, so a history read after this resolves leaves no gap.
    */
   async subscribe(id: string, viewer: LogViewer, signal: AbortSignal): Promise<void> {
+    // An aborted signal never fires again: the viewer would be kept, and its log followed, for ever.
+    if (signal.aborted) return;
     let channel = this.#channels.get(id);
     if (!channel) {
       const created: Channel = { viewers: new Set(), follower: Promise.resolve(null!), ending: false };

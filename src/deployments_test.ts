@@ -1,0 +1,166 @@
+/** Tests of the deployments registry on a real file store in a temporary directory. */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Deployment } from "./deployment.ts";
+import { isDeploymentId } from "./deployment_id.ts";
+import { type DeploymentChange, Deployments } from "./deployments.ts";
+import { FileStore } from "./file_store.ts";
+import { makeTempDir } from "./test_helpers.ts";
+
+async function openStore() {
+  const temp = await makeTempDir();
+  const store = await FileStore.open(temp.path);
+  return {
+    store,
+    dir: temp.path,
+    readRecord: async (id: string): Promise<Deployment> =>
+      JSON.parse(await Deno.readTextFile(join(temp.path, `${id}.json`))),
+    async [Symbol.asyncDispose]() {
+      await store.close();
+      await temp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+function record(overrides: Partial<Deployment>): Deployment {
+  return {
+    id: crypto.randomUUID(),
+    status: "queued",
+    command: "./deploy.sh",
+    createdAt: "2026-11-24T08:00:00.000Z",
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    reason: null,
+    ...overrides,
+  };
+}
+
+/** Records every `change` event of `deployments`. */
+function listen(deployments: Deployments): Deployment[] {
+  const changes: Deployment[] = [];
+  deployments.addEventListener("change", (event) => changes.push((event as DeploymentChange).detail));
+  return changes;
+}
+
+Deno.test("Deployments.load() marks queued and running records of an earlier process interrupted, with a reason", async () => {
+  await using fixture = await openStore();
+  const { store } = fixture;
+  const queued = record({ status: "queued" });
+  const running = record({ status: "running", startedAt: "2026-11-24T08:00:01.000Z" });
+  const finals = (["succeeded", "failed", "cancelled", "interrupted"] as const).map((status, i) =>
+    record({
+      status,
+      startedAt: "2026-11-24T08:00:01.000Z",
+      finishedAt: "2026-11-24T08:00:02.000Z",
+      exitCode: status === "succeeded" ? 0 : status === "failed" ? 1 : null,
+      reason: status === "failed" ? "exit code 1" : status === "interrupted" ? "earlier" : null,
+      createdAt: `2026-11-24T07:0${i}:00.000Z`,
+    })
+  );
+  for (const each of [queued, running, ...finals]) await store.save(each);
+  const finalFiles = await Promise.all(
+    finals.map((each) => Deno.readTextFile(join(fixture.dir, `${each.id}.json`))),
+  );
+
+  const now = new Date("2026-11-24T09:00:00.000Z");
+  const deployments = await Deployments.load(store, { now: () => now });
+
+  for (const before of [queued, running]) {
+    const expected: Deployment = {
+      ...before,
+      status: "interrupted",
+      finishedAt: now.toISOString(),
+      reason: `shiplog stopped while this deployment was ${before.status}`,
+    };
+    assert.deepEqual(deployments.get(before.id), expected);
+    assert.deepEqual(await fixture.readRecord(before.id), expected, "written to the store too");
+  }
+  for (const [i, final] of finals.entries()) {
+    assert.deepEqual(deployments.get(final.id), final);
+    assert.equal(
+      await Deno.readTextFile(join(fixture.dir, `${final.id}.json`)),
+      finalFiles[i],
+      "file untouched",
+    );
+  }
+  assert.equal(deployments.list().length, 6);
+  assert.equal(deployments.countByStatus().get("interrupted"), 3);
+  assert.equal(deployments.countByStatus().get("running"), undefined);
+});
+
+Deno.test("Deployments.create() makes a queued deployment with a canonical UUID, its files and one change event", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const changes = listen(deployments);
+  const createdAt = new Date("2026-11-24T08:00:00.000Z");
+
+  const created = await deployments.create("./deploy.sh", createdAt);
+  assert.ok(isDeploymentId(created.id), created.id);
+  assert.deepEqual(created, {
+    id: created.id,
+    status: "queued",
+    command: "./deploy.sh",
+    createdAt: createdAt.toISOString(),
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    reason: null,
+  });
+  assert.deepEqual(changes, [created]);
+  assert.deepEqual(deployments.get(created.id), created);
+  assert.deepEqual(await fixture.readRecord(created.id), created);
+  assert.equal(await Deno.readTextFile(join(fixture.dir, `${created.id}.log`)), "");
+
+  const simulated = await deployments.create(null, new Date("2026-11-24T08:00:01.000Z"));
+  assert.notEqual(simulated.id, created.id);
+  assert.equal(simulated.command, null);
+  assert.deepEqual(deployments.list().map((each) => each.id), [simulated.id, created.id], "newest first");
+});
+
+Deno.test("Deployments.update() fires one change event per update, after writing the record", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const { id } = await deployments.create(null);
+  const changes = listen(deployments);
+  const written: Deployment[] = [];
+  deployments.addEventListener("change", () => {
+    written.push(JSON.parse(Deno.readTextFileSync(join(fixture.dir, `${id}.json`))));
+  });
+
+  const running = await deployments.update(id, { status: "running", startedAt: "2026-11-24T08:00:01.000Z" });
+  const succeeded = await deployments.update(id, {
+    status: "succeeded",
+    finishedAt: "2026-11-24T08:00:02.000Z",
+    exitCode: 0,
+  });
+  assert.deepEqual(changes, [running, succeeded]);
+  assert.deepEqual(written, [running, succeeded], "listeners see the record already on disk");
+  assert.equal(succeeded.startedAt, "2026-11-24T08:00:01.000Z", "a patch keeps the other fields");
+  assert.deepEqual(deployments.get(id), succeeded);
+});
+
+Deno.test("Deployments.update() of an ended deployment changes nothing and fires nothing", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const { id } = await deployments.create(null);
+  const cancelled = await deployments.update(id, {
+    status: "cancelled",
+    finishedAt: "2026-11-24T08:00:02.000Z",
+  });
+  const onDisk = await Deno.readTextFile(join(fixture.dir, `${id}.json`));
+  const changes = listen(deployments);
+
+  const after = await deployments.update(id, { status: "succeeded", exitCode: 0, reason: "late" });
+  assert.deepEqual(after, cancelled);
+  assert.deepEqual(deployments.get(id), cancelled);
+  assert.deepEqual(changes, []);
+  assert.equal(await Deno.readTextFile(join(fixture.dir, `${id}.json`)), onDisk);
+});
+
+Deno.test("Deployments.update() of an unknown id throws a RangeError", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  await assert.rejects(() => deployments.update(crypto.randomUUID(), { status: "running" }), RangeError);
+});

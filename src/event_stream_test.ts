@@ -1,0 +1,176 @@
+/** Tests of the bounded SSE byte stream and the shared heartbeat, read through real stream readers. */
+
+import assert from "node:assert/strict";
+import { EventStream, OpenStreams } from "./event_stream.ts";
+import { delay, waitFor, withDeadline } from "./test_helpers.ts";
+
+const decoder = new TextDecoder();
+
+/** Reads everything a stream still delivers, until it ends. */
+async function readAll(stream: EventStream): Promise<string> {
+  return await withDeadline("the stream to end", new Response(stream.readable).text());
+}
+
+/** Reads a stream continuously in the background, collecting its text. */
+function readContinuously(stream: EventStream) {
+  const reader = stream.readable.getReader();
+  const received = { text: "" };
+  const done = (async () => {
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      received.text += decoder.decode(chunk.value);
+    }
+  })();
+  return {
+    received,
+    async [Symbol.asyncDispose]() {
+      stream.close();
+      await withDeadline("the reader to finish", done);
+    },
+  };
+}
+
+Deno.test("EventStream.send() beyond maxQueueBytes with nobody reading closes the stream and aborts its signal", async () => {
+  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 100 });
+  assert.equal(stream.send("a".repeat(600)), true);
+  assert.equal(stream.send("b".repeat(400)), true);
+  assert.equal(stream.send("c"), true, "exactly maxQueueBytes waited before this chunk");
+  assert.equal(stream.signal.aborted, false);
+  assert.equal(stream.send("d"), false, "more than maxQueueBytes wait");
+  assert.equal(stream.closed, true);
+  assert.equal(stream.overflowed, true);
+  assert.equal(stream.signal.aborted, true);
+  assert.equal(stream.send("e"), false, "nothing is sent after the end");
+  // What was queued before the end is still delivered, then the stream ends.
+  assert.equal(await readAll(stream), "a".repeat(600) + "b".repeat(400) + "c");
+});
+
+Deno.test("EventStream.send() bounds the bytes waiting, not the bytes beyond the high-water mark", async () => {
+  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 500 });
+  assert.equal(stream.send(new Uint8Array(600)), true);
+  assert.equal(stream.send(new Uint8Array(600)), true);
+  assert.equal(stream.send(new Uint8Array(1)), false, "1200 bytes wait");
+  assert.equal(stream.overflowed, true);
+  assert.equal((await new Response(stream.readable).arrayBuffer()).byteLength, 1200);
+});
+
+Deno.test("EventStream.send() accepts a chunk larger than maxQueueBytes when nothing waits", async () => {
+  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 100 });
+  assert.equal(stream.send(new Uint8Array(5000)), true);
+  stream.close();
+  assert.equal(stream.overflowed, false, "closed by the server, not for slowness");
+  assert.equal((await new Response(stream.readable).arrayBuffer()).byteLength, 5000);
+});
+
+Deno.test("EventStream.send() keeps sending to a reader that keeps up, far beyond maxQueueBytes in all", async () => {
+  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 100 });
+  await using reading = readContinuously(stream);
+  for (let i = 0; i < 50; i++) {
+    assert.equal(stream.send(`${"x".repeat(99)}\n`), true, `chunk ${i}`);
+    await waitFor("the reader to take the chunk", () => reading.received.text.length === (i + 1) * 100, {
+      intervalMs: 1,
+    });
+  }
+  assert.equal(stream.closed, false);
+});
+
+Deno.test("EventStream.ready() waits until the reader has read, and resolves at once on a closed stream", async (t) => {
+  const stream = new EventStream({ highWaterBytes: 100 });
+  const reader = stream.readable.getReader();
+
+  await t.step("room in the queue: ready at once", async () => {
+    await withDeadline("ready", stream.ready(), 100);
+  });
+
+  await t.step("a full queue: ready only after a read", async () => {
+    stream.send("x".repeat(150));
+    let ready = false;
+    const waiting = stream.ready().then(() => ready = true);
+    await delay(50);
+    assert.equal(ready, false);
+    const { value } = await withDeadline("read", reader.read());
+    assert.equal(value?.length, 150);
+    await withDeadline("ready after the read", waiting, 1000);
+  });
+
+  await t.step("a closed stream: ready at once", async () => {
+    stream.send("y".repeat(150));
+    let ready = false;
+    const waiting = stream.ready().then(() => ready = true);
+    await delay(20);
+    assert.equal(ready, false);
+    stream.close();
+    await withDeadline("ready after close", waiting, 1000);
+    await withDeadline("ready on the closed stream", stream.ready(), 100);
+  });
+  reader.releaseLock();
+  await stream.readable.cancel();
+});
+
+Deno.test("EventStream: a cancel by the reader aborts the signal, wakes ready() and stops sending", async () => {
+  const stream = new EventStream({ highWaterBytes: 10 });
+  stream.send("x".repeat(20));
+  const waiting = stream.ready();
+  const aborted = new Promise((resolve) => stream.signal.addEventListener("abort", resolve));
+  await stream.readable.cancel("gone");
+  await withDeadline("the abort", aborted, 1000);
+  await withDeadline("ready", waiting, 1000);
+  assert.equal(stream.closed, true);
+  assert.equal(stream.send("late"), false);
+  stream.close(); // closing again is harmless
+});
+
+Deno.test("OpenStreams sends a heartbeat to a silent stream and none to a busy one", async () => {
+  const streams = new OpenStreams(50);
+  const silent = new EventStream();
+  const busy = new EventStream();
+  streams.add(silent);
+  streams.add(busy);
+  assert.equal(streams.size, 2);
+  await using silentReading = readContinuously(silent);
+  await using busyReading = readContinuously(busy);
+
+  const until = performance.now() + 300;
+  while (performance.now() < until) {
+    busy.send("data: x\n\n");
+    await delay(10);
+  }
+  assert.match(silentReading.received.text, /^(: heartbeat\n\n)+$/);
+  const beats = silentReading.received.text.length / ": heartbeat\n\n".length;
+  assert.ok(beats >= 3 && beats <= 7, `${beats} heartbeats in 300 ms at a 50 ms interval`);
+  assert.doesNotMatch(busyReading.received.text, /heartbeat/);
+  assert.match(busyReading.received.text, /^(data: x\n\n)+$/);
+});
+
+Deno.test("OpenStreams forgets each stream as it ends and clears its timer with the last one", async () => {
+  const streams = new OpenStreams(20, ": custom\n\n");
+  const first = new EventStream();
+  const second = new EventStream();
+  streams.add(first);
+  streams.add(second);
+  first.close();
+  assert.equal(streams.size, 1);
+  await second.readable.cancel();
+  assert.equal(streams.size, 0);
+  // The test's timer sanitizer fails if the heartbeat interval is still set here.
+  assert.equal(await new Response(first.readable).text(), "");
+});
+
+Deno.test("OpenStreams.closeAll() ends every stream after what it has queued", async () => {
+  const streams = new OpenStreams(10_000);
+  const all = [new EventStream(), new EventStream()];
+  for (const stream of all) {
+    streams.add(stream);
+    stream.send("data: last\n\n");
+  }
+  streams.closeAll();
+  assert.equal(streams.size, 0);
+  for (const stream of all) assert.equal(await readAll(stream), "data: last\n\n");
+});
+
+Deno.test("OpenStreams.add() of a stream that already ended keeps no timer", () => {
+  const streams = new OpenStreams(20);
+  const stream = new EventStream();
+  stream.close();
+  streams.add(stream);
+  assert.equal(streams.size, 0);
+});

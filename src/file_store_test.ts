@@ -1,0 +1,497 @@
+/**
+ * Tests of the file store, its log tail and the shared directory watcher, on real files in a temporary
+ * directory, appended to by this process and by real `sh` subprocesses.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Deployment } from "./deployment.ts";
+import { FileStore, type FileStoreOptions } from "./file_store.ts";
+import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
+import { delay, makeTempDir, waitFor } from "./test_helpers.ts";
+
+const encoder = new TextEncoder();
+
+/** A store in a fresh temporary directory; closes the store and removes the directory when disposed. */
+async function openStore(options: FileStoreOptions = {}) {
+  const temp = await makeTempDir();
+  const store = await FileStore.open(temp.path, options);
+  return {
+    store,
+    dir: temp.path,
+    logPath: (id: string) => join(temp.path, `${id}.log`),
+    async [Symbol.asyncDispose]() {
+      await store.close();
+      await temp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+function deployment(overrides: Partial<Deployment> = {}): Deployment {
+  return {
+    id: crypto.randomUUID(),
+    status: "queued",
+    command: "echo hi",
+    createdAt: "2026-11-24T08:00:00.000Z",
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    reason: null,
+    ...overrides,
+  };
+}
+
+/** Appends raw bytes (or text) to a file, the way another writer would. */
+async function append(path: string, data: string | Uint8Array): Promise<void> {
+  using file = await Deno.open(path, { append: true, create: true });
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
+  for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+}
+
+async function collect(batches: AsyncIterable<LineBatch>): Promise<LineBatch[]> {
+  const all: LineBatch[] = [];
+  for await (const batch of batches) all.push(batch);
+  return all;
+}
+
+/** Follows a log and records what it is told as `"<line number>:<text>"` and `"reset"`. */
+async function follow(store: FileStore, id: string) {
+  const events: string[] = [];
+  const batches: LineBatch[] = [];
+  const handlers: LogFollowHandlers = {
+    onLines(batch) {
+      batches.push(batch);
+      batch.lines.forEach((line, i) => events.push(`${batch.firstLine + i}:${line}`));
+    },
+    onReset: () => events.push("reset"),
+  };
+  const follower: LogFollower = await store.follow(id, handlers);
+  return {
+    follower,
+    events,
+    batches,
+    [Symbol.dispose]: () => follower.close(),
+  };
+}
+
+/**
+ * True while this process has an inotify watch on `dir` (Linux). Deno keeps one inotify instance per process
+ * and one kernel watch per watched path, so the watch itself is what shows whether anybody still watches.
+ */
+function isWatched(dir: string): boolean {
+  const inode = `ino:${Deno.statSync(dir).ino!.toString(16)} `;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`) !== "anon_inode:inotify") continue;
+      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+      if (info.split("\n").some((line) => line.startsWith("inotify ") && line.includes(inode))) return true;
+    } catch {
+      // The descriptor used to list the directory is gone by now.
+    }
+  }
+  return false;
+}
+
+const isLinux = Deno.build.os === "linux";
+// Long enough that a test passing with it was woken by a notification, not by the safety poll.
+const NO_POLL = { pollIntervalMs: 60_000 };
+
+Deno.test("FileStore.save() then list() returns the record, replaced atomically with no temporary file left", async () => {
+  await using fixture = await openStore();
+  const { store, dir } = fixture;
+  const first = deployment();
+  const second = deployment({ status: "succeeded", exitCode: 0, command: null });
+  await store.save(first);
+  await store.save(second);
+  // Many replacements at once: each is a whole record, and every temporary file is renamed away.
+  const updates = Array.from(
+    { length: 20 },
+    (_, i) => ({ ...first, status: "running" as const, reason: `${i}` }),
+  );
+  await Promise.all(updates.map((update) => store.save(update)));
+
+  const listed = (await store.list()).sort((a, b) => a.id.localeCompare(b.id));
+  const reloaded = listed.find((each) => each.id === first.id)!;
+  assert.equal(reloaded.status, "running");
+  assert.ok(updates.some((update) => update.reason === reloaded.reason));
+  assert.deepEqual(listed.find((each) => each.id === second.id), second);
+  assert.equal(listed.length, 2);
+
+  const names = [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
+  assert.deepEqual(
+    names,
+    [`${first.id}.json`, `${first.id}.log`, `${second.id}.json`, `${second.id}.log`].sort(),
+  );
+});
+
+Deno.test("FileStore.save() creates an empty log but never truncates one a writer has started", async () => {
+  await using fixture = await openStore();
+  const record = deployment();
+  await fixture.store.save(record);
+  assert.equal(await Deno.readTextFile(fixture.logPath(record.id)), "");
+  await append(fixture.logPath(record.id), "kept\n");
+  await fixture.store.save({ ...record, status: "running" });
+  assert.equal(await Deno.readTextFile(fixture.logPath(record.id)), "kept\n");
+});
+
+Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes, mismatched ids, directories", async () => {
+  await using fixture = await openStore();
+  const { store, dir } = fixture;
+  const good = deployment();
+  await store.save(good);
+  const other = deployment();
+  const junk: [string, string][] = [
+    [`${crypto.randomUUID()}.json`, "{ not json"],
+    [`${crypto.randomUUID()}.json`, ""],
+    [`${crypto.randomUUID()}.json`, JSON.stringify({ ...deployment(), status: "exploded" })],
+    [`${crypto.randomUUID()}.json`, JSON.stringify(other)], // its id is not its file name
+    [`${other.id.toUpperCase()}.json`, JSON.stringify({ ...other, id: other.id.toUpperCase() })],
+    ["notes.json", JSON.stringify(deployment({ id: "notes" }))],
+    [`.${good.id}.json.${crypto.randomUUID()}.tmp`, JSON.stringify(good)],
+    [`${good.id}.json.bak`, JSON.stringify(good)],
+  ];
+  for (const [name, text] of junk) await Deno.writeTextFile(join(dir, name), text);
+  await Deno.mkdir(join(dir, `${crypto.randomUUID()}.json`));
+
+  assert.deepEqual(await store.list(), [good]);
+});
+
+Deno.test("FileStore refuses an id that is not a canonical UUID before touching any file", async () => {
+  await using fixture = await openStore();
+  for (const id of ["../escape", "notes", crypto.randomUUID().toUpperCase()]) {
+    await assert.rejects(() => fixture.store.save(deployment({ id })), TypeError);
+    await assert.rejects(() => fixture.store.openAppender(id), TypeError);
+    await assert.rejects(() => collect(fixture.store.readLines(id, 0)), TypeError);
+  }
+  assert.deepEqual([...Deno.readDirSync(fixture.dir)], []);
+});
+
+Deno.test("FileStore.openAppender() appends whole lines from concurrent writes without interleaving", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  try {
+    await Promise.all([
+      appender.write(["a1", "a2"]),
+      appender.write(["b1"]),
+      appender.write([]),
+      appender.write(["c1", "c2", "c3"]),
+    ]);
+  } finally {
+    appender.close();
+  }
+  assert.equal(await Deno.readTextFile(fixture.logPath(id)), "a1\na2\nb1\nc1\nc2\nc3\n");
+});
+
+Deno.test("FileStore.readLines() reads complete lines after a cursor and never the partial last line", async (t) => {
+  await using fixture = await openStore();
+  const { store } = fixture;
+  const id = crypto.randomUUID();
+  await append(fixture.logPath(id), "one\r\ntwo\n\n  four\npartial");
+
+  await t.step("from the start (afterLine 0)", async () => {
+    assert.deepEqual(await collect(store.readLines(id, 0)), [{
+      firstLine: 1,
+      lines: ["one", "two", "", "  four"],
+    }]);
+  });
+  await t.step("from the middle", async () => {
+    assert.deepEqual(await collect(store.readLines(id, 2)), [{ firstLine: 3, lines: ["", "  four"] }]);
+  });
+  await t.step("from the last line and past the end: nothing", async () => {
+    assert.deepEqual(await collect(store.readLines(id, 4)), []);
+    assert.deepEqual(await collect(store.readLines(id, 99)), []);
+  });
+  await t.step("a missing log reads as empty", async () => {
+    assert.deepEqual(await collect(store.readLines(crypto.randomUUID(), 0)), []);
+  });
+  await t.step("the partial line is read once it is complete", async () => {
+    await append(fixture.logPath(id), " now whole\n");
+    assert.deepEqual(await collect(store.readLines(id, 4)), [{ firstLine: 5, lines: ["partial now whole"] }]);
+  });
+});
+
+Deno.test("FileStore.readLines() numbers lines correctly across its read chunks", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  // About 3.3 MB: several 1 MiB reads, with lines cut between them.
+  const count = 30_000;
+  const lineOf = (n: number) => `line ${String(n).padStart(6, "0")} ${"x".repeat(96)}`;
+  await append(fixture.logPath(id), Array.from({ length: count }, (_, i) => lineOf(i + 1) + "\n").join(""));
+
+  for (const after of [0, 1, 9_999, 10_500, 29_999, 30_000]) {
+    let expected = after + 1;
+    for await (const batch of fixture.store.readLines(id, after)) {
+      assert.equal(batch.firstLine, expected, `after ${after}`);
+      batch.lines.forEach((line, i) => assert.equal(line, lineOf(batch.firstLine + i)));
+      expected += batch.lines.length;
+    }
+    assert.equal(expected, count + 1, `after ${after}`);
+  }
+});
+
+Deno.test("FileStore.readLines() stops when its signal aborts", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  await append(fixture.logPath(id), `${"y".repeat(1000)}\n`.repeat(3000)); // about 3 MB, several reads
+  const controller = new AbortController();
+  const batches: LineBatch[] = [];
+  for await (const batch of fixture.store.readLines(id, 0, { signal: controller.signal })) {
+    batches.push(batch);
+    controller.abort();
+  }
+  assert.equal(batches.length, 1);
+});
+
+Deno.test("FileStore.countLines() counts complete lines only", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  assert.equal(await fixture.store.countLines(id), 0, "missing log");
+  await append(fixture.logPath(id), "");
+  assert.equal(await fixture.store.countLines(id), 0, "empty log");
+  await append(fixture.logPath(id), "a\nb\r\n\nunfinished");
+  assert.equal(await fixture.store.countLines(id), 3);
+  await append(fixture.logPath(id), "\n");
+  assert.equal(await fixture.store.countLines(id), 4);
+});
+
+Deno.test("FileStore.follow() reports lines appended by other writers, numbered after the existing ones", async (t) => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "old 1\nold 2\n");
+  using followed = await follow(fixture.store, id);
+  assert.equal(followed.follower.nextLine, 3);
+
+  await t.step("an append through Deno.open", async () => {
+    await append(path, "three\nfour\n");
+    await waitFor("lines 3 and 4", () => followed.events.length === 2);
+    assert.deepEqual(followed.events, ["3:three", "4:four"]);
+    assert.equal(followed.follower.nextLine, 5);
+  });
+
+  await t.step("an append by a sh subprocess", async () => {
+    const { success } = await new Deno.Command("sh", {
+      args: ["-c", `printf 'five\\nsix\\n' >> "$1"`, "sh", path],
+    }).output();
+    assert.ok(success);
+    await waitFor("lines 5 and 6", () => followed.events.length === 4);
+    assert.deepEqual(followed.events.slice(2), ["5:five", "6:six"]);
+  });
+
+  await t.step("a line written in several pieces arrives once, complete", async () => {
+    for (const piece of ["sev", "en and ", "a half"]) {
+      await append(path, piece);
+      await delay(30);
+    }
+    await followed.follower.catchUp();
+    assert.equal(followed.events.length, 4, "nothing before the line ends");
+    await append(path, "\neight\n");
+    await waitFor("lines 7 and 8", () => followed.events.length === 6);
+    assert.deepEqual(followed.events.slice(4), ["7:seven and a half", "8:eight"]);
+  });
+
+  await t.step("a multi-byte character split across two writes decodes whole", async () => {
+    const bytes = encoder.encode("café 😀\n");
+    const emoji = bytes.indexOf(0xf0);
+    await append(path, bytes.subarray(0, 4)); // "caf" and the first byte of "é"
+    await delay(30);
+    await append(path, bytes.subarray(4, emoji + 1));
+    await delay(30);
+    await append(path, bytes.subarray(emoji + 1));
+    await waitFor("line 9", () => followed.events.length === 7);
+    assert.equal(followed.events[6], "9:café 😀");
+  });
+
+  await t.step("CRLF endings are normalised, even with CR and LF in separate writes", async () => {
+    await append(path, "crlf\r\nsplit\r");
+    await delay(30);
+    await append(path, "\nlone\rcr\n");
+    await waitFor("lines 10 to 12", () => followed.events.length === 10);
+    assert.deepEqual(followed.events.slice(7), ["10:crlf", "11:split", "12:lone\rcr"]);
+  });
+  assert.ok(!followed.events.includes("reset"));
+});
+
+Deno.test("FileStore.follow() completes a partial line that was in the file before following began", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  await append(fixture.logPath(id), "one\npar");
+  using followed = await follow(fixture.store, id);
+  await append(fixture.logPath(id), "tial\n");
+  await waitFor("line 2", () => followed.events.length === 1);
+  assert.deepEqual(followed.events, ["2:partial"]);
+});
+
+Deno.test("FileStore.follow() of a log that does not exist yet reports it from line 1 once created", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  using followed = await follow(fixture.store, id);
+  assert.equal(followed.follower.nextLine, 1);
+  await append(fixture.logPath(id), "first\n");
+  await waitFor("line 1", () => followed.events.length === 1);
+  assert.deepEqual(followed.events, ["1:first"]);
+});
+
+Deno.test("FileStore.follow() reports a reset when the log is truncated, then numbers from 1 again", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "a\nb\nc\n");
+  using followed = await follow(fixture.store, id);
+  await Deno.truncate(path);
+  await waitFor("a reset", () => followed.events.includes("reset"));
+  await append(path, "new\n");
+  await waitFor("the new line 1", () => followed.events.length === 2);
+  assert.deepEqual(followed.events, ["reset", "1:new"]);
+});
+
+Deno.test("FileStore.follow() reports a reset when the log is deleted, and follows the new one", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "a\n");
+  using followed = await follow(fixture.store, id);
+  await append(path, "b\n");
+  await waitFor("line 2", () => followed.events.length === 1);
+  await Deno.remove(path);
+  await waitFor("a reset", () => followed.events.includes("reset"));
+  await append(path, "again\n");
+  await waitFor("the new line 1", () => followed.events.length === 3);
+  assert.deepEqual(followed.events, ["2:b", "reset", "1:again"]);
+});
+
+Deno.test("FileStore.follow() reports a reset when another file is renamed over the log, then reads that file", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "old a\nold b\nold c\n");
+  using followed = await follow(fixture.store, id);
+  // Longer than the old log, so only the changed inode can tell the tail that this is another file.
+  const replacement = join(fixture.dir, "replacement.tmp");
+  await append(replacement, "new 1\nnew 2\nnew 3\nnew 4\n");
+  await Deno.rename(replacement, path);
+  await waitFor("the replacement's lines", () => followed.events.length === 5);
+  assert.deepEqual(followed.events, ["reset", "1:new 1", "2:new 2", "3:new 3", "4:new 4"]);
+  assert.equal(followed.follower.nextLine, 5);
+});
+
+Deno.test({
+  name: "FileStore.follow() delivers an append the directory watcher never saw, through the safety poll",
+  ignore: !isLinux,
+  async fn() {
+    await using fixture = await openStore({ pollIntervalMs: 100 });
+    await using elsewhere = await makeTempDir();
+    const id = crypto.randomUUID();
+    const path = fixture.logPath(id);
+    await append(path, "");
+    // inotify reports a write to the directory of the path it was made through: a write through a hard link
+    // in another directory changes the log without any notification for the watched directory.
+    const link = join(elsewhere.path, "link.log");
+    await Deno.link(path, link);
+    using followed = await follow(fixture.store, id);
+    await append(link, "unannounced\n");
+    await waitFor("the line, within a few polls", () => followed.events.length === 1, { timeoutMs: 2000 });
+    assert.deepEqual(followed.events, ["1:unannounced"]);
+  },
+});
+
+Deno.test({
+  name:
+    "FileStore.follow(): an append with no notification waits for the poll, and catchUp() reads it at once",
+  ignore: !isLinux,
+  async fn() {
+    await using fixture = await openStore(NO_POLL);
+    await using elsewhere = await makeTempDir();
+    const id = crypto.randomUUID();
+    const path = fixture.logPath(id);
+    await append(path, "");
+    const link = join(elsewhere.path, "link.log");
+    await Deno.link(path, link);
+    using followed = await follow(fixture.store, id);
+    await append(link, "one\ntwo\n");
+    await delay(150);
+    assert.deepEqual(followed.events, [], "no notification, and the poll is a minute away");
+    await followed.follower.catchUp();
+    assert.deepEqual(followed.events, ["1:one", "2:two"]);
+    assert.equal(followed.follower.nextLine, 3);
+    await followed.follower.catchUp();
+    assert.equal(followed.events.length, 2, "a second catchUp() reports nothing twice");
+  },
+});
+
+Deno.test("FileStore.follow(): concurrent catchUp() calls report each line exactly once", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  using followed = await follow(fixture.store, id);
+  for (let i = 1; i <= 20; i++) {
+    await append(fixture.logPath(id), `${i}\n`);
+    void followed.follower.catchUp();
+  }
+  await Promise.all([followed.follower.catchUp(), followed.follower.catchUp()]);
+  assert.deepEqual(followed.events, Array.from({ length: 20 }, (_, i) => `${i + 1}:${i + 1}`));
+});
+
+Deno.test({
+  name: "FileStore watches its directory only while a log is followed, and a closed follower hears nothing",
+  ignore: !isLinux,
+  async fn(t) {
+    await using fixture = await openStore(NO_POLL);
+    const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+    assert.equal(isWatched(fixture.dir), false, "nobody follows yet");
+    const first = await follow(fixture.store, a);
+    const second = await follow(fixture.store, a);
+    const third = await follow(fixture.store, b);
+    assert.equal(isWatched(fixture.dir), true);
+
+    await t.step("a closed follower hears nothing more; the others still do", async () => {
+      first.follower.close();
+      await append(fixture.logPath(a), "for a\n");
+      await append(fixture.logPath(b), "for b\n");
+      await waitFor(
+        "the other followers' lines",
+        () => second.events.length === 1 && third.events.length === 1,
+      );
+      await delay(50);
+      assert.deepEqual(first.events, []);
+      assert.deepEqual(second.events, ["1:for a"]);
+      assert.deepEqual(third.events, ["1:for b"]);
+      assert.equal(isWatched(fixture.dir), true);
+    });
+
+    await t.step("closing the last follower removes the watch", async () => {
+      second.follower.close();
+      third.follower.close();
+      await waitFor("the watch to be removed", () => !isWatched(fixture.dir));
+      await append(fixture.logPath(a), "unheard\n");
+      await delay(50);
+      assert.equal(second.events.length, 1);
+    });
+
+    await t.step("following again watches again", async () => {
+      using again = await follow(fixture.store, b);
+      assert.equal(isWatched(fixture.dir), true);
+      await append(fixture.logPath(b), "heard\n");
+      await waitFor("line 2 of b", () => again.events.length === 1);
+      assert.deepEqual(again.events, ["2:heard"]);
+    });
+  },
+});
+
+Deno.test("FileStore.close() stops watching even while followers are open", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const followed = await follow(fixture.store, id);
+  await fixture.store.close();
+  if (isLinux) assert.equal(isWatched(fixture.dir), false);
+  followed.follower.close();
+});
+
+Deno.test("FileStore.readRaw() returns the bytes as written, and an empty stream for a missing log", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const bytes = new Uint8Array([0x61, 0x0d, 0x0a, 0xff, 0xc3, 0x62]);
+  await append(fixture.logPath(id), bytes);
+  assert.deepEqual(new Uint8Array(await new Response(await fixture.store.readRaw(id)).arrayBuffer()), bytes);
+  assert.equal(await new Response(await fixture.store.readRaw(crypto.randomUUID())).text(), "");
+});

@@ -1,0 +1,174 @@
+/** Tests of the log fan-out hub with the real registry and file store, on logs appended in a temporary directory. */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Deployment } from "./deployment.ts";
+import { Deployments } from "./deployments.ts";
+import { FileStore } from "./file_store.ts";
+import { type EncodedBatch, LogHub, type LogViewer } from "./log_hub.ts";
+import { encodeLogLines } from "./sse_encoder.ts";
+import { delay, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
+
+/** A hub on a fresh store with one running deployment; closes everything when disposed. */
+async function startHub() {
+  const temp = await makeTempDir();
+  // A long poll: lines in these tests arrive by notification or by the hub's own catch-up.
+  const store = await FileStore.open(temp.path, { pollIntervalMs: 60_000 });
+  const deployments = await Deployments.load(store);
+  const hub = new LogHub(store, deployments);
+  const { id } = await deployments.create("./deploy.sh");
+  await deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
+  const appender = await store.openAppender(id);
+  return {
+    hub,
+    deployments,
+    store,
+    id,
+    logPath: join(temp.path, `${id}.log`),
+    append: (...lines: string[]) => appender.write(lines),
+    async [Symbol.asyncDispose]() {
+      appender.close();
+      hub.close();
+      await store.close();
+      await temp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A viewer that records what it is told, in order, as `"lines 1-2"`, `"status running"`, `"reset"`, `"end"`. */
+function recordingViewer() {
+  const events: string[] = [];
+  const batches: EncodedBatch[] = [];
+  const lines: string[] = [];
+  const controller = new AbortController();
+  const viewer: LogViewer = {
+    lines(batch) {
+      batches.push(batch);
+      lines.push(...batch.lines);
+      events.push(`lines ${batch.firstLine}-${batch.firstLine + batch.lines.length - 1}`);
+    },
+    status: (deployment: Deployment) => events.push(`status ${deployment.status}`),
+    reset: () => events.push("reset"),
+    end: (deployment: Deployment) => events.push(`end ${deployment.status}`),
+  };
+  return { viewer, events, batches, lines, signal: controller.signal, leave: () => controller.abort() };
+}
+
+Deno.test("LogHub shares one follower between two viewers of a deployment, and the same bytes", async (t) => {
+  await using fixture = await startHub();
+  const { hub, id } = fixture;
+  await fixture.append("before");
+  const a = recordingViewer();
+  const b = recordingViewer();
+  await withDeadline("subscribe a", hub.subscribe(id, a.viewer, a.signal));
+  await withDeadline("subscribe b", hub.subscribe(id, b.viewer, b.signal));
+
+  await t.step("one follower, two viewers", () => {
+    assert.equal(hub.followedCount, 1);
+    assert.equal(hub.viewerCount, 2);
+  });
+
+  await t.step("both get each new line, encoded once", async () => {
+    await fixture.append("one", "two");
+    await waitFor("both viewers to get lines 2-3", () => a.lines.length === 2 && b.lines.length === 2);
+    assert.deepEqual(a.events, ["lines 2-3"], "lines from before the subscription are not live lines");
+    assert.deepEqual(b.events, ["lines 2-3"]);
+    assert.equal(a.batches[0].bytes, b.batches[0].bytes, "the very same bytes object");
+    assert.deepEqual(a.batches[0].bytes, new TextEncoder().encode(encodeLogLines(2, ["one", "two"])));
+  });
+
+  await t.step("one viewer leaves: the other still follows", async () => {
+    a.leave();
+    assert.equal(hub.followedCount, 1);
+    assert.equal(hub.viewerCount, 1);
+    await fixture.append("three");
+    await waitFor("b to get line 4", () => b.lines.length === 3);
+    await delay(30);
+    assert.deepEqual(a.lines, ["one", "two"]);
+  });
+
+  await t.step("the last viewer leaves: the follower is closed", async () => {
+    b.leave();
+    assert.equal(hub.followedCount, 0);
+    assert.equal(hub.viewerCount, 0);
+    await fixture.append("four");
+    await delay(50);
+    assert.deepEqual(b.lines, ["one", "two", "three"]);
+  });
+});
+
+Deno.test("LogHub tells viewers of status changes and, on a final one, hands out the last lines before end()", async () => {
+  await using fixture = await startHub();
+  const { hub, id, deployments } = fixture;
+  const viewer = recordingViewer();
+  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.signal));
+
+  // Written through a hard link in another directory, so no notification comes: only the hub's catch-up at
+  // the end can hand these lines out, and they must come before end().
+  await using elsewhere = await makeTempDir();
+  const link = join(elsewhere.path, "link.log");
+  await Deno.link(fixture.logPath, link);
+  await Deno.writeTextFile(link, "last 1\nlast 2\n", { append: true });
+  await deployments.update(id, { status: "failed", finishedAt: new Date().toISOString(), exitCode: 1 });
+  await waitFor("end()", () => viewer.events.at(-1)?.startsWith("end") ?? false);
+
+  assert.deepEqual(viewer.lines, ["last 1", "last 2"]);
+  assert.equal(viewer.events.indexOf("status failed") >= 0, true);
+  assert.equal(viewer.events.at(-1), "end failed");
+  assert.equal(viewer.events.filter((event) => event.startsWith("end")).length, 1);
+  assert.ok(
+    viewer.events.findLastIndex((event) => event.startsWith("lines")) < viewer.events.indexOf("end failed"),
+    viewer.events.join(", "),
+  );
+  assert.equal(hub.followedCount, 0, "the follower closes once the deployment has ended");
+  viewer.leave();
+  assert.equal(hub.viewerCount, 0);
+});
+
+Deno.test("LogHub: a viewer subscribing after the deployment ended gets end() and no lines", async () => {
+  await using fixture = await startHub();
+  const { hub, id, deployments } = fixture;
+  await fixture.append("old");
+  await deployments.update(id, { status: "succeeded", finishedAt: new Date().toISOString(), exitCode: 0 });
+
+  const viewer = recordingViewer();
+  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.signal));
+  await waitFor("end()", () => viewer.events.length > 0);
+  assert.deepEqual(viewer.events, ["end succeeded"]);
+  await waitFor("the follower to close", () => hub.followedCount === 0);
+  viewer.leave();
+});
+
+Deno.test("LogHub tells viewers when the log is truncated", async () => {
+  await using fixture = await startHub();
+  const { hub, id } = fixture;
+  await fixture.append("one", "two");
+  const viewer = recordingViewer();
+  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.signal));
+  await Deno.truncate(fixture.logPath);
+  await waitFor("reset()", () => viewer.events.includes("reset"));
+  assert.deepEqual(viewer.events, ["reset"]);
+  viewer.leave();
+});
+
+Deno.test("LogHub.subscribe() with a signal already aborted follows nothing", async () => {
+  await using fixture = await startHub();
+  const viewer = recordingViewer();
+  viewer.leave();
+  await withDeadline("subscribe", fixture.hub.subscribe(fixture.id, viewer.viewer, viewer.signal));
+  assert.equal(fixture.hub.viewerCount, 0);
+  assert.equal(fixture.hub.followedCount, 0);
+});
+
+Deno.test("LogHub.close() stops following every log", async () => {
+  await using fixture = await startHub();
+  const viewer = recordingViewer();
+  await withDeadline("subscribe", fixture.hub.subscribe(fixture.id, viewer.viewer, viewer.signal));
+  assert.equal(fixture.hub.followedCount, 1);
+  fixture.hub.close();
+  assert.equal(fixture.hub.followedCount, 0);
+  await fixture.deployments.update(fixture.id, { status: "cancelled" });
+  await delay(30);
+  assert.deepEqual(viewer.events, [], "a closed hub no longer relays changes");
+  viewer.leave();
+});
