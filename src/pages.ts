@@ -67,29 +67,28 @@ export class Pages {
   }
 }
 
-/** One row of the deployment list; `home.js` renders the same markup for rows it adds live. */
+/** One row of the deployment list; `home.js` renders the same markup (see `static/index.html`) for rows it adds. */
 export function renderRow(deployment: Deployment): string {
   const id = escapeHtml(deployment.id);
   const status = escapeHtml(deployment.status);
-  const started = deployment.startedAt ?? deployment.createdAt;
-  return `<li data-id="${id}" data-status="${status}" data-created-at="${escapeHtml(deployment.createdAt)}"` +
-    ` data-started-at="${escapeHtml(deployment.startedAt ?? "")}"` +
-    ` data-finished-at="${escapeHtml(deployment.finishedAt ?? "")}">` +
+  const start = deployment.startedAt ?? deployment.createdAt;
+  const duration = deployment.finishedAt
+    ? formatDuration(Date.parse(deployment.finishedAt) - Date.parse(start))
+    : "";
+  return `<li data-id="${id}" data-status="${status}">` +
     `<a href="/deployment/${id}"><code>${id.slice(0, 8)}</code></a> ` +
     `<span class="badge status-${status}">${status}</span> ` +
-    `<time datetime="${escapeHtml(started)}">${
-      escapeHtml(started.replace("T", " ").slice(0, 19))
-    } UTC</time> ` +
-    `<span class="duration">${formatDuration(deployment)}</span></li>`;
+    `<time datetime="${escapeHtml(start)}">${escapeHtml(start.replace("T", " ").slice(0, 19))} UTC</time> ` +
+    `<span class="duration">${duration}</span></li>`;
 }
 
-/** How long a deployment ran, as `1m 05s`; empty when it never started. */
-export function formatDuration(deployment: Deployment): string {
-  if (!deployment.startedAt) return "";
-  const end = deployment.finishedAt ? Date.parse(deployment.finishedAt) : Date.now();
-  const seconds = Math.max(0, Math.round((end - Date.parse(deployment.startedAt)) / 1000));
-  const minutes = Math.floor(seconds / 60);
-  return minutes > 0 ? `${minutes}m ${String(seconds % 60).padStart(2, "0")}s` : `${seconds}s`;
+/** A duration as `42s`, `3m 07s` or `2h 05m` (whole seconds, rounded down), like `static/format.js`. */
+export function formatDuration(milliseconds: number): string {
+  const seconds = Math.max(0, Math.floor(milliseconds / 1000));
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${pad(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h ${pad(Math.floor(seconds / 60) % 60)}m`;
 }
 
 /** Escapes text for HTML content and attribute values. */

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import type { Deployment } from "./deployment.ts";
+import { escapeHtml, formatDuration, Pages, renderRow } from "./pages.ts";
+
+const deployment: Deployment = {
+  id: "0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f",
+  status: "succeeded",
+  command: "./deploy.sh",
+  createdAt: "2026-11-24T08:00:00.000Z",
+  startedAt: "2026-11-24T08:00:01.000Z",
+  finishedAt: "2026-11-24T08:03:08.900Z",
+  exitCode: 0,
+  reason: null,
+};
+
+Deno.test("renderRow() writes the row markup documented in static/index.html", () => {
+  assert.equal(
+    renderRow(deployment),
+    '<li data-id="0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f" data-status="succeeded">' +
+      '<a href="/deployment/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f"><code>0b6f5b8e</code></a> ' +
+      '<span class="badge status-succeeded">succeeded</span> ' +
+      '<time datetime="2026-11-24T08:00:01.000Z">2026-11-24 08:00:01 UTC</time> ' +
+      '<span class="duration">3m 07s</span></li>',
+  );
+  assert.match(
+    renderRow({ ...deployment, status: "queued", startedAt: null, finishedAt: null }),
+    /<span class="duration"><\/span>/,
+  );
+});
+
+Deno.test("formatDuration() rounds down and switches units at a minute and an hour", () => {
+  assert.equal(formatDuration(-5), "0s");
+  assert.equal(formatDuration(42_999), "42s");
+  assert.equal(formatDuration(187_000), "3m 07s");
+  assert.equal(formatDuration(7_500_000), "2h 05m");
+});
+
+Deno.test("escapeHtml() leaves no markup", () => {
+  assert.equal(
+    escapeHtml(`<img src=x onerror="a('&')">`),
+    "&#60;img src=x onerror=&#34;a(&#39;&#38;&#39;)&#34;&#62;",
+  );
+});
+
+Deno.test("Pages lists deployments into the home page and serves only known assets", async () => {
+  const pages = await Pages.load();
+  const home = await pages.home([deployment]).text();
+  assert.ok(home.includes(renderRow(deployment)));
+  assert.ok(!home.includes("<!--deployments-->"));
+  const empty = await pages.home([]).text();
+  assert.match(empty, /<ul[^>]*id="deployments"[^>]*><\/ul>/);
+  assert.equal(pages.asset("style.css")?.headers.get("content-type"), "text/css; charset=utf-8");
+  assert.equal(pages.asset("deployment.js")?.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert.equal(pages.asset("../deno.json"), undefined);
+  assert.equal(pages.asset("index.htm"), undefined);
+});
