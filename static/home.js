@@ -1,0 +1,212 @@
+/**
+ * @module
+ * Keeps the home page's list live. The server renders the rows (so the page works without JavaScript); this
+ * script opens one `/events` stream for the whole list: `deployments` (all of them, at connect) reconciles the
+ * list, `deployment` (one that was created or changed) updates or inserts its row. Rows are written with the
+ * same markup the server uses (see the comment at the top of index.html), with `textContent` only.
+ */
+
+import { elapsedMilliseconds, formatDuration, formatTime, shortId } from "./format.js";
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * @typedef {object} Deployment
+ * @property {string} id
+ * @property {string} status
+ * @property {string} createdAt
+ * @property {string | null} startedAt
+ * @property {string | null} finishedAt
+ */
+
+const list = /** @type {HTMLUListElement} */ (document.getElementById("deployments"));
+const connection = /** @type {HTMLElement} */ (document.getElementById("connection"));
+
+/** The record behind each row, once the stream has sent it. @type {Map<string, Deployment>} */
+const records = new Map();
+let retryDelay = RETRY_MIN_MS;
+
+localizeServerRows();
+setInterval(tick, 1000);
+connect();
+
+function connect() {
+  const source = new EventSource("/events");
+  setConnection("connecting", "Connecting…");
+  source.addEventListener("open", () => {
+    retryDelay = RETRY_MIN_MS;
+    setConnection("live", "Live");
+  });
+  source.addEventListener("deployments", (event) => {
+    const all = parseJson(event.data);
+    if (Array.isArray(all)) replaceAll(all);
+  });
+  source.addEventListener("deployment", (event) => {
+    const record = parseJson(event.data);
+    if (record && typeof record.id === "string") upsert(record);
+  });
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CONNECTING) {
+      setConnection("reconnecting", "Reconnecting…");
+      return;
+    }
+    // EventSource gave up (a non-200 answer): try again ourselves, waiting longer each time.
+    source.close();
+    const delay = retryDelay * (0.8 + Math.random() * 0.4);
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
+    setConnection("reconnecting", `Reconnecting in ${Math.round(delay / 1000)}s…`);
+    setTimeout(connect, delay);
+  });
+}
+
+/** @param {Deployment[]} all Newest first. */
+function replaceAll(all) {
+  const keep = new Set(all.map((record) => record.id));
+  for (const row of [...list.querySelectorAll("li[data-id]")]) {
+    const id = /** @type {HTMLElement} */ (row).dataset.id ?? "";
+    if (!keep.has(id)) {
+      row.remove();
+      records.delete(id);
+    }
+  }
+  // Append in the server's order: appending an existing row moves it, so the list ends up in that order.
+  for (const record of all) {
+    records.set(record.id, record);
+    list.append(rowFor(record));
+  }
+}
+
+/** @param {Deployment} record */
+function upsert(record) {
+  const isNew = !records.has(record.id) && rowElement(record.id) === null;
+  records.set(record.id, record);
+  const row = rowFor(record);
+  if (isNew) {
+    // Newest first: before the first row created earlier than this one.
+    const created = Date.parse(record.createdAt);
+    const next = [...list.children].find((other) => {
+      const known = records.get(/** @type {HTMLElement} */ (other).dataset.id ?? "");
+      return known === undefined || Date.parse(known.createdAt) < created;
+    });
+    list.insertBefore(row, next ?? null);
+    flash(row);
+  }
+}
+
+/**
+ * Finds or makes the row of `record` and brings it up to date.
+ * @param {Deployment} record
+ * @returns {HTMLElement}
+ */
+function rowFor(record) {
+  let row = rowElement(record.id);
+  if (row === null) row = createRow(record.id);
+  const previous = row.dataset.status;
+  row.dataset.status = record.status;
+  const badge = /** @type {HTMLElement} */ (row.querySelector(".badge"));
+  badge.className = `badge status-${record.status}`;
+  badge.textContent = record.status;
+  const time = /** @type {HTMLTimeElement} */ (row.querySelector("time"));
+  time.dateTime = record.startedAt ?? record.createdAt;
+  time.textContent = formatTime(time.dateTime, Date.now());
+  time.title = new Date(time.dateTime).toLocaleString();
+  renderDuration(row, record);
+  if (previous !== undefined && previous !== record.status) flash(row);
+  return row;
+}
+
+/** @param {string} id */
+function rowElement(id) {
+  for (const row of list.children) {
+    if (/** @type {HTMLElement} */ (row).dataset.id === id) return /** @type {HTMLElement} */ (row);
+  }
+  return null;
+}
+
+/**
+ * The same markup as the server's rows.
+ * @param {string} id
+ */
+function createRow(id) {
+  const row = document.createElement("li");
+  row.dataset.id = id;
+  const link = document.createElement("a");
+  link.href = `/deployment/${encodeURIComponent(id)}`;
+  const code = document.createElement("code");
+  code.textContent = shortId(id);
+  link.append(code);
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  const time = document.createElement("time");
+  const duration = document.createElement("span");
+  duration.className = "duration";
+  row.append(link, " ", badge, " ", time, " ", duration);
+  return row;
+}
+
+/**
+ * @param {HTMLElement} row
+ * @param {Deployment} record
+ */
+function renderDuration(row, record) {
+  const element = /** @type {HTMLElement | null} */ (row.querySelector(".duration"));
+  if (element === null) return;
+  const elapsed = record.status === "queued" ? null : elapsedMilliseconds(record, Date.now());
+  element.textContent = elapsed === null ? "" : formatDuration(elapsed);
+}
+
+/** Server rows say times in UTC; say them in the reader's time zone until the stream sends the records. */
+function localizeServerRows() {
+  for (const time of list.querySelectorAll("time")) {
+    const moment = /** @type {HTMLTimeElement} */ (time).dateTime;
+    const text = formatTime(moment, Date.now());
+    if (text) {
+      time.textContent = text;
+      /** @type {HTMLElement} */ (time).title = new Date(moment).toLocaleString();
+    }
+  }
+}
+
+/** Running durations tick; rows known only from the server's HTML tick from their start time. */
+function tick() {
+  for (const child of list.children) {
+    const row = /** @type {HTMLElement} */ (child);
+    if (row.dataset.status !== "running") continue;
+    const record = records.get(row.dataset.id ?? "");
+    if (record) {
+      renderDuration(row, record);
+    } else {
+      const time = row.querySelector("time");
+      const duration = row.querySelector(".duration");
+      const start = Date.parse(time?.dateTime ?? "");
+      if (duration && !Number.isNaN(start)) duration.textContent = formatDuration(Date.now() - start);
+    }
+  }
+}
+
+/** @param {HTMLElement} row */
+function flash(row) {
+  row.classList.remove("flash");
+  // Restart the animation: reading layout between removing and adding the class makes it run again.
+  void row.offsetWidth;
+  row.classList.add("flash");
+}
+
+/**
+ * @param {"connecting" | "live" | "reconnecting"} state
+ * @param {string} text
+ */
+function setConnection(state, text) {
+  connection.dataset.state = state;
+  connection.textContent = text;
+}
+
+/** @param {string} text */
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
