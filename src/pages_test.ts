@@ -48,7 +48,7 @@ Deno.test("Pages lists deployments into the home page and serves only known asse
   assert.ok(home.includes(renderRow(deployment)));
   assert.ok(!home.includes("<!--deployments-->"));
   const empty = await pages.home([]).text();
-  assert.match(empty, /<ul[^>]*id="deployments"[^>]*><\/ul>/);
+  assert.match(empty, /<ul[^>]*id="deployments"[^>]*>\s*<\/ul>/);
   assert.equal(pages.asset("style.css")?.headers.get("content-type"), "text/css; charset=utf-8");
   assert.equal(pages.asset("deployment.js")?.headers.get("content-type"), "text/javascript; charset=utf-8");
   assert.equal(pages.asset("../deno.json"), undefined);

@@ -123,8 +123,10 @@ const ROUTES: Route[] = [
   route("/sign-out", {
     POST: async (request, { auth }) => {
       await discardBody(request, FORM_TYPES);
-      const cookie = auth?.sessionCookie().replace(/=[^;]*/, "=") + "; Max-Age=0";
-      return new Response(null, { status: 303, headers: { location: "/", "set-cookie": cookie } });
+      const headers = new Headers({ location: "/" });
+      // Without a token there is no session: no cookie to clear (not one named "undefined").
+      if (auth) headers.set("set-cookie", auth.sessionCookie().replace(/=[^;]*/, "=") + "; Max-Age=0");
+      return new Response(null, { status: 303, headers });
     },
   }, true),
   route("/healthz", { GET: () => new Response("ok\n") }, true),
@@ -267,10 +269,16 @@ async function readForm(request: Request, maxBytes: number): Promise<URLSearchPa
   const decoder = new TextDecoder();
   let text = "";
   let size = 0;
-  for await (const chunk of request.body ?? []) {
-    size += chunk.length;
-    if (size > maxBytes) throw new HttpError(413, `Request body too large (limit ${maxBytes} bytes)`);
-    text += decoder.decode(chunk, { stream: true });
+  try {
+    for await (const chunk of request.body ?? []) {
+      size += chunk.length;
+      if (size > maxBytes) throw new HttpError(413, `Request body too large (limit ${maxBytes} bytes)`);
+      text += decoder.decode(chunk, { stream: true });
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    // The client went away or broke its body off: its fault, not an unexpected error worth a log line.
+    throw new HttpError(400, "Cannot read the request body");
   }
   return new URLSearchParams(text + decoder.decode());
 }

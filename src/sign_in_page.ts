@@ -49,7 +49,11 @@ ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ""}
 `;
 }
 
-/** `next` when it is a path on this server, else `/`: a sign-in link must not send anyone elsewhere. */
+/**
+ * `next` when it is a path on this server, else `/`: a sign-in link must not send anyone elsewhere. Visible
+ * ASCII only, as a request path is: it becomes a `Location` header, where a control character is a 500 (NUL,
+ * CR, LF) or worse (other C0 characters make Deno 2.9.6 panic while writing the response).
+ */
 export function safeNext(next: string | null): string {
-  return next !== null && /^\/(?![/\\])[^\s]*$/.test(next) ? next : "/";
+  return next !== null && /^\/(?![/\\])[\x21-\x7e]*$/.test(next) ? next : "/";
 }
