@@ -83,6 +83,7 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     auth,
     viewerLimit: new ViewerLimit(config.maxViewers, config.maxViewersPerClient),
     maxBodyBytes: config.maxBodyBytes,
+    hostname: config.hostname,
     maxQueueBytes: options.maxQueueBytes,
   });
 

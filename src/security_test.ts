@@ -740,3 +740,34 @@ Deno.test("retention keeps the newest finished deployments and deletes the other
     await response.body?.cancel();
   }
 });
+
+Deno.test("without a token, a request for another host name is refused (DNS rebinding)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shiplog_host_" });
+  const app = await startApp({ ...parseConfig([], {}), port: 0, dir, command: "true" });
+  const port = Number(new URL(app.url).port);
+  try {
+    const ask = async (host: string) => {
+      const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await connection.write(
+          new TextEncoder().encode(
+            `GET /api/deployments HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+          ),
+        );
+        const reply = new TextDecoder().decode(await new Response(connection.readable).arrayBuffer());
+        return Number(reply.split(" ")[1]);
+      } catch (error) {
+        connection.close();
+        throw error;
+      }
+    };
+    assert.equal(await ask("evil.example"), 403);
+    assert.equal(await ask(`evil.example:${port}`), 403);
+    assert.equal(await ask(`127.0.0.1:${port}`), 200);
+    assert.equal(await ask(`localhost:${port}`), 200);
+    assert.equal(await ask(`[::1]:${port}`), 200);
+  } finally {
+    await app.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

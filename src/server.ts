@@ -39,6 +39,8 @@ export interface ServerContext {
   auth?: Auth;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** The address bound (`--hostname`): a name the `Host` header may carry besides localhost and IP literals. */
+  hostname?: string;
   /** Bytes that may wait for a slow viewer before it is disconnected. */
   maxQueueBytes?: number;
 }
@@ -174,6 +176,7 @@ export function createHandler(
 }
 
 async function dispatch(request: Request, context: ServerContext, address: string): Promise<Response> {
+  checkHost(request, context);
   for (const { pattern, methods, open } of ROUTES) {
     const match = pattern.exec(request.url);
     if (!match) continue;
@@ -214,6 +217,21 @@ function errorResponse(request: Request, error: unknown, context: ServerContext)
     status: 500,
     headers: { "content-type": "text/plain; charset=utf-8" },
   });
+}
+
+/**
+ * Without a token, refuses requests addressed to a name other than localhost, an IP literal or the bound
+ * hostname. This stops DNS rebinding: a web page whose own domain resolves to 127.0.0.1 would otherwise be
+ * same-origin with shiplog in the victim's browser, and could read logs and start deployments.
+ */
+function checkHost(request: Request, { auth, hostname }: ServerContext): void {
+  if (auth) return;
+  const host = new URL(request.url).hostname.toLowerCase();
+  const ipLiteral = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+  if (ipLiteral || host === "localhost" || host.endsWith(".localhost") || host === hostname?.toLowerCase()) {
+    return;
+  }
+  throw new HttpError(403, `Host "${host}" is not served without --token; use localhost or an IP address`);
 }
 
 /** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token. */
