@@ -8,7 +8,7 @@
 import { Auth } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { Deployments } from "./deployments.ts";
-import { OpenStreams } from "./event_stream.ts";
+import { isSlowClientError, OpenStreams } from "./event_stream.ts";
 import { FileStore } from "./file_store.ts";
 import { LogHub } from "./log_hub.ts";
 import { Metrics } from "./metrics.ts";
@@ -94,7 +94,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     ...config.tls,
     onListen: (address) => listening.resolve(address),
     onError: (error) => {
-      console.error("shiplog: request failed:", error);
+      // A slow viewer's stream is ended with an error on purpose, so that its connection is dropped.
+      if (!isSlowClientError(error)) console.error("shiplog: request failed:", error);
       return new Response("Internal server error\n", { status: 500 });
     },
   }, handler);
@@ -109,6 +110,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
       stopping ??= (async () => {
         const closed = server.shutdown();
         await runner.shutdown();
+        // The viewers of the deployments just stopped get their `done` before every other stream is ended.
+        await hub.settled();
         streams.closeAll();
         hub.close();
         await closed;

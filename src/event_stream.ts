@@ -17,6 +17,12 @@ export interface EventStreamOptions {
 }
 
 const encoder = new TextEncoder();
+const SLOW_CLIENT = "slow client";
+
+/** True for the error that ends the body of a stream whose client was too slow: expected, not worth a log line. */
+export function isSlowClientError(error: unknown): boolean {
+  return error instanceof RangeError && error.cause === SLOW_CLIENT;
+}
 
 /** One SSE response body. Closing it, or the client going away, aborts {@linkcode EventStream.signal}. */
 export class EventStream {
@@ -63,13 +69,31 @@ export class EventStream {
     // Bounded at the limit plus one chunk: a replay chunk larger than the limit still goes to a reader that keeps up.
     const queued = this.#highWaterBytes - (this.#controller.desiredSize ?? 0);
     if (queued > this.#maxQueueBytes) {
-      this.#overflowed = true;
-      this.close();
+      this.overflow();
       return false;
     }
     this.#controller.enqueue(bytes);
     this.lastSendAt = performance.now();
     return true;
+  }
+
+  /** Bytes that may wait for the client before it is disconnected. */
+  get maxQueueBytes(): number {
+    return this.#maxQueueBytes;
+  }
+
+  /** Ends the stream because the client is too slow: what is queued is dropped, and so is the connection. */
+  overflow(): void {
+    if (this.closed) return;
+    this.#overflowed = true;
+    // Erroring, not closing: a closed stream would keep its whole queue, and the socket, until a client that
+    // does not read had read it all.
+    this.#controller.error(
+      new RangeError(`Cannot queue more than ${this.#maxQueueBytes} bytes for a slow client`, {
+        cause: SLOW_CLIENT,
+      }),
+    );
+    this.#end();
   }
 
   /** Resolves when the queue has room (or the stream ended), to pace a replay to the client's speed. */

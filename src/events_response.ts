@@ -70,9 +70,11 @@ export async function eventsResponse(
   let lastSent = after;
   let replaying = true;
   let pending: EncodedBatch[] = [];
+  let pendingBytes = 0;
   let ended: Deployment | undefined;
 
   const send = (firstLine: number, lines: string[], bytes?: Uint8Array) => {
+    if (stream.closed) return;
     const lastLine = firstLine + lines.length - 1;
     if (lastLine <= lastSent) return;
     if (firstLine <= lastSent) {
@@ -101,8 +103,15 @@ export async function eventsResponse(
   if (!isFinal(deployment.status)) {
     await hub.subscribe(id, {
       lines(batch) {
-        if (replaying) pending.push(batch);
-        else send(batch.firstLine, batch.lines, batch.bytes);
+        if (!replaying) return send(batch.firstLine, batch.lines, batch.bytes);
+        pending.push(batch);
+        pendingBytes += batch.bytes.length;
+        // Live lines wait for the replay; a viewer whose replay cannot keep up with them (or who does not read
+        // at all, so the replay never ends) is as slow as one whose queue is full.
+        if (pendingBytes > stream.maxQueueBytes && !stream.closed) {
+          stream.overflow();
+          metrics.slowViewersDisconnected++;
+        }
       },
       status(changed) {
         stream.send(statusEvent(changed));
@@ -126,8 +135,6 @@ export async function eventsResponse(
       await stream.ready();
       if (stream.closed) return;
       send(batch.firstLine, batch.lines);
-      // Live lines wait meanwhile; a replay too slow to keep up must not hold them without bound.
-      if (pending.length > 10_000) return stream.close();
     }
     replaying = false;
     for (const batch of pending) send(batch.firstLine, batch.lines, batch.bytes);

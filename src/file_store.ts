@@ -101,12 +101,17 @@ export class FileStore implements LogStore {
       throw error;
     }
     try {
+      // What the file held when opened, no more: lines appended since reach viewers through the follower, and a
+      // log that is not a regular file (a symlink to /dev/zero, say) must not read as an endless history.
+      const info = await file.stat();
+      let remaining = info.isFile ? info.size : 0;
       const splitter = new LineSplitter();
       const buffer = new Uint8Array(READ_CHUNK_BYTES);
       let nextLine = 1;
-      while (!options.signal?.aborted) {
-        const read = await file.read(buffer);
+      while (remaining > 0 && !options.signal?.aborted) {
+        const read = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
         if (read === null) break;
+        remaining -= read;
         let lines = splitter.push(buffer.subarray(0, read));
         let firstLine = nextLine;
         nextLine += lines.length;
@@ -160,7 +165,11 @@ export class FileStore implements LogStore {
 
   async readRaw(id: string): Promise<ReadableStream<Uint8Array>> {
     try {
-      return (await Deno.open(this.#path(id, "log"), { read: true })).readable;
+      const file = await Deno.open(this.#path(id, "log"), { read: true });
+      // Only a regular file ends: a log replaced by a symlink to a device would stream for ever.
+      if ((await file.stat()).isFile) return file.readable;
+      file.close();
+      return new Blob([]).stream();
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return new Blob([]).stream();
       throw error;

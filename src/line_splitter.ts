@@ -18,7 +18,10 @@ const CR = 0x0d;
 
 /** Splits a byte stream into complete lines. Keeps the unfinished last line until its end arrives. */
 export class LineSplitter {
-  #pending: Uint8Array = new Uint8Array(0);
+  // The unfinished line, as the chunks it arrived in: joining them only once a line ends (or grows past the
+  // maximum) keeps a long line fed in small reads from being copied over and over.
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
   #decoder = new TextDecoder();
   #maxLineBytes: number;
 
@@ -31,17 +34,20 @@ export class LineSplitter {
 
   /** Bytes received that do not yet form a complete line. */
   get pendingBytes(): number {
-    return this.#pending.length;
+    return this.#pendingBytes;
   }
 
   /** Adds bytes and returns the lines they complete, without their line endings. */
   push(chunk: Uint8Array): string[] {
-    let bytes = chunk;
-    if (this.#pending.length > 0) {
-      bytes = new Uint8Array(this.#pending.length + chunk.length);
-      bytes.set(this.#pending);
-      bytes.set(chunk, this.#pending.length);
+    if (chunk.length === 0) return [];
+    if (this.#pendingBytes + chunk.length <= this.#maxLineBytes && !chunk.includes(LF)) {
+      this.#pending.push(chunk.slice());
+      this.#pendingBytes += chunk.length;
+      return [];
     }
+    const bytes = this.#pending.length === 0
+      ? chunk
+      : concat([...this.#pending, chunk], this.#pendingBytes + chunk.length);
     const lines: string[] = [];
     let start = 0;
     const lastLf = bytes.lastIndexOf(LF);
@@ -56,18 +62,31 @@ export class LineSplitter {
       lines.push(this.#decoder.decode(bytes.subarray(start, end)));
       start = end;
     }
-    this.#pending = bytes.slice(start);
+    this.#pending = start < bytes.length ? [bytes.slice(start)] : [];
+    this.#pendingBytes = bytes.length - start;
     return lines;
   }
 
   /** Returns the unfinished last line, if any, as a line of its own (used when a writer is done for good). */
   flush(): string[] {
-    if (this.#pending.length === 0) return [];
-    const pending = this.#pending;
-    this.#pending = new Uint8Array(0);
+    if (this.#pendingBytes === 0) return [];
+    const pending = concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
     const end = pending.at(-1) === CR ? pending.length - 1 : pending.length;
     return [this.#decoder.decode(pending.subarray(0, end))];
   }
+}
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
 }
 
 /** The largest index at or before `index` (but after `floor`) where a UTF-8 character starts. */

@@ -40,6 +40,8 @@ export class LogHub {
   #store: LogStore;
   #deployments: Deployments;
   #channels = new Map<string, Channel>();
+  /** Deployments that ended and whose viewers are being told, so shutdown can wait for them. */
+  #ending = new Set<Promise<void>>();
   #onChange = (event: Event) => this.#changed((event as DeploymentChange).detail);
 
   constructor(store: LogStore, deployments: Deployments) {
@@ -92,6 +94,11 @@ export class LogHub {
     if (deployment && isFinal(deployment.status) && !joined.ending) this.#end(id, joined, deployment);
   }
 
+  /** Resolves once the viewers of every deployment that has ended so far have been told (`end`). */
+  async settled(): Promise<void> {
+    await Promise.all(this.#ending);
+  }
+
   /** Stops following every log. */
   close(): void {
     this.#deployments.removeEventListener("change", this.#onChange);
@@ -111,15 +118,19 @@ export class LogHub {
     if (isFinal(deployment.status) && !channel.ending) this.#end(deployment.id, channel, deployment);
   }
 
-  async #end(id: string, channel: Channel, deployment: Deployment): Promise<void> {
+  #end(id: string, channel: Channel, deployment: Deployment): void {
     channel.ending = true;
-    try {
-      await (await channel.follower).catchUp();
-    } catch (error) {
-      console.error(`shiplog: reading the end of the log of ${id} failed:`, error);
-    }
-    for (const viewer of [...channel.viewers]) viewer.end(deployment);
-    this.#closeChannel(id, channel);
+    const ending = (async () => {
+      try {
+        await (await channel.follower).catchUp();
+      } catch (error) {
+        console.error(`shiplog: reading the end of the log of ${id} failed:`, error);
+      }
+      for (const viewer of [...channel.viewers]) viewer.end(deployment);
+      this.#closeChannel(id, channel);
+    })();
+    this.#ending.add(ending);
+    ending.finally(() => this.#ending.delete(ending));
   }
 
   #closeChannel(id: string, channel: Channel): void {

@@ -143,7 +143,11 @@ export class Runner {
           signal: AbortSignal.any([signal, failed.signal]),
           lineDelayMs: this.#lineDelayMs,
         })
-        : this.#runCommand(id, this.#command, write, AbortSignal.any([signal, failed.signal])));
+        : this.#runCommand(id, this.#command, write, {
+          signal: AbortSignal.any([signal, failed.signal]),
+          // Past the size cap (or a write error) output is only drained, not split and decoded for nothing.
+          keeping: () => !filter.full && writeError === undefined,
+        }));
       const finishedAt = new Date().toISOString();
       if (writeError) {
         await this.#deployments.update(id, {
@@ -188,7 +192,7 @@ export class Runner {
     id: string,
     command: string,
     write: (lines: string[]) => Promise<void>,
-    signal: AbortSignal,
+    { signal, keeping }: { signal: AbortSignal; keeping: () => boolean },
   ): Promise<number | null> {
     const child = new Deno.Command("sh", {
       args: ["-c", command],
@@ -201,9 +205,9 @@ export class Runner {
     }).spawn();
     const stopping = this.#stopOnAbort(child, signal);
     const copy = async (stream: ReadableStream<Uint8Array>) => {
-      const splitter = new LineSplitter({ maxLineBytes: 1024 * 1024 });
-      for await (const chunk of stream) await write(splitter.push(chunk));
-      await write(splitter.flush());
+      const splitter = new LineSplitter({ maxLineBytes: MAX_LINE_BYTES });
+      for await (const chunk of stream) if (keeping()) await write(splitter.push(chunk));
+      if (keeping()) await write(splitter.flush());
     };
     const copied = Promise.all([copy(child.stdout), copy(child.stderr)]);
     const status = await child.status;
@@ -254,6 +258,8 @@ export class Runner {
   }
 }
 
+/** Longer output lines are cut into pieces of this many bytes. */
+const MAX_LINE_BYTES = 1024 * 1024;
 /** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
 const PROBE = 0 as unknown as Deno.Signal;
 
