@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { EventSource } from "eventsource";
+import { killOrphans } from "./src/orphans.ts";
 
 const root = new URL(".", import.meta.url);
 
@@ -133,9 +134,9 @@ Deno.test("the program runs a deployment, streams it to the end, and exits 0 on 
 
 Deno.test("after kill -9 mid-deployment, a restart records the deployment as interrupted", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shiplog_main_" });
+  let id: string | undefined;
   try {
     const first = await spawnShiplog(["--port", "0", "--dir", dir, "--command", "echo working; sleep 30"]);
-    let id;
     try {
       ({ id } = await startDeployment(first.url));
       await waitForStatus(first.url, id, "running");
@@ -151,7 +152,7 @@ Deno.test("after kill -9 mid-deployment, a restart records the deployment as int
     }
     const second = await spawnShiplog(["--port", "0", "--dir", dir]);
     try {
-      const deployment = await waitForStatus(second.url, id, "interrupted");
+      const deployment = await waitForStatus(second.url, id!, "interrupted");
       assert.match(deployment.reason, /stopped while this deployment was running/);
       const log = await (await fetch(new URL(`deployments/${id}/log`, second.url))).text();
       assert.equal(log, "working\n");
@@ -160,8 +161,8 @@ Deno.test("after kill -9 mid-deployment, a restart records the deployment as int
       assert.equal((await exitWithin(second.process, 10_000)).code, 0);
     }
   } finally {
-    // The orphaned `sleep 30` of the killed server is in its own process group; stop it.
-    await new Deno.Command("pkill", { args: ["-f", "^sleep 30$"] }).output().catch(() => {});
+    // The restart stops the killed server's orphans; should it have failed, do not leave them running.
+    if (id) await killOrphans([id]);
     await Deno.remove(dir, { recursive: true });
   }
 });
