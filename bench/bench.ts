@@ -1,0 +1,1133 @@
+/**
+ * @module
+ * `deno task bench`: measures shiplog's live-log fan-out against a baseline, the smallest Deno SSE fan-out
+ * (`baseline_server.ts`), with the same viewers (`viewer.ts`) and the same writer process (`writer.ts`) in one run,
+ * and reports shiplog's figures as ratios to the baseline's (absolute times on shared machines drift).
+ *
+ * Every scenario starts a fresh server process (so peak RSS and CPU time belong to that scenario alone), opens
+ * the viewers in this process, warms the path up with a few unmeasured `warmup=N` lines, lets a separate writer
+ * process append numbered, time-stamped lines, and checks that every viewer received every line exactly once and
+ * in order. Server CPU time comes from `/proc/<pid>/stat` (utime + stime), memory from `/proc/<pid>/status`
+ * (VmHWM, VmRSS). The machine may be shared: the CPU other processes used during each measurement is reported,
+ * and most scenarios run three times per system, alternating which goes first, reporting the median run.
+ *
+ * Prints a Markdown table on stdout, progress on stderr, and writes all figures (every run) as JSON to
+ * `bench/results/<timestamp>.json` (git-ignored).
+ *
+ * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all six), `--rounds N` (runs per system
+ * instead of each scenario's default), `--profile DIR` (V8 CPU profiles of the servers, `deno run --cpu-prof`).
+ */
+
+import {
+  LatencyRecorder,
+  type LatencySummary,
+  openViewer,
+  openViewers,
+  type Viewer,
+  wallClock,
+} from "./viewer.ts";
+import type { WriterReport, WriterSpec, WriterTarget } from "./writer.ts";
+
+const REPO_ROOT = new URL("..", import.meta.url);
+const REPO_ROOT_PATH = decodeURIComponent(REPO_ROOT.pathname);
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 3_000;
+
+type SystemName = "shiplog" | "baseline";
+const SYSTEMS: SystemName[] = ["shiplog", "baseline"];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small helpers
+
+const benchStart = performance.now();
+
+function progress(message: string): void {
+  console.error(`[bench ${((performance.now() - benchStart) / 1000).toFixed(1).padStart(6)}s] ${message}`);
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
+/** Resolves with `promise`, or rejects with a TimeoutError naming `what` after `ms`. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + text).split("\n");
+    rest = parts.pop()!;
+    yield* parts;
+  }
+  if (rest !== "") yield rest;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes and /proc
+
+let clockTicks = 100;
+
+/** CPU time (user + system, all threads) of a process in ms. */
+function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicks;
+}
+
+/** VmHWM (peak) and VmRSS of a process in KiB. */
+function memoryKiB(pid: number): { peak: number; rss: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+  return { peak: field("VmHWM"), rss: field("VmRSS") };
+}
+
+/** CPU time (ms) the whole machine spent busy, from the first line of /proc/stat. */
+function machineBusyMs(): number {
+  const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7];
+  return busy * 1000 / clockTicks;
+}
+
+/** CPU time (ms) of this process alone: the viewers. */
+function viewerCpuMs(): number {
+  return cpuMs(Deno.pid);
+}
+
+/** CPU time (ms) of this process plus its reaped children (the writer processes). */
+function ownCpuMs(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000 /
+    clockTicks;
+}
+
+/**
+ * CPU used by other processes of the machine while a measurement runs, as a percentage of all cores: the
+ * benchmark shares the machine, and a busy neighbour shows up here instead of silently in the figures.
+ */
+function otherLoad(serverPid: number): () => number {
+  const start = {
+    machine: machineBusyMs(),
+    own: ownCpuMs(),
+    server: cpuMs(serverPid),
+    at: performance.now(),
+  };
+  return () => {
+    const machine = machineBusyMs() - start.machine;
+    const ours = ownCpuMs() - start.own + cpuMs(serverPid) - start.server;
+    const elapsed = performance.now() - start.at;
+    return Math.max(0, (machine - ours) / (elapsed * navigator.hardwareConcurrency)) * 100;
+  };
+}
+
+/** Descendants of a process (children first), from /proc/<pid>/task/<tid>/children. */
+function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    let tasks: string[] = [];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${parent}/task`)].map((entry) => entry.name);
+    } catch {
+      return;
+    }
+    for (const task of tasks) {
+      let children = "";
+      try {
+        children = Deno.readTextFileSync(`/proc/${parent}/task/${task}/children`);
+      } catch {
+        continue;
+      }
+      for (const child of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+function commandLine(pid: number): string | null {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return null;
+  }
+}
+
+/** A server process: started, its stdout scanned for the listening line, its output kept for diagnostics. */
+class ServerProcess {
+  readonly name: string;
+  readonly child: Deno.ChildProcess;
+  readonly pid: number;
+  readonly tail: string[] = [];
+  /** Descendant processes left behind after the server exited (a shiplog cleanup bug if not empty). */
+  orphans: number[] = [];
+  #exited = false;
+
+  constructor(name: string, args: string[]) {
+    this.name = name;
+    this.child = new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: REPO_ROOT_PATH,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.pid = this.child.pid;
+    this.child.status.then(() => this.#exited = true);
+    this.#drain(this.child.stderr, "stderr");
+  }
+
+  #keep(line: string): void {
+    this.tail.push(line);
+    if (this.tail.length > 40) this.tail.shift();
+  }
+
+  #drain(stream: ReadableStream<Uint8Array>, label: string): void {
+    (async () => {
+      for await (const line of linesOf(stream)) this.#keep(`${label}: ${line}`);
+    })().catch(() => {});
+  }
+
+  /** Waits for the stdout line matching `pattern` and keeps draining stdout afterwards. */
+  async waitFor(pattern: RegExp): Promise<RegExpExecArray> {
+    const lines = linesOf(this.child.stdout);
+    const found = await within(
+      START_TIMEOUT_MS,
+      `${this.name} printing its listening line`,
+      (async () => {
+        for await (const line of lines) {
+          this.#keep(`stdout: ${line}`);
+          const match = pattern.exec(line);
+          if (match) return match;
+        }
+        throw new Error(`${this.name} exited before listening:\n${this.tail.join("\n")}`);
+      })(),
+    );
+    (async () => {
+      for await (const line of lines) this.#keep(`stdout: ${line}`);
+    })().catch(() => {});
+    return found;
+  }
+
+  /** SIGTERM, then SIGKILL after a grace period; then kills descendants it left behind, by pid. */
+  async stop(): Promise<void> {
+    const before = descendants(this.pid).map((pid) => ({ pid, cmd: commandLine(pid) }));
+    if (!this.#exited) {
+      try {
+        this.child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const exited = await Promise.race([
+        this.child.status.then(() => true),
+        delay(STOP_GRACE_MS).then(() => false),
+      ]);
+      if (!exited) {
+        progress(`${this.name} (pid ${this.pid}) ignored SIGTERM for ${STOP_GRACE_MS} ms; sending SIGKILL`);
+        for (const { pid } of before) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* gone */ }
+        }
+        try {
+          this.child.kill("SIGKILL");
+        } catch { /* gone */ }
+        await this.child.status;
+      }
+    }
+    // Same pid and same command line as before: still our descendant, not a reused pid.
+    this.orphans = before.filter(({ pid, cmd }) => cmd !== null && commandLine(pid) === cmd).map(({ pid }) =>
+      pid
+    );
+    for (const pid of this.orphans) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    if (this.orphans.length > 0) {
+      progress(`${this.name} left ${this.orphans.length} child process(es); killed them`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The two systems under test, behind one interface
+
+interface System {
+  name: SystemName;
+  pid: number;
+  /** Creates `n` deployments (shiplog) or channels (baseline) ready to be written to and viewed. */
+  createChannels(n: number): Promise<string[]>;
+  eventsUrl(channel: string): string;
+  writerTarget(channels: string[]): WriterTarget;
+  /** Ends a channel so that a new viewer gets its whole history and then `done`. */
+  finish(channel: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startShiplog(extraArgs: string[], runtimeFlags: string[]): Promise<System> {
+  const dir = await Deno.makeTempDir({ prefix: "shiplog-bench-" });
+  const server = new ServerProcess("shiplog", [
+    "run",
+    "-A",
+    ...runtimeFlags,
+    "main.ts",
+    "--port",
+    "0",
+    "--dir",
+    dir,
+    "--command",
+    "sleep 600",
+    ...extraArgs,
+  ]);
+  let base: string;
+  try {
+    base = (await server.waitFor(/http:\/\/127\.0\.0\.1:\d+\//))[0];
+  } catch (error) {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  const logPath = (id: string) => `${dir}/${id}.log`;
+  return {
+    name: "shiplog",
+    pid: server.pid,
+    async createChannels(n) {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const response = await fetch(`${base}start`, {
+          method: "POST",
+          headers: { accept: "application/json", "content-type": "application/x-www-form-urlencoded" },
+          body: "",
+          signal: AbortSignal.timeout(10_000),
+        });
+        const text = await response.text();
+        if (response.status !== 201) {
+          throw new Error(`POST /start -> ${response.status}: ${text.slice(0, 200)}`);
+        }
+        ids.push(JSON.parse(text).id);
+      }
+      // The writer appends to the log file; wait until the runner has created it.
+      await within(
+        15_000,
+        "shiplog creating the deployments' log files",
+        (async () => {
+          for (const id of ids) {
+            for (;;) {
+              try {
+                await Deno.stat(logPath(id));
+                break;
+              } catch {
+                await delay(20);
+              }
+            }
+          }
+        })(),
+      );
+      return ids;
+    },
+    eventsUrl: (id) => `${base}events/${id}`,
+    writerTarget: (ids) => ({ kind: "files", paths: ids.map(logPath) }),
+    async finish(id) {
+      const response = await fetch(`${base}api/deployments/${id}/cancel`, {
+        method: "POST",
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await response.text();
+      if (response.status !== 200) {
+        throw new Error(`cancel ${id} -> ${response.status}: ${text.slice(0, 200)}`);
+      }
+      await within(
+        10_000,
+        `deployment ${id} finishing after cancel`,
+        (async () => {
+          for (;;) {
+            const status = await fetch(`${base}api/deployments/${id}`, {
+              signal: AbortSignal.timeout(5_000),
+            });
+            const deployment = await status.json();
+            if (!["queued", "running"].includes(deployment.status)) return;
+            await delay(20);
+          }
+        })(),
+      );
+    },
+    async stop() {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+async function startBaseline(runtimeFlags: string[]): Promise<System> {
+  const server = new ServerProcess("baseline", ["run", "-A", ...runtimeFlags, "bench/baseline_server.ts"]);
+  let match: RegExpExecArray;
+  try {
+    match = await server.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/) control=(\d+)/);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  const base = match[1];
+  const controlPort = Number(match[2]);
+  let next = 0;
+  return {
+    name: "baseline",
+    pid: server.pid,
+    createChannels: (n) => Promise.resolve(Array.from({ length: n }, () => `c${++next}`)),
+    eventsUrl: (channel) => `${base}events/${channel}`,
+    writerTarget: (channels) => ({ kind: "baseline", port: controlPort, channels }),
+    async finish(channel) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: controlPort });
+      try {
+        await conn.write(new TextEncoder().encode(`E ${channel}\n`));
+      } finally {
+        conn.close();
+      }
+    },
+    stop: () => server.stop(),
+  };
+}
+
+function startSystem(name: SystemName, shiplogArgs: string[], runtimeFlags: string[]): Promise<System> {
+  return name === "shiplog" ? startShiplog(shiplogArgs, runtimeFlags) : startBaseline(runtimeFlags);
+}
+
+/** Runs the writer process; resolves with its report. */
+async function runWriter(spec: WriterSpec, timeoutMs: number): Promise<WriterReport> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/writer.ts", JSON.stringify(spec)],
+    cwd: REPO_ROOT_PATH,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const output = await within(timeoutMs, "the writer process", child.output());
+    if (!output.success) throw new Error(`writer failed: ${new TextDecoder().decode(output.stderr)}`);
+    return JSON.parse(new TextDecoder().decode(output.stdout));
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scenarios
+
+interface LiveOptions {
+  deployments: number;
+  viewersPerDeployment: number;
+  lines: number;
+  /** Lines/s per deployment; 0 = as fast as the writer can. */
+  rate: number;
+  deadlineMs: number;
+  /**
+   * Lines per deployment written (as `warmup=N`, same rate) and delivered before the measurement starts, so that
+   * both servers are measured warm; they take line numbers 1…warmup, and ids are still checked.
+   */
+  warmup: number;
+}
+
+interface Delivery {
+  viewers: number;
+  expected: number;
+  delivered: number;
+  errors: number;
+  sampleErrors: string[];
+  foreign: number;
+  /** Viewers that did not receive all lines by the deadline. */
+  incomplete: number;
+}
+
+interface LiveResult extends Delivery {
+  latency: LatencySummary;
+  serverCpuMs: number;
+  cpuPerLineUs: number;
+  peakRssMiB: number;
+  rssMiB: number;
+  /** Slowest viewer's lines/s, from the writer's first time stamp to its last arrival. */
+  minLinesPerSecond: number;
+  writer: WriterReport;
+  durationMs: number;
+  /** CPU time of the viewers' process meanwhile: near `durationMs` means the viewers, not the server, set the pace. */
+  viewerCpuMs: number;
+  /** CPU other processes used meanwhile, % of all cores. */
+  otherLoadPercent: number;
+}
+
+function delivery(viewers: Viewer[], linesEach: number): Delivery {
+  const sampleErrors: string[] = [];
+  for (const viewer of viewers) {
+    for (const error of viewer.errors) if (sampleErrors.length < 5) sampleErrors.push(error);
+  }
+  return {
+    viewers: viewers.length,
+    expected: viewers.length * linesEach,
+    delivered: viewers.reduce((n, v) => n + v.lines, 0),
+    errors: viewers.reduce((n, v) => n + v.errorCount, 0),
+    sampleErrors,
+    foreign: viewers.reduce((n, v) => n + v.foreign, 0),
+    incomplete: viewers.filter((v) => v.lastSeq < linesEach).length,
+  };
+}
+
+async function liveScenario(system: System, options: LiveOptions): Promise<LiveResult> {
+  const channels = await system.createChannels(options.deployments);
+  const urls = channels.map((channel) => system.eventsUrl(channel));
+  const total = options.deployments * options.viewersPerDeployment;
+  const abort = new AbortController();
+  const latency = new LatencyRecorder();
+  let finished = 0;
+  let allFinished!: () => void;
+  const everyone = new Promise<void>((resolve) => allFinished = resolve);
+  try {
+    const viewers = await within(
+      60_000,
+      `opening ${total} viewers`,
+      openViewers(urls, total, {
+        expectedLines: options.lines,
+        latency,
+        signal: abort.signal,
+        onFinished: () => {
+          if (++finished === total) allFinished();
+        },
+      }),
+    );
+    const failed = viewers.filter((v) => Number.isNaN(v.connectedAt)).length;
+    progress(`  ${system.name}: ${total - failed}/${total} viewers connected; warming up`);
+    if (options.warmup > 0) {
+      await runWriter({
+        target: system.writerTarget(channels),
+        lines: options.warmup,
+        rate: options.rate,
+        prefix: "warmup",
+      }, options.deadlineMs);
+      await within(
+        options.deadlineMs,
+        "the warm-up lines reaching every viewer",
+        (async () => {
+          while (viewers.some((v) => v.foreign < options.warmup && !v.isFinished)) await delay(20);
+        })(),
+      );
+    }
+    await delay(200); // let the subscriptions settle
+    progress(`  ${system.name}: writing`);
+    const load = otherLoad(system.pid);
+    const cpuBefore = cpuMs(system.pid);
+    const viewerCpuBefore = viewerCpuMs();
+    const started = wallClock();
+    const writer = runWriter({
+      target: system.writerTarget(channels),
+      lines: options.lines,
+      rate: options.rate,
+    }, options.deadlineMs);
+    const deadline = delay(options.deadlineMs, abort.signal).then(() => "deadline");
+    const outcome = await Promise.race([everyone.then(() => "all"), deadline]);
+    const cpuAfter = cpuMs(system.pid);
+    const viewerCpu = viewerCpuMs() - viewerCpuBefore;
+    const otherLoadPercent = load();
+    const durationMs = wallClock() - started;
+    const memory = memoryKiB(system.pid);
+    const writerReport = await writer;
+    if (outcome !== "all") progress(`  ${system.name}: deadline of ${options.deadlineMs} ms reached`);
+    await delay(300); // anything arriving now would be a duplicate
+    const result = delivery(viewers, options.lines);
+    const serverCpuMs = cpuAfter - cpuBefore;
+    const minLinesPerSecond = Math.min(
+      ...viewers.map((v) =>
+        v.lastSeq >= options.lines ? options.lines / ((v.lastArrival - writerReport.firstT) / 1000) : 0
+      ),
+    );
+    return {
+      ...result,
+      latency: latency.summary(),
+      serverCpuMs,
+      cpuPerLineUs: serverCpuMs * 1000 / Math.max(1, result.delivered),
+      peakRssMiB: memory.peak / 1024,
+      rssMiB: memory.rss / 1024,
+      minLinesPerSecond,
+      writer: writerReport,
+      durationMs,
+      viewerCpuMs: viewerCpu,
+      otherLoadPercent,
+    };
+  } finally {
+    abort.abort();
+  }
+}
+
+interface CatchUpResult extends Delivery {
+  lines: number;
+  logBytes: number;
+  /** Time from the request to the last line, per attempt (ms). */
+  timesMs: number[];
+  medianMs: number;
+  peakRssMiB: number;
+  otherLoadPercent: number;
+}
+
+async function catchUpScenario(system: System, lines: number): Promise<CatchUpResult> {
+  const [channel] = await system.createChannels(1);
+  const load = otherLoad(system.pid);
+  const target = system.writerTarget([channel]);
+  await runWriter({ target, lines, rate: 0, padTo: 100, batch: 2000 }, 60_000);
+  const logBytes = target.kind === "files" ? (await Deno.stat(target.paths[0])).size : NaN;
+  await system.finish(channel);
+  await delay(300);
+  const timesMs: number[] = [];
+  const viewers: Viewer[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const abort = new AbortController();
+    try {
+      const viewer = openViewer(system.eventsUrl(channel), { expectedLines: lines, signal: abort.signal });
+      viewers.push(viewer);
+      await within(30_000, `a new viewer receiving ${lines} lines`, viewer.finished);
+      timesMs.push(viewer.lastArrival - viewer.openedAt);
+    } finally {
+      abort.abort();
+    }
+    await delay(200);
+  }
+  const sorted = [...timesMs].sort((a, b) => a - b);
+  return {
+    ...delivery(viewers, lines),
+    lines,
+    logBytes,
+    timesMs,
+    medianMs: sorted[Math.floor(sorted.length / 2)],
+    peakRssMiB: memoryKiB(system.pid).peak / 1024,
+    otherLoadPercent: load(),
+  };
+}
+
+interface IdleResult {
+  viewers: number;
+  connected: number;
+  errors: number;
+  sampleErrors: string[];
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  perViewerKiB: number;
+  otherLoadPercent: number;
+}
+
+async function idleScenario(system: System, count: number): Promise<IdleResult> {
+  const [channel] = await system.createChannels(1);
+  const url = system.eventsUrl(channel);
+  // Warm up the path with a few viewers so one-time allocations are not charged to the idle viewers.
+  const abort = new AbortController();
+  try {
+    const load = otherLoad(system.pid);
+    const warm = await openViewers([url], 20, { expectedLines: Infinity, signal: abort.signal });
+    await delay(500);
+    const rssBefore = memoryKiB(system.pid).rss;
+    const viewers = await within(
+      60_000,
+      `opening ${count} idle viewers`,
+      openViewers([url], count, { expectedLines: Infinity, signal: abort.signal }),
+    );
+    await delay(1500);
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      samples.push(memoryKiB(system.pid).rss);
+      await delay(300);
+    }
+    const rssAfter = samples.sort((a, b) => a - b)[1];
+    const all = [...warm, ...viewers];
+    const sampleErrors = all.flatMap((v) => v.errors).slice(0, 5);
+    return {
+      viewers: count,
+      connected: viewers.filter((v) => !Number.isNaN(v.connectedAt) && v.errorCount === 0 && !v.ended).length,
+      errors: all.reduce((n, v) => n + v.errorCount, 0),
+      sampleErrors,
+      rssBeforeMiB: rssBefore / 1024,
+      rssAfterMiB: rssAfter / 1024,
+      perViewerKiB: (rssAfter - rssBefore) / count,
+      otherLoadPercent: load(),
+    };
+  } finally {
+    abort.abort();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Table
+
+interface Row {
+  scenario: string;
+  shiplog: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+}
+
+function fmt(value: number | undefined, digits = 1): string {
+  if (value === undefined || Number.isNaN(value)) return "—";
+  return value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function ratioOf(shiplog: number | undefined, baseline: number | undefined): number | undefined {
+  if (shiplog === undefined || baseline === undefined || baseline === 0) return undefined;
+  return shiplog / baseline;
+}
+
+function verdict(met: boolean | undefined, why: string): string {
+  if (met === undefined) return `n/a (${why})`;
+  return `${met ? "yes" : "**no**"} (${why})`;
+}
+
+function deliveredCell(d: Delivery | undefined): string {
+  if (d === undefined) return "—";
+  const checks = d.errors === 0 ? "in order, no dup" : `${d.errors} errors`;
+  return `${d.delivered.toLocaleString("en-US")}/${d.expected.toLocaleString("en-US")}, ${checks}`;
+}
+
+function catchUpCell(r: CatchUpResult | undefined): string {
+  return r === undefined ? "—" : `${fmt(r.medianMs, 0)} (first ${fmt(r.timesMs[0], 0)})`;
+}
+
+function allDelivered(d: Delivery | undefined): boolean | undefined {
+  return d === undefined ? undefined : d.delivered === d.expected && d.errors === 0;
+}
+
+type Results = Record<string, Partial<Record<SystemName, unknown>>>;
+
+function buildRows(results: Results): Row[] {
+  const rows: Row[] = [];
+  const live = (n: string) => results[n] as Partial<Record<SystemName, LiveResult>> | undefined;
+  const latencyRows = (n: string, label: string, p99Target: "ratio" | "absolute") => {
+    const r = live(n);
+    if (r === undefined) return;
+    const s = r.shiplog;
+    const b = r.baseline;
+    for (const key of ["p50", "p99", "max"] as const) {
+      const ratio = ratioOf(s?.latency[key], b?.latency[key]);
+      let target = "—";
+      if (key === "p99") {
+        target = p99Target === "ratio"
+          ? verdict(ratio === undefined ? undefined : ratio <= 1.5, "≤ 1.5× baseline")
+          : verdict(s === undefined ? undefined : s.latency.p99 <= 50, "≤ 50 ms");
+      }
+      rows.push({
+        scenario: `${label}: latency ${key} (ms)`,
+        shiplog: fmt(s?.latency[key], 2),
+        baseline: fmt(b?.latency[key], 2),
+        ratio: fmt(ratio, 2),
+        target,
+      });
+    }
+    const deliveredOk = allDelivered(s);
+    rows.push({
+      scenario: `${label}: lines delivered`,
+      shiplog: deliveredCell(s),
+      baseline: deliveredCell(b),
+      ratio: "—",
+      target: verdict(
+        deliveredOk === undefined ? undefined : deliveredOk && (allDelivered(b) ?? true),
+        "every line once, in order",
+      ),
+    });
+  };
+  const cpuRow = (n: string, label: string) => {
+    const r = live(n);
+    if (r === undefined) return;
+    const ratio = ratioOf(r.shiplog?.cpuPerLineUs, r.baseline?.cpuPerLineUs);
+    rows.push({
+      scenario: `${label}: server CPU per delivered line (µs)`,
+      shiplog: fmt(r.shiplog?.cpuPerLineUs, 2),
+      baseline: fmt(r.baseline?.cpuPerLineUs, 2),
+      ratio: fmt(ratio, 2),
+      target: verdict(ratio === undefined ? undefined : ratio <= 1, "≤ baseline"),
+    });
+  };
+
+  latencyRows("1", "1 · 1 viewer, 50 lines/s", "ratio");
+  latencyRows("2", "2 · 1,000 viewers, 10 lines/s", "ratio");
+  cpuRow("2", "2 · 1,000 viewers");
+  latencyRows("3", "3 · 200 deployments × 5 viewers", "absolute");
+  cpuRow("3", "3 · 200 × 5");
+
+  const four = results["4"] as Partial<Record<SystemName, CatchUpResult>> | undefined;
+  if (four !== undefined) {
+    const ratio = ratioOf(four.shiplog?.medianMs, four.baseline?.medianMs);
+    const s = four.shiplog;
+    rows.push({
+      scenario: "4 · catch-up of 100,000 lines (~10 MB): time to last line (ms, median of 3; first)",
+      shiplog: catchUpCell(s),
+      baseline: catchUpCell(four.baseline),
+      ratio: fmt(ratio, 2),
+      target: verdict(
+        s === undefined ? undefined : s.medianMs <= 500 && allDelivered(s) === true,
+        "≤ 500 ms",
+      ),
+    });
+    rows.push({
+      scenario: "4 · catch-up: lines delivered",
+      shiplog: deliveredCell(s),
+      baseline: deliveredCell(four.baseline),
+      ratio: "—",
+      target: verdict(allDelivered(s), "every line once, in order"),
+    });
+  }
+
+  const five = live("5");
+  if (five !== undefined) {
+    const s = five.shiplog;
+    const b = five.baseline;
+    const ratio = ratioOf(s?.minLinesPerSecond, b?.minLinesPerSecond);
+    rows.push({
+      scenario: "5 · throughput to 10 viewers: lines/s (slowest viewer)",
+      shiplog: fmt(s?.minLinesPerSecond, 0),
+      baseline: fmt(b?.minLinesPerSecond, 0),
+      ratio: fmt(ratio, 2),
+      target: verdict(
+        s === undefined ? undefined : s.minLinesPerSecond >= 100_000 && (b === undefined || ratio! >= 1),
+        "≥ 100,000 and ≥ baseline",
+      ),
+    });
+    rows.push({
+      scenario: "5 · throughput: lines delivered",
+      shiplog: deliveredCell(s),
+      baseline: deliveredCell(b),
+      ratio: "—",
+      target: verdict(allDelivered(s), "nothing lost"),
+    });
+    rows.push({
+      scenario: "5 · throughput: server peak RSS (MiB)",
+      shiplog: fmt(s?.peakRssMiB, 1),
+      baseline: fmt(b?.peakRssMiB, 1),
+      ratio: fmt(ratioOf(s?.peakRssMiB, b?.peakRssMiB), 2),
+      target: verdict(s === undefined ? undefined : s.peakRssMiB < 200, "< 200 MB"),
+    });
+    rows.push({
+      scenario: "5 · throughput: server CPU per delivered line (µs)",
+      shiplog: fmt(s?.cpuPerLineUs, 2),
+      baseline: fmt(b?.cpuPerLineUs, 2),
+      ratio: fmt(ratioOf(s?.cpuPerLineUs, b?.cpuPerLineUs), 2),
+      target: "—",
+    });
+  }
+
+  const six = results["6"] as Partial<Record<SystemName, IdleResult>> | undefined;
+  if (six !== undefined) {
+    const ratio = ratioOf(six.shiplog?.perViewerKiB, six.baseline?.perViewerKiB);
+    rows.push({
+      scenario: "6 · 2,000 idle viewers: RSS growth per viewer (KiB)",
+      shiplog: fmt(six.shiplog?.perViewerKiB, 1),
+      baseline: fmt(six.baseline?.perViewerKiB, 1),
+      ratio: fmt(ratio, 2),
+      target: verdict(ratio === undefined ? undefined : ratio <= 1.2, "≤ 1.2× baseline"),
+    });
+    const connected = (r?: IdleResult) => r === undefined ? "—" : `${r.connected}/${r.viewers}`;
+    rows.push({
+      scenario: "6 · idle viewers still connected",
+      shiplog: connected(six.shiplog),
+      baseline: connected(six.baseline),
+      ratio: "—",
+      target: "—",
+    });
+  }
+  return rows;
+}
+
+function markdownTable(rows: Row[]): string {
+  const header = ["scenario", "shiplog", "baseline", "ratio", "target met"];
+  const lines = [`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`];
+  for (const row of rows) {
+    lines.push(`| ${row.scenario} | ${row.shiplog} | ${row.baseline} | ${row.ratio} | ${row.target} |`);
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+interface Args {
+  only: SystemName[];
+  scenarios: string[];
+  /** Directory for the servers' V8 CPU profiles (`deno run --cpu-prof`), one per scenario and system. */
+  profileDir?: string;
+  /** Runs per system and scenario, instead of each scenario's default. */
+  rounds?: number;
+}
+
+function parseArgs(args: string[]): Args {
+  const parsed: Args = { only: SYSTEMS, scenarios: ["1", "2", "3", "4", "5", "6"] };
+  for (let i = 0; i < args.length; i++) {
+    const value = args[i + 1];
+    if (args[i] === "--only" && (value === "shiplog" || value === "baseline")) {
+      parsed.only = [value];
+      i++;
+    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-6](,[1-6])*$/.test(value)) {
+      parsed.scenarios = value.split(",");
+      i++;
+    } else if (args[i] === "--rounds" && /^[1-9]$/.test(value ?? "")) {
+      parsed.rounds = Number(value);
+      i++;
+    } else if (args[i] === "--profile" && value !== undefined && !value.startsWith("--")) {
+      parsed.profileDir = value;
+      i++;
+    } else {
+      const expected =
+        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 6, --rounds N from 1 to 9, or --profile DIR";
+      throw new TypeError(`Cannot parse argument "${args[i]}": expected ${expected}`);
+    }
+  }
+  return parsed;
+}
+
+async function machine(): Promise<Record<string, string | number>> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const ulimit = await new Deno.Command("sh", { args: ["-c", "ulimit -n"], stdout: "piped" }).output()
+    .then((o) => new TextDecoder().decode(o.stdout).trim()).catch(() => "?");
+  const ticks = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).output()
+    .then((o) => Number(new TextDecoder().decode(o.stdout).trim())).catch(() => 100);
+  if (ticks > 0) clockTicks = ticks;
+  return {
+    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "?",
+    cores: navigator.hardwareConcurrency,
+    memoryMiB: Math.round(Deno.systemMemoryInfo().total / 1024 / 1024),
+    kernel: Deno.osRelease(),
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    ulimitNofile: ulimit,
+    clockTicks,
+  };
+}
+
+/** `flags`: extra `deno run` flags for the server processes (profiling). */
+const SCENARIOS: Record<
+  string,
+  {
+    title: string;
+    /** Runs per system, alternating which goes first; the run with the median `key` is reported. */
+    rounds: number;
+    key: (result: never) => number;
+    run: (name: SystemName, flags: string[]) => Promise<unknown>;
+  }
+> = {
+  "1": {
+    title: "1 deployment, 1 viewer, 200 lines at 50 lines/s",
+    rounds: 3,
+    key: (r: LiveResult) => r.latency.p99,
+    run: (name, flags) =>
+      withSystem(
+        name,
+        flags,
+        [],
+        (s) =>
+          liveScenario(s, {
+            deployments: 1,
+            viewersPerDeployment: 1,
+            lines: 200,
+            rate: 50,
+            deadlineMs: 20_000,
+            warmup: 25,
+          }),
+      ),
+  },
+  "2": {
+    title: "1 deployment, 1,000 viewers, 100 lines at 10 lines/s",
+    rounds: 3,
+    key: (r: LiveResult) => r.latency.p99,
+    run: (name, flags) =>
+      withSystem(
+        name,
+        flags,
+        [],
+        (s) =>
+          liveScenario(s, {
+            deployments: 1,
+            viewersPerDeployment: 1000,
+            lines: 100,
+            rate: 10,
+            deadlineMs: 30_000,
+            warmup: 5,
+          }),
+      ),
+  },
+  "3": {
+    title: "200 deployments × 5 viewers, 20 lines each at 2 lines/s per deployment",
+    rounds: 3,
+    key: (r: LiveResult) => r.latency.p99,
+    run: (name, flags) =>
+      withSystem(
+        name,
+        flags,
+        ["--max-running", "1000"],
+        (s) =>
+          liveScenario(s, {
+            deployments: 200,
+            viewersPerDeployment: 5,
+            lines: 20,
+            rate: 2,
+            deadlineMs: 30_000,
+            warmup: 1,
+          }),
+      ),
+  },
+  "4": {
+    title: "catch-up: a new viewer of a finished 100,000-line (~10 MB) log",
+    rounds: 1,
+    key: (r: CatchUpResult) => r.medianMs,
+    run: (name, flags) => withSystem(name, flags, [], (s) => catchUpScenario(s, 100_000)),
+  },
+  "5": {
+    title: "throughput: 200,000 lines as fast as the writer can, 10 viewers",
+    rounds: 3,
+    key: (r: LiveResult) => r.minLinesPerSecond,
+    run: (name, flags) =>
+      withSystem(
+        name,
+        flags,
+        [],
+        (s) =>
+          liveScenario(s, {
+            deployments: 1,
+            viewersPerDeployment: 10,
+            lines: 200_000,
+            rate: 0,
+            deadlineMs: 60_000,
+            warmup: 1_000,
+          }),
+      ),
+  },
+  "6": {
+    title: "memory: 2,000 idle viewers",
+    rounds: 3,
+    key: (r: IdleResult) => r.perViewerKiB,
+    run: (name, flags) => withSystem(name, flags, [], (s) => idleScenario(s, 2000)),
+  },
+};
+
+const running = new Set<System>();
+
+async function withSystem<T>(
+  name: SystemName,
+  runtimeFlags: string[],
+  shiplogArgs: string[],
+  body: (s: System) => Promise<T>,
+): Promise<T> {
+  const system = await startSystem(name, shiplogArgs, runtimeFlags);
+  running.add(system);
+  try {
+    return await body(system);
+  } finally {
+    running.delete(system);
+    await system.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(Deno.args);
+  const facts = await machine();
+  progress(`machine: ${JSON.stringify(facts)}`);
+  const interrupt = () => {
+    progress("interrupted; stopping servers");
+    Promise.all([...running].map((s) => s.stop())).finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
+
+  const results: Results = {};
+  const runs: Record<string, Partial<Record<SystemName, unknown[]>>> = {};
+  const failures: string[] = [];
+  for (const n of args.scenarios) {
+    const scenario = SCENARIOS[n];
+    const rounds = args.rounds ?? scenario.rounds;
+    runs[n] = {};
+    for (let round = 1; round <= rounds; round++) {
+      // Alternate which system goes first, so that a drift in the machine's speed favours neither.
+      const order = round % 2 === 1 ? args.only : [...args.only].reverse();
+      for (const name of order) {
+        progress(`scenario ${n} (${scenario.title}) on ${name}, round ${round} of ${rounds}`);
+        try {
+          const flags = args.profileDir === undefined ? [] : [
+            "--cpu-prof",
+            `--cpu-prof-dir=${args.profileDir}`,
+            `--cpu-prof-name=${name}-scenario${n}-round${round}.cpuprofile`,
+          ];
+          const result = await within(120_000, `scenario ${n} on ${name}`, scenario.run(name, flags));
+          (runs[n][name] ??= []).push(result);
+          progress(
+            `  ${name}: ${
+              JSON.stringify(result, (_, v) => typeof v === "number" ? Number(v.toFixed(3)) : v)
+            }`,
+          );
+        } catch (error) {
+          const message = `scenario ${n} on ${name} (round ${round}) failed: ${
+            error instanceof Error ? error.message : error
+          }`;
+          failures.push(message);
+          progress(message);
+        }
+      }
+    }
+    results[n] = {};
+    for (const [name, list] of Object.entries(runs[n]) as [SystemName, unknown[]][]) {
+      const key = scenario.key as (result: unknown) => number;
+      const sorted = [...list].sort((a, b) => key(a) - key(b));
+      results[n][name] = sorted[Math.floor((sorted.length - 1) / 2)];
+    }
+  }
+
+  const rows = buildRows(results);
+  const table = markdownTable(rows);
+  console.log(table);
+  if (failures.length > 0) console.log(`\nFailures:\n${failures.map((f) => `- ${f}`).join("\n")}`);
+  const rounds = args.scenarios.map((n) => `${n}: ${args.rounds ?? SCENARIOS[n].rounds}`).join(", ");
+  console.log(`\nEach figure is from the run with the median key figure; runs per system (${rounds}).`);
+  const loads = Object.entries(runs).flatMap(([n, r]) =>
+    Object.entries(r).map(([name, list]) => {
+      const worst = Math.max(...(list as { otherLoadPercent: number }[]).map((x) => x.otherLoadPercent));
+      return `${n} ${name} ${fmt(worst, 0)}%`;
+    })
+  );
+  console.log(`CPU used by other processes, worst run (% of all cores): ${loads.join(", ")}.`);
+  console.log(
+    `\n${facts.cores} cores, ${facts.cpu}, Deno ${facts.deno}; ${
+      ((performance.now() - benchStart) / 1000).toFixed(0)
+    } s in all.`,
+  );
+
+  const stamp = new Date().toISOString().replaceAll(":", "-").replace(/\.\d+Z$/, "Z");
+  const dir = new URL("results/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  const file = new URL(`${stamp}.json`, dir);
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify(
+      { date: new Date().toISOString(), args: Deno.args, machine: facts, results, runs, failures, rows },
+      null,
+      2,
+    ) +
+      "\n",
+  );
+  progress(`wrote ${decodeURIComponent(file.pathname)}`);
+  Deno.removeSignalListener("SIGINT", interrupt);
+  Deno.removeSignalListener("SIGTERM", interrupt);
+  if (failures.length > 0) Deno.exitCode = 1;
+}
+
+if (import.meta.main) await main();
