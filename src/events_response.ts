@@ -101,6 +101,7 @@ export async function eventsResponse(
   };
 
   if (!isFinal(deployment.status)) {
+    // If the log cannot be followed, the stream (and its place under the viewer caps) is released, not leaked.
     await hub.subscribe(id, {
       lines(batch) {
         if (!replaying) return send(batch.firstLine, batch.lines, batch.bytes);
@@ -127,7 +128,10 @@ export async function eventsResponse(
         if (replaying) ended = final;
         else finish(final);
       },
-    }, stream.signal);
+    }, stream.signal).catch((error) => {
+      stream.close();
+      throw error;
+    });
   }
 
   (async () => {

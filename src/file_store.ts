@@ -134,22 +134,34 @@ export class FileStore implements LogStore {
   }
 
   async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
-    const tail = await LogTail.open(this.#path(id, "log"), handlers);
     let closed = false;
-    const stopWatching = this.#watcher.watch(`${id}.log`, () => {
+    let tail: LogTail | undefined;
+    let wokeWhileOpening = false;
+    const catchUp = () => {
+      if (!tail) return void (wokeWhileOpening = true);
       tail.catchUp().catch((error) => {
         if (!closed) console.error(`shiplog: reading the log of ${id} failed:`, error);
       });
-    });
+    };
+    // Watch before opening: a line appended while the tail opens then wakes it at once, not at the next poll.
+    const stopWatching = this.#watcher.watch(`${id}.log`, catchUp);
+    try {
+      tail = await LogTail.open(this.#path(id, "log"), handlers);
+    } catch (error) {
+      stopWatching();
+      throw error;
+    }
+    if (wokeWhileOpening) catchUp();
+    const opened = tail;
     return {
       get nextLine() {
-        return tail.nextLine;
+        return opened.nextLine;
       },
-      catchUp: () => tail.catchUp(),
+      catchUp: () => opened.catchUp(),
       close() {
         closed = true;
         stopWatching();
-        tail.close();
+        opened.close();
       },
     };
   }
