@@ -106,7 +106,8 @@ export class FileStore implements LogStore {
       const info = await file.stat();
       let remaining = info.isFile ? info.size : 0;
       const splitter = new LineSplitter();
-      const buffer = new Uint8Array(READ_CHUNK_BYTES);
+      // Sized to the log: a viewer of a short log must not cost a megabyte of garbage.
+      const buffer = new Uint8Array(Math.min(remaining, READ_CHUNK_BYTES));
       let nextLine = 1;
       while (remaining > 0 && !options.signal?.aborted) {
         const read = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
