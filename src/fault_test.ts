@@ -8,111 +8,21 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { Deployment } from "./deployment.ts";
+import { getDeployment, metric } from "./test_app.ts";
 import { delay, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
+import {
+  assertExitsCleanly,
+  spawnShiplog,
+  startDeployment,
+  terminate,
+  waitForStatus,
+} from "./test_program.ts";
 
-const root = new URL("..", import.meta.url);
 const encoder = new TextEncoder();
 const MB = 1024 * 1024;
 
-interface Program extends AsyncDisposable {
-  process: Deno.ChildProcess;
-  pid: number;
-  url: string;
-  /** Everything the program printed to stderr so far. */
-  stderr(): string;
-}
-
-/** Starts `main.ts` with `args`, waits for its listening line; SIGKILLs it when disposed if still running. */
-async function spawnShiplog(args: string[]): Promise<Program> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", ...args],
-    cwd: root,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let errors = "";
-  const errorsRead = (async () => {
-    for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) errors += chunk;
-  })();
-  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = setTimeout(() => process.kill("SIGKILL"), 15_000);
-  try {
-    while (!/http:\/\/\S+\/\n/.test(out)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`shiplog exited before listening: ${out}${errors}`);
-      out += value;
-    }
-  } catch (error) {
-    await process.status;
-    await errorsRead;
-    throw error;
-  } finally {
-    clearTimeout(deadline);
-  }
-  // Keep draining stdout so the program never blocks on a full pipe.
-  const outRead = (async () => {
-    while (!(await reader.read()).done);
-  })();
-  return {
-    process,
-    pid: process.pid,
-    url: out.match(/(http:\/\/\S+\/)\n/)![1],
-    stderr: () => errors,
-    async [Symbol.asyncDispose]() {
-      try {
-        process.kill("SIGKILL");
-      } catch { /* already exited */ }
-      await process.status;
-      await Promise.all([errorsRead, outRead]);
-    },
-  };
-}
-
-/** SIGTERM, then the exit status and how long it took; SIGKILL after `ms`. */
-async function terminate(program: Program, ms = 10_000): Promise<{ code: number; elapsedMs: number }> {
-  const started = performance.now();
-  program.process.kill("SIGTERM");
-  const timer = setTimeout(() => program.process.kill("SIGKILL"), ms);
-  try {
-    const status = await program.process.status;
-    return { code: status.code, elapsedMs: performance.now() - started };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function startDeployment(url: string): Promise<string> {
-  const response = await fetch(new URL("start", url), {
-    method: "POST",
-    headers: { accept: "application/json" },
-  });
-  assert.equal(response.status, 201);
-  return (await response.json()).id;
-}
-
-interface Record {
-  status: string;
-  exitCode: number | null;
-  finishedAt: string | null;
-  reason: string | null;
-}
-
-async function getDeployment(url: string, id: string): Promise<Record> {
-  return await (await fetch(new URL(`api/deployments/${id}`, url))).json();
-}
-
-async function waitForStatus(url: string, id: string, status: string, timeoutMs = 10_000): Promise<Record> {
-  let record: Record | undefined;
-  await waitFor(`deployment ${id} to be ${status}`, async () => {
-    record = await getDeployment(url, id);
-    return record.status === status;
-  }, { timeoutMs, intervalMs: 25 });
-  return record!;
-}
-
-async function cancel(url: string, id: string): Promise<Record> {
+async function cancel(url: string, id: string): Promise<Deployment> {
   const response = await fetch(new URL(`api/deployments/${id}/cancel`, url), { method: "POST" });
   assert.equal(response.status, 200);
   return await response.json();
@@ -121,13 +31,6 @@ async function cancel(url: string, id: string): Promise<Record> {
 async function healthy(url: string): Promise<void> {
   const response = await withDeadline("GET /healthz", fetch(new URL("healthz", url)), 5000);
   assert.equal(await response.text(), "ok\n");
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(new URL("metrics", url))).text();
-  const match = text.match(new RegExp(`^${name} (\\d+)$`, "m"));
-  assert.ok(match, `no metric ${name}`);
-  return Number(match[1]);
 }
 
 /** Resident memory of a process, in bytes (VmRSS of /proc/<pid>/status). */
@@ -159,15 +62,20 @@ function processesOf(id: string): number[] {
   return pids;
 }
 
-/** Test cleanup: SIGKILLs, by pid, whatever a test's deployments left running. */
-function killProcessesOf(ids: string[]): void {
-  for (const id of ids) {
-    for (const pid of processesOf(id)) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
-  }
+/** The ids of a test's deployments; when disposed, whatever they left running is SIGKILLed, by pid. */
+function deploymentIds(): string[] & Disposable {
+  const ids: string[] = [];
+  return Object.assign(ids, {
+    [Symbol.dispose]() {
+      for (const id of ids) {
+        for (const pid of processesOf(id)) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* gone */ }
+        }
+      }
+    },
+  });
 }
 
 /** Open sockets of a process (its connections and listeners). */
@@ -269,538 +177,482 @@ async function countLogLines(path: string): Promise<number> {
 Deno.test("kill -9 mid-deployment: a restart records interrupted, stops the orphans, and viewers resume", async (t) => {
   await using dir = await makeTempDir();
   const command = 'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 0.05; done; sleep 31 & wait';
-  const ids: string[] = [];
-  try {
-    let id = "";
-    await t.step("the first shiplog is killed while the deployment runs", async () => {
-      await using first = await spawnShiplog(["--port", "0", "--dir", dir.path, "--command", command]);
-      id = await startDeployment(first.url);
-      ids.push(id);
-      // A viewer sees lines 1..3, then goes away (as a browser would when the server dies).
-      const seen: number[] = [];
-      await readEvents(await events(first.url, id), (event) => {
-        if (event.type === "message") seen.push(Number(event.id));
-        return seen.length === 3;
-      });
-      assert.deepEqual(seen, [1, 2, 3]);
-      await waitFor(
-        "all six lines and the sleep",
-        async () => await countLogLines(join(dir.path, `${id}.log`)) === 6 && processesOf(id).length >= 2,
-      );
-      first.process.kill("SIGKILL");
-      await first.process.status;
-      // sh and its sleep outlive the server: they are what the restart must stop.
-      assert.ok(processesOf(id).length >= 2, "the deploy processes outlived kill -9");
+  using ids = deploymentIds();
+  let id = "";
+  await t.step("the first shiplog is killed while the deployment runs", async () => {
+    await using first = await spawnShiplog(dir.path, ["--command", command]);
+    id = await startDeployment(first);
+    ids.push(id);
+    // A viewer sees lines 1..3, then goes away (as a browser would when the server dies).
+    const seen: number[] = [];
+    await readEvents(await events(first.url, id), (event) => {
+      if (event.type === "message") seen.push(Number(event.id));
+      return seen.length === 3;
     });
+    assert.deepEqual(seen, [1, 2, 3]);
+    await waitFor(
+      "all six lines and the sleep",
+      async () => await countLogLines(join(dir.path, `${id}.log`)) === 6 && processesOf(id).length >= 2,
+    );
+    first.process.kill("SIGKILL");
+    await first.process.status;
+    // sh and its sleep outlive the server: they are what the restart must stop.
+    assert.ok(processesOf(id).length >= 2, "the deploy processes outlived kill -9");
+  });
 
-    await t.step("the restart stops the orphans and records the deployment interrupted", async () => {
-      await using second = await spawnShiplog(["--port", "0", "--dir", dir.path]);
-      await waitFor("the orphans to be gone", () => processesOf(id).length === 0, { timeoutMs: 2000 });
-      assert.match(second.stderr(), /stopped 1 process group\(s\) left running/);
-      const record = await getDeployment(second.url, id);
-      assert.equal(record.status, "interrupted");
-      assert.ok(record.finishedAt);
-      const onDisk = JSON.parse(await Deno.readTextFile(join(dir.path, `${id}.json`)));
-      assert.equal(onDisk.status, "interrupted");
+  await t.step("the restart stops the orphans and records the deployment interrupted", async () => {
+    // Finding the orphans reads /proc/<pid>/environ, which Deno allows only with --allow-all.
+    await using second = await spawnShiplog(dir.path, [], { allowAll: true });
+    await waitFor("the orphans to be gone", () => processesOf(id).length === 0, { timeoutMs: 2000 });
+    assert.match(second.stderr(), /stopped 1 process group\(s\) left running/);
+    const record = await getDeployment(second, id);
+    assert.equal(record.status, "interrupted");
+    assert.ok(record.finishedAt);
+    const onDisk = JSON.parse(await Deno.readTextFile(join(dir.path, `${id}.json`)));
+    assert.equal(onDisk.status, "interrupted");
 
-      // The viewer that had seen 1..3 resumes: 4..6 exactly, then done.
-      const received: SseEvent[] = [];
-      const end = await readEvents(await events(second.url, id, "3"), (event) => {
-        received.push(event);
-      });
-      assert.equal(end, "ended");
-      const lines = received.filter((event) => event.type === "message");
-      assert.deepEqual(lines.map((event) => [event.id, event.data]), [
-        ["4", "line 4"],
-        ["5", "line 5"],
-        ["6", "line 6"],
-      ]);
-      assert.equal(received[0].type, "status");
-      assert.equal(JSON.parse(received[0].data).status, "interrupted");
-      assert.equal(received.at(-1)!.type, "done");
-      assert.deepEqual(JSON.parse(received.at(-1)!.data), { status: "interrupted", exitCode: null });
-      // And having everything, it is told to stop.
-      const after = await events(second.url, id, "6");
-      assert.equal(after.status, 204);
-      await after.body?.cancel();
-      const { code } = await terminate(second);
-      assert.equal(code, 0, second.stderr());
+    // The viewer that had seen 1..3 resumes: 4..6 exactly, then done.
+    const received: SseEvent[] = [];
+    const end = await readEvents(await events(second.url, id, "3"), (event) => {
+      received.push(event);
     });
-  } finally {
-    killProcessesOf(ids);
-  }
+    assert.equal(end, "ended");
+    const lines = received.filter((event) => event.type === "message");
+    assert.deepEqual(lines.map((event) => [event.id, event.data]), [
+      ["4", "line 4"],
+      ["5", "line 5"],
+      ["6", "line 6"],
+    ]);
+    assert.equal(received[0].type, "status");
+    assert.equal(JSON.parse(received[0].data).status, "interrupted");
+    assert.equal(received.at(-1)!.type, "done");
+    assert.deepEqual(JSON.parse(received.at(-1)!.data), { status: "interrupted", exitCode: null });
+    // And having everything, it is told to stop.
+    const after = await events(second.url, id, "6");
+    assert.equal(after.status, 204);
+    await after.body?.cancel();
+    await assertExitsCleanly(second);
+  });
 });
 
 Deno.test("SIGTERM during heavy streaming: every stream ends cleanly, the record is consistent, exit 0 in 5 s", async () => {
   await using dir = await makeTempDir();
   // About 1.5 MB/s of short lines, for ever.
   const command = "while :; do seq -f 'line %g of a fast deployment' 1 500; sleep 0.01; done";
-  const ids: string[] = [];
-  try {
-    await using shiplog = await spawnShiplog([
-      "--port",
-      "0",
-      "--dir",
-      dir.path,
-      "--command",
-      command,
-      "--max-log-bytes",
-      String(200 * MB),
-    ]);
-    const id = await startDeployment(shiplog.url);
-    ids.push(id);
-    await waitForStatus(shiplog.url, id, "running");
-    const VIEWERS = 50;
-    const received = new Array<number>(VIEWERS).fill(0);
-    const tails = new Array<string>(VIEWERS).fill("");
-    const decoder = new TextDecoder();
-    const readers = await Promise.all(Array.from({ length: VIEWERS }, async (_, i) => {
-      const response = await events(shiplog.url, id);
-      assert.equal(response.status, 200);
-      // Wrapped, or Promise.all would wait for the whole stream rather than for its headers.
-      return {
-        ended: (async () => {
-          for await (const chunk of response.body!) {
-            received[i] += chunk.length;
-            tails[i] = (tails[i] + decoder.decode(chunk)).slice(-4096);
-          }
-        })(),
-      };
-    }));
-    const feeds = await Promise.all(Array.from({ length: 5 }, async () => {
-      const response = await fetch(new URL("events", shiplog.url));
-      assert.equal(response.status, 200);
-      return { ended: response.body!.pipeTo(new WritableStream()) };
-    }));
-    await waitFor("every viewer to be streaming", () => received.every((bytes) => bytes > 2 * MB), {
-      timeoutMs: 15_000,
-    });
+  using ids = deploymentIds();
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--command",
+    command,
+    "--max-log-bytes",
+    String(200 * MB),
+  ]);
+  const id = await startDeployment(shiplog);
+  ids.push(id);
+  await waitForStatus(shiplog, id, "running");
+  const VIEWERS = 50;
+  const received = new Array<number>(VIEWERS).fill(0);
+  const tails = new Array<string>(VIEWERS).fill("");
+  const decoder = new TextDecoder();
+  const readers = await Promise.all(Array.from({ length: VIEWERS }, async (_, i) => {
+    const response = await events(shiplog.url, id);
+    assert.equal(response.status, 200);
+    // Wrapped, or Promise.all would wait for the whole stream rather than for its headers.
+    return {
+      ended: (async () => {
+        for await (const chunk of response.body!) {
+          received[i] += chunk.length;
+          tails[i] = (tails[i] + decoder.decode(chunk)).slice(-4096);
+        }
+      })(),
+    };
+  }));
+  const feeds = await Promise.all(Array.from({ length: 5 }, async () => {
+    const response = await fetch(new URL("events", shiplog.url));
+    assert.equal(response.status, 200);
+    return { ended: response.body!.pipeTo(new WritableStream()) };
+  }));
+  await waitFor("every viewer to be streaming", () => received.every((bytes) => bytes > 2 * MB), {
+    timeoutMs: 15_000,
+  });
 
-    const { code, elapsedMs } = await terminate(shiplog);
-    assert.equal(code, 0, shiplog.stderr());
-    assert.ok(elapsedMs < 5000, `exit took ${elapsedMs} ms`);
-    assert.doesNotMatch(shiplog.stderr(), /shutdown took too long/);
-    // Every read ends: no error, no hang; each viewer of the deployment was told it is over.
-    await withDeadline(
-      "every stream to end",
-      Promise.all([...readers, ...feeds].map((reader) => reader.ended)),
-      2000,
-    );
-    for (const tail of tails) {
-      assert.match(tail, /event: done\ndata: \{"status":"interrupted","exitCode":null\}\n\n$/);
-    }
-    const record = JSON.parse(await Deno.readTextFile(join(dir.path, `${id}.json`)));
-    assert.equal(record.status, "interrupted");
-    assert.equal(typeof record.finishedAt, "string");
-    assert.equal(record.reason, "shiplog was stopped");
-    assert.deepEqual(processesOf(id), []);
-    const log = await Deno.readTextFile(join(dir.path, `${id}.log`));
-    assert.ok(log.endsWith("\n"), "the log ends with a whole line");
-    console.log(
-      `  50 viewers got ${Math.round(Math.min(...received) / 1000)} kB or more; exit in ${
-        Math.round(elapsedMs)
-      } ms`,
-    );
-  } finally {
-    killProcessesOf(ids);
+  const { code, elapsedMs } = await terminate(shiplog);
+  assert.equal(code, 0, shiplog.stderr());
+  assert.ok(elapsedMs < 5000, `exit took ${elapsedMs} ms`);
+  assert.doesNotMatch(shiplog.stderr(), /shutdown took too long/);
+  // Every read ends: no error, no hang; each viewer of the deployment was told it is over.
+  await withDeadline(
+    "every stream to end",
+    Promise.all([...readers, ...feeds].map((reader) => reader.ended)),
+    2000,
+  );
+  for (const tail of tails) {
+    assert.match(tail, /event: done\ndata: \{"status":"interrupted","exitCode":null\}\n\n$/);
   }
+  const record = JSON.parse(await Deno.readTextFile(join(dir.path, `${id}.json`)));
+  assert.equal(record.status, "interrupted");
+  assert.equal(typeof record.finishedAt, "string");
+  assert.equal(record.reason, "shiplog was stopped");
+  assert.deepEqual(processesOf(id), []);
+  const log = await Deno.readTextFile(join(dir.path, `${id}.log`));
+  assert.ok(log.endsWith("\n"), "the log ends with a whole line");
+  console.log(
+    `  50 viewers got ${Math.round(Math.min(...received) / 1000)} kB or more; exit in ${
+      Math.round(elapsedMs)
+    } ms`,
+  );
 });
 
 Deno.test("a log truncated, deleted or replaced under its viewers: they get reset, the server stays up", async (t) => {
   await using dir = await makeTempDir();
-  const ids: string[] = [];
-  try {
-    await using shiplog = await spawnShiplog([
-      "--port",
-      "0",
-      "--dir",
-      dir.path,
-      "--max-running",
-      "3",
-      "--command",
-      "echo one; echo two; echo three; sleep 32",
-    ]);
-    const cases: [string, (path: string) => Promise<void>, string[]][] = [
-      ["truncated", (path) => Deno.truncate(path, 0), ["fresh 1", "fresh 2"]],
-      ["deleted", (path) => Deno.remove(path), ["recreated"]],
-      ["replaced", async (path) => {
-        await Deno.writeTextFile(`${path}.new`, "replaced 1\nreplaced 2\nreplaced 3\nreplaced 4\n");
-        await Deno.rename(`${path}.new`, path);
-      }, []],
-    ];
-    for (const [what, change, newContent] of cases) {
-      await t.step(`${what}`, async () => {
-        const id = await startDeployment(shiplog.url);
-        ids.push(id);
-        const path = join(dir.path, `${id}.log`);
-        await waitFor("three lines", async () => await countLogLines(path) === 3);
-        // Three viewers, each past the history and following live.
-        const viewers = await Promise.all([0, 1, 2].map(async () => {
-          const response = await events(shiplog.url, id);
-          const got: SseEvent[] = [];
-          const seenThree = Promise.withResolvers<void>();
-          const ended = readEvents(response, (event) => {
-            got.push(event);
-            if (event.id === "3") seenThree.resolve();
-          });
-          await withDeadline("the history", Promise.race([seenThree.promise, ended]));
-          return { got, ended };
-        }));
-        await change(path);
-        for (const { got, ended } of viewers) {
-          assert.equal(await ended, "ended");
-          assert.deepEqual(got.at(-1), {
-            type: "reset",
-            id: "0",
-            data: "the log was truncated, replaced or deleted",
-          });
-          assert.deepEqual(got.filter((event) => event.type === "message").map((event) => event.id), [
-            "1",
-            "2",
-            "3",
-          ]);
-        }
-        await healthy(shiplog.url);
-        if (newContent.length > 0) {
-          await Deno.writeTextFile(path, newContent.map((line) => `${line}\n`).join(""), { append: true });
-        }
-        // The reconnection, as EventSource makes it after `id: 0`, starts from the new line 1.
-        const expected = newContent.length > 0
-          ? newContent
-          : ["replaced 1", "replaced 2", "replaced 3", "replaced 4"];
-        const lines: [string | undefined, string][] = [];
-        await readEvents(await events(shiplog.url, id, "0"), (event) => {
-          if (event.type === "message") lines.push([event.id, event.data]);
-          return lines.length === expected.length;
+  using ids = deploymentIds();
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--max-running",
+    "3",
+    "--command",
+    "echo one; echo two; echo three; sleep 32",
+  ]);
+  const cases: [string, (path: string) => Promise<void>, string[]][] = [
+    ["truncated", (path) => Deno.truncate(path, 0), ["fresh 1", "fresh 2"]],
+    ["deleted", (path) => Deno.remove(path), ["recreated"]],
+    ["replaced", async (path) => {
+      await Deno.writeTextFile(`${path}.new`, "replaced 1\nreplaced 2\nreplaced 3\nreplaced 4\n");
+      await Deno.rename(`${path}.new`, path);
+    }, []],
+  ];
+  for (const [what, change, newContent] of cases) {
+    await t.step(`${what}`, async () => {
+      const id = await startDeployment(shiplog);
+      ids.push(id);
+      const path = join(dir.path, `${id}.log`);
+      await waitFor("three lines", async () => await countLogLines(path) === 3);
+      // Three viewers, each past the history and following live.
+      const viewers = await Promise.all([0, 1, 2].map(async () => {
+        const response = await events(shiplog.url, id);
+        const got: SseEvent[] = [];
+        const seenThree = Promise.withResolvers<void>();
+        const ended = readEvents(response, (event) => {
+          got.push(event);
+          if (event.id === "3") seenThree.resolve();
         });
-        assert.deepEqual(lines, expected.map((line, i) => [String(i + 1), line]));
-        assert.equal((await getDeployment(shiplog.url, id)).status, "running");
+        await withDeadline("the history", Promise.race([seenThree.promise, ended]));
+        return { got, ended };
+      }));
+      await change(path);
+      for (const { got, ended } of viewers) {
+        assert.equal(await ended, "ended");
+        assert.deepEqual(got.at(-1), {
+          type: "reset",
+          id: "0",
+          data: "the log was truncated, replaced or deleted",
+        });
+        assert.deepEqual(got.filter((event) => event.type === "message").map((event) => event.id), [
+          "1",
+          "2",
+          "3",
+        ]);
+      }
+      await healthy(shiplog.url);
+      if (newContent.length > 0) {
+        await Deno.writeTextFile(path, newContent.map((line) => `${line}\n`).join(""), { append: true });
+      }
+      // The reconnection, as EventSource makes it after `id: 0`, starts from the new line 1.
+      const expected = newContent.length > 0
+        ? newContent
+        : ["replaced 1", "replaced 2", "replaced 3", "replaced 4"];
+      const lines: [string | undefined, string][] = [];
+      await readEvents(await events(shiplog.url, id, "0"), (event) => {
+        if (event.type === "message") lines.push([event.id, event.data]);
+        return lines.length === expected.length;
       });
-    }
-    await healthy(shiplog.url);
-    const { code } = await terminate(shiplog);
-    assert.equal(code, 0, shiplog.stderr());
-    assert.doesNotMatch(shiplog.stderr(), /failed|error/i);
-  } finally {
-    killProcessesOf(ids);
+      assert.deepEqual(lines, expected.map((line, i) => [String(i + 1), line]));
+      assert.equal((await getDeployment(shiplog, id)).status, "running");
+    });
   }
+  await healthy(shiplog.url);
+  await assertExitsCleanly(shiplog);
+  assert.doesNotMatch(shiplog.stderr(), /failed|error/i);
 });
 
 Deno.test("a log that cannot be written ends its deployment failed, and everything else is still served", async () => {
   await using dir = await makeTempDir();
-  const ids: string[] = [];
-  try {
-    await using shiplog = await spawnShiplog([
-      "--port",
-      "0",
-      "--dir",
-      dir.path,
-      "--max-running",
-      "1",
-      "--command",
-      'echo "hello from $SHIPLOG_DEPLOYMENT_ID"; sleep 33',
-    ]);
-    // The first deployment holds the only slot, so the second waits queued with its (empty) log created.
-    const first = await startDeployment(shiplog.url);
-    ids.push(first);
-    await waitForStatus(shiplog.url, first, "running");
-    const full = await startDeployment(shiplog.url);
-    ids.push(full);
-    assert.equal((await getDeployment(shiplog.url, full)).status, "queued");
-    // Every write to its log now fails with ENOSPC, as on a full disk.
-    await Deno.remove(join(dir.path, `${full}.log`));
-    await Deno.symlink("/dev/full", join(dir.path, `${full}.log`));
-    const viewer = events(shiplog.url, full);
+  using ids = deploymentIds();
+  // Writing a log to /dev/full (below) needs --allow-all.
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--max-running",
+    "1",
+    "--command",
+    'echo "hello from $SHIPLOG_DEPLOYMENT_ID"; sleep 33',
+  ], { allowAll: true });
+  // The first deployment holds the only slot, so the second waits queued with its (empty) log created.
+  const first = await startDeployment(shiplog);
+  ids.push(first);
+  await waitForStatus(shiplog, first, "running");
+  const full = await startDeployment(shiplog);
+  ids.push(full);
+  assert.equal((await getDeployment(shiplog, full)).status, "queued");
+  // Every write to its log now fails with ENOSPC, as on a full disk.
+  await Deno.remove(join(dir.path, `${full}.log`));
+  await Deno.symlink("/dev/full", join(dir.path, `${full}.log`));
+  const viewer = events(shiplog.url, full);
 
-    await cancel(shiplog.url, first);
-    const failed = await waitForStatus(shiplog.url, full, "failed");
-    assert.match(failed.reason!, /^Cannot write the log: No space left on device/);
-    assert.ok(failed.finishedAt);
-    await waitFor("the failed deployment's command to be stopped", () => processesOf(full).length === 0);
+  await cancel(shiplog.url, first);
+  const failed = await waitForStatus(shiplog, full, "failed");
+  assert.match(failed.reason!, /^Cannot write the log: No space left on device/);
+  assert.ok(failed.finishedAt);
+  await waitFor("the failed deployment's command to be stopped", () => processesOf(full).length === 0);
 
-    // Its viewer is told, and the server goes on serving everything else.
-    const got: SseEvent[] = [];
-    assert.equal(await readEvents(await viewer, (event) => void got.push(event), 5000), "ended");
-    assert.equal(got.at(-1)!.type, "done");
-    assert.equal(JSON.parse(got.at(-1)!.data).status, "failed");
-    const raw = await withDeadline("the raw log", fetch(new URL(`deployments/${full}/log`, shiplog.url)));
-    assert.equal(raw.status, 200);
-    assert.equal(await withDeadline("the raw log's body", raw.text()), "");
-    await healthy(shiplog.url);
-    const next = await startDeployment(shiplog.url);
-    ids.push(next);
-    const lines: string[] = [];
-    await readEvents(await events(shiplog.url, next), (event) => {
-      if (event.type === "message") lines.push(event.data);
-      return lines.length === 1;
-    });
-    assert.deepEqual(lines, [`hello from ${next}`]);
-    assert.equal((await cancel(shiplog.url, next)).status, "cancelled");
-    const firstLog = await (await fetch(new URL(`deployments/${first}/log`, shiplog.url))).text();
-    assert.equal(firstLog, `hello from ${first}\n`);
-    const { code } = await terminate(shiplog);
-    assert.equal(code, 0, shiplog.stderr());
-  } finally {
-    killProcessesOf(ids);
-  }
+  // Its viewer is told, and the server goes on serving everything else.
+  const got: SseEvent[] = [];
+  assert.equal(await readEvents(await viewer, (event) => void got.push(event), 5000), "ended");
+  assert.equal(got.at(-1)!.type, "done");
+  assert.equal(JSON.parse(got.at(-1)!.data).status, "failed");
+  const raw = await withDeadline("the raw log", fetch(new URL(`deployments/${full}/log`, shiplog.url)));
+  assert.equal(raw.status, 200);
+  assert.equal(await withDeadline("the raw log's body", raw.text()), "");
+  await healthy(shiplog.url);
+  const next = await startDeployment(shiplog);
+  ids.push(next);
+  const lines: string[] = [];
+  await readEvents(await events(shiplog.url, next), (event) => {
+    if (event.type === "message") lines.push(event.data);
+    return lines.length === 1;
+  });
+  assert.deepEqual(lines, [`hello from ${next}`]);
+  assert.equal((await cancel(shiplog.url, next)).status, "cancelled");
+  const firstLog = await (await fetch(new URL(`deployments/${first}/log`, shiplog.url))).text();
+  assert.equal(firstLog, `hello from ${first}\n`);
+  await assertExitsCleanly(shiplog);
 });
 
 Deno.test("floods, endless lines, invalid UTF-8 and surviving children: memory bounded, cancel stops the group", async (t) => {
   await using dir = await makeTempDir();
   const script = join(dir.path, "deploy.sh");
-  const ids: string[] = [];
+  using ids = deploymentIds();
   const maxLogBytes = 20 * MB;
-  try {
-    await using shiplog = await spawnShiplog([
-      "--port",
-      "0",
-      "--dir",
-      dir.path,
-      "--max-running",
-      "3",
-      "--max-log-bytes",
-      String(maxLogBytes),
-      "--command",
-      `sh ${script}`,
-    ]);
-    using memory = peakRss(shiplog.pid);
-    const before = rss(shiplog.pid);
-    /** Starts a deployment running `body`, once its script has been read (scripts are swapped by rename). */
-    const deploy = async (body: string) => {
-      await Deno.writeTextFile(`${script}.new`, `echo started\n${body}\n`);
-      await Deno.rename(`${script}.new`, script);
-      const id = await startDeployment(shiplog.url);
-      ids.push(id);
-      await waitFor("the script to start", async () => {
-        const log = await Deno.readFile(join(dir.path, `${id}.log`));
-        return log.length >= 8;
-      }, { timeoutMs: 10_000 });
-      return id;
-    };
-    /** Reads a deployment's events to the end, keeping only the count of bytes. */
-    const drain = async (id: string) => {
-      const response = await events(shiplog.url, id);
-      let bytes = 0;
-      for await (const chunk of response.body!) bytes += chunk.length;
-      return bytes;
-    };
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--max-running",
+    "3",
+    "--max-log-bytes",
+    String(maxLogBytes),
+    "--command",
+    `sh ${script}`,
+  ]);
+  using memory = peakRss(shiplog.pid);
+  const before = rss(shiplog.pid);
+  /** Starts a deployment running `body`, once its script has been read (scripts are swapped by rename). */
+  const deploy = async (body: string) => {
+    await Deno.writeTextFile(`${script}.new`, `echo started\n${body}\n`);
+    await Deno.rename(`${script}.new`, script);
+    const id = await startDeployment(shiplog);
+    ids.push(id);
+    await waitFor("the script to start", async () => {
+      const log = await Deno.readFile(join(dir.path, `${id}.log`));
+      return log.length >= 8;
+    }, { timeoutMs: 10_000 });
+    return id;
+  };
+  /** Reads a deployment's events to the end, keeping only the count of bytes. */
+  const drain = async (id: string) => {
+    const response = await events(shiplog.url, id);
+    let bytes = 0;
+    for await (const chunk of response.body!) bytes += chunk.length;
+    return bytes;
+  };
 
-    const flood = await deploy("yes $(head -c 200 /dev/zero | tr '\\0' x) | head -c 300000000");
-    const endless = await deploy("head -c 200000000 /dev/zero | tr '\\0' y");
-    const streamed = Promise.all([drain(flood), drain(endless)]);
+  const flood = await deploy("yes $(head -c 200 /dev/zero | tr '\\0' x) | head -c 300000000");
+  const endless = await deploy("head -c 200000000 /dev/zero | tr '\\0' y");
+  const streamed = Promise.all([drain(flood), drain(endless)]);
 
-    await t.step("a flood and an endless line end on their own, with logs capped", async () => {
-      for (const id of [flood, endless]) {
-        const record = await waitForStatus(shiplog.url, id, "succeeded", 30_000);
-        assert.equal(record.exitCode, 0);
-        const size = (await Deno.stat(join(dir.path, `${id}.log`))).size;
-        assert.ok(size <= maxLogBytes + 200, `log of ${size} bytes`);
-        const log = await Deno.readTextFile(join(dir.path, `${id}.log`));
-        assert.match(log.slice(-200), /\[shiplog\] log truncated: it reached 20971520 bytes/);
-      }
-      const [floodBytes, endlessBytes] = await withDeadline("the viewers' streams", streamed, 10_000);
-      // Each viewer got the whole (capped) log.
-      assert.ok(floodBytes > (await Deno.stat(join(dir.path, `${flood}.log`))).size);
-      assert.ok(endlessBytes > (await Deno.stat(join(dir.path, `${endless}.log`))).size);
-      // The endless line is kept in pieces of 1 MiB.
-      const endlessLog = await Deno.readTextFile(join(dir.path, `${endless}.log`));
-      assert.equal(endlessLog.split("\n")[1].length, MB);
+  await t.step("a flood and an endless line end on their own, with logs capped", async () => {
+    for (const id of [flood, endless]) {
+      const record = await waitForStatus(shiplog, id, "succeeded", 30_000);
+      assert.equal(record.exitCode, 0);
+      const size = (await Deno.stat(join(dir.path, `${id}.log`))).size;
+      assert.ok(size <= maxLogBytes + 200, `log of ${size} bytes`);
+      const log = await Deno.readTextFile(join(dir.path, `${id}.log`));
+      assert.match(log.slice(-200), /\[shiplog\] log truncated: it reached 20971520 bytes/);
+    }
+    const [floodBytes, endlessBytes] = await withDeadline("the viewers' streams", streamed, 10_000);
+    // Each viewer got the whole (capped) log.
+    assert.ok(floodBytes > (await Deno.stat(join(dir.path, `${flood}.log`))).size);
+    assert.ok(endlessBytes > (await Deno.stat(join(dir.path, `${endless}.log`))).size);
+    // The endless line is kept in pieces of 1 MiB.
+    const endlessLog = await Deno.readTextFile(join(dir.path, `${endless}.log`));
+    assert.equal(endlessLog.split("\n")[1].length, MB);
+  });
+
+  await t.step("invalid UTF-8 becomes U+FFFD; cancel stops the whole process group", async () => {
+    const hostile = await deploy(
+      "printf 'bad \\377\\376 bytes \\300\\n'; sleep 34 & (sleep 35 &); yes $(head -c 100 /dev/zero | tr '\\0' z)",
+    );
+    const lines: string[] = [];
+    await readEvents(await events(shiplog.url, hostile), (event) => {
+      if (event.type === "message") lines.push(event.data);
+      return lines.length === 2;
     });
+    assert.deepEqual(lines, ["started", "bad \uFFFD\uFFFD bytes \uFFFD"]);
+    await waitFor("its children", () => processesOf(hostile).length >= 4);
+    const record = await withDeadline("cancel", cancel(shiplog.url, hostile), 10_000);
+    assert.equal(record.status, "cancelled");
+    assert.deepEqual(processesOf(hostile), []);
+  });
 
-    await t.step("invalid UTF-8 becomes U+FFFD; cancel stops the whole process group", async () => {
-      const hostile = await deploy(
-        "printf 'bad \\377\\376 bytes \\300\\n'; sleep 34 & (sleep 35 &); yes $(head -c 100 /dev/zero | tr '\\0' z)",
-      );
-      const lines: string[] = [];
-      await readEvents(await events(shiplog.url, hostile), (event) => {
-        if (event.type === "message") lines.push(event.data);
-        return lines.length === 2;
-      });
-      assert.deepEqual(lines, ["started", "bad \uFFFD\uFFFD bytes \uFFFD"]);
-      await waitFor("its children", () => processesOf(hostile).length >= 4);
-      const record = await withDeadline("cancel", cancel(shiplog.url, hostile), 10_000);
-      assert.equal(record.status, "cancelled");
-      assert.deepEqual(processesOf(hostile), []);
-    });
-
-    await healthy(shiplog.url);
-    console.log(`  RSS before ${Math.round(before / MB)} MB, peak ${Math.round(memory.peak / MB)} MB`);
-    assert.ok(memory.peak < 300 * MB, `peak RSS ${memory.peak} bytes`);
-    const { code } = await terminate(shiplog);
-    assert.equal(code, 0, shiplog.stderr());
-  } finally {
-    killProcessesOf(ids);
-  }
+  await healthy(shiplog.url);
+  console.log(`  RSS before ${Math.round(before / MB)} MB, peak ${Math.round(memory.peak / MB)} MB`);
+  assert.ok(memory.peak < 300 * MB, `peak RSS ${memory.peak} bytes`);
+  await assertExitsCleanly(shiplog);
 });
 
 Deno.test("5,000 event stream connects and aborts leave file descriptors and memory where they began", async () => {
   await using dir = await makeTempDir();
-  const ids: string[] = [];
-  try {
-    await using shiplog = await spawnShiplog([
-      "--port",
-      "0",
-      "--dir",
-      dir.path,
-      "--command",
-      "seq 1 200; sleep 36",
-    ]);
-    const running = await startDeployment(shiplog.url);
-    ids.push(running);
-    await waitFor("the history", async () => await countLogLines(join(dir.path, `${running}.log`)) === 200);
-    const urls = [
-      new URL(`events/${running}`, shiplog.url),
-      new URL(`events/${running}?lastEventId=150`, shiplog.url),
-      new URL("events", shiplog.url),
-    ];
-    let logStreams = 0;
-    /** Connects `total` times, 50 at a time; each reads the first bytes and aborts. */
-    const churn = async (total: number) => {
-      let next = 0;
-      await Promise.all(Array.from({ length: 50 }, async () => {
-        while (next < total) {
-          const url = urls[next++ % urls.length];
-          if (url.pathname !== "/events") logStreams++;
-          const controller = new AbortController();
-          const response = await fetch(url, { signal: controller.signal });
-          assert.equal(response.status, 200);
-          const reader = response.body!.getReader();
-          await reader.read();
-          controller.abort();
-          await reader.cancel().catch(() => {});
-        }
-      }));
-    };
-    const settled = async () => {
-      await waitFor(
-        "every stream to close",
-        async () => await metric(shiplog.url, "shiplog_event_streams") === 0,
-      );
-    };
-    // A first round grows the heap to its working size; what is measured is what more connections add.
-    await churn(2000);
-    await settled();
-    await delay(200);
-    const fdsBefore = fdCount(shiplog.pid);
-    const rssBefore = rss(shiplog.pid);
-    const started = performance.now();
-    await withDeadline("5,000 connects", churn(5000), 40_000);
-    const elapsed = performance.now() - started;
-    await settled();
-    let fdsAfter = 0;
+  using ids = deploymentIds();
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--command",
+    "seq 1 200; sleep 36",
+  ]);
+  const running = await startDeployment(shiplog);
+  ids.push(running);
+  await waitFor("the history", async () => await countLogLines(join(dir.path, `${running}.log`)) === 200);
+  const urls = [
+    new URL(`events/${running}`, shiplog.url),
+    new URL(`events/${running}?lastEventId=150`, shiplog.url),
+    new URL("events", shiplog.url),
+  ];
+  let logStreams = 0;
+  /** Connects `total` times, 50 at a time; each reads the first bytes and aborts. */
+  const churn = async (total: number) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      while (next < total) {
+        const url = urls[next++ % urls.length];
+        if (url.pathname !== "/events") logStreams++;
+        const controller = new AbortController();
+        const response = await fetch(url, { signal: controller.signal });
+        assert.equal(response.status, 200);
+        const reader = response.body!.getReader();
+        await reader.read();
+        controller.abort();
+        await reader.cancel().catch(() => {});
+      }
+    }));
+  };
+  const settled = async () => {
     await waitFor(
-      "the file descriptors to be released",
-      () => (fdsAfter = fdCount(shiplog.pid)) <= fdsBefore + 3,
-      {
-        timeoutMs: 5000,
-      },
+      "every stream to close",
+      async () => await metric(shiplog, "shiplog_event_streams") === 0,
     );
-    const rssAfter = rss(shiplog.pid);
-    console.log(
-      `  5,000 connects in ${Math.round(elapsed)} ms; fds ${fdsBefore} -> ${fdsAfter}; RSS ${
-        Math.round(rssBefore / MB)
-      } -> ${Math.round(rssAfter / MB)} MB`,
-    );
-    assert.ok(rssAfter < rssBefore + 50 * MB, `RSS grew from ${rssBefore} to ${rssAfter} bytes`);
-    assert.equal(await metric(shiplog.url, "shiplog_followed_logs"), 0);
-    assert.equal(await metric(shiplog.url, "shiplog_event_streams_opened_total"), logStreams);
-    await healthy(shiplog.url);
-    const { code } = await terminate(shiplog);
-    assert.equal(code, 0, shiplog.stderr());
-  } finally {
-    killProcessesOf(ids);
-  }
+  };
+  // A first round grows the heap to its working size; what is measured is what more connections add.
+  await churn(2000);
+  await settled();
+  await delay(200);
+  const fdsBefore = fdCount(shiplog.pid);
+  const rssBefore = rss(shiplog.pid);
+  const started = performance.now();
+  await withDeadline("5,000 connects", churn(5000), 40_000);
+  const elapsed = performance.now() - started;
+  await settled();
+  let fdsAfter = 0;
+  await waitFor(
+    "the file descriptors to be released",
+    () => (fdsAfter = fdCount(shiplog.pid)) <= fdsBefore + 3,
+    {
+      timeoutMs: 5000,
+    },
+  );
+  const rssAfter = rss(shiplog.pid);
+  console.log(
+    `  5,000 connects in ${Math.round(elapsed)} ms; fds ${fdsBefore} -> ${fdsAfter}; RSS ${
+      Math.round(rssBefore / MB)
+    } -> ${Math.round(rssAfter / MB)} MB`,
+  );
+  assert.ok(rssAfter < rssBefore + 50 * MB, `RSS grew from ${rssBefore} to ${rssAfter} bytes`);
+  assert.equal(await metric(shiplog, "shiplog_followed_logs"), 0);
+  assert.equal(await metric(shiplog, "shiplog_event_streams_opened_total"), logStreams);
+  await healthy(shiplog.url);
+  await assertExitsCleanly(shiplog);
 });
 
 Deno.test("a viewer that never reads is disconnected with memory bounded; another gets every line", async () => {
   await using dir = await makeTempDir();
-  const ids: string[] = [];
-  try {
-    await using shiplog = await spawnShiplog([
-      "--port",
-      "0",
-      "--dir",
-      dir.path,
-      "--command",
-      "while :; do seq -f 'line %g padded to look like a real deploy line, more or less' 1 2000; sleep 0.01; done",
-    ]);
-    using memory = peakRss(shiplog.pid);
-    const id = await startDeployment(shiplog.url);
-    ids.push(id);
-    // A long history first: a viewer that connects and never reads is stuck in the replay.
-    await waitFor("5 MB of log", async () => (await Deno.stat(join(dir.path, `${id}.log`))).size > 5 * MB);
-    let expected = 1;
-    let gap = "";
-    let done: SseEvent | undefined;
-    const reading = events(shiplog.url, id).then((response) =>
-      readEvents(response, (event) => {
-        if (event.type === "message") {
-          if (Number(event.id) !== expected && !gap) gap = `expected ${expected}, got ${event.id}`;
-          expected = Number(event.id) + 1;
-        } else if (event.type === "done") done = event;
-      }, 30_000)
-    );
-    // Settled at once, so that a failure is reported by the assertion below rather than as an uncaught error.
-    const readingEnd = reading.then((end) => end, (error: Error) => `failed: ${error.message}`);
-    await waitFor("the reading viewer to follow", () => expected > 100_000);
-    // The metrics requests below keep one connection of their own open: count it in.
-    assert.equal(await metric(shiplog.url, "shiplog_slow_viewers_disconnected_total"), 0);
-    const socketsBefore = socketCount(shiplog.pid);
+  using ids = deploymentIds();
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--command",
+    "while :; do seq -f 'line %g padded to look like a real deploy line, more or less' 1 2000; sleep 0.01; done",
+  ]);
+  using memory = peakRss(shiplog.pid);
+  const id = await startDeployment(shiplog);
+  ids.push(id);
+  // A long history first: a viewer that connects and never reads is stuck in the replay.
+  await waitFor("5 MB of log", async () => (await Deno.stat(join(dir.path, `${id}.log`))).size > 5 * MB);
+  let expected = 1;
+  let gap = "";
+  let done: SseEvent | undefined;
+  const reading = events(shiplog.url, id).then((response) =>
+    readEvents(response, (event) => {
+      if (event.type === "message") {
+        if (Number(event.id) !== expected && !gap) gap = `expected ${expected}, got ${event.id}`;
+        expected = Number(event.id) + 1;
+      } else if (event.type === "done") done = event;
+    }, 30_000)
+  );
+  // Settled at once, so that a failure is reported by the assertion below rather than as an uncaught error.
+  const readingEnd = reading.then((end) => end, (error: Error) => `failed: ${error.message}`);
+  await waitFor("the reading viewer to follow", () => expected > 100_000);
+  // The metrics requests below keep one connection of their own open: count it in.
+  assert.equal(await metric(shiplog, "shiplog_slow_viewers_disconnected_total"), 0);
+  const socketsBefore = socketCount(shiplog.pid);
 
-    // Sends its request and never reads: only the socket buffers and the viewer's queue stand between it and us.
-    const stalled = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(shiplog.url).port) });
-    try {
-      await stalled.write(encoder.encode(`GET /events/${id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
-      await waitFor(
-        "the stalled viewer to be disconnected",
-        async () => await metric(shiplog.url, "shiplog_slow_viewers_disconnected_total") === 1,
-        { timeoutMs: 20_000 },
-      );
-      const linesAtDisconnect = expected;
-      assert.equal(await metric(shiplog.url, "shiplog_log_viewers"), 1);
-      assert.equal(await metric(shiplog.url, "shiplog_event_streams"), 1);
-      // Its queue is dropped, not kept for it: what it can still read is what the kernel's socket buffers hold,
-      // and then the connection ends. (Deno's server only notices the ended body when the socket takes more
-      // bytes, so a client that never reads keeps its socket, and only its socket, until it goes away.)
-      let drained = 0;
-      const buffer = new Uint8Array(MB);
-      await withDeadline(
-        "the stalled connection to end",
-        (async () => {
-          try {
-            for (let read; (read = await stalled.read(buffer)) !== null;) drained += read;
-          } catch (error) {
-            if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
-          }
-        })(),
-      );
-      assert.ok(drained < 8 * MB, `a disconnected viewer could still read ${drained} bytes`);
-      await waitFor("the stalled connection to be closed", () => socketCount(shiplog.pid) <= socketsBefore, {
-        timeoutMs: 3000,
-      });
-      const socketsAfter = socketCount(shiplog.pid);
-      await waitFor("the reading viewer to go on", () => expected > linesAtDisconnect + 10_000);
-      assert.equal((await cancel(shiplog.url, id)).status, "cancelled");
-      assert.equal(await withDeadline("the reading viewer's end", readingEnd), "ended");
-      assert.equal(gap, "");
-      assert.equal(done?.data, JSON.stringify({ status: "cancelled", exitCode: null }));
-      const total = await countLogLines(join(dir.path, `${id}.log`));
-      assert.equal(expected - 1, total, "the reading viewer got every line");
-      assert.equal(await metric(shiplog.url, "shiplog_slow_viewers_disconnected_total"), 1);
-      console.log(
-        `  ${total} lines; drained ${
-          Math.round(drained / 1000)
-        } kB; sockets ${socketsBefore} -> ${socketsAfter}; peak RSS ${Math.round(memory.peak / MB)} MB`,
-      );
-      assert.ok(memory.peak < 300 * MB, `peak RSS ${memory.peak} bytes`);
-    } finally {
-      stalled.close();
-    }
-    const { code } = await terminate(shiplog);
-    assert.equal(code, 0, shiplog.stderr());
-    // Disconnecting a slow viewer is expected: nothing to log.
-    assert.equal(shiplog.stderr(), "");
+  // Sends its request and never reads: only the socket buffers and the viewer's queue stand between it and us.
+  const stalled = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(shiplog.url).port) });
+  try {
+    await stalled.write(encoder.encode(`GET /events/${id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+    await waitFor(
+      "the stalled viewer to be disconnected",
+      async () => await metric(shiplog, "shiplog_slow_viewers_disconnected_total") === 1,
+      { timeoutMs: 20_000 },
+    );
+    const linesAtDisconnect = expected;
+    assert.equal(await metric(shiplog, "shiplog_log_viewers"), 1);
+    assert.equal(await metric(shiplog, "shiplog_event_streams"), 1);
+    // Its queue is dropped, not kept for it: what it can still read is what the kernel's socket buffers hold,
+    // and then the connection ends. (Deno's server only notices the ended body when the socket takes more
+    // bytes, so a client that never reads keeps its socket, and only its socket, until it goes away.)
+    let drained = 0;
+    const buffer = new Uint8Array(MB);
+    await withDeadline(
+      "the stalled connection to end",
+      (async () => {
+        try {
+          for (let read; (read = await stalled.read(buffer)) !== null;) drained += read;
+        } catch (error) {
+          if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+        }
+      })(),
+    );
+    assert.ok(drained < 8 * MB, `a disconnected viewer could still read ${drained} bytes`);
+    await waitFor("the stalled connection to be closed", () => socketCount(shiplog.pid) <= socketsBefore, {
+      timeoutMs: 3000,
+    });
+    const socketsAfter = socketCount(shiplog.pid);
+    await waitFor("the reading viewer to go on", () => expected > linesAtDisconnect + 10_000);
+    assert.equal((await cancel(shiplog.url, id)).status, "cancelled");
+    assert.equal(await withDeadline("the reading viewer's end", readingEnd), "ended");
+    assert.equal(gap, "");
+    assert.equal(done?.data, JSON.stringify({ status: "cancelled", exitCode: null }));
+    const total = await countLogLines(join(dir.path, `${id}.log`));
+    assert.equal(expected - 1, total, "the reading viewer got every line");
+    assert.equal(await metric(shiplog, "shiplog_slow_viewers_disconnected_total"), 1);
+    console.log(
+      `  ${total} lines; drained ${
+        Math.round(drained / 1000)
+      } kB; sockets ${socketsBefore} -> ${socketsAfter}; peak RSS ${Math.round(memory.peak / MB)} MB`,
+    );
+    assert.ok(memory.peak < 300 * MB, `peak RSS ${memory.peak} bytes`);
   } finally {
-    killProcessesOf(ids);
+    stalled.close();
   }
+  await assertExitsCleanly(shiplog);
+  // Disconnecting a slow viewer is expected: nothing to log.
+  assert.equal(shiplog.stderr(), "");
 });

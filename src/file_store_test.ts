@@ -75,6 +75,20 @@ async function follow(store: FileStore, id: string) {
 }
 
 /**
+ * A new, empty log at `logPath(id)` and a hard link to it in another temporary directory, removed when
+ * disposed. inotify reports a write to the directory of the path it was made through: a write through the
+ * link changes the log without any notification for the store's directory.
+ */
+async function linkedLog(logPath: (id: string) => string) {
+  const elsewhere = await makeTempDir();
+  const id = crypto.randomUUID();
+  const link = join(elsewhere.path, "link.log");
+  await append(logPath(id), "");
+  await Deno.link(logPath(id), link);
+  return { id, link, [Symbol.asyncDispose]: () => elsewhere[Symbol.asyncDispose]() };
+}
+
+/**
  * True while this process has an inotify watch on `dir` (Linux). Deno keeps one inotify instance per process
  * and one kernel watch per watched path, so the watch itself is what shows whether anybody still watches.
  */
@@ -381,16 +395,9 @@ Deno.test({
   ignore: !isLinux,
   async fn() {
     await using fixture = await openStore({ pollIntervalMs: 100 });
-    await using elsewhere = await makeTempDir();
-    const id = crypto.randomUUID();
-    const path = fixture.logPath(id);
-    await append(path, "");
-    // inotify reports a write to the directory of the path it was made through: a write through a hard link
-    // in another directory changes the log without any notification for the watched directory.
-    const link = join(elsewhere.path, "link.log");
-    await Deno.link(path, link);
-    using followed = await follow(fixture.store, id);
-    await append(link, "unannounced\n");
+    await using log = await linkedLog(fixture.logPath);
+    using followed = await follow(fixture.store, log.id);
+    await append(log.link, "unannounced\n");
     await waitFor("the line, within a few polls", () => followed.events.length === 1, { timeoutMs: 2000 });
     assert.deepEqual(followed.events, ["1:unannounced"]);
   },
@@ -402,14 +409,9 @@ Deno.test({
   ignore: !isLinux,
   async fn() {
     await using fixture = await openStore(NO_POLL);
-    await using elsewhere = await makeTempDir();
-    const id = crypto.randomUUID();
-    const path = fixture.logPath(id);
-    await append(path, "");
-    const link = join(elsewhere.path, "link.log");
-    await Deno.link(path, link);
-    using followed = await follow(fixture.store, id);
-    await append(link, "one\ntwo\n");
+    await using log = await linkedLog(fixture.logPath);
+    using followed = await follow(fixture.store, log.id);
+    await append(log.link, "one\ntwo\n");
     await delay(150);
     assert.deepEqual(followed.events, [], "no notification, and the poll is a minute away");
     await followed.follower.catchUp();

@@ -6,77 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type App, type AppConfig, type AppOptions, startApp } from "./app.ts";
-import { parseConfig } from "./config.ts";
-import type { Deployment } from "./deployment.ts";
+import type { App, AppConfig, AppOptions } from "./app.ts";
+import { APP_WAIT, createDeployment, getDeployment, metric, startTestApp, TIMEOUT_MS } from "./test_app.ts";
+import { delay, waitFor } from "./test_helpers.ts";
 
-const TIMEOUT_MS = 10_000;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-interface TestApp extends App {
-  dir: string;
-  port: number;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-async function startTestApp(config: Partial<AppConfig> = {}, options: AppOptions = {}): Promise<TestApp> {
-  const dir = await Deno.makeTempDir({ prefix: "shiplog_hostile_test_" });
-  const app = await startApp(
-    { ...parseConfig([], {}), port: 0, dir, maxRunning: 4, ...config },
-    { graceMs: 300, pollIntervalMs: 200, ...options },
-  );
-  return {
-    ...app,
-    dir,
-    port: Number(new URL(app.url).port),
-    async [Symbol.asyncDispose]() {
-      await app.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-async function createDeployment(app: App): Promise<Deployment> {
-  const response = await fetch(new URL("start", app.url), {
-    method: "POST",
-    headers: { accept: "application/json" },
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  assert.equal(response.status, 201);
-  return await response.json();
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  ms = TIMEOUT_MS,
-) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-}
-
-async function status(app: App, id: string): Promise<string> {
-  const response = await fetch(new URL(`api/deployments/${id}`, app.url), {
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  return (await response.json()).status;
-}
-
-async function metrics(app: App): Promise<string> {
-  return await (await fetch(new URL("metrics", app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) })).text();
-}
-
-function metric(text: string, name: string): number {
-  const match = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
-  assert.ok(match, `no ${name}`);
-  return Number(match[1]);
-}
 
 /**
  * Sends `head` (a request line and headers, exactly these bytes) on a new connection and reads the whole
@@ -139,7 +74,11 @@ const FOREIGN_CONTENT = ['"compilerOptions"', "root:", "#!/", "@module"];
 Deno.test("hostile ids and paths are 4xx, never a file's contents, never a 5xx", async () => {
   await using app = await startTestApp({ command: "echo line-of-the-log" });
   const { id } = await createDeployment(app);
-  await waitFor("the deployment to end", async () => await status(app, id) === "succeeded" || undefined);
+  await waitFor(
+    "the deployment to end",
+    async () => (await getDeployment(app, id)).status === "succeeded",
+    APP_WAIT,
+  );
   const ids = [
     "..",
     ".",
@@ -250,7 +189,7 @@ Deno.test("hostile ids and paths are 4xx, never a file's contents, never a 5xx",
     if (status >= 500 || (status !== 0 && status < 400)) failures.push(`GET /events/${bytes} -> ${status}`);
   }
   assert.deepEqual(failures, []);
-  assert.equal(metric(await metrics(app), "shiplog_request_errors_total"), 0);
+  assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
   // The real id still works: the checks refused the hostile ones, not everything.
   const log = await fetch(new URL(`deployments/${id}/log`, app.url), {
     signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -296,8 +235,8 @@ Deno.test("hostile Last-Event-IDs never cause a 5xx, a duplicate or a gap", asyn
   const lines = 6;
   await waitFor("six lines", async () => {
     const log = await fetch(new URL(`deployments/${running.id}/log`, app.url));
-    return (await log.text()).split("\n").length === lines + 1 || undefined;
-  });
+    return (await log.text()).split("\n").length === lines + 1;
+  }, APP_WAIT);
   const values = [
     "",
     " ",
@@ -381,7 +320,7 @@ Deno.test("hostile Last-Event-IDs never cause a 5xx, a duplicate or a gap", asyn
       if (value === String(lines) || value === "000000000000006") assert.equal(result.status, 204);
     }
   });
-  assert.equal(metric(await metrics(app), "shiplog_request_errors_total"), 0);
+  assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
 });
 
 // --- Fuzz -----------------------------------------------------------------------------------------------
@@ -643,14 +582,7 @@ Deno.test("fuzz: thousands of random requests never get a 5xx or hang, and the s
       }, options);
       const auth: Record<string, string> = config.token ? { authorization: `Bearer ${token}` } : {};
       const known: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        const response = await fetch(new URL("start", app.url), {
-          method: "POST",
-          headers: { accept: "application/json", ...auth },
-          signal: AbortSignal.timeout(TIMEOUT_MS),
-        });
-        known.push((await response.json()).id);
-      }
+      for (let i = 0; i < 3; i++) known.push((await createDeployment(app, auth)).id);
       const started = performance.now();
       const { failures, sent } = await fuzz(app, fuzzer(random, token, () => known), 1500, 20);
       console.log(`${name}: ${sent} requests in ${Math.round(performance.now() - started)} ms`);
@@ -658,19 +590,13 @@ Deno.test("fuzz: thousands of random requests never get a 5xx or hang, and the s
       assert.ok(sent > 1400, `only ${sent} requests reached the server`);
       const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) });
       assert.equal(await health.text(), "ok\n");
-      const text = await (await fetch(new URL("metrics", app.url), {
-        headers: auth,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      })).text();
-      assert.equal(metric(text, "shiplog_request_errors_total"), 0);
+      assert.equal(await metric(app, "shiplog_request_errors_total", auth), 0);
       // Every stream the fuzz opened was released when it went away.
-      await waitFor("every event stream closed", async () => {
-        const now = await (await fetch(new URL("metrics", app.url), {
-          headers: auth,
-          signal: AbortSignal.timeout(TIMEOUT_MS),
-        })).text();
-        return metric(now, "shiplog_event_streams") === 0 || undefined;
-      });
+      await waitFor(
+        "every event stream closed",
+        async () => await metric(app, "shiplog_event_streams", auth) === 0,
+        APP_WAIT,
+      );
     });
   }
 });
@@ -720,7 +646,7 @@ Deno.test("fuzz: odd request lines over raw connections never get a 5xx or hang"
   assert.deepEqual(failures, []);
   const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) });
   assert.equal(await health.text(), "ok\n");
-  assert.equal(metric(await metrics(app), "shiplog_request_errors_total"), 0);
+  assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
 });
 
 Deno.test("a client that goes away in the middle of its body is not a server error", async () => {
@@ -731,7 +657,7 @@ Deno.test("a client that goes away in the middle of its body is not a server err
       `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
         "Transfer-Encoding: chunked\r\n\r\n5\r\ntoken\r\n",
     ));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
     conn.close();
   }
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: app.port });
@@ -739,11 +665,11 @@ Deno.test("a client that goes away in the middle of its body is not a server err
     "POST /sign-in HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
       "Content-Length: 1000\r\n\r\ntoken=abc",
   ));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await delay(50);
   conn.close();
   // The server noticed and moved on; nothing was counted (or logged) as an unexpected failure.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(metric(await metrics(app), "shiplog_request_errors_total"), 0);
+  await delay(100);
+  assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
   const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) });
   assert.equal(await health.text(), "ok\n");
 });

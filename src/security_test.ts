@@ -6,34 +6,21 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type App, type AppConfig, type AppOptions, startApp } from "./app.ts";
-import { parseConfig } from "./config.ts";
-import type { Deployment } from "./deployment.ts";
+import type { App } from "./app.ts";
+import { type Deployment, isFinal } from "./deployment.ts";
+import {
+  APP_WAIT,
+  createDeployment,
+  getDeployment,
+  metric,
+  startTestApp,
+  type TestApp,
+  TIMEOUT_MS,
+} from "./test_app.ts";
+import { delay, makeTempDir, waitFor, waitForValue } from "./test_helpers.ts";
 
 const TOKEN = "t0ken-for-security-tests";
 const BEARER = { authorization: `Bearer ${TOKEN}` };
-const TIMEOUT_MS = 10_000;
-
-interface TestApp extends App {
-  dir: string;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-async function startTestApp(config: Partial<AppConfig> = {}, options: AppOptions = {}): Promise<TestApp> {
-  const dir = config.dir ?? await Deno.makeTempDir({ prefix: "shiplog_security_test_" });
-  const app = await startApp(
-    { ...parseConfig([], {}), port: 0, dir, maxRunning: 4, ...config },
-    { graceMs: 300, pollIntervalMs: 200, simulationLineDelayMs: 5, ...options },
-  );
-  return {
-    ...app,
-    dir,
-    async [Symbol.asyncDispose]() {
-      await app.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 /** `fetch` with a deadline, never following redirects (so that every `Location` can be checked). */
 function request(app: App, path: string, init: RequestInit = {}): Promise<Response> {
@@ -44,46 +31,11 @@ function request(app: App, path: string, init: RequestInit = {}): Promise<Respon
   });
 }
 
-async function createDeployment(app: App, headers: Record<string, string> = {}): Promise<Deployment> {
-  const response = await request(app, "start", {
-    method: "POST",
-    headers: { accept: "application/json", ...headers },
-  });
-  assert.equal(response.status, 201, await response.clone().text());
-  return await response.json();
-}
-
-async function getDeployment(
-  app: App,
-  id: string,
-  headers: Record<string, string> = {},
-): Promise<Deployment> {
-  const response = await request(app, `api/deployments/${id}`, { headers });
-  assert.equal(response.status, 200);
-  return await response.json();
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  ms = TIMEOUT_MS,
-) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-}
-
 async function waitForEnd(app: App, id: string, headers: Record<string, string> = {}): Promise<Deployment> {
-  return await waitFor(`deployment ${id} to end`, async () => {
+  return await waitForValue(`deployment ${id} to end`, async () => {
     const deployment = await getDeployment(app, id, headers);
-    return ["succeeded", "failed", "cancelled", "interrupted"].includes(deployment.status)
-      ? deployment
-      : undefined;
-  });
+    return isFinal(deployment.status) ? deployment : undefined;
+  }, APP_WAIT);
 }
 
 /** The whole body of an event stream that ends by itself (after `done`), within the deadline. */
@@ -102,11 +54,9 @@ function logLines(sse: string): string[] {
     );
 }
 
-async function metric(app: App, name: string, headers: Record<string, string> = {}): Promise<number> {
-  const text = await (await request(app, "metrics", { headers })).text();
-  const match = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
-  assert.ok(match, `no ${name} in ${text}`);
-  return Number(match[1]);
+/** Waits until the server counts `count` open event streams. */
+async function waitForStreams(app: App, count: number, what: string): Promise<void> {
+  await waitFor(what, async () => await metric(app, "shiplog_event_streams") === count, APP_WAIT);
 }
 
 /** Opens an event stream and reads its first chunk, so that the server counts it as open. */
@@ -431,58 +381,54 @@ Deno.test("security headers are on pages, JSON, assets, streams, 401, 404, 405, 
 // --- TLS ------------------------------------------------------------------------------------------------
 
 Deno.test("with a certificate shiplog serves HTTPS and the session cookie is Secure", async () => {
-  const certDir = await Deno.makeTempDir({ prefix: "shiplog_tls_test_" });
-  try {
-    const openssl = await new Deno.Command("openssl", {
-      args: [
-        ..."req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1".split(" "),
-        // A leaf, not a CA (rustls refuses a CA certificate as a server's), valid for the address used.
-        ..."-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE"
-          .split(" "),
-        ..."-addext extendedKeyUsage=serverAuth -keyout k.pem -out c.pem".split(" "),
-      ],
-      cwd: certDir,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(openssl.success, new TextDecoder().decode(openssl.stderr));
-    const cert = await Deno.readTextFile(join(certDir, "c.pem"));
-    const key = await Deno.readTextFile(join(certDir, "k.pem"));
-    await using app = await startTestApp({ token: TOKEN, command: "echo over-tls", tls: { cert, key } });
-    assert.match(app.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
-    using client = Deno.createHttpClient({ caCerts: [cert] });
-    const get = (path: string, init: RequestInit = {}) =>
-      fetch(new URL(path, app.url), {
-        client,
-        redirect: "manual",
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-        ...init,
-      });
-    const health = await get("healthz");
-    assert.equal(await health.text(), "ok\n");
-    const signIn = await get("sign-in", {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ token: TOKEN }),
-    });
-    assert.equal(signIn.status, 303);
-    const setCookie = signIn.headers.get("set-cookie")!;
-    assert.match(setCookie, /; Secure(;|$)/);
-    assert.match(setCookie, /; HttpOnly(;|$)/);
-    const cookie = setCookie.split(";")[0];
-    const started = await get("start", { method: "POST", headers: { cookie, accept: "application/json" } });
-    assert.equal(started.status, 201);
-    const { id } = await started.json();
-    const sse = await (await get(`events/${id}`, { headers: { cookie } })).text();
-    assert.deepEqual(logLines(sse), ["over-tls"]);
-    // Plain HTTP on the TLS port gets no page.
-    const plain = await fetch(app.url.replace("https:", "http:") + "healthz", {
+  await using certDir = await makeTempDir();
+  const openssl = await new Deno.Command("openssl", {
+    args: [
+      ..."req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1".split(" "),
+      // A leaf, not a CA (rustls refuses a CA certificate as a server's), valid for the address used.
+      ..."-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE"
+        .split(" "),
+      ..."-addext extendedKeyUsage=serverAuth -keyout k.pem -out c.pem".split(" "),
+    ],
+    cwd: certDir.path,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(openssl.success, new TextDecoder().decode(openssl.stderr));
+  const cert = await Deno.readTextFile(join(certDir.path, "c.pem"));
+  const key = await Deno.readTextFile(join(certDir.path, "k.pem"));
+  await using app = await startTestApp({ token: TOKEN, command: "echo over-tls", tls: { cert, key } });
+  assert.match(app.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+  using client = Deno.createHttpClient({ caCerts: [cert] });
+  const get = (path: string, init: RequestInit = {}) =>
+    fetch(new URL(path, app.url), {
+      client,
+      redirect: "manual",
       signal: AbortSignal.timeout(TIMEOUT_MS),
-    }).then((r) => r.body?.cancel().then(() => r.status), () => "refused");
-    assert.notEqual(plain, 200);
-  } finally {
-    await Deno.remove(certDir, { recursive: true });
-  }
+      ...init,
+    });
+  const health = await get("healthz");
+  assert.equal(await health.text(), "ok\n");
+  const signIn = await get("sign-in", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: TOKEN }),
+  });
+  assert.equal(signIn.status, 303);
+  const setCookie = signIn.headers.get("set-cookie")!;
+  assert.match(setCookie, /; Secure(;|$)/);
+  assert.match(setCookie, /; HttpOnly(;|$)/);
+  const cookie = setCookie.split(";")[0];
+  const started = await get("start", { method: "POST", headers: { cookie, accept: "application/json" } });
+  assert.equal(started.status, 201);
+  const { id } = await started.json();
+  const sse = await (await get(`events/${id}`, { headers: { cookie } })).text();
+  assert.deepEqual(logLines(sse), ["over-tls"]);
+  // Plain HTTP on the TLS port gets no page.
+  const plain = await fetch(app.url.replace("https:", "http:") + "healthz", {
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  }).then((r) => r.body?.cancel().then(() => r.status), () => "refused");
+  assert.notEqual(plain, 200);
 });
 
 // --- Limits ---------------------------------------------------------------------------------------------
@@ -591,17 +537,14 @@ Deno.test("past maxViewers an event stream is 429 with Retry-After, and the coun
     }
     assert.equal(await metric(app, "shiplog_event_streams"), 3);
     await open.shift()!.body!.cancel();
-    await waitFor(
-      "a closed stream to be released",
-      async () => await metric(app, "shiplog_event_streams") === 2,
-    );
+    await waitForStreams(app, 2, "a closed stream to be released");
     const again = await openViewer(app, `events/${id}`);
     assert.equal(again.status, 200);
     open.push(again);
   } finally {
     for (const response of open) await response.body?.cancel();
   }
-  await waitFor("every stream released", async () => await metric(app, "shiplog_event_streams") === 0);
+  await waitForStreams(app, 0, "every stream released");
 });
 
 Deno.test("past maxViewersPerClient an address gets 429 with Retry-After, and recovers", async () => {
@@ -617,22 +560,19 @@ Deno.test("past maxViewersPerClient an address gets 429 with Retry-After, and re
     // Plain requests are not streams and are not capped.
     assert.equal((await request(app, "api/deployments")).status, 200);
     await open.pop()!.body!.cancel();
-    await waitFor(
-      "a closed stream to be released",
-      async () => await metric(app, "shiplog_event_streams") === 1,
-    );
+    await waitForStreams(app, 1, "a closed stream to be released");
     const again = await openViewer(app, `events/${id}`);
     assert.equal(again.status, 200);
     open.push(again);
   } finally {
     for (const response of open) await response.body?.cancel();
   }
-  await waitFor("every stream released", async () => await metric(app, "shiplog_event_streams") === 0);
+  await waitForStreams(app, 0, "every stream released");
 });
 
 /** Sends raw bytes and returns the status line of the answer (or how the connection ended). */
-async function rawStatus(app: App, text: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(app.url).port) });
+async function rawStatus(app: TestApp, text: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: app.port });
   const timer = setTimeout(() => conn.close(), TIMEOUT_MS);
   try {
     await conn.write(new TextEncoder().encode(text)).catch(() => {});
@@ -689,10 +629,10 @@ Deno.test("secrets are masked as *** in the log file, the raw log and the event 
 });
 
 Deno.test("past maxLogBytes one notice is written, nothing after it, and the command runs to its end", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "shiplog_security_test_" });
-  const marker = join(dir, "ran-to-the-end");
+  await using dir = await makeTempDir();
+  const marker = join(dir.path, "ran-to-the-end");
   await using app = await startTestApp({
-    dir,
+    dir: dir.path,
     maxLogBytes: 2048,
     command: `i=0; while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i of filler output"; done; ` +
       `echo done-marker; touch '${marker}'; exit 0`,
@@ -724,7 +664,7 @@ Deno.test("retention keeps the newest finished deployments and deletes the other
     await waitForEnd(app, id);
     ids.push(id);
     // createdAt has millisecond resolution: keep the order unambiguous.
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await delay(5);
   }
   const list: Deployment[] = await (await request(app, "api/deployments")).json();
   assert.deepEqual(list.map((d) => d.id), [ids[3], ids[2]]);
@@ -742,32 +682,25 @@ Deno.test("retention keeps the newest finished deployments and deletes the other
 });
 
 Deno.test("without a token, a request for another host name is refused (DNS rebinding)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "shiplog_host_" });
-  const app = await startApp({ ...parseConfig([], {}), port: 0, dir, command: "true" });
-  const port = Number(new URL(app.url).port);
-  try {
-    const ask = async (host: string) => {
-      const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-      try {
-        await connection.write(
-          new TextEncoder().encode(
-            `GET /api/deployments HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-          ),
-        );
-        const reply = new TextDecoder().decode(await new Response(connection.readable).arrayBuffer());
-        return Number(reply.split(" ")[1]);
-      } catch (error) {
-        connection.close();
-        throw error;
-      }
-    };
-    assert.equal(await ask("evil.example"), 403);
-    assert.equal(await ask(`evil.example:${port}`), 403);
-    assert.equal(await ask(`127.0.0.1:${port}`), 200);
-    assert.equal(await ask(`localhost:${port}`), 200);
-    assert.equal(await ask(`[::1]:${port}`), 200);
-  } finally {
-    await app.shutdown();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using app = await startTestApp({ command: "true" });
+  const ask = async (host: string) => {
+    const connection = await Deno.connect({ hostname: "127.0.0.1", port: app.port });
+    try {
+      await connection.write(
+        new TextEncoder().encode(
+          `GET /api/deployments HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      const reply = new TextDecoder().decode(await new Response(connection.readable).arrayBuffer());
+      return Number(reply.split(" ")[1]);
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  };
+  assert.equal(await ask("evil.example"), 403);
+  assert.equal(await ask(`evil.example:${app.port}`), 403);
+  assert.equal(await ask(`127.0.0.1:${app.port}`), 200);
+  assert.equal(await ask(`localhost:${app.port}`), 200);
+  assert.equal(await ask(`[::1]:${app.port}`), 200);
 });

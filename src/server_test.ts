@@ -6,46 +6,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EventSource } from "eventsource";
-import { type App, type AppConfig, type AppOptions, startApp } from "./app.ts";
-import { parseConfig } from "./config.ts";
 import type { Deployment } from "./deployment.ts";
-
-interface TestApp extends App {
-  dir: string;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-async function startTestApp(
-  config: Partial<AppConfig> = {},
-  options: AppOptions = {},
-): Promise<TestApp> {
-  const dir = await Deno.makeTempDir({ prefix: "shiplog_test_" });
-  const app = await startApp(
-    { ...parseConfig([], {}), port: 0, dir, maxRunning: 4, ...config },
-    { graceMs: 300, pollIntervalMs: 200, simulationLineDelayMs: 5, ...options },
-  );
-  return {
-    ...app,
-    dir,
-    async [Symbol.asyncDispose]() {
-      await app.shutdown();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-async function createDeployment(app: App): Promise<Deployment> {
-  const response = await fetch(new URL("start", app.url), {
-    method: "POST",
-    headers: { accept: "application/json" },
-  });
-  assert.equal(response.status, 201);
-  return await response.json();
-}
-
-async function getDeployment(app: App, id: string): Promise<Deployment> {
-  return await (await fetch(new URL(`api/deployments/${id}`, app.url))).json();
-}
+import {
+  APP_WAIT,
+  createDeployment,
+  getDeployment,
+  metricsText,
+  startTestApp,
+  type TestApp,
+} from "./test_app.ts";
+import { delay, waitFor, waitForValue } from "./test_helpers.ts";
 
 interface Received {
   type: string;
@@ -100,19 +70,8 @@ async function follow(
   return events;
 }
 
-const metricsText = async (app: App) => await (await fetch(new URL("metrics", app.url))).text();
 const lines = (events: Received[]) => events.filter((e) => e.type === "message").map((e) => e.data);
 const ids = (events: Received[]) => events.filter((e) => e.type === "message").map((e) => Number(e.id));
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function append(app: TestApp, id: string, bytes: Uint8Array | string) {
   const file = await Deno.open(join(app.dir, `${id}.log`), { append: true });
@@ -128,6 +87,7 @@ Deno.test("a viewer gets the history first, then live lines, then done", async (
   await waitFor(
     "two lines written",
     async () => (await Deno.readTextFile(join(app.dir, `${id}.log`))).includes("two"),
+    APP_WAIT,
   );
   const events = await follow(new URL(`events/${id}`, app.url));
   assert.deepEqual(lines(events), ["one", "two", "three", "four"]);
@@ -144,13 +104,14 @@ Deno.test("lines appended by another process arrive whole: partial writes, a spl
   await waitFor(
     "the viewer",
     async () => (await metricsText(app)).includes("shiplog_log_viewers 1"),
+    APP_WAIT,
   );
   const euro = new TextEncoder().encode("price: 5€\n");
   await append(app, id, "hal");
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await delay(50);
   await append(app, id, "f a line\n");
   await append(app, id, euro.subarray(0, 9)); // ends inside the three bytes of €
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await delay(50);
   await append(app, id, euro.subarray(9));
   await append(app, id, "windows\r\n  two spaces\n");
   const events = await received;
@@ -185,7 +146,7 @@ Deno.test("no log content can forge, split or end an event", async () => {
 Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", async (t) => {
   await using app = await startTestApp({ command: "for i in 1 2 3 4 5 6; do echo line $i; done" });
   const { id } = await createDeployment(app);
-  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded" || undefined);
+  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded", APP_WAIT);
   await t.step("header", async () => {
     const events = await follow(new URL(`events/${id}`, app.url), { lastEventId: "2" });
     assert.deepEqual(lines(events), ["line 3", "line 4", "line 5", "line 6"]);
@@ -206,7 +167,10 @@ Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", asy
     assert.equal(response.status, 204);
     const source = new EventSource(new URL(`events/${id}?lastEventId=6`, app.url));
     try {
-      await waitFor("EventSource closed", () => source.readyState === EventSource.CLOSED || undefined, 3000);
+      await waitFor("EventSource closed", () => source.readyState === EventSource.CLOSED, {
+        ...APP_WAIT,
+        timeoutMs: 3000,
+      });
     } finally {
       source.close();
     }
@@ -264,7 +228,7 @@ Deno.test("cancel stops a running deployment, its viewers get done, and a second
   await using app = await startTestApp({ command: "echo started; sleep 30; echo never" });
   const { id } = await createDeployment(app);
   const received = follow(new URL(`events/${id}`, app.url));
-  await waitFor("running", async () => (await getDeployment(app, id)).status === "running" || undefined);
+  await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
   const response = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(response.status, 200);
   assert.equal((await response.json()).status, "cancelled");
@@ -283,7 +247,8 @@ Deno.test("deployments beyond --max-running wait queued, first in first out", as
   assert.equal((await getDeployment(app, second.id)).status, "queued");
   await waitFor(
     "both ended",
-    async () => (await getDeployment(app, second.id)).status === "succeeded" || undefined,
+    async () => (await getDeployment(app, second.id)).status === "succeeded",
+    APP_WAIT,
   );
   const [a, b] = [await getDeployment(app, first.id), await getDeployment(app, second.id)];
   assert.ok(a.finishedAt! <= b.startedAt!, "the second started before the first ended");
@@ -315,7 +280,7 @@ Deno.test("POST /start answers a form with 303 and JSON with 201; the built-in d
 Deno.test("the raw log, the JSON API, health and metrics", async () => {
   await using app = await startTestApp({ command: "printf 'a\\nb\\n'" });
   const { id } = await createDeployment(app);
-  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded" || undefined);
+  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded", APP_WAIT);
   const raw = await fetch(new URL(`deployments/${id}/log`, app.url));
   assert.equal(raw.headers.get("content-type"), "text/plain; charset=utf-8");
   assert.equal(await raw.text(), "a\nb\n");
@@ -323,7 +288,7 @@ Deno.test("the raw log, the JSON API, health and metrics", async () => {
   assert.deepEqual(list.map((d) => d.id), [id]);
   assert.equal(list[0].exitCode, 0);
   assert.equal(await (await fetch(new URL("healthz", app.url))).text(), "ok\n");
-  const metrics = await (await fetch(new URL("metrics", app.url))).text();
+  const metrics = await metricsText(app);
   assert.match(metrics, /^shiplog_deployments\{status="succeeded"\} 1$/m);
   assert.match(metrics, /^shiplog_deployments_started_total 1$/m);
 });
@@ -407,18 +372,22 @@ Deno.test("a viewer that stops reading is disconnected; the others are not held 
       until: (e) => lines(e).length === 2400,
       timeoutMs: 30_000,
     });
-    await waitFor("two viewers", async () => (await metricsText(app)).includes("shiplog_log_viewers 2"));
+    await waitFor(
+      "two viewers",
+      async () => (await metricsText(app)).includes("shiplog_log_viewers 2"),
+      APP_WAIT,
+    );
     for (let i = 0; i < 240; i++) {
       // 24 MB in all: more than the kernel's socket buffers hold, at a pace a reading client keeps up with.
       await append(app, id, `${line}\n`.repeat(10));
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await delay(10);
     }
     const events = await fast;
     assert.deepEqual(ids(events), Array.from({ length: 2400 }, (_, i) => i + 1));
-    const metrics = await waitFor("the slow viewer dropped", async () => {
+    const metrics = await waitForValue("the slow viewer dropped", async () => {
       const text = await metricsText(app);
       return /^shiplog_log_viewers 0$/m.test(text) ? text : undefined;
-    });
+    }, APP_WAIT);
     // Exactly one: the reading viewer was never dropped for being slow.
     assert.match(metrics, /^shiplog_slow_viewers_disconnected_total 1$/m);
   } finally {
@@ -439,6 +408,7 @@ Deno.test("the home feed sends the list, then every change", async () => {
   await waitFor(
     "the feed",
     async () => (await metricsText(app)).includes("shiplog_event_streams 1"),
+    APP_WAIT,
   );
   const later = await createDeployment(app);
   const events = await received;

@@ -37,9 +37,23 @@ export async function waitFor(
   condition: () => boolean | Promise<boolean>,
   options: WaitForOptions = {},
 ): Promise<void> {
+  await waitForValue(what, async () => await condition() || undefined, options);
+}
+
+/**
+ * Like {@linkcode waitFor}, for a check that finds something: resolves with the first value `check` returns
+ * that is not `undefined`.
+ */
+export async function waitForValue<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  options: WaitForOptions = {},
+): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const deadline = performance.now() + timeoutMs;
-  while (!await condition()) {
+  while (true) {
+    const value = await check();
+    if (value !== undefined) return value;
     if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(options.intervalMs ?? 10);
   }
