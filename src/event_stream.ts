@@ -17,6 +17,7 @@ export interface EventStreamOptions {
 }
 
 const encoder = new TextEncoder();
+const TICKS_PER_INTERVAL = 4;
 const SLOW_CLIENT = "slow client";
 
 /** True for the error that ends the body of a stream whose client was too slow: expected, not worth a log line. */
@@ -33,8 +34,8 @@ export class EventStream {
   #highWaterBytes: number;
   #overflowed = false;
   #waiting: (() => void)[] = [];
-  /** `performance.now()` of the last send, for heartbeats. */
-  lastSendAt = performance.now();
+  /** Heartbeat ticks since the last send: a counter, not a clock read on every send of every stream. */
+  idleTicks = 0;
 
   constructor(options: EventStreamOptions = {}) {
     this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
@@ -73,7 +74,7 @@ export class EventStream {
       return false;
     }
     this.#controller.enqueue(bytes);
-    this.lastSendAt = performance.now();
+    this.idleTicks = 0;
     return true;
   }
 
@@ -119,6 +120,7 @@ export class EventStream {
   }
 
   #wakeWaiting(): void {
+    if (this.#waiting.length === 0) return; // Called on every read by every viewer: keep it free.
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const resolve of waiting) resolve();
@@ -143,8 +145,8 @@ export class OpenStreams {
     if (stream.closed) return;
     this.#streams.add(stream);
     stream.signal.addEventListener("abort", () => this.#delete(stream), { once: true });
-    // Check at a quarter of the interval so a stream is never silent for much longer than the interval.
-    this.#timer ??= setInterval(() => this.#beat(), Math.max(this.#intervalMs / 4, 10));
+    // Tick at a quarter of the interval so a stream is silent for at most a quarter longer than the interval.
+    this.#timer ??= setInterval(() => this.#beat(), Math.max(this.#intervalMs / TICKS_PER_INTERVAL, 10));
   }
 
   get size(): number {
@@ -165,7 +167,7 @@ export class OpenStreams {
   }
 
   #beat(): void {
-    const due = performance.now() - this.#intervalMs;
-    for (const stream of this.#streams) if (stream.lastSendAt <= due) stream.send(this.#bytes);
+    // More than a whole interval of ticks without a send: silent for between 1 and 1.25 intervals.
+    for (const stream of this.#streams) if (++stream.idleTicks > TICKS_PER_INTERVAL) stream.send(this.#bytes);
   }
 }

@@ -65,10 +65,12 @@ export class LogTail implements LogFollower {
     this.#file = undefined;
   }
 
+  // Synchronous on purpose: a wake-up reads a few bytes of a local file, and an async stat and read each cost a
+  // round trip through the runtime's thread pool, which measured as most of the delay and CPU of a live line.
   async #readToEnd(report: boolean): Promise<void> {
     let info: Deno.FileInfo;
     try {
-      info = await Deno.stat(this.#path);
+      info = Deno.statSync(this.#path);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       if (this.#inode !== null || this.#offset > 0) this.#reset(report);
@@ -77,7 +79,7 @@ export class LogTail implements LogFollower {
     if (this.#closed) return;
     if (this.#file && (info.ino !== this.#inode || info.size < this.#offset)) this.#reset(report);
     if (!this.#file) {
-      this.#file = await Deno.open(this.#path, { read: true });
+      this.#file = Deno.openSync(this.#path, { read: true });
       if (this.#closed) return this.close();
       this.#inode = info.ino;
     }
@@ -85,7 +87,7 @@ export class LogTail implements LogFollower {
     let remaining = info.size - this.#offset;
     while (remaining > 0 && !this.#closed) {
       const buffer = new Uint8Array(Math.min(remaining, CHUNK_BYTES));
-      const read = await this.#file.read(buffer);
+      const read = this.#file.readSync(buffer);
       if (read === null) break;
       this.#offset += read;
       remaining -= read;
