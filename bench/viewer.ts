@@ -6,9 +6,9 @@
  * multi-byte character may be split between two reads). It stays lean because thousands of viewers run in one
  * process: no per-event objects, one clock reading per chunk.
  *
- * Lines carry `seq=N t=MS` (see `writer.ts`); the viewer checks that seq numbers and event ids both arrive
- * strictly consecutively from 1, i.e. every line exactly once and in order, and records arrival minus `t` as the
- * line's latency.
+ * Lines carry `seq=N t=MS` (see `writer.ts`); the viewer checks that event ids (over all lines, unmeasured
+ * `warmup=N` lines included) and seq numbers both arrive strictly consecutively from 1, i.e. every line exactly
+ * once and in order, and records arrival minus `t` as the line's latency.
  */
 
 /** The wall clock shared by all benchmark processes: ms since the epoch, with fractions. */
