@@ -250,6 +250,8 @@ Deno.test({
           `document.querySelector("#connection").textContent.startsWith("Reconnecting in")`,
         );
         await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        // Lines are drawn on the next animation frame, which may come after `done` set the state.
+        await waitFor(page, `document.querySelectorAll(".line").length >= 8`);
         assert.equal(streams.length, 2);
         assert.equal(await page.evaluate(`document.querySelectorAll(".line").length`), 8);
         await page.close();
