@@ -134,27 +134,24 @@ export class FileStore implements LogStore {
     return count;
   }
 
-  async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
+  follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
     let closed = false;
     let tail: LogTail | undefined;
-    let wokeWhileOpening = false;
-    const catchUp = () => {
-      if (!tail) return void (wokeWhileOpening = true);
-      tail.catchUp().catch((error) => {
+    // Watch before opening: a line another process appends after the tail's first read still wakes it at once,
+    // not at the next poll. (Opening is synchronous, so no wake-up is handled before the tail exists.)
+    const stopWatching = this.#watcher.watch(`${id}.log`, () => {
+      tail?.catchUp().catch((error) => {
         if (!closed) console.error(`shiplog: reading the log of ${id} failed:`, error);
       });
-    };
-    // Watch before opening: a line appended while the tail opens then wakes it at once, not at the next poll.
-    const stopWatching = this.#watcher.watch(`${id}.log`, catchUp);
+    });
     try {
-      tail = await LogTail.open(this.#path(id, "log"), handlers);
+      tail = LogTail.open(this.#path(id, "log"), handlers);
     } catch (error) {
       stopWatching();
-      throw error;
+      return Promise.reject(error);
     }
-    if (wokeWhileOpening) catchUp();
     const opened = tail;
-    return {
+    return Promise.resolve({
       get nextLine() {
         return opened.nextLine;
       },
@@ -164,7 +161,7 @@ export class FileStore implements LogStore {
         stopWatching();
         opened.close();
       },
-    };
+    });
   }
 
   async remove(id: string): Promise<void> {

@@ -19,8 +19,6 @@ export class LogTail implements LogFollower {
   #offset = 0;
   #nextLine = 1;
   #splitter = new LineSplitter();
-  #reading: Promise<void> | undefined;
-  #again = false;
   #closed = false;
 
   private constructor(path: string, handlers: LogFollowHandlers) {
@@ -29,9 +27,9 @@ export class LogTail implements LogFollower {
   }
 
   /** Opens `path` and skips what it holds now, so that only lines appended from here on are reported. */
-  static async open(path: string, handlers: LogFollowHandlers): Promise<LogTail> {
+  static open(path: string, handlers: LogFollowHandlers): LogTail {
     const tail = new LogTail(path, handlers);
-    await tail.#readToEnd(false);
+    tail.#readToEnd(false);
     return tail;
   }
 
@@ -39,24 +37,15 @@ export class LogTail implements LogFollower {
     return this.#nextLine;
   }
 
-  /** Reads what is new. Wake-ups while a read runs are folded into one more read after it. */
+  /** Reads what is new and hands it to `onLines` before it resolves (the reading itself is synchronous). */
   catchUp(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    if (this.#reading) {
-      this.#again = true;
-      return this.#reading;
+    try {
+      this.#readToEnd(true);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.#reading = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#readToEnd(true);
-        } while (this.#again && !this.#closed);
-      } finally {
-        this.#reading = undefined;
-      }
-    })();
-    return this.#reading;
   }
 
   close(): void {
@@ -67,7 +56,8 @@ export class LogTail implements LogFollower {
 
   // Synchronous on purpose: a wake-up reads a few bytes of a local file, and an async stat and read each cost a
   // round trip through the runtime's thread pool, which measured as most of the delay and CPU of a live line.
-  async #readToEnd(report: boolean): Promise<void> {
+  // Being synchronous, two reads can never overlap, so wake-ups need no coordination.
+  #readToEnd(report: boolean): void {
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(this.#path);
