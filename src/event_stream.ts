@@ -14,6 +14,8 @@ export interface EventStreamOptions {
   maxQueueBytes?: number;
   /** Bytes queued before {@linkcode EventStream.ready} waits. Default 256 KiB. */
   highWaterBytes?: number;
+  /** Called once if the stream is ended because its client is too slow (for metrics). */
+  onOverflow?: () => void;
 }
 
 const encoder = new TextEncoder();
@@ -34,12 +36,16 @@ export class EventStream {
   #highWaterBytes: number;
   #overflowed = false;
   #waiting: (() => void)[] = [];
+  #onOverflow: (() => void) | undefined;
   /** Heartbeat ticks since the last send: a counter, not a clock read on every send of every stream. */
   idleTicks = 0;
+  /** Heartbeat ticks spent waiting in {@linkcode EventStream.ready} for a client to read. */
+  stalledTicks = 0;
 
   constructor(options: EventStreamOptions = {}) {
     this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
     this.#highWaterBytes = options.highWaterBytes ?? 256 * 1024;
+    this.#onOverflow = options.onOverflow;
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -61,6 +67,11 @@ export class EventStream {
 
   get closed(): boolean {
     return this.#abort.signal.aborted;
+  }
+
+  /** True while a replay waits for the client to read. */
+  get waitingForReader(): boolean {
+    return this.#waiting.length > 0;
   }
 
   /** Queues bytes (or text) for the client. Returns false, and ends the stream, when the client is too slow. */
@@ -87,6 +98,7 @@ export class EventStream {
   overflow(): void {
     if (this.closed) return;
     this.#overflowed = true;
+    this.#onOverflow?.();
     // Erroring, not closing: a closed stream would keep its whole queue, and the socket, until a client that
     // does not read had read it all.
     this.#controller.error(
@@ -121,6 +133,7 @@ export class EventStream {
 
   #wakeWaiting(): void {
     if (this.#waiting.length === 0) return; // Called on every read by every viewer: keep it free.
+    this.stalledTicks = 0;
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const resolve of waiting) resolve();
@@ -167,7 +180,12 @@ export class OpenStreams {
   }
 
   #beat(): void {
-    // More than a whole interval of ticks without a send: silent for between 1 and 1.25 intervals.
-    for (const stream of this.#streams) if (++stream.idleTicks > TICKS_PER_INTERVAL) stream.send(this.#bytes);
+    for (const stream of this.#streams) {
+      // A client that stopped reading during a replay never overflows the queue (the replay waits for it), so
+      // it would hold its file handle for ever: after two intervals without a read, it is as slow as any.
+      if (stream.waitingForReader && ++stream.stalledTicks > 2 * TICKS_PER_INTERVAL) stream.overflow();
+      // More than a whole interval of ticks without a send: silent for between 1 and 1.25 intervals.
+      else if (++stream.idleTicks > TICKS_PER_INTERVAL) stream.send(this.#bytes);
+    }
   }
 }

@@ -63,7 +63,6 @@ export async function eventsResponse(
   }
 
   const stream = context.openStream();
-  metrics.eventStreamsOpened++;
   stream.send(encodeComment("connected") + encodeRetry(RETRY_MS));
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
 
@@ -82,11 +81,7 @@ export async function eventsResponse(
       firstLine = lastSent + 1;
       bytes = undefined;
     }
-    const sent = stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)));
-    if (!sent) {
-      if (stream.overflowed) metrics.slowViewersDisconnected++;
-      return;
-    }
+    if (!stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)))) return;
     metrics.linesSent += lines.length;
     lastSent = lastLine;
   };
@@ -111,7 +106,6 @@ export async function eventsResponse(
         // at all, so the replay never ends) is as slow as one whose queue is full.
         if (pendingBytes > stream.maxQueueBytes && !stream.closed) {
           stream.overflow();
-          metrics.slowViewersDisconnected++;
         }
       },
       status(changed) {

@@ -327,13 +327,17 @@ function signInResponse(next: string, status: number, message?: string): Respons
 }
 
 function openStream(context: ServerContext, address: string): EventStream {
-  const stream = new EventStream({ maxQueueBytes: context.maxQueueBytes });
+  const stream = new EventStream({
+    maxQueueBytes: context.maxQueueBytes,
+    onOverflow: () => context.metrics.slowViewersDisconnected++,
+  });
   const refused = context.viewerLimit.acquire(address, stream.signal);
   if (refused) {
     stream.close();
     throw new HttpError(429, refused, { "retry-after": "30" });
   }
   context.streams.add(stream);
+  context.metrics.eventStreamsOpened++;
   return stream;
 }
 

@@ -395,6 +395,25 @@ Deno.test("a viewer that stops reading is disconnected; the others are not held 
   }
 });
 
+Deno.test("a viewer that stops reading during its replay is disconnected and releases the log", async () => {
+  await using app = await startTestApp({ command: "true", heartbeatSeconds: 1 });
+  const { id } = await createDeployment(app);
+  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded", APP_WAIT);
+  // 24 MB of history: more than the socket buffers hold, so the replay has to wait for the client.
+  await append(app, id, `${"z".repeat(10_000)}\n`.repeat(2400));
+  const stalled = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(app.url).port) });
+  try {
+    await stalled.write(new TextEncoder().encode(`GET /events/${id} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
+    await waitFor("the stalled replay dropped", async () => {
+      const text = await metricsText(app);
+      return /^shiplog_slow_viewers_disconnected_total 1$/m.test(text) &&
+        /^shiplog_event_streams 0$/m.test(text);
+    }, APP_WAIT);
+  } finally {
+    stalled.close();
+  }
+});
+
 Deno.test("the home feed sends the list, then every change", async () => {
   await using app = await startTestApp({ command: "sleep 0.2" });
   const earlier = await createDeployment(app);
