@@ -273,6 +273,23 @@ Deno.test({
         await page.close();
       });
 
+      await t.step("a log truncated while the page watches is shown anew from line 1", async () => {
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`);
+        await waitFor(page, `document.getElementById("L4") !== null`);
+        await Deno.writeTextFile(`${dir}/${id}.log`, "rewritten 1\nrewritten 2\n");
+        await waitFor(page, `document.getElementById("L1")?.textContent.includes("rewritten 1")`);
+        await waitFor(page, `document.querySelector("#status").textContent === "succeeded"`);
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        const ids = await page.evaluate<[], () => string[]>(
+          `[...document.querySelectorAll(".line")].map((line) => line.id)`,
+        );
+        assert.deepEqual(ids, ids.map((_, i) => `L${i + 1}`), "every line once, numbered from 1");
+        const raw = await (await fetch(`${base}deployments/${id}/log`)).text();
+        assert.equal(ids.length, raw.split("\n").length - 1, "the page shows the log as it is now");
+        await page.close();
+      });
+
       await t.step(`${BIG_LINES.toLocaleString("en")} lines arrive without freezing the page`, async () => {
         await Deno.writeTextFile(`${dir}/big`, ""); // the deploy script removes it
         const id = await startDeployment(base);

@@ -150,6 +150,9 @@ function connect() {
     setConnection("live", "Live");
   });
   source.addEventListener("message", (event) => receiveLine(event));
+  // The log was truncated, replaced or deleted: the server ends the stream and the reconnection (resuming
+  // after id 0) replays the new log from line 1, so what is shown goes.
+  source.addEventListener("reset", () => clearLog());
   source.addEventListener("status", (event) => {
     const record = parseJson(event.data);
     if (record) applyDeployment(record);
@@ -180,6 +183,22 @@ function receiveLine(event) {
   for (let i = parts.length - 1; i >= 0 && text === ""; i--) text = parts[i];
   view.pending.push([number, text]);
   requestDraw();
+}
+
+function clearLog() {
+  elements.log.replaceChildren();
+  Object.assign(view, {
+    lastLine: 0,
+    drawnLine: 0,
+    drawnCount: 0,
+    pending: [],
+    pendingStart: 0,
+    chunk: null,
+    progress: null,
+    highlighted: null,
+  });
+  elements.lineCount.textContent = "0 lines";
+  renderProgress();
 }
 
 /** The stream failed for good: ask whether the deployment still exists, then reconnect after a backoff. */
