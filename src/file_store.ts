@@ -64,13 +64,23 @@ export class FileStore implements LogStore {
       await Deno.remove(temporary).catch(() => {});
       throw error;
     }
-    // Create the log without truncating one that a writer may already have started.
-    const log = await Deno.open(this.#path(deployment.id, "log"), { append: true, create: true });
-    log.close();
+    // A new deployment (saved queued, once) gets its empty log, so `tail -f` works before it starts. Never an
+    // open of one that exists: a writer may have started it, and a FIFO put in its place would block the open.
+    if (deployment.status !== "queued") return;
+    try {
+      (await Deno.open(this.#path(deployment.id, "log"), { write: true, createNew: true })).close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
   }
 
   async openAppender(id: string): Promise<LogAppender> {
-    const file = await Deno.open(this.#path(id, "log"), { append: true, create: true });
+    const path = this.#path(id, "log");
+    // Opening a FIFO for writing blocks until somebody reads it, which would stall the runner for good.
+    if ((await Deno.stat(path).catch(() => undefined))?.isFifo) {
+      throw new TypeError(`Cannot append to ${path}: it is a FIFO`);
+    }
+    const file = await Deno.open(path, { append: true, create: true });
     // Writes are chained so that lines from two sources (stdout, stderr) never interleave within a line.
     let last: Promise<void> = Promise.resolve();
     return {
@@ -93,18 +103,11 @@ export class FileStore implements LogStore {
     afterLine: number,
     options: { signal?: AbortSignal } = {},
   ): AsyncIterable<LineBatch> {
-    let file: Deno.FsFile;
+    const file = await this.#openLog(id);
+    if (!file) return;
     try {
-      file = await Deno.open(this.#path(id, "log"), { read: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      throw error;
-    }
-    try {
-      // What the file held when opened, no more: lines appended since reach viewers through the follower, and a
-      // log that is not a regular file (a symlink to /dev/zero, say) must not read as an endless history.
-      const info = await file.stat();
-      let remaining = info.isFile ? info.size : 0;
+      // What the file held when opened, no more: lines appended since reach viewers through the follower.
+      let remaining = (await file.stat()).size;
       const splitter = new LineSplitter();
       // Sized to the log: a viewer of a short log must not cost a megabyte of garbage.
       const buffer = new Uint8Array(Math.min(remaining, READ_CHUNK_BYTES));
@@ -174,20 +177,26 @@ export class FileStore implements LogStore {
   }
 
   async readRaw(id: string): Promise<ReadableStream<Uint8Array>> {
-    try {
-      const file = await Deno.open(this.#path(id, "log"), { read: true });
-      // Only a regular file ends: a log replaced by a symlink to a device would stream for ever.
-      if ((await file.stat()).isFile) return file.readable;
-      file.close();
-      return new Blob([]).stream();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return new Blob([]).stream();
-      throw error;
-    }
+    return (await this.#openLog(id))?.readable ?? new Blob([]).stream();
   }
 
   close(): Promise<void> {
     return this.#watcher.close();
+  }
+
+  /**
+   * Opens a log for reading, or `undefined` when there is none or it is not a regular file: opening a FIFO
+   * blocks until someone writes to it, and a device never ends, so both read as an empty log.
+   */
+  async #openLog(id: string): Promise<Deno.FsFile | undefined> {
+    const path = this.#path(id, "log");
+    try {
+      if (!(await Deno.stat(path)).isFile) return undefined;
+      return await Deno.open(path, { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
   }
 
   #path(id: string, extension: "log" | "json"): string {

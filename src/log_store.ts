@@ -41,7 +41,7 @@ export interface LogFollower {
 export interface LogStore {
   /** Every deployment record, in no particular order. */
   list(): Promise<Deployment[]>;
-  /** Writes a deployment's record, replacing the previous one atomically. Creates an empty log if none. */
+  /** Writes a deployment's record, replacing the previous one atomically. A new (queued) one gets an empty log. */
   save(deployment: Deployment): Promise<void>;
   /** Opens a deployment's log for appending. */
   openAppender(id: string): Promise<LogAppender>;

@@ -66,6 +66,11 @@ export class LogTail implements LogFollower {
       if (this.#inode !== null || this.#offset > 0) this.#reset(report);
       return;
     }
+    // Not a regular file (a FIFO would block the whole server on open; a device never ends): treat as missing.
+    if (!info.isFile) {
+      if (this.#inode !== null || this.#offset > 0) this.#reset(report);
+      return;
+    }
     if (this.#closed) return;
     if (this.#file && (info.ino !== this.#inode || info.size < this.#offset)) this.#reset(report);
     if (!this.#file) {

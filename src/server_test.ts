@@ -414,6 +414,24 @@ Deno.test("a viewer that stops reading during its replay is disconnected and rel
   }
 });
 
+Deno.test("a log replaced by a FIFO reads as empty and blocks nothing", async () => {
+  await using app = await startTestApp({ command: "sleep 30" });
+  const { id } = await createDeployment(app);
+  await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
+  const log = join(app.dir, `${id}.log`);
+  await Deno.remove(log);
+  const made = await new Deno.Command("mkfifo", { args: [log] }).output();
+  assert.ok(made.success, `mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
+  const raw = await fetch(new URL(`deployments/${id}/log`, app.url), { signal: AbortSignal.timeout(5000) });
+  assert.equal(await raw.text(), "");
+  const stream = await fetch(new URL(`events/${id}`, app.url), { signal: AbortSignal.timeout(5000) });
+  assert.equal(stream.status, 200);
+  await stream.body?.cancel();
+  await delay(1200); // a safety poll of the (now FIFO) log has passed
+  const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(5000) });
+  assert.equal(await health.text(), "ok\n");
+});
+
 Deno.test("the home feed sends the list, then every change", async () => {
   await using app = await startTestApp({ command: "sleep 0.2" });
   const earlier = await createDeployment(app);
