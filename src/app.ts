@@ -62,7 +62,8 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
     maxRunning: config.maxRunning,
     graceMs: options.graceMs,
     simulationLineDelayMs: options.simulationLineDelayMs,
-    secrets: config.secrets,
+    // The token is in the deploy command's environment too (inherited): it must not reach a log either.
+    secrets: [...config.secrets ?? [], ...config.token === undefined ? [] : [config.token]],
     maxLogBytes: config.maxLogBytes,
   });
   const hub = new LogHub(store, deployments);

@@ -52,7 +52,18 @@ export class DirWatcher {
 
   #start(): void {
     if (this.#watcher) return;
-    const watcher = Deno.watchFs(this.#dir, { recursive: false });
+    this.#poll ??= setInterval(() => this.#wakeAll(), this.#pollIntervalMs);
+    let watcher: Deno.FsWatcher;
+    try {
+      watcher = Deno.watchFs(this.#dir, { recursive: false });
+    } catch (error) {
+      // Out of inotify instances, say: the poll alone still delivers every line, only later. Try again next time.
+      console.error(
+        `shiplog: cannot watch ${this.#dir}, following logs by polling only:`,
+        (error as Error).message,
+      );
+      return;
+    }
     this.#watcher = watcher;
     this.#loop = (async () => {
       try {
@@ -66,14 +77,14 @@ export class DirWatcher {
         }
       }
     })();
-    this.#poll = setInterval(() => this.#wakeAll(), this.#pollIntervalMs);
   }
 
   async #stop(): Promise<void> {
+    clearInterval(this.#poll);
+    this.#poll = undefined;
     const watcher = this.#watcher;
     if (!watcher) return;
     this.#watcher = undefined;
-    clearInterval(this.#poll);
     try {
       watcher.close();
     } catch {

@@ -628,6 +628,17 @@ Deno.test("secrets are masked as *** in the log file, the raw log and the event 
   assert.deepEqual(logLines(sse).sort(), ["clean", "password=***", "twice ***,*** end"]);
 });
 
+Deno.test("the access token is masked in logs like any secret", async () => {
+  await using app = await startTestApp({
+    command: 't=tok3n; echo "leaked: $t-access-value"',
+    token: "tok3n-access-value",
+  });
+  const auth = { authorization: "Bearer tok3n-access-value" };
+  const { id } = await createDeployment(app, auth);
+  await waitFor("the end", async () => (await getDeployment(app, id, auth)).status === "succeeded", APP_WAIT);
+  assert.equal(await Deno.readTextFile(join(app.dir, `${id}.log`)), "leaked: ***\n");
+});
+
 Deno.test("past maxLogBytes one notice is written, nothing after it, and the command runs to its end", async () => {
   await using dir = await makeTempDir();
   const marker = join(dir.path, "ran-to-the-end");
