@@ -143,6 +143,7 @@ export class EventStream {
 /** The open event streams. One timer sends a comment to each that was silent for the heartbeat interval. */
 export class OpenStreams {
   #streams = new Set<EventStream>();
+  #closing = false;
   #intervalMs: number;
   #timer: ReturnType<typeof setInterval> | undefined;
   #bytes: Uint8Array;
@@ -156,6 +157,8 @@ export class OpenStreams {
   add(stream: EventStream): void {
     // An ended stream will never abort again, so it would be kept, and the timer with it, for ever.
     if (stream.closed) return;
+    // A request that was still on its way at shutdown must not open a stream that nothing will end.
+    if (this.#closing) return stream.close();
     this.#streams.add(stream);
     stream.signal.addEventListener("abort", () => this.#delete(stream), { once: true });
     // Tick at a quarter of the interval so a stream is silent for at most a quarter longer than the interval.
@@ -168,6 +171,7 @@ export class OpenStreams {
 
   /** Ends every stream (at shutdown); clients reconnect to whoever serves next. */
   closeAll(): void {
+    this.#closing = true;
     for (const stream of [...this.#streams]) stream.close();
   }
 

@@ -166,6 +166,11 @@ Deno.test("OpenStreams.closeAll() ends every stream after what it has queued", a
   streams.closeAll();
   assert.equal(streams.size, 0);
   for (const stream of all) assert.equal(await readAll(stream), "data: last\n\n");
+  // One added afterwards (a request still on its way at shutdown) is ended at once.
+  const late = new EventStream();
+  streams.add(late);
+  assert.equal(late.closed, true);
+  assert.equal(streams.size, 0);
 });
 
 Deno.test("OpenStreams.add() of a stream that already ended keeps no timer", () => {
