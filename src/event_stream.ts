@@ -79,14 +79,18 @@ export class EventStream {
     if (this.closed) return false;
     const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
     // Bounded at the limit plus one chunk: a replay chunk larger than the limit still goes to a reader that keeps up.
-    const queued = this.#highWaterBytes - (this.#controller.desiredSize ?? 0);
-    if (queued > this.#maxQueueBytes) {
+    if (this.queuedBytes > this.#maxQueueBytes) {
       this.overflow();
       return false;
     }
     this.#controller.enqueue(bytes);
     this.idleTicks = 0;
     return true;
+  }
+
+  /** Bytes waiting for the client to read them. */
+  get queuedBytes(): number {
+    return this.#highWaterBytes - (this.#controller.desiredSize ?? 0);
   }
 
   /** Bytes that may wait for the client before it is disconnected. */

@@ -2,9 +2,10 @@
  * @module
  * `GET /events/<id>`: joins the log store, the hub and the event stream into one SSE response. A viewer
  * registers with the hub before its history is replayed, queues live lines meanwhile, and drops what the
- * replay already sent: no gap and no duplicate. Event ids are line numbers; `Last-Event-ID` (or
- * `?lastEventId=`) resumes strictly after that line. An id that is not a line of this log (not a whole number,
- * or past its end) replays from the first line.
+ * replay already sent: no gap and no duplicate. The log file is the buffer: a viewer that falls more than
+ * a megabyte behind live lines stops queueing them and reads on from the file at its own pace, then rejoins
+ * live. Event ids are line numbers; `Last-Event-ID` (or `?lastEventId=`) resumes strictly after that line. An
+ * id that is not a line of this log (not a whole number, or past its end) replays from the first line.
  */
 
 import { type Deployment, isFinal } from "./deployment.ts";
@@ -35,6 +36,8 @@ export const EVENT_STREAM_HEADERS = {
 
 const encoder = new TextEncoder();
 const RETRY_MS = 2000;
+/** Bytes a live viewer may fall behind before it reads on from the log file instead of from the queue. */
+const LAG_BYTES = 1024 * 1024;
 
 /** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
 export function parseLastEventId(request: Request): number {
@@ -67,9 +70,12 @@ export async function eventsResponse(
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
 
   let lastSent = after;
+  // Replaying: the viewer reads the log file from `lastSent` at its own pace; live lines wait in `pending`
+  // (bounded: past the bound they are dropped, and read from the file by one more pass).
   let replaying = true;
   let pending: EncodedBatch[] = [];
   let pendingBytes = 0;
+  let dropped = false;
   let ended: Deployment | undefined;
 
   const send = (firstLine: number, lines: string[], bytes?: Uint8Array) => {
@@ -94,19 +100,50 @@ export async function eventsResponse(
     );
     stream.close();
   };
+  const dropPending = () => {
+    pending = [];
+    pendingBytes = 0;
+    dropped = true;
+  };
+  /** Reads the log from `lastSent` until no live line was dropped meanwhile, then goes live. */
+  const replay = async () => {
+    do {
+      dropped = false;
+      for await (const batch of store.readLines(id, lastSent, { signal: stream.signal })) {
+        await stream.ready();
+        if (stream.closed) return;
+        send(batch.firstLine, batch.lines);
+      }
+    } while (dropped && !stream.closed);
+    replaying = false;
+    for (const batch of pending) send(batch.firstLine, batch.lines, batch.bytes);
+    pending = [];
+    pendingBytes = 0;
+    const final = ended ?? (isFinal(deployment.status) ? deployment : undefined);
+    if (final) finish(final);
+  };
+  const startReplay = () => {
+    replay().catch((error) => {
+      if (!stream.closed) console.error(`shiplog: streaming the log of ${id} failed:`, error);
+      stream.close();
+    });
+  };
 
   if (!isFinal(deployment.status)) {
     // If the log cannot be followed, the stream (and its place under the viewer caps) is released, not leaked.
     await hub.subscribe(id, {
       lines(batch) {
-        if (!replaying) return send(batch.firstLine, batch.lines, batch.bytes);
+        if (!replaying) {
+          // A burst this viewer cannot take as fast as it comes: rather than queue it without bound (or drop the
+          // viewer), stop queueing and let it read the rest from the log file at its own pace.
+          if (stream.queuedBytes <= LAG_BYTES) return send(batch.firstLine, batch.lines, batch.bytes);
+          replaying = true;
+          dropPending();
+          return startReplay();
+        }
+        if (pendingBytes + batch.bytes.length > stream.maxQueueBytes) return dropPending();
         pending.push(batch);
         pendingBytes += batch.bytes.length;
-        // Live lines wait for the replay; a viewer whose replay cannot keep up with them (or who does not read
-        // at all, so the replay never ends) is as slow as one whose queue is full.
-        if (pendingBytes > stream.maxQueueBytes && !stream.closed) {
-          stream.overflow();
-        }
       },
       status(changed) {
         stream.send(statusEvent(changed));
@@ -127,22 +164,7 @@ export async function eventsResponse(
       throw error;
     });
   }
-
-  (async () => {
-    for await (const batch of store.readLines(id, after, { signal: stream.signal })) {
-      await stream.ready();
-      if (stream.closed) return;
-      send(batch.firstLine, batch.lines);
-    }
-    replaying = false;
-    for (const batch of pending) send(batch.firstLine, batch.lines, batch.bytes);
-    pending = [];
-    const final = ended ?? (isFinal(deployment.status) ? deployment : undefined);
-    if (final) finish(final);
-  })().catch((error) => {
-    if (!stream.closed) console.error(`shiplog: streaming the log of ${id} failed:`, error);
-    stream.close();
-  });
+  startReplay();
 
   return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
 }

@@ -577,7 +577,10 @@ Deno.test("5,000 event stream connects and aborts leave file descriptors and mem
 Deno.test("a viewer that never reads is disconnected with memory bounded; another gets every line", async () => {
   await using dir = await makeTempDir();
   using ids = deploymentIds();
+  // A heartbeat of 1 s: a viewer that reads nothing for two intervals is dropped.
   await using shiplog = await spawnShiplog(dir.path, [
+    "--heartbeat",
+    "1",
     "--command",
     "while :; do seq -f 'line %g padded to look like a real deploy line, more or less' 1 2000; sleep 0.01; done",
   ]);

@@ -361,7 +361,10 @@ Deno.test("viewers of 130 deployments at once are served by one directory watche
 });
 
 Deno.test("a viewer that stops reading is disconnected; the others are not held back", async () => {
-  await using app = await startTestApp({ command: "sleep 30" }, { maxQueueBytes: 2 * 1024 * 1024 });
+  // A heartbeat of 1 s: a viewer that reads nothing for two intervals is dropped.
+  await using app = await startTestApp({ command: "sleep 30", heartbeatSeconds: 1 }, {
+    maxQueueBytes: 2 * 1024 * 1024,
+  });
   const { id } = await createDeployment(app);
   // A client that sends its request and never reads: only the kernel's socket buffers stand between it and us.
   const stalled = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(app.url).port) });
@@ -393,6 +396,27 @@ Deno.test("a viewer that stops reading is disconnected; the others are not held 
   } finally {
     stalled.close();
   }
+});
+
+Deno.test("a viewer behind a burst reads on from the log, with no reconnection and no line lost", async () => {
+  await using app = await startTestApp({ command: "sleep 30" });
+  const { id } = await createDeployment(app);
+  const received = follow(new URL(`events/${id}`, app.url), {
+    until: (e) => lines(e).length === 2000,
+    timeoutMs: 30_000,
+  });
+  await waitFor(
+    "the viewer",
+    async () => (await metricsText(app)).includes("shiplog_log_viewers 1"),
+    APP_WAIT,
+  );
+  // 20 MB at once: far more than a viewer's queue may hold (8 MiB), faster than this process can read it.
+  await append(app, id, `${"b".repeat(10_000)}\n`.repeat(2000));
+  const events = await received;
+  assert.deepEqual(ids(events), Array.from({ length: 2000 }, (_, i) => i + 1));
+  const metrics = await metricsText(app);
+  assert.match(metrics, /^shiplog_event_streams_opened_total 1$/m, "the viewer had to reconnect");
+  assert.match(metrics, /^shiplog_slow_viewers_disconnected_total 0$/m);
 });
 
 Deno.test("a viewer that stops reading during its replay is disconnected and releases the log", async () => {
