@@ -10,7 +10,7 @@
 
 /** Options of {@linkcode EventStream}. */
 export interface EventStreamOptions {
-  /** Bytes that may wait for a slow client before it is disconnected. Default 8 MiB. */
+  /** Bytes that may wait for a slow client before it is disconnected. Default 16 MiB. */
   maxQueueBytes?: number;
   /** Bytes queued before {@linkcode EventStream.ready} waits. Default 256 KiB. */
   highWaterBytes?: number;
@@ -43,7 +43,7 @@ export class EventStream {
   stalledTicks = 0;
 
   constructor(options: EventStreamOptions = {}) {
-    this.#maxQueueBytes = options.maxQueueBytes ?? 8 * 1024 * 1024;
+    this.#maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
     this.#highWaterBytes = options.highWaterBytes ?? 256 * 1024;
     this.#onOverflow = options.onOverflow;
     this.readable = new ReadableStream<Uint8Array>({

@@ -3,8 +3,8 @@
  * `GET /events/<id>`: joins the log store, the hub and the event stream into one SSE response. A viewer
  * registers with the hub before its history is replayed, queues live lines meanwhile, and drops what the
  * replay already sent: no gap and no duplicate. The log file is the buffer: a viewer that falls more than
- * a megabyte behind live lines stops queueing them and reads on from the file at its own pace, then rejoins
- * live. Event ids are line numbers; `Last-Event-ID` (or `?lastEventId=`) resumes strictly after that line. An
+ * half its queue's bound behind live lines stops queueing them and reads on from the file at its own pace,
+ * then rejoins live. Event ids are line numbers; `Last-Event-ID` (or `?lastEventId=`) resumes strictly after that line. An
  * id that is not a line of this log (not a whole number, or past its end) replays from the first line.
  */
 
@@ -12,7 +12,7 @@ import { type Deployment, isFinal } from "./deployment.ts";
 import type { Deployments } from "./deployments.ts";
 import type { EventStream } from "./event_stream.ts";
 import type { EncodedBatch, LogHub } from "./log_hub.ts";
-import type { LogStore } from "./log_store.ts";
+import type { LineBatch, LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { encodeComment, encodeEvent, encodeLogLines, encodeRetry } from "./sse_encoder.ts";
 
@@ -36,8 +36,6 @@ export const EVENT_STREAM_HEADERS = {
 
 const encoder = new TextEncoder();
 const RETRY_MS = 2000;
-/** Bytes a live viewer may fall behind before it reads on from the log file instead of from the queue. */
-const LAG_BYTES = 1024 * 1024;
 
 /** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
 export function parseLastEventId(request: Request): number {
@@ -70,6 +68,8 @@ export async function eventsResponse(
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
 
   let lastSent = after;
+  /** Where line `lastSent` ends in the log, once known: a replay reads on from there. */
+  let lastSentEnd: number | undefined;
   // Replaying: the viewer reads the log file from `lastSent` at its own pace; live lines wait in `pending`
   // (bounded: past the bound they are dropped, and read from the file by one more pass).
   let replaying = true;
@@ -78,7 +78,7 @@ export async function eventsResponse(
   let dropped = false;
   let ended: Deployment | undefined;
 
-  const send = (firstLine: number, lines: string[], bytes?: Uint8Array) => {
+  const send = ({ firstLine, lines, end }: LineBatch, bytes?: Uint8Array) => {
     if (stream.closed) return;
     const lastLine = firstLine + lines.length - 1;
     if (lastLine <= lastSent) return;
@@ -90,6 +90,7 @@ export async function eventsResponse(
     if (!stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)))) return;
     metrics.linesSent += lines.length;
     lastSent = lastLine;
+    lastSentEnd = end;
   };
   const finish = (final: Deployment) => {
     stream.send(
@@ -109,14 +110,15 @@ export async function eventsResponse(
   const replay = async () => {
     do {
       dropped = false;
-      for await (const batch of store.readLines(id, lastSent, { signal: stream.signal })) {
+      const cursor = { signal: stream.signal, from: lastSentEnd };
+      for await (const batch of store.readLines(id, lastSent, cursor)) {
         await stream.ready();
         if (stream.closed) return;
-        send(batch.firstLine, batch.lines);
+        send(batch);
       }
     } while (dropped && !stream.closed);
     replaying = false;
-    for (const batch of pending) send(batch.firstLine, batch.lines, batch.bytes);
+    for (const batch of pending) send(batch, batch.bytes);
     pending = [];
     pendingBytes = 0;
     const final = ended ?? (isFinal(deployment.status) ? deployment : undefined);
@@ -136,12 +138,14 @@ export async function eventsResponse(
         if (!replaying) {
           // A burst this viewer cannot take as fast as it comes: rather than queue it without bound (or drop the
           // viewer), stop queueing and let it read the rest from the log file at its own pace.
-          if (stream.queuedBytes <= LAG_BYTES) return send(batch.firstLine, batch.lines, batch.bytes);
+          // Half the queue's bound: the bytes are shared by every viewer, so letting them queue is cheap; reading
+          // from the file costs a decode and an encode per viewer, so it is for viewers really behind.
+          if (stream.queuedBytes <= stream.maxQueueBytes / 2) return send(batch, batch.bytes);
           replaying = true;
           dropPending();
           return startReplay();
         }
-        if (pendingBytes + batch.bytes.length > stream.maxQueueBytes) return dropPending();
+        if (pendingBytes + batch.bytes.length > stream.maxQueueBytes / 2) return dropPending();
         pending.push(batch);
         pendingBytes += batch.bytes.length;
       },

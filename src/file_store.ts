@@ -9,7 +9,14 @@ import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
 import { DirWatcher } from "./dir_watcher.ts";
 import { LineSplitter } from "./line_splitter.ts";
-import type { LineBatch, LogAppender, LogFollower, LogFollowHandlers, LogStore } from "./log_store.ts";
+import type {
+  LineBatch,
+  LogAppender,
+  LogFollower,
+  LogFollowHandlers,
+  LogStore,
+  ReadLinesOptions,
+} from "./log_store.ts";
 import { LogTail } from "./log_tail.ts";
 import { isDeploymentId } from "./deployment_id.ts";
 
@@ -98,24 +105,24 @@ export class FileStore implements LogStore {
     };
   }
 
-  async *readLines(
-    id: string,
-    afterLine: number,
-    options: { signal?: AbortSignal } = {},
-  ): AsyncIterable<LineBatch> {
+  async *readLines(id: string, afterLine: number, options: ReadLinesOptions = {}): AsyncIterable<LineBatch> {
     const file = await this.#openLog(id);
     if (!file) return;
     try {
+      // A cursor: no need to read (and count) every line before it.
+      let offset = options.from ?? 0;
+      let nextLine = options.from === undefined ? 1 : afterLine + 1;
+      if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
       // What the file held when opened, no more: lines appended since reach viewers through the follower.
-      let remaining = (await file.stat()).size;
+      let remaining = (await file.stat()).size - offset;
       const splitter = new LineSplitter();
       // Sized to the log: a viewer of a short log must not cost a megabyte of garbage.
-      const buffer = new Uint8Array(Math.min(remaining, READ_CHUNK_BYTES));
-      let nextLine = 1;
+      const buffer = new Uint8Array(Math.max(0, Math.min(remaining, READ_CHUNK_BYTES)));
       while (remaining > 0 && !options.signal?.aborted) {
         const read = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
         if (read === null) break;
         remaining -= read;
+        offset += read;
         let lines = splitter.push(buffer.subarray(0, read));
         let firstLine = nextLine;
         nextLine += lines.length;
@@ -124,7 +131,7 @@ export class FileStore implements LogStore {
           lines = lines.slice(afterLine - firstLine + 1);
           firstLine = afterLine + 1;
         }
-        if (lines.length > 0) yield { firstLine, lines };
+        if (lines.length > 0) yield { firstLine, lines, end: offset - splitter.pendingBytes };
       }
     } finally {
       file.close();

@@ -205,10 +205,23 @@ Deno.test("FileStore.readLines() reads complete lines after a cursor and never t
     assert.deepEqual(await collect(store.readLines(id, 0)), [{
       firstLine: 1,
       lines: ["one", "two", "", "  four"],
+      end: 17, // the byte after "  four\n": where "partial" starts
     }]);
   });
   await t.step("from the middle", async () => {
-    assert.deepEqual(await collect(store.readLines(id, 2)), [{ firstLine: 3, lines: ["", "  four"] }]);
+    assert.deepEqual(await collect(store.readLines(id, 2)), [{
+      firstLine: 3,
+      lines: ["", "  four"],
+      end: 17,
+    }]);
+  });
+  await t.step("from a byte cursor, without reading what comes before it", async () => {
+    // Line 2 ends at byte 9: reading starts there, numbering from line 3.
+    assert.deepEqual(await collect(store.readLines(id, 2, { from: 9 })), [{
+      firstLine: 3,
+      lines: ["", "  four"],
+      end: 17,
+    }]);
   });
   await t.step("from the last line and past the end: nothing", async () => {
     assert.deepEqual(await collect(store.readLines(id, 4)), []);
@@ -219,7 +232,11 @@ Deno.test("FileStore.readLines() reads complete lines after a cursor and never t
   });
   await t.step("the partial line is read once it is complete", async () => {
     await append(fixture.logPath(id), " now whole\n");
-    assert.deepEqual(await collect(store.readLines(id, 4)), [{ firstLine: 5, lines: ["partial now whole"] }]);
+    assert.deepEqual(await collect(store.readLines(id, 4)), [{
+      firstLine: 5,
+      lines: ["partial now whole"],
+      end: 35,
+    }]);
   });
 });
 

@@ -11,6 +11,15 @@ import type { Deployment } from "./deployment.ts";
 export interface LineBatch {
   firstLine: number;
   lines: string[];
+  /** Where the batch ends in the log, in bytes: with the last line's number, a cursor to read on from. */
+  end: number;
+}
+
+/** Options of {@linkcode LogStore.readLines}. */
+export interface ReadLinesOptions {
+  signal?: AbortSignal;
+  /** The `end` of the batch holding line `afterLine`: read on from there instead of counting from the start. */
+  from?: number;
 }
 
 /** Appends lines to one deployment's log. */
@@ -46,7 +55,7 @@ export interface LogStore {
   /** Opens a deployment's log for appending. */
   openAppender(id: string): Promise<LogAppender>;
   /** Reads the complete lines after line `afterLine`, in batches; a missing log reads as empty. */
-  readLines(id: string, afterLine: number, options?: { signal?: AbortSignal }): AsyncIterable<LineBatch>;
+  readLines(id: string, afterLine: number, options?: ReadLinesOptions): AsyncIterable<LineBatch>;
   /** Counts the complete lines of a log. */
   countLines(id: string): Promise<number>;
   /** Follows a log from its current end. */

@@ -88,7 +88,11 @@ export class LogTail implements LogFollower {
       remaining -= read;
       const lines = this.#splitter.push(buffer.subarray(0, read));
       if (lines.length === 0) continue;
-      const batch: LineBatch = { firstLine: this.#nextLine, lines };
+      const batch: LineBatch = {
+        firstLine: this.#nextLine,
+        lines,
+        end: this.#offset - this.#splitter.pendingBytes,
+      };
       this.#nextLine += lines.length;
       if (report) this.#handlers.onLines(batch);
     }
