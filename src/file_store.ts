@@ -144,24 +144,27 @@ export class FileStore implements LogStore {
     return count;
   }
 
-  follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
+  async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
     let closed = false;
     let tail: LogTail | undefined;
-    // Watch before opening: a line another process appends after the tail's first read still wakes it at once,
-    // not at the next poll. (Opening is synchronous, so no wake-up is handled before the tail exists.)
-    const stopWatching = this.#watcher.watch(`${id}.log`, () => {
-      tail?.catchUp().catch((error) => {
+    let wokeWhileOpening = false;
+    const catchUp = () => {
+      if (!tail) return void (wokeWhileOpening = true);
+      tail.catchUp().catch((error) => {
         if (!closed) console.error(`shiplog: reading the log of ${id} failed:`, error);
       });
-    });
+    };
+    // Watch before opening: a line another process appends while the tail opens still wakes it at once.
+    const stopWatching = this.#watcher.watch(`${id}.log`, catchUp);
     try {
-      tail = LogTail.open(this.#path(id, "log"), handlers);
+      tail = await LogTail.open(this.#path(id, "log"), handlers);
     } catch (error) {
       stopWatching();
-      return Promise.reject(error);
+      throw error;
     }
+    if (wokeWhileOpening) catchUp();
     const opened = tail;
-    return Promise.resolve({
+    return {
       get nextLine() {
         return opened.nextLine;
       },
@@ -171,7 +174,7 @@ export class FileStore implements LogStore {
         stopWatching();
         opened.close();
       },
-    });
+    };
   }
 
   async remove(id: string): Promise<void> {

@@ -9,6 +9,12 @@ import { LineSplitter } from "./line_splitter.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 
 const CHUNK_BYTES = 1024 * 1024;
+/** The most one synchronous pass reads before it lets the event loop run. */
+const PASS_BYTES = 4 * CHUNK_BYTES;
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
 
 /** Follows appended lines of one file, from its end at {@linkcode LogTail.open}. */
 export class LogTail implements LogFollower {
@@ -19,6 +25,9 @@ export class LogTail implements LogFollower {
   #offset = 0;
   #nextLine = 1;
   #splitter = new LineSplitter();
+  #reading: Promise<void> = Promise.resolve();
+  #running = false;
+  #again = false;
   #closed = false;
 
   private constructor(path: string, handlers: LogFollowHandlers) {
@@ -27,9 +36,9 @@ export class LogTail implements LogFollower {
   }
 
   /** Opens `path` and skips what it holds now, so that only lines appended from here on are reported. */
-  static open(path: string, handlers: LogFollowHandlers): LogTail {
+  static async open(path: string, handlers: LogFollowHandlers): Promise<LogTail> {
     const tail = new LogTail(path, handlers);
-    tail.#readToEnd(false);
+    while (tail.#readPass(false)) await yieldToEventLoop();
     return tail;
   }
 
@@ -37,15 +46,30 @@ export class LogTail implements LogFollower {
     return this.#nextLine;
   }
 
-  /** Reads what is new and hands it to `onLines` before it resolves (the reading itself is synchronous). */
+  /**
+   * Reads what is new and hands it to `onLines`; resolves once everything up to the end has been handed out.
+   * A wake-up while a read runs is folded into one more pass after it.
+   */
   catchUp(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    try {
-      this.#readToEnd(true);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
+    if (this.#running) {
+      this.#again = true;
+      return this.#reading;
     }
+    // A flag, not the promise, says whether a read runs: a read with nothing to wait for is over before
+    // `#reading` is even assigned.
+    this.#running = true;
+    this.#reading = (async () => {
+      try {
+        do {
+          this.#again = false;
+          while (this.#readPass(true) && !this.#closed) await yieldToEventLoop();
+        } while (this.#again && !this.#closed);
+      } finally {
+        this.#running = false;
+      }
+    })();
+    return this.#reading;
   }
 
   close(): void {
@@ -56,30 +80,33 @@ export class LogTail implements LogFollower {
 
   // Synchronous on purpose: a wake-up reads a few bytes of a local file, and an async stat and read each cost a
   // round trip through the runtime's thread pool, which measured as most of the delay and CPU of a live line.
-  // Being synchronous, two reads can never overlap, so wake-ups need no coordination.
-  #readToEnd(report: boolean): void {
+  // A pass reads at most PASS_BYTES, so a huge append cannot hold the event loop: true when more is waiting.
+  #readPass(report: boolean): boolean {
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(this.#path);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       if (this.#inode !== null || this.#offset > 0) this.#reset(report);
-      return;
+      return false;
     }
     // Not a regular file (a FIFO would block the whole server on open; a device never ends): treat as missing.
     if (!info.isFile) {
       if (this.#inode !== null || this.#offset > 0) this.#reset(report);
-      return;
+      return false;
     }
-    if (this.#closed) return;
+    if (this.#closed) return false;
     if (this.#file && (info.ino !== this.#inode || info.size < this.#offset)) this.#reset(report);
     if (!this.#file) {
       this.#file = Deno.openSync(this.#path, { read: true });
-      if (this.#closed) return this.close();
+      if (this.#closed) {
+        this.close();
+        return false;
+      }
       this.#inode = info.ino;
     }
     // Read what the stat saw, no more: bytes appended since come with their own wake-up.
-    let remaining = info.size - this.#offset;
+    let remaining = Math.min(info.size - this.#offset, PASS_BYTES);
     while (remaining > 0 && !this.#closed) {
       const buffer = new Uint8Array(Math.min(remaining, CHUNK_BYTES));
       const read = this.#file.readSync(buffer);
@@ -96,6 +123,7 @@ export class LogTail implements LogFollower {
       this.#nextLine += lines.length;
       if (report) this.#handlers.onLines(batch);
     }
+    return !this.#closed && info.size > this.#offset;
   }
 
   #reset(report: boolean): void {
