@@ -6,13 +6,13 @@
  */
 
 import type { DeploymentChange, Deployments } from "./deployments.ts";
-import { EVENT_STREAM_HEADERS } from "./events_response.ts";
+import { EVENT_STREAM_HEADERS, STREAM_OPENING } from "./events_response.ts";
 import type { EventStream } from "./event_stream.ts";
-import { encodeComment, encodeEvent, encodeRetry } from "./sse_encoder.ts";
+import { encodeEvent } from "./sse_encoder.ts";
 
 /** Streams the list of deployments and every change to it. */
 export function deploymentsFeedResponse(deployments: Deployments, stream: EventStream): Response {
-  stream.send(encodeComment("connected") + encodeRetry(2000));
+  stream.send(STREAM_OPENING);
   stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(deployments.list()) }));
   const onChange = (event: Event) => {
     stream.send(

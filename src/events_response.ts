@@ -35,7 +35,9 @@ export const EVENT_STREAM_HEADERS = {
 };
 
 const encoder = new TextEncoder();
-const RETRY_MS = 2000;
+
+/** What every event stream opens with: a comment (so proxies flush the headers) and the reconnection delay. */
+export const STREAM_OPENING = encodeComment("connected") + encodeRetry(2000);
 
 /** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
 export function parseLastEventId(request: Request): number {
@@ -64,7 +66,7 @@ export async function eventsResponse(
   }
 
   const stream = context.openStream();
-  stream.send(encodeComment("connected") + encodeRetry(RETRY_MS));
+  stream.send(STREAM_OPENING);
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
 
   let lastSent = after;
