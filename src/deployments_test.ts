@@ -6,7 +6,7 @@ import type { Deployment } from "./deployment.ts";
 import { isDeploymentId } from "./deployment_id.ts";
 import { type DeploymentChange, Deployments } from "./deployments.ts";
 import { FileStore } from "./file_store.ts";
-import { makeTempDir } from "./test_helpers.ts";
+import { deploymentRecord, makeTempDir } from "./test_helpers.ts";
 
 async function openStore() {
   const temp = await makeTempDir();
@@ -23,20 +23,6 @@ async function openStore() {
   };
 }
 
-function record(overrides: Partial<Deployment>): Deployment {
-  return {
-    id: crypto.randomUUID(),
-    status: "queued",
-    command: "./deploy.sh",
-    createdAt: "2026-11-24T08:00:00.000Z",
-    startedAt: null,
-    finishedAt: null,
-    exitCode: null,
-    reason: null,
-    ...overrides,
-  };
-}
-
 /** Records every `change` event of `deployments`. */
 function listen(deployments: Deployments): Deployment[] {
   const changes: Deployment[] = [];
@@ -47,10 +33,10 @@ function listen(deployments: Deployments): Deployment[] {
 Deno.test("Deployments.load() marks queued and running records of an earlier process interrupted, with a reason", async () => {
   await using fixture = await openStore();
   const { store } = fixture;
-  const queued = record({ status: "queued" });
-  const running = record({ status: "running", startedAt: "2026-11-24T08:00:01.000Z" });
+  const queued = deploymentRecord({ status: "queued" });
+  const running = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:00:01.000Z" });
   const finals = (["succeeded", "failed", "cancelled", "interrupted"] as const).map((status, i) =>
-    record({
+    deploymentRecord({
       status,
       startedAt: "2026-11-24T08:00:01.000Z",
       finishedAt: "2026-11-24T08:00:02.000Z",

@@ -5,10 +5,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Deployment } from "./deployment.ts";
 import { FileStore, type FileStoreOptions } from "./file_store.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
-import { delay, makeTempDir, waitFor } from "./test_helpers.ts";
+import { delay, deploymentRecord, makeTempDir, waitFor } from "./test_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -24,20 +23,6 @@ async function openStore(options: FileStoreOptions = {}) {
       await store.close();
       await temp[Symbol.asyncDispose]();
     },
-  };
-}
-
-function deployment(overrides: Partial<Deployment> = {}): Deployment {
-  return {
-    id: crypto.randomUUID(),
-    status: "queued",
-    command: "echo hi",
-    createdAt: "2026-11-24T08:00:00.000Z",
-    startedAt: null,
-    finishedAt: null,
-    exitCode: null,
-    reason: null,
-    ...overrides,
   };
 }
 
@@ -113,8 +98,8 @@ const NO_POLL = { pollIntervalMs: 60_000 };
 Deno.test("FileStore.save() then list() returns the record, replaced atomically with no temporary file left", async () => {
   await using fixture = await openStore();
   const { store, dir } = fixture;
-  const first = deployment();
-  const second = deployment({ status: "succeeded", exitCode: 0, command: null });
+  const first = deploymentRecord();
+  const second = deploymentRecord({ status: "succeeded", exitCode: 0, command: null });
   await store.save(first);
   await store.save(second);
   // Many replacements at once: each is a whole record, and every temporary file is renamed away.
@@ -138,7 +123,7 @@ Deno.test("FileStore.save() then list() returns the record, replaced atomically 
 
 Deno.test("FileStore.save() creates an empty log but never truncates one a writer has started", async () => {
   await using fixture = await openStore();
-  const record = deployment();
+  const record = deploymentRecord();
   await fixture.store.save(record);
   assert.equal(await Deno.readTextFile(fixture.logPath(record.id)), "");
   await append(fixture.logPath(record.id), "kept\n");
@@ -149,16 +134,16 @@ Deno.test("FileStore.save() creates an empty log but never truncates one a write
 Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes, mismatched ids, directories", async () => {
   await using fixture = await openStore();
   const { store, dir } = fixture;
-  const good = deployment();
+  const good = deploymentRecord();
   await store.save(good);
-  const other = deployment();
+  const other = deploymentRecord();
   const junk: [string, string][] = [
     [`${crypto.randomUUID()}.json`, "{ not json"],
     [`${crypto.randomUUID()}.json`, ""],
-    [`${crypto.randomUUID()}.json`, JSON.stringify({ ...deployment(), status: "exploded" })],
+    [`${crypto.randomUUID()}.json`, JSON.stringify({ ...deploymentRecord(), status: "exploded" })],
     [`${crypto.randomUUID()}.json`, JSON.stringify(other)], // its id is not its file name
     [`${other.id.toUpperCase()}.json`, JSON.stringify({ ...other, id: other.id.toUpperCase() })],
-    ["notes.json", JSON.stringify(deployment({ id: "notes" }))],
+    ["notes.json", JSON.stringify(deploymentRecord({ id: "notes" }))],
     [`.${good.id}.json.${crypto.randomUUID()}.tmp`, JSON.stringify(good)],
     [`${good.id}.json.bak`, JSON.stringify(good)],
   ];
@@ -171,7 +156,7 @@ Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes
 Deno.test("FileStore refuses an id that is not a canonical UUID before touching any file", async () => {
   await using fixture = await openStore();
   for (const id of ["../escape", "notes", crypto.randomUUID().toUpperCase()]) {
-    await assert.rejects(() => fixture.store.save(deployment({ id })), TypeError);
+    await assert.rejects(() => fixture.store.save(deploymentRecord({ id })), TypeError);
     await assert.rejects(() => fixture.store.openAppender(id), TypeError);
     await assert.rejects(() => collect(fixture.store.readLines(id, 0)), TypeError);
   }

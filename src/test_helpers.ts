@@ -4,6 +4,8 @@
  * anything that waits, and a look at real processes through `/proc`. No runtime behaviour is replaced.
  */
 
+import type { Deployment } from "./deployment.ts";
+
 /** A temporary directory, removed with everything in it when disposed. */
 export interface TempDir extends AsyncDisposable {
   path: string;
@@ -105,4 +107,19 @@ export function processesInGroup(groupId: number): number[] {
     if (/^\d+$/.test(entry.name) && processGroupOf(entry.name) === groupId) pids.push(Number(entry.name));
   }
   return pids;
+}
+
+/** A deployment record for tests: queued, never started, with a fresh id; `overrides` change any field. */
+export function deploymentRecord(overrides: Partial<Deployment> = {}): Deployment {
+  return {
+    id: crypto.randomUUID(),
+    status: "queued",
+    command: "./deploy.sh",
+    createdAt: "2026-11-24T08:00:00.000Z",
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    reason: null,
+    ...overrides,
+  };
 }
