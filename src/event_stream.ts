@@ -36,6 +36,9 @@ export class EventStream {
   #highWaterBytes: number;
   #overflowed = false;
   #waiting: (() => void)[] = [];
+  /** Resolves the stream's pending `pull`, parked while nobody waits for room. */
+  #unpark: (() => void) | undefined;
+  #closed = false;
   #onOverflow: (() => void) | undefined;
   /** Heartbeat ticks since the last send: a counter, not a clock read on every send of every stream. */
   idleTicks = 0;
@@ -50,7 +53,13 @@ export class EventStream {
       start: (controller) => {
         this.#controller = controller;
       },
-      pull: () => this.#wakeWaiting(),
+      // The stream calls pull after every read while there is room. Answering each call would cost every
+      // viewer a promise per line for nothing: only a replay waiting in ready() needs to hear of room, so
+      // without one the pull stays pending (the stream does not call it again) until ready() releases it.
+      pull: () => {
+        if (this.#waiting.length > 0) return this.#wakeWaiting();
+        return new Promise<void>((resolve) => this.#unpark = resolve);
+      },
       cancel: () => this.#end(),
     }, new ByteLengthQueuingStrategy({ highWaterMark: this.#highWaterBytes }));
   }
@@ -66,7 +75,7 @@ export class EventStream {
   }
 
   get closed(): boolean {
-    return this.#abort.signal.aborted;
+    return this.#closed;
   }
 
   /** True while a replay waits for the client to read. */
@@ -76,7 +85,7 @@ export class EventStream {
 
   /** Queues bytes (or text) for the client. Returns false, and ends the stream, when the client is too slow. */
   send(chunk: Uint8Array | string): boolean {
-    if (this.closed) return false;
+    if (this.#closed) return false;
     const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
     // Bounded at the limit plus one chunk: a replay chunk larger than the limit still goes to a reader that keeps up.
     if (this.queuedBytes > this.#maxQueueBytes) {
@@ -115,8 +124,13 @@ export class EventStream {
 
   /** Resolves when the queue has room (or the stream ended), to pace a replay to the client's speed. */
   ready(): Promise<void> {
-    if (this.closed || (this.#controller.desiredSize ?? 0) > 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    if (this.#closed || (this.#controller.desiredSize ?? 0) > 0) return Promise.resolve();
+    const room = new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const unpark = this.#unpark;
+    this.#unpark = undefined;
+    // The stream calls pull again once this resolves: at once if the client read meanwhile, else on its next read.
+    unpark?.();
+    return room;
   }
 
   /** Ends the stream after what is queued has been read. */
@@ -131,6 +145,7 @@ export class EventStream {
   }
 
   #end(): void {
+    this.#closed = true;
     this.#abort.abort();
     this.#wakeWaiting();
   }
