@@ -3,7 +3,8 @@
  * One `Deno.watchFs` on one directory, shared by everything that follows a file in it: inotify instances are
  * scarce (128 per user by default) and every watcher sees every event, so one watcher per viewer would not
  * scale. Notifications are wake-ups, not data: a listener is told "your file may have changed" and reads it
- * itself. A `rescan` (events were dropped) wakes every listener, and a slow safety poll does the same, so a
+ * itself, and is told whether the file was only written to or may have been replaced. A `rescan` (events were
+ * dropped) wakes every listener, and a slow safety poll wakes those not heard of since the last poll, so a
  * missed notification can delay a line but never lose it.
  */
 
@@ -15,7 +16,13 @@ export interface DirWatcherOptions {
   pollIntervalMs?: number;
 }
 
-type Wake = () => void;
+/**
+ * What may have happened to a file: `"data"` when it was written to (appended, or truncated), `"any"` when it
+ * may also have been created, deleted or replaced, or nobody knows (a rescan, the safety poll).
+ */
+export type Change = "data" | "any";
+
+type Wake = (change: Change) => void;
 
 /** Wakes listeners when files of a directory change. Watches only while anybody listens. */
 export class DirWatcher {
@@ -25,6 +32,8 @@ export class DirWatcher {
   #watcher: Deno.FsWatcher | undefined;
   #loop: Promise<void> | undefined;
   #poll: ReturnType<typeof setInterval> | undefined;
+  /** Files the watcher reported since the last safety poll. */
+  #heard = new Set<string>();
 
   constructor(dir: string, options: DirWatcherOptions = {}) {
     this.#dir = dir;
@@ -52,7 +61,7 @@ export class DirWatcher {
 
   #start(): void {
     if (this.#watcher) return;
-    this.#poll ??= setInterval(() => this.#wakeAll(), this.#pollIntervalMs);
+    this.#poll ??= setInterval(() => this.#pollQuiet(), this.#pollIntervalMs);
     let watcher: Deno.FsWatcher;
     try {
       watcher = Deno.watchFs(this.#dir, { recursive: false });
@@ -69,7 +78,11 @@ export class DirWatcher {
       try {
         for await (const event of watcher) {
           if (event.flag === "rescan") this.#wakeAll();
-          else for (const path of event.paths) this.#wake(basename(path));
+          else {
+            // Opening, writing, closing: the same file. Creating, deleting, renaming: maybe another one.
+            const change = event.kind === "modify" || event.kind === "access" ? "data" : "any";
+            for (const path of event.paths) this.#wake(basename(path), change);
+          }
         }
       } catch (error) {
         if (!(error instanceof Deno.errors.BadResource)) {
@@ -93,11 +106,25 @@ export class DirWatcher {
     await this.#loop;
   }
 
-  #wake(fileName: string): void {
-    for (const wake of this.#listeners.get(fileName) ?? []) wake();
+  #wake(fileName: string, change: Change): void {
+    this.#heard.add(fileName);
+    for (const wake of this.#listeners.get(fileName) ?? []) wake(change);
   }
 
   #wakeAll(): void {
-    for (const set of [...this.#listeners.values()]) for (const wake of [...set]) wake();
+    for (const set of [...this.#listeners.values()]) for (const wake of [...set]) wake("any");
+  }
+
+  /**
+   * The safety poll wakes only files the watcher said nothing about since the last poll: for a file it just
+   * reported, it evidently works, and a notification missed after that is caught by the next poll. A busy
+   * server then spends nothing on polling the logs being written.
+   */
+  #pollQuiet(): void {
+    const heard = this.#heard;
+    this.#heard = new Set();
+    for (const [fileName, set] of [...this.#listeners]) {
+      if (!heard.has(fileName)) { for (const wake of [...set]) wake("any"); }
+    }
   }
 }

@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
-import { DirWatcher } from "./dir_watcher.ts";
+import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type {
   LineBatch,
@@ -148,9 +148,9 @@ export class FileStore implements LogStore {
     let closed = false;
     let tail: LogTail | undefined;
     let wokeWhileOpening = false;
-    const catchUp = () => {
+    const catchUp = (change: Change) => {
       if (!tail) return void (wokeWhileOpening = true);
-      tail.catchUp().catch((error) => {
+      tail.catchUp(change).catch((error) => {
         if (!closed) console.error(`shiplog: reading the log of ${id} failed:`, error);
       });
     };
@@ -162,7 +162,7 @@ export class FileStore implements LogStore {
       stopWatching();
       throw error;
     }
-    if (wokeWhileOpening) catchUp();
+    if (wokeWhileOpening) catchUp("any");
     const opened = tail;
     return {
       get nextLine() {

@@ -327,6 +327,21 @@ Deno.test("FileStore.follow() reports lines appended by other writers, numbered 
   assert.ok(!followed.events.includes("reset"));
 });
 
+Deno.test("FileStore.follow() hands a large append out in pieces, so viewers can start before it is all read", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  await append(fixture.logPath(id), "");
+  using followed = await follow(fixture.store, id);
+  const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i + 1} ${"x".repeat(90)}`);
+  await append(fixture.logPath(id), lines.join("\n") + "\n"); // about 2 MB in one write
+  await waitFor("every line", () => followed.events.length === lines.length, { timeoutMs: 10_000 });
+  assert.deepEqual(followed.events, lines.map((line, i) => `${i + 1}:${line}`));
+  const batchBytes = followed.batches.map((batch) => batch.lines.reduce((n, line) => n + line.length + 1, 0));
+  assert.ok(followed.batches.length >= 8, `${followed.batches.length} batches`);
+  // A pass reads 256 KiB; its batch also holds the end of the line the pass before left unfinished.
+  assert.ok(Math.max(...batchBytes) <= 256 * 1024 + 100, `batches of ${batchBytes.join(", ")} bytes`);
+});
+
 Deno.test("FileStore.follow() completes a partial line that was in the file before following began", async () => {
   await using fixture = await openStore(NO_POLL);
   const id = crypto.randomUUID();
@@ -356,6 +371,21 @@ Deno.test("FileStore.follow() reports a reset when the log is truncated, then nu
   await Deno.truncate(path);
   await waitFor("a reset", () => followed.events.includes("reset"));
   await append(path, "new\n");
+  await waitFor("the new line 1", () => followed.events.length === 2);
+  assert.deepEqual(followed.events, ["reset", "1:new"]);
+});
+
+Deno.test("FileStore.follow() reports a reset when a writer truncates the log through the file it has open", async () => {
+  // ftruncate on an open file is a bare "modify" notification, like an append: only the size tells them apart.
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "a\nb\nc\n");
+  using writer = await Deno.open(path, { write: true });
+  using followed = await follow(fixture.store, id);
+  await writer.truncate(0);
+  await waitFor("a reset", () => followed.events.includes("reset"));
+  await writer.write(encoder.encode("new\n"));
   await waitFor("the new line 1", () => followed.events.length === 2);
   assert.deepEqual(followed.events, ["reset", "1:new"]);
 });

@@ -1,19 +1,26 @@
 /**
  * @module
  * Follows one log file the way `tail -f` does, and knows nothing but files: woken by the directory watcher, it
- * reads from the last byte offset to the end in large chunks and reports only complete lines, numbered. It
- * notices when the file shrank, disappeared or was replaced (another inode) and reports a reset.
+ * reads from the last byte offset to the end and reports only complete lines, numbered. It notices when the
+ * file shrank, disappeared or was replaced (another inode) and reports a reset.
  */
 
+import { setImmediate } from "node:timers";
+import type { Change } from "./dir_watcher.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 
-const CHUNK_BYTES = 1024 * 1024;
-/** The most one synchronous pass reads before it lets the event loop run. */
-const PASS_BYTES = 4 * CHUNK_BYTES;
+/**
+ * The most one synchronous pass reads before it lets the event loop run, so that a burst reaches viewers in
+ * pieces they can start on (and a huge append cannot hold the server) instead of all at once at the end.
+ */
+const PASS_BYTES = 256 * 1024;
+/** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
+const passBuffer = new Uint8Array(PASS_BYTES);
 
+/** A turn of the event loop, so sockets get written. setTimeout(0) would do, but nested it waits 4 ms a turn. */
 function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Follows appended lines of one file, from its end at {@linkcode LogTail.open}. */
@@ -28,6 +35,8 @@ export class LogTail implements LogFollower {
   #reading: Promise<void> = Promise.resolve();
   #running = false;
   #again = false;
+  /** Whether a wake-up during the running read may have been more than appended data. */
+  #againAny = false;
   #closed = false;
 
   private constructor(path: string, handlers: LogFollowHandlers) {
@@ -38,7 +47,7 @@ export class LogTail implements LogFollower {
   /** Opens `path` and skips what it holds now, so that only lines appended from here on are reported. */
   static async open(path: string, handlers: LogFollowHandlers): Promise<LogTail> {
     const tail = new LogTail(path, handlers);
-    while (tail.#readPass(false)) await yieldToEventLoop();
+    while (tail.#readPass(false, "any")) await yieldToEventLoop();
     return tail;
   }
 
@@ -48,12 +57,14 @@ export class LogTail implements LogFollower {
 
   /**
    * Reads what is new and hands it to `onLines`; resolves once everything up to the end has been handed out.
-   * A wake-up while a read runs is folded into one more pass after it.
+   * `change` is what woke it: for `"data"` (the file was written) it reads on from its open file and looks at
+   * the path only if nothing new was there. A wake-up while a read runs is folded into one more pass after it.
    */
-  catchUp(): Promise<void> {
+  catchUp(change: Change = "any"): Promise<void> {
     if (this.#closed) return Promise.resolve();
     if (this.#running) {
       this.#again = true;
+      if (change === "any") this.#againAny = true;
       return this.#reading;
     }
     // A flag, not the promise, says whether a read runs: a read with nothing to wait for is over before
@@ -63,7 +74,9 @@ export class LogTail implements LogFollower {
       try {
         do {
           this.#again = false;
-          while (this.#readPass(true) && !this.#closed) await yieldToEventLoop();
+          while (this.#readPass(true, change) && !this.#closed) await yieldToEventLoop();
+          change = this.#againAny ? "any" : "data";
+          this.#againAny = false;
         } while (this.#again && !this.#closed);
       } finally {
         this.#running = false;
@@ -80,8 +93,14 @@ export class LogTail implements LogFollower {
 
   // Synchronous on purpose: a wake-up reads a few bytes of a local file, and an async stat and read each cost a
   // round trip through the runtime's thread pool, which measured as most of the delay and CPU of a live line.
-  // A pass reads at most PASS_BYTES, so a huge append cannot hold the event loop: true when more is waiting.
-  #readPass(report: boolean): boolean {
+  // True when more may be waiting (the pass stopped at PASS_BYTES).
+  #readPass(report: boolean, change: Change): boolean {
+    // Data written to the file: read on from the open file, no stat. Only if nothing new is there may the file
+    // have been truncated (that is a write too), so then the path is looked at.
+    if (change === "data" && this.#file) {
+      const read = this.#read(report);
+      if (read !== 0 || this.#closed) return read === PASS_BYTES;
+    }
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(this.#path);
@@ -105,25 +124,31 @@ export class LogTail implements LogFollower {
       }
       this.#inode = info.ino;
     }
-    // Read what the stat saw, no more: bytes appended since come with their own wake-up.
-    let remaining = Math.min(info.size - this.#offset, PASS_BYTES);
-    while (remaining > 0 && !this.#closed) {
-      const buffer = new Uint8Array(Math.min(remaining, CHUNK_BYTES));
-      const read = this.#file.readSync(buffer);
+    return this.#read(report) === PASS_BYTES;
+  }
+
+  /** Reads on from the offset, at most PASS_BYTES, and reports the lines completed; returns the bytes read. */
+  #read(report: boolean): number {
+    let total = 0;
+    while (total < PASS_BYTES && this.#file) {
+      const read = this.#file.readSync(passBuffer.subarray(total));
       if (read === null) break;
-      this.#offset += read;
-      remaining -= read;
-      const lines = this.#splitter.push(buffer.subarray(0, read));
-      if (lines.length === 0) continue;
-      const batch: LineBatch = {
-        firstLine: this.#nextLine,
-        lines,
-        end: this.#offset - this.#splitter.pendingBytes,
-      };
-      this.#nextLine += lines.length;
-      if (report) this.#handlers.onLines(batch);
+      total += read;
+      // A short read of a regular file is its end: no second call to learn that.
+      if (total < PASS_BYTES) break;
     }
-    return !this.#closed && info.size > this.#offset;
+    if (total === 0) return 0;
+    this.#offset += total;
+    const lines = this.#splitter.push(passBuffer.subarray(0, total));
+    if (lines.length === 0) return total;
+    const batch: LineBatch = {
+      firstLine: this.#nextLine,
+      lines,
+      end: this.#offset - this.#splitter.pendingBytes,
+    };
+    this.#nextLine += lines.length;
+    if (report) this.#handlers.onLines(batch);
+    return total;
   }
 
   #reset(report: boolean): void {
