@@ -35,7 +35,8 @@ export class EventStream {
   #maxQueueBytes: number;
   #highWaterBytes: number;
   #overflowed = false;
-  #waiting: (() => void)[] = [];
+  /** Replays waiting for room; no array at all for the many streams that never wait. */
+  #waiting: (() => void)[] | undefined;
   /** Resolves the stream's pending `pull`, parked while nobody waits for room. */
   #unpark: (() => void) | undefined;
   #closed = false;
@@ -57,7 +58,7 @@ export class EventStream {
       // viewer a promise per line for nothing: only a replay waiting in ready() needs to hear of room, so
       // without one the pull stays pending (the stream does not call it again) until ready() releases it.
       pull: () => {
-        if (this.#waiting.length > 0) return this.#wakeWaiting();
+        if (this.#waiting) return this.#wakeWaiting();
         return new Promise<void>((resolve) => this.#unpark = resolve);
       },
       cancel: () => this.#end(),
@@ -80,7 +81,7 @@ export class EventStream {
 
   /** True while a replay waits for the client to read. */
   get waitingForReader(): boolean {
-    return this.#waiting.length > 0;
+    return this.#waiting !== undefined;
   }
 
   /** Queues bytes (or text) for the client. Returns false, and ends the stream, when the client is too slow. */
@@ -125,7 +126,7 @@ export class EventStream {
   /** Resolves when the queue has room (or the stream ended), to pace a replay to the client's speed. */
   ready(): Promise<void> {
     if (this.#closed || (this.#controller.desiredSize ?? 0) > 0) return Promise.resolve();
-    const room = new Promise<void>((resolve) => this.#waiting.push(resolve));
+    const room = new Promise<void>((resolve) => (this.#waiting ??= []).push(resolve));
     const unpark = this.#unpark;
     this.#unpark = undefined;
     // The stream calls pull again once this resolves: at once if the client read meanwhile, else on its next read.
@@ -151,10 +152,10 @@ export class EventStream {
   }
 
   #wakeWaiting(): void {
-    if (this.#waiting.length === 0) return; // Called on every read by every viewer: keep it free.
-    this.stalledTicks = 0;
     const waiting = this.#waiting;
-    this.#waiting = [];
+    if (!waiting) return;
+    this.stalledTicks = 0;
+    this.#waiting = undefined;
     for (const resolve of waiting) resolve();
   }
 }

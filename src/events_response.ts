@@ -11,7 +11,7 @@
 import { type Deployment, isFinal } from "./deployment.ts";
 import type { Deployments } from "./deployments.ts";
 import type { EventStream } from "./event_stream.ts";
-import type { EncodedBatch, LogHub } from "./log_hub.ts";
+import type { EncodedBatch, LogHub, LogViewer } from "./log_hub.ts";
 import type { LineBatch, LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { encodeComment, encodeEvent, encodeLogLines, encodeRetry } from "./sse_encoder.ts";
@@ -37,11 +37,13 @@ export const EVENT_STREAM_HEADERS = {
 const encoder = new TextEncoder();
 
 /** What every event stream opens with: a comment (so proxies flush the headers) and the reconnection delay. */
-export const STREAM_OPENING = encodeComment("connected") + encodeRetry(2000);
+export const STREAM_OPENING: Uint8Array = encoder.encode(encodeComment("connected") + encodeRetry(2000));
 
 /** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
 export function parseLastEventId(request: Request): number {
-  const raw = request.headers.get("last-event-id") ?? new URL(request.url).searchParams.get("lastEventId") ??
+  // The URL is parsed only when the query may hold the id: one parse less per viewer that connects.
+  const raw = request.headers.get("last-event-id") ??
+    (request.url.includes("lastEventId=") ? new URL(request.url).searchParams.get("lastEventId") : null) ??
     "";
   if (!/^\d{1,15}$/.test(raw.trim())) return 0;
   return Number(raw.trim());
@@ -54,10 +56,9 @@ export async function eventsResponse(
   context: EventsContext,
 ): Promise<Response> {
   const { id } = deployment;
-  const { store, hub, metrics } = context;
   let after = parseLastEventId(request);
   if (after > 0) {
-    const count = await store.countLines(id);
+    const count = await context.store.countLines(id);
     // A reconnection after everything was sent: 204 tells EventSource to stop for good.
     if (after === count && isFinal(context.deployments.get(id)?.status ?? deployment.status)) {
       return new Response(null, { status: 204 });
@@ -68,111 +69,139 @@ export async function eventsResponse(
   const stream = context.openStream();
   stream.send(STREAM_OPENING);
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
+  const viewer = new LogStreamViewer(stream, deployment, after, context);
+  if (!isFinal(deployment.status)) {
+    // If the log cannot be followed, the stream (and its place under the viewer caps) is released, not leaked.
+    await context.hub.subscribe(id, viewer, stream.signal).catch((error) => {
+      stream.close();
+      throw error;
+    });
+  }
+  viewer.startReplay();
+  return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
+}
 
-  let lastSent = after;
+/**
+ * One viewer's stream of one log. Replaying, it reads the log file from `lastSent` at its own pace while live
+ * lines wait in `pending` (bounded: past the bound they are dropped, and read from the file by one more pass).
+ * A class, not a nest of closures: thousands of idle viewers each hold one object, not a dozen functions.
+ */
+class LogStreamViewer implements LogViewer {
+  #stream: EventStream;
+  #deployment: Deployment;
+  // The store and the metrics, not the whole request context: that stays garbage once the response is made.
+  #store: LogStore;
+  #metrics: Metrics;
+  #lastSent: number;
   /** Where line `lastSent` ends in the log, once known: a replay reads on from there. */
-  let lastSentEnd: number | undefined;
-  // Replaying: the viewer reads the log file from `lastSent` at its own pace; live lines wait in `pending`
-  // (bounded: past the bound they are dropped, and read from the file by one more pass).
-  let replaying = true;
-  let pending: EncodedBatch[] = [];
-  let pendingBytes = 0;
-  let dropped = false;
-  let ended: Deployment | undefined;
+  #lastSentEnd: number | undefined;
+  #replaying = true;
+  #pending: EncodedBatch[] | undefined;
+  #pendingBytes = 0;
+  #dropped = false;
+  #ended: Deployment | undefined;
 
-  const send = ({ firstLine, lines, end }: LineBatch, bytes?: Uint8Array) => {
-    if (stream.closed) return;
+  constructor(stream: EventStream, deployment: Deployment, after: number, context: EventsContext) {
+    this.#stream = stream;
+    this.#deployment = deployment;
+    this.#lastSent = after;
+    this.#store = context.store;
+    this.#metrics = context.metrics;
+  }
+
+  lines(batch: EncodedBatch): void {
+    if (!this.#replaying) {
+      // A burst this viewer cannot take as fast as it comes: rather than queue it without bound (or drop the
+      // viewer), stop queueing and let it read the rest from the log file at its own pace.
+      // Half the queue's bound: the bytes are shared by every viewer, so letting them queue is cheap; reading
+      // from the file costs a decode and an encode per viewer, so it is for viewers really behind.
+      if (this.#stream.queuedBytes <= this.#stream.maxQueueBytes / 2) return this.#send(batch, batch.bytes);
+      this.#replaying = true;
+      this.#dropPending();
+      return this.startReplay();
+    }
+    if (this.#pendingBytes + batch.bytes.length > this.#stream.maxQueueBytes / 2) return this.#dropPending();
+    (this.#pending ??= []).push(batch);
+    this.#pendingBytes += batch.bytes.length;
+  }
+
+  status(changed: Deployment): void {
+    this.#stream.send(statusEvent(changed));
+  }
+
+  reset(): void {
+    // id 0 makes the client's next reconnection start from the new log's first line.
+    this.#stream.send(
+      encodeEvent({ event: "reset", id: 0, data: "the log was truncated, replaced or deleted" }),
+    );
+    this.#stream.close();
+  }
+
+  end(final: Deployment): void {
+    if (this.#replaying) this.#ended = final;
+    else this.#finish(final);
+  }
+
+  startReplay(): void {
+    this.#replay().catch((error) => {
+      if (!this.#stream.closed) {
+        console.error(`shiplog: streaming the log of ${this.#deployment.id} failed:`, error);
+      }
+      this.#stream.close();
+    });
+  }
+
+  /** Reads the log from `lastSent` until no live line was dropped meanwhile, then goes live. */
+  async #replay(): Promise<void> {
+    const stream = this.#stream;
+    do {
+      this.#dropped = false;
+      const cursor = { signal: stream.signal, from: this.#lastSentEnd };
+      for await (const batch of this.#store.readLines(this.#deployment.id, this.#lastSent, cursor)) {
+        await stream.ready();
+        if (stream.closed) return;
+        this.#send(batch);
+      }
+    } while (this.#dropped && !stream.closed);
+    this.#replaying = false;
+    const pending = this.#pending ?? [];
+    this.#pending = undefined;
+    this.#pendingBytes = 0;
+    for (const batch of pending) this.#send(batch, batch.bytes);
+    const final = this.#ended ?? (isFinal(this.#deployment.status) ? this.#deployment : undefined);
+    if (final) this.#finish(final);
+  }
+
+  #send({ firstLine, lines, end }: LineBatch, bytes?: Uint8Array): void {
+    if (this.#stream.closed) return;
     const lastLine = firstLine + lines.length - 1;
-    if (lastLine <= lastSent) return;
-    if (firstLine <= lastSent) {
-      lines = lines.slice(lastSent - firstLine + 1);
-      firstLine = lastSent + 1;
+    if (lastLine <= this.#lastSent) return;
+    if (firstLine <= this.#lastSent) {
+      lines = lines.slice(this.#lastSent - firstLine + 1);
+      firstLine = this.#lastSent + 1;
       bytes = undefined;
     }
-    if (!stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)))) return;
-    metrics.linesSent += lines.length;
-    lastSent = lastLine;
-    lastSentEnd = end;
-  };
-  const finish = (final: Deployment) => {
-    stream.send(
+    if (!this.#stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)))) return;
+    this.#metrics.linesSent += lines.length;
+    this.#lastSent = lastLine;
+    this.#lastSentEnd = end;
+  }
+
+  #finish(final: Deployment): void {
+    this.#stream.send(
       encodeEvent({
         event: "done",
         data: JSON.stringify({ status: final.status, exitCode: final.exitCode }),
       }),
     );
-    stream.close();
-  };
-  const dropPending = () => {
-    pending = [];
-    pendingBytes = 0;
-    dropped = true;
-  };
-  /** Reads the log from `lastSent` until no live line was dropped meanwhile, then goes live. */
-  const replay = async () => {
-    do {
-      dropped = false;
-      const cursor = { signal: stream.signal, from: lastSentEnd };
-      for await (const batch of store.readLines(id, lastSent, cursor)) {
-        await stream.ready();
-        if (stream.closed) return;
-        send(batch);
-      }
-    } while (dropped && !stream.closed);
-    replaying = false;
-    for (const batch of pending) send(batch, batch.bytes);
-    pending = [];
-    pendingBytes = 0;
-    const final = ended ?? (isFinal(deployment.status) ? deployment : undefined);
-    if (final) finish(final);
-  };
-  const startReplay = () => {
-    replay().catch((error) => {
-      if (!stream.closed) console.error(`shiplog: streaming the log of ${id} failed:`, error);
-      stream.close();
-    });
-  };
-
-  if (!isFinal(deployment.status)) {
-    // If the log cannot be followed, the stream (and its place under the viewer caps) is released, not leaked.
-    await hub.subscribe(id, {
-      lines(batch) {
-        if (!replaying) {
-          // A burst this viewer cannot take as fast as it comes: rather than queue it without bound (or drop the
-          // viewer), stop queueing and let it read the rest from the log file at its own pace.
-          // Half the queue's bound: the bytes are shared by every viewer, so letting them queue is cheap; reading
-          // from the file costs a decode and an encode per viewer, so it is for viewers really behind.
-          if (stream.queuedBytes <= stream.maxQueueBytes / 2) return send(batch, batch.bytes);
-          replaying = true;
-          dropPending();
-          return startReplay();
-        }
-        if (pendingBytes + batch.bytes.length > stream.maxQueueBytes / 2) return dropPending();
-        pending.push(batch);
-        pendingBytes += batch.bytes.length;
-      },
-      status(changed) {
-        stream.send(statusEvent(changed));
-      },
-      reset() {
-        // id 0 makes the client's next reconnection start from the new log's first line.
-        stream.send(
-          encodeEvent({ event: "reset", id: 0, data: "the log was truncated, replaced or deleted" }),
-        );
-        stream.close();
-      },
-      end(final) {
-        if (replaying) ended = final;
-        else finish(final);
-      },
-    }, stream.signal).catch((error) => {
-      stream.close();
-      throw error;
-    });
+    this.#stream.close();
   }
-  startReplay();
 
-  return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
+  #dropPending(): void {
+    this.#pending = undefined;
+    this.#pendingBytes = 0;
+    this.#dropped = true;
+  }
 }
 
 function statusEvent(deployment: Deployment): string {
