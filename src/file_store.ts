@@ -106,11 +106,13 @@ export class FileStore implements LogStore {
   }
 
   async *readLines(id: string, afterLine: number, options: ReadLinesOptions = {}): AsyncIterable<LineBatch> {
-    const file = await this.#openLog(id);
+    // A cursor: no need to read (and count) every line before it.
+    let offset = options.from ?? 0;
+    // Nothing past the cursor (an idle viewer of a new log, say): no file opened, no buffer.
+    if ((this.#statLog(id)?.size ?? 0) <= offset) return;
+    const file = await this.#openFile(id);
     if (!file) return;
     try {
-      // A cursor: no need to read (and count) every line before it.
-      let offset = options.from ?? 0;
       let nextLine = options.from === undefined ? 1 : afterLine + 1;
       if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
       // What the file held when opened, no more: lines appended since reach viewers through the follower.
@@ -195,14 +197,31 @@ export class FileStore implements LogStore {
   }
 
   /**
+   * The log's file info, or `undefined` when there is none or it is not a regular file. Synchronous: a local
+   * stat is microseconds, and the async one costs a thread-pool round trip and kilobytes of garbage per viewer.
+   */
+  #statLog(id: string): Deno.FileInfo | undefined {
+    try {
+      const info = Deno.statSync(this.#path(id, "log"));
+      return info.isFile ? info : undefined;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+  }
+
+  /**
    * Opens a log for reading, or `undefined` when there is none or it is not a regular file: opening a FIFO
    * blocks until someone writes to it, and a device never ends, so both read as an empty log.
    */
   async #openLog(id: string): Promise<Deno.FsFile | undefined> {
-    const path = this.#path(id, "log");
+    return this.#statLog(id) ? await this.#openFile(id) : undefined;
+  }
+
+  /** Opens a log known to be a regular file; `undefined` if it went away since. */
+  async #openFile(id: string): Promise<Deno.FsFile | undefined> {
     try {
-      if (!(await Deno.stat(path)).isFile) return undefined;
-      return await Deno.open(path, { read: true });
+      return await Deno.open(this.#path(id, "log"), { read: true });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw error;
