@@ -3,7 +3,8 @@
  * The byte stream of one SSE response, with a bounded queue. What is sent waits in the stream's queue until
  * the client reads it; a client that stops reading while more than `maxQueueBytes` wait is disconnected rather
  * than buffered without limit (it resumes from the log with `Last-Event-ID`, so nothing is lost). Replay
- * waits for room with {@linkcode EventStream.ready}, so a long history never floods the queue. The open streams
+ * waits with {@linkcode EventStream.ready} until the client has taken what was sent, so a long history never
+ * floods the queue. The open streams
  * are kept in one {@linkcode OpenStreams}: one timer heartbeats them all (not a timer per stream), and shutdown
  * closes them all.
  */
@@ -12,8 +13,6 @@
 export interface EventStreamOptions {
   /** Bytes that may wait for a slow client before it is disconnected. Default 16 MiB. */
   maxQueueBytes?: number;
-  /** Bytes queued before {@linkcode EventStream.ready} waits. Default 256 KiB. */
-  highWaterBytes?: number;
   /** Called once if the stream is ended because its client is too slow (for metrics). */
   onOverflow?: () => void;
 }
@@ -27,18 +26,29 @@ export function isSlowClientError(error: unknown): boolean {
   return error instanceof RangeError && error.cause === SLOW_CLIENT;
 }
 
-/** One SSE response body. Closing it, or the client going away, aborts {@linkcode EventStream.signal}. */
+/**
+ * One SSE response body. Closing it, or the client going away, aborts {@linkcode EventStream.signal} and calls
+ * the {@linkcode EventStream.onEnd} callbacks.
+ *
+ * Memory per stream matters (thousands of idle viewers), so the stream counts chunks, as it does by default,
+ * and this class counts their bytes itself, only for chunks that actually wait: a byte-length strategy would
+ * cost a callback wrapper per stream and a callback per chunk.
+ */
 export class EventStream {
   readonly readable: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #abort = new AbortController();
   #maxQueueBytes: number;
-  #highWaterBytes: number;
   #overflowed = false;
-  /** Replays waiting for room; no array at all for the many streams that never wait. */
+  /** Sizes of the chunks waiting in the stream's queue, oldest at `#head`; undefined while none wait. */
+  #sizes: number[] | undefined;
+  #head = 0;
+  #queuedBytes = 0;
+  /** Replays waiting for the queue to drain; no array at all for the many streams that never wait. */
   #waiting: (() => void)[] | undefined;
   /** Resolves the stream's pending `pull`, parked while nobody waits for room. */
   #unpark: (() => void) | undefined;
+  #onEnd: (() => void)[] | undefined;
   #closed = false;
   #onOverflow: (() => void) | undefined;
   /** Heartbeat ticks since the last send: a counter, not a clock read on every send of every stream. */
@@ -48,26 +58,32 @@ export class EventStream {
 
   constructor(options: EventStreamOptions = {}) {
     this.#maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
-    this.#highWaterBytes = options.highWaterBytes ?? 256 * 1024;
     this.#onOverflow = options.onOverflow;
+    // The default strategy: a high-water mark of one chunk, so pull means "the queue is empty".
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
       },
-      // The stream calls pull after every read while there is room. Answering each call would cost every
-      // viewer a promise per line for nothing: only a replay waiting in ready() needs to hear of room, so
+      // The stream calls pull after every read that empties the queue. Answering each call would cost every
+      // viewer a promise per line for nothing: only a replay waiting in ready() needs to hear of it, so
       // without one the pull stays pending (the stream does not call it again) until ready() releases it.
       pull: () => {
         if (this.#waiting) return this.#wakeWaiting();
         return new Promise<void>((resolve) => this.#unpark = resolve);
       },
       cancel: () => this.#end(),
-    }, new ByteLengthQueuingStrategy({ highWaterMark: this.#highWaterBytes }));
+    });
   }
 
   /** Aborted when the stream ends, for whatever reason. */
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /** Calls `callback` once when the stream ends: a plain call, lighter than a listener on {@linkcode signal}. */
+  onEnd(callback: () => void): void {
+    if (this.#closed) return callback();
+    (this.#onEnd ??= []).push(callback);
   }
 
   /** True when the stream was ended because the client did not read fast enough. */
@@ -94,13 +110,32 @@ export class EventStream {
       return false;
     }
     this.#controller.enqueue(bytes);
+    // A read already waiting takes the chunk at once (the usual case for a live viewer): then nothing waits.
+    if (this.#chunksQueued() > this.#chunksCounted()) {
+      (this.#sizes ??= []).push(bytes.length);
+      this.#queuedBytes += bytes.length;
+    }
     this.idleTicks = 0;
     return true;
   }
 
   /** Bytes waiting for the client to read them. */
   get queuedBytes(): number {
-    return this.#highWaterBytes - (this.#controller.desiredSize ?? 0);
+    if (this.#sizes === undefined) return 0;
+    // Chunks leave the queue oldest first: those no longer in it were read.
+    const queued = this.#chunksQueued();
+    if (queued === 0) {
+      this.#sizes = undefined;
+      this.#head = 0;
+      this.#queuedBytes = 0;
+      return 0;
+    }
+    while (this.#chunksCounted() > queued) this.#queuedBytes -= this.#sizes[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#sizes.length) {
+      this.#sizes = this.#sizes.slice(this.#head);
+      this.#head = 0;
+    }
+    return this.#queuedBytes;
   }
 
   /** Bytes that may wait for the client before it is disconnected. */
@@ -123,9 +158,9 @@ export class EventStream {
     this.#end();
   }
 
-  /** Resolves when the queue has room (or the stream ended), to pace a replay to the client's speed. */
+  /** Resolves once the client has taken everything queued (or the stream ended), to pace a replay to it. */
   ready(): Promise<void> {
-    if (this.#closed || (this.#controller.desiredSize ?? 0) > 0) return Promise.resolve();
+    if (this.#closed || this.#chunksQueued() === 0) return Promise.resolve();
     const room = new Promise<void>((resolve) => (this.#waiting ??= []).push(resolve));
     const unpark = this.#unpark;
     this.#unpark = undefined;
@@ -145,10 +180,23 @@ export class EventStream {
     this.#end();
   }
 
+  /** Chunks in the stream's queue: its high-water mark (1) minus its desired size. */
+  #chunksQueued(): number {
+    return 1 - (this.#controller.desiredSize ?? 1);
+  }
+
+  #chunksCounted(): number {
+    return this.#sizes === undefined ? 0 : this.#sizes.length - this.#head;
+  }
+
   #end(): void {
     this.#closed = true;
+    this.#sizes = undefined;
     this.#abort.abort();
     this.#wakeWaiting();
+    const callbacks = this.#onEnd;
+    this.#onEnd = undefined;
+    for (const callback of callbacks ?? []) callback();
   }
 
   #wakeWaiting(): void {
@@ -180,7 +228,7 @@ export class OpenStreams {
     // A request that was still on its way at shutdown must not open a stream that nothing will end.
     if (this.#closing) return stream.close();
     this.#streams.add(stream);
-    stream.signal.addEventListener("abort", () => this.#delete(stream), { once: true });
+    stream.onEnd(() => this.#delete(stream));
     // Tick at a quarter of the interval so a stream is silent for at most a quarter longer than the interval.
     this.#timer ??= setInterval(() => this.#beat(), Math.max(this.#intervalMs / TICKS_PER_INTERVAL, 10));
   }

@@ -30,7 +30,7 @@ function readContinuously(stream: EventStream) {
 }
 
 Deno.test("EventStream.send() beyond maxQueueBytes with nobody reading drops the stream and aborts its signal", async () => {
-  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 100 });
+  const stream = new EventStream({ maxQueueBytes: 1000 });
   assert.equal(stream.send("a".repeat(600)), true);
   assert.equal(stream.send("b".repeat(400)), true);
   assert.equal(stream.send("c"), true, "exactly maxQueueBytes waited before this chunk");
@@ -45,17 +45,69 @@ Deno.test("EventStream.send() beyond maxQueueBytes with nobody reading drops the
   await assert.rejects(readAll(stream), (error) => isSlowClientError(error));
 });
 
-Deno.test("EventStream.send() bounds the bytes waiting, not the bytes beyond the high-water mark", async () => {
-  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 500 });
-  assert.equal(stream.send(new Uint8Array(600)), true);
-  assert.equal(stream.send(new Uint8Array(600)), true);
+Deno.test("EventStream.queuedBytes counts the bytes waiting, and only those: a chunk read is no longer counted", async () => {
+  const stream = new EventStream({ maxQueueBytes: 1000 });
+  const reader = stream.readable.getReader();
+  assert.equal(stream.queuedBytes, 0);
+  stream.send(new Uint8Array(600));
+  stream.send(new Uint8Array(300));
+  assert.equal(stream.queuedBytes, 900);
+  assert.equal((await reader.read()).value?.length, 600);
+  assert.equal(stream.queuedBytes, 300, "the oldest chunk was read");
+  assert.equal((await reader.read()).value?.length, 300);
+  assert.equal(stream.queuedBytes, 0);
+  // A read waiting when the chunk comes takes it at once: it never waited in the queue.
+  const pending = reader.read();
+  stream.send(new Uint8Array(700));
+  assert.equal(stream.queuedBytes, 0);
+  assert.equal((await pending).value?.length, 700);
+  stream.send(new Uint8Array(600));
+  stream.send(new Uint8Array(600));
   assert.equal(stream.send(new Uint8Array(1)), false, "1200 bytes wait");
   assert.equal(stream.overflowed, true);
-  await assert.rejects(new Response(stream.readable).arrayBuffer(), (error) => isSlowClientError(error));
+  await assert.rejects(reader.read(), (error) => isSlowClientError(error));
+});
+
+Deno.test("EventStream.queuedBytes stays exact over many chunks read in between", async () => {
+  const stream = new EventStream({ maxQueueBytes: 1_000_000 });
+  const reader = stream.readable.getReader();
+  let waiting = 0;
+  for (let i = 1; i <= 5000; i++) {
+    stream.send(new Uint8Array(i % 7 + 1));
+    waiting += i % 7 + 1;
+    if (i % 3 === 0) waiting -= (await reader.read()).value!.length;
+    if (i % 500 === 0) assert.equal(stream.queuedBytes, waiting, `after ${i} chunks`);
+  }
+  stream.close();
+  while (!(await reader.read()).done);
+});
+
+Deno.test("EventStream.onEnd() calls back once when the stream ends, and at once when it has", async (t) => {
+  for (
+    const [how, end] of [
+      ["close", (stream: EventStream) => stream.close()],
+      ["overflow", (stream: EventStream) => stream.overflow()],
+      ["cancel by the reader", (stream: EventStream) => void stream.readable.cancel()],
+    ] as const
+  ) {
+    await t.step(how, () => {
+      const stream = new EventStream();
+      const calls: string[] = [];
+      stream.onEnd(() => calls.push("first"));
+      stream.onEnd(() => calls.push("second"));
+      assert.deepEqual([...calls], []);
+      end(stream);
+      assert.deepEqual([...calls], ["first", "second"]);
+      stream.close();
+      assert.deepEqual([...calls], ["first", "second"], "not again");
+      stream.onEnd(() => calls.push("late"));
+      assert.deepEqual([...calls], ["first", "second", "late"]);
+    });
+  }
 });
 
 Deno.test("EventStream.send() accepts a chunk larger than maxQueueBytes when nothing waits", async () => {
-  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 100 });
+  const stream = new EventStream({ maxQueueBytes: 1000 });
   assert.equal(stream.send(new Uint8Array(5000)), true);
   stream.close();
   assert.equal(stream.overflowed, false, "closed by the server, not for slowness");
@@ -63,7 +115,7 @@ Deno.test("EventStream.send() accepts a chunk larger than maxQueueBytes when not
 });
 
 Deno.test("EventStream.send() keeps sending to a reader that keeps up, far beyond maxQueueBytes in all", async () => {
-  const stream = new EventStream({ maxQueueBytes: 1000, highWaterBytes: 100 });
+  const stream = new EventStream({ maxQueueBytes: 1000 });
   await using reading = readContinuously(stream);
   for (let i = 0; i < 50; i++) {
     assert.equal(stream.send(`${"x".repeat(99)}\n`), true, `chunk ${i}`);
@@ -75,7 +127,7 @@ Deno.test("EventStream.send() keeps sending to a reader that keeps up, far beyon
 });
 
 Deno.test("EventStream.ready() waits until the reader has read, and resolves at once on a closed stream", async (t) => {
-  const stream = new EventStream({ highWaterBytes: 100 });
+  const stream = new EventStream();
   const reader = stream.readable.getReader();
 
   await t.step("room in the queue: ready at once", async () => {
@@ -108,7 +160,7 @@ Deno.test("EventStream.ready() waits until the reader has read, and resolves at 
 });
 
 Deno.test("EventStream: a cancel by the reader aborts the signal, wakes ready() and stops sending", async () => {
-  const stream = new EventStream({ highWaterBytes: 10 });
+  const stream = new EventStream();
   stream.send("x".repeat(20));
   const waiting = stream.ready();
   const aborted = new Promise((resolve) => stream.signal.addEventListener("abort", resolve));

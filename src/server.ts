@@ -14,7 +14,7 @@ import { isFinal } from "./deployment.ts";
 import { isDeploymentId } from "./deployment_id.ts";
 import type { Deployments } from "./deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
-import { EventStream, type OpenStreams } from "./event_stream.ts";
+import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse } from "./events_response.ts";
 import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
@@ -340,12 +340,20 @@ function signInResponse(next: string, status: number, message?: string): Respons
   });
 }
 
+/** The options of every event stream of a server: one object, not one (and a closure) per stream. */
+const streamOptions = new WeakMap<ServerContext, EventStreamOptions>();
+
 function openStream(context: ServerContext, address: string): EventStream {
-  const stream = new EventStream({
-    maxQueueBytes: context.maxQueueBytes,
-    onOverflow: () => context.metrics.slowViewersDisconnected++,
-  });
-  const refused = context.viewerLimit.acquire(address, stream.signal);
+  let options = streamOptions.get(context);
+  if (!options) {
+    options = {
+      maxQueueBytes: context.maxQueueBytes,
+      onOverflow: () => context.metrics.slowViewersDisconnected++,
+    };
+    streamOptions.set(context, options);
+  }
+  const stream = new EventStream(options);
+  const refused = context.viewerLimit.acquire(address, stream);
   if (refused) {
     stream.close();
     throw new HttpError(429, refused, { "retry-after": "30" });

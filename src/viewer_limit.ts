@@ -5,6 +5,8 @@
  * answer but 200 as final, so a browser does not retry in a tight loop.
  */
 
+import type { EventStream } from "./event_stream.ts";
+
 /** Counts open streams and refuses new ones past the caps. */
 export class ViewerLimit {
   #max: number;
@@ -17,8 +19,8 @@ export class ViewerLimit {
     this.#maxPerClient = maxPerClient;
   }
 
-  /** Takes a place for `address` until `signal` aborts; a message saying why when there is none. */
-  acquire(address: string, signal: AbortSignal): string | undefined {
+  /** Takes a place for `address` until `stream` ends; a message saying why when there is none. */
+  acquire(address: string, stream: EventStream): string | undefined {
     const mine = this.#perClient.get(address) ?? 0;
     if (this.#total >= this.#max) return `Too many open event streams (limit ${this.#max}); try again later`;
     if (mine >= this.#maxPerClient) {
@@ -26,12 +28,12 @@ export class ViewerLimit {
     }
     this.#total++;
     this.#perClient.set(address, mine + 1);
-    signal.addEventListener("abort", () => {
+    stream.onEnd(() => {
       this.#total--;
       const left = this.#perClient.get(address)! - 1;
       if (left === 0) this.#perClient.delete(address);
       else this.#perClient.set(address, left);
-    }, { once: true });
+    });
     return undefined;
   }
 
