@@ -72,7 +72,7 @@ export async function eventsResponse(
   const viewer = new LogStreamViewer(stream, deployment, after, context);
   if (!isFinal(deployment.status)) {
     // If the log cannot be followed, the stream (and its place under the viewer caps) is released, not leaked.
-    await context.hub.subscribe(id, viewer, stream.signal).catch((error) => {
+    await context.hub.subscribe(id, viewer, stream).catch((error) => {
       stream.close();
       throw error;
     });

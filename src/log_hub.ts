@@ -27,6 +27,16 @@ export interface LogViewer {
   end(deployment: Deployment): void;
 }
 
+/**
+ * How long a viewer stays: until it ends. An event stream is one; a plain callback, not an abort listener,
+ * because thousands of idle viewers each pay for whatever this costs.
+ */
+export interface ViewerLifetime {
+  readonly closed: boolean;
+  /** Calls `callback` once when the viewer goes (at once if it has). */
+  onEnd(callback: () => void): void;
+}
+
 interface Channel {
   viewers: Set<LogViewer>;
   follower: Promise<LogFollower>;
@@ -63,12 +73,12 @@ export class LogHub {
   }
 
   /**
-   * Registers a viewer until `signal` aborts. Resolves once the log is followed: every line appended from then
+   * Registers a viewer until its `lifetime` ends. Resolves once the log is followed: every line appended from then
    * on reaches the viewer, so a history read after this resolves leaves no gap.
    */
-  async subscribe(id: string, viewer: LogViewer, signal: AbortSignal): Promise<void> {
-    // An aborted signal never fires again: the viewer would be kept, and its log followed, for ever.
-    if (signal.aborted) return;
+  async subscribe(id: string, viewer: LogViewer, lifetime: ViewerLifetime): Promise<void> {
+    // A viewer already gone would be kept, and its log followed, for nothing.
+    if (lifetime.closed) return;
     let channel = this.#channels.get(id);
     if (!channel) {
       const created: Channel = { viewers: new Set(), follower: Promise.resolve(null!), ending: false };
@@ -84,10 +94,10 @@ export class LogHub {
     }
     const joined = channel;
     joined.viewers.add(viewer);
-    signal.addEventListener("abort", () => {
+    lifetime.onEnd(() => {
       joined.viewers.delete(viewer);
       if (joined.viewers.size === 0) this.#closeChannel(id, joined);
-    }, { once: true });
+    });
     await joined.follower;
     // The deployment may have ended while the follower opened, before this viewer could hear of it.
     const deployment = this.#deployments.get(id);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Deployment } from "./deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { FileStore } from "./file_store.ts";
-import { type EncodedBatch, LogHub, type LogViewer } from "./log_hub.ts";
+import { type EncodedBatch, LogHub, type LogViewer, type ViewerLifetime } from "./log_hub.ts";
 import { encodeLogLines } from "./sse_encoder.ts";
 import { delay, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
 
@@ -51,7 +51,17 @@ function recordingViewer() {
     reset: () => events.push("reset"),
     end: (deployment: Deployment) => events.push(`end ${deployment.status}`),
   };
-  return { viewer, events, batches, lines, signal: controller.signal, leave: () => controller.abort() };
+  // What an event stream is to the hub: open until it ends.
+  const lifetime: ViewerLifetime = {
+    get closed() {
+      return controller.signal.aborted;
+    },
+    onEnd(callback) {
+      if (controller.signal.aborted) return callback();
+      controller.signal.addEventListener("abort", callback, { once: true });
+    },
+  };
+  return { viewer, events, batches, lines, lifetime, leave: () => controller.abort() };
 }
 
 Deno.test("LogHub shares one follower between two viewers of a deployment, and the same bytes", async (t) => {
@@ -60,8 +70,8 @@ Deno.test("LogHub shares one follower between two viewers of a deployment, and t
   await fixture.append("before");
   const a = recordingViewer();
   const b = recordingViewer();
-  await withDeadline("subscribe a", hub.subscribe(id, a.viewer, a.signal));
-  await withDeadline("subscribe b", hub.subscribe(id, b.viewer, b.signal));
+  await withDeadline("subscribe a", hub.subscribe(id, a.viewer, a.lifetime));
+  await withDeadline("subscribe b", hub.subscribe(id, b.viewer, b.lifetime));
 
   await t.step("one follower, two viewers", () => {
     assert.equal(hub.followedCount, 1);
@@ -101,7 +111,7 @@ Deno.test("LogHub tells viewers of status changes and, on a final one, hands out
   await using fixture = await startHub();
   const { hub, id, deployments } = fixture;
   const viewer = recordingViewer();
-  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.signal));
+  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.lifetime));
 
   // Written through a hard link in another directory, so no notification comes: only the hub's catch-up at
   // the end can hand these lines out, and they must come before end().
@@ -132,7 +142,7 @@ Deno.test("LogHub: a viewer subscribing after the deployment ended gets end() an
   await deployments.update(id, { status: "succeeded", finishedAt: new Date().toISOString(), exitCode: 0 });
 
   const viewer = recordingViewer();
-  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.signal));
+  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.lifetime));
   await waitFor("end()", () => viewer.events.length > 0);
   assert.deepEqual(viewer.events, ["end succeeded"]);
   await waitFor("the follower to close", () => hub.followedCount === 0);
@@ -144,18 +154,18 @@ Deno.test("LogHub tells viewers when the log is truncated", async () => {
   const { hub, id } = fixture;
   await fixture.append("one", "two");
   const viewer = recordingViewer();
-  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.signal));
+  await withDeadline("subscribe", hub.subscribe(id, viewer.viewer, viewer.lifetime));
   await Deno.truncate(fixture.logPath);
   await waitFor("reset()", () => viewer.events.includes("reset"));
   assert.deepEqual(viewer.events, ["reset"]);
   viewer.leave();
 });
 
-Deno.test("LogHub.subscribe() with a signal already aborted follows nothing", async () => {
+Deno.test("LogHub.subscribe() of a viewer already gone follows nothing", async () => {
   await using fixture = await startHub();
   const viewer = recordingViewer();
   viewer.leave();
-  await withDeadline("subscribe", fixture.hub.subscribe(fixture.id, viewer.viewer, viewer.signal));
+  await withDeadline("subscribe", fixture.hub.subscribe(fixture.id, viewer.viewer, viewer.lifetime));
   assert.equal(fixture.hub.viewerCount, 0);
   assert.equal(fixture.hub.followedCount, 0);
 });
@@ -163,7 +173,7 @@ Deno.test("LogHub.subscribe() with a signal already aborted follows nothing", as
 Deno.test("LogHub.close() stops following every log", async () => {
   await using fixture = await startHub();
   const viewer = recordingViewer();
-  await withDeadline("subscribe", fixture.hub.subscribe(fixture.id, viewer.viewer, viewer.signal));
+  await withDeadline("subscribe", fixture.hub.subscribe(fixture.id, viewer.viewer, viewer.lifetime));
   assert.equal(fixture.hub.followedCount, 1);
   fixture.hub.close();
   assert.equal(fixture.hub.followedCount, 0);
