@@ -196,7 +196,14 @@ export class EventStream {
     this.#wakeWaiting();
     const callbacks = this.#onEnd;
     this.#onEnd = undefined;
-    for (const callback of callbacks ?? []) callback();
+    for (const callback of callbacks ?? []) {
+      // One failing callback must not keep the others (a place under the caps, say) from being released.
+      try {
+        callback();
+      } catch (error) {
+        reportError(error);
+      }
+    }
   }
 
   #wakeWaiting(): void {

@@ -82,6 +82,46 @@ Deno.test("EventStream.queuedBytes stays exact over many chunks read in between"
   while (!(await reader.read()).done);
 });
 
+Deno.test("EventStream.queuedBytes stays exact when thousands of chunks wait and are then read", async () => {
+  const stream = new EventStream({ maxQueueBytes: 10_000_000 });
+  const reader = stream.readable.getReader();
+  let waiting = 0;
+  for (let i = 1; i <= 5000; i++) {
+    stream.send(new Uint8Array(i % 11 + 1));
+    waiting += i % 11 + 1;
+  }
+  assert.equal(stream.queuedBytes, waiting);
+  for (let i = 1; i <= 4990; i++) {
+    waiting -= (await reader.read()).value!.length;
+    if (i % 997 === 0 || i > 4980) assert.equal(stream.queuedBytes, waiting, `after ${i} reads`);
+  }
+  stream.close();
+  while (!(await reader.read()).done);
+  assert.equal(stream.queuedBytes, 0);
+});
+
+Deno.test("EventStream.onEnd(): a callback that throws does not keep the others from running", () => {
+  const stream = new EventStream();
+  const calls: string[] = [];
+  const reported: unknown[] = [];
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    reported.push(event.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    stream.onEnd(() => {
+      throw new Error("boom");
+    });
+    stream.onEnd(() => calls.push("second"));
+    stream.close();
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+  assert.deepEqual([...calls], ["second"]);
+  assert.equal((reported[0] as Error).message, "boom");
+});
+
 Deno.test("EventStream.onEnd() calls back once when the stream ends, and at once when it has", async (t) => {
   for (
     const [how, end] of [

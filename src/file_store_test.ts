@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { FileStore, type FileStoreOptions } from "./file_store.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "./test_helpers.ts";
@@ -418,6 +419,29 @@ Deno.test("FileStore.follow() reports a reset when another file is renamed over 
   await waitFor("the replacement's lines", () => followed.events.length === 5);
   assert.deepEqual(followed.events, ["reset", "1:new 1", "2:new 2", "3:new 3", "4:new 4"]);
   assert.equal(followed.follower.nextLine, 5);
+});
+
+Deno.test("DirWatcher's safety poll skips a file the watcher reported since the last poll, and wakes it after", async () => {
+  await using temp = await makeTempDir();
+  const watcher = new DirWatcher(temp.path, { pollIntervalMs: 300 });
+  const wakes: { change: Change; at: number }[] = [];
+  await append(join(temp.path, "a.log"), "");
+  const stop = watcher.watch("a.log", (change) => wakes.push({ change, at: performance.now() }));
+  try {
+    // Just after a poll: the file was quiet, so the poll woke it.
+    await waitFor("a poll", () => wakes.some((wake) => wake.change === "any"));
+    const polled = wakes.findLast((wake) => wake.change === "any")!.at;
+    await append(join(temp.path, "a.log"), "x\n");
+    await waitFor("the write's wake-up", () => wakes.some((wake) => wake.change === "data"));
+    // The next poll (300 ms after the last) has nothing to do for this file: it was just heard of.
+    await delay(Math.max(0, polled + 450 - performance.now()));
+    assert.equal(wakes.filter((wake) => wake.change === "any" && wake.at > polled).length, 0);
+    // The one after it finds the file quiet since, and wakes it again.
+    await waitFor("the poll after", () => wakes.some((wake) => wake.change === "any" && wake.at > polled));
+  } finally {
+    stop();
+    await watcher.close();
+  }
 });
 
 Deno.test({
