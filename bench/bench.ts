@@ -656,13 +656,12 @@ async function catchUpScenario(system: System, lines: number): Promise<CatchUpRe
     }
     await delay(200);
   }
-  const sorted = [...timesMs].sort((a, b) => a - b);
   return {
     ...delivery(viewers, lines),
     lines,
     logBytes,
     timesMs,
-    medianMs: sorted[Math.floor(sorted.length / 2)],
+    medianMs: median(timesMs),
     peakRssMiB: memoryKiB(system.pid).peak / 1024,
     otherLoadPercent: load(),
   };
@@ -700,7 +699,7 @@ async function idleScenario(system: System, count: number): Promise<IdleResult> 
       samples.push(memoryKiB(system.pid).rss);
       await delay(300);
     }
-    const rssAfter = samples.sort((a, b) => a - b)[1];
+    const rssAfter = median(samples);
     const all = [...warm, ...viewers];
     const sampleErrors = all.flatMap((v) => v.errors).slice(0, 5);
     return {
@@ -980,6 +979,12 @@ async function machine(): Promise<Record<string, string | number>> {
 }
 
 /** `flags`: extra `deno run` flags for the server processes (profiling). */
+/** A live scenario's run: a fresh server (with `shiplogArgs` for shiplog), then {@linkcode liveScenario}. */
+function live(options: LiveOptions, shiplogArgs: string[] = []) {
+  return (name: SystemName, flags: string[]) =>
+    withSystem(name, flags, shiplogArgs, (s) => liveScenario(s, options));
+}
+
 const SCENARIOS: Record<
   string,
   {
@@ -994,61 +999,40 @@ const SCENARIOS: Record<
     title: "1 deployment, 1 viewer, 200 lines at 50 lines/s",
     rounds: 3,
     key: (r: LiveResult) => r.latency.p99,
-    run: (name, flags) =>
-      withSystem(
-        name,
-        flags,
-        [],
-        (s) =>
-          liveScenario(s, {
-            deployments: 1,
-            viewersPerDeployment: 1,
-            lines: 200,
-            rate: 50,
-            deadlineMs: 20_000,
-            warmup: 25,
-          }),
-      ),
+    run: live({
+      deployments: 1,
+      viewersPerDeployment: 1,
+      lines: 200,
+      rate: 50,
+      deadlineMs: 20_000,
+      warmup: 25,
+    }),
   },
   "2": {
     title: "1 deployment, 1,000 viewers, 100 lines at 10 lines/s",
     rounds: 3,
     key: (r: LiveResult) => r.latency.p99,
-    run: (name, flags) =>
-      withSystem(
-        name,
-        flags,
-        [],
-        (s) =>
-          liveScenario(s, {
-            deployments: 1,
-            viewersPerDeployment: 1000,
-            lines: 100,
-            rate: 10,
-            deadlineMs: 30_000,
-            warmup: 5,
-          }),
-      ),
+    run: live({
+      deployments: 1,
+      viewersPerDeployment: 1000,
+      lines: 100,
+      rate: 10,
+      deadlineMs: 30_000,
+      warmup: 5,
+    }),
   },
   "3": {
     title: "200 deployments × 5 viewers, 20 lines each at 2 lines/s per deployment",
     rounds: 3,
     key: (r: LiveResult) => r.latency.p99,
-    run: (name, flags) =>
-      withSystem(
-        name,
-        flags,
-        ["--max-running", "1000"],
-        (s) =>
-          liveScenario(s, {
-            deployments: 200,
-            viewersPerDeployment: 5,
-            lines: 20,
-            rate: 2,
-            deadlineMs: 30_000,
-            warmup: 1,
-          }),
-      ),
+    run: live({
+      deployments: 200,
+      viewersPerDeployment: 5,
+      lines: 20,
+      rate: 2,
+      deadlineMs: 30_000,
+      warmup: 1,
+    }, ["--max-running", "1000"]),
   },
   "4": {
     title: "catch-up: a new viewer of a finished 100,000-line (~10 MB) log",
@@ -1060,21 +1044,14 @@ const SCENARIOS: Record<
     title: "throughput: 200,000 lines as fast as the writer can, 10 viewers",
     rounds: 3,
     key: (r: LiveResult) => r.minLinesPerSecond,
-    run: (name, flags) =>
-      withSystem(
-        name,
-        flags,
-        [],
-        (s) =>
-          liveScenario(s, {
-            deployments: 1,
-            viewersPerDeployment: 10,
-            lines: 200_000,
-            rate: 0,
-            deadlineMs: 60_000,
-            warmup: 1_000,
-          }),
-      ),
+    run: live({
+      deployments: 1,
+      viewersPerDeployment: 10,
+      lines: 200_000,
+      rate: 0,
+      deadlineMs: 60_000,
+      warmup: 1_000,
+    }),
   },
   "6": {
     title: "memory: 2,000 idle viewers",
