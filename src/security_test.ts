@@ -59,6 +59,15 @@ async function waitForStreams(app: App, count: number, what: string): Promise<vo
   await waitFor(what, async () => await metric(app, "shiplog_event_streams") === count, APP_WAIT);
 }
 
+/** Closes the first of the `open` streams, waits until the server released it, and opens `path` in its place. */
+async function closeOneAndReopen(app: App, open: Response[], path: string): Promise<void> {
+  await open.shift()!.body!.cancel();
+  await waitForStreams(app, open.length, "a closed stream to be released");
+  const again = await openViewer(app, path);
+  assert.equal(again.status, 200);
+  open.push(again);
+}
+
 /** Opens an event stream and reads its first chunk, so that the server counts it as open. */
 async function openViewer(app: App, path: string): Promise<Response> {
   const response = await request(app, path);
@@ -536,11 +545,7 @@ Deno.test("past maxViewers an event stream is 429 with Retry-After, and the coun
       assert.equal(await refused.text(), "Too many open event streams (limit 3); try again later\n");
     }
     assert.equal(await metric(app, "shiplog_event_streams"), 3);
-    await open.shift()!.body!.cancel();
-    await waitForStreams(app, 2, "a closed stream to be released");
-    const again = await openViewer(app, `events/${id}`);
-    assert.equal(again.status, 200);
-    open.push(again);
+    await closeOneAndReopen(app, open, `events/${id}`);
   } finally {
     for (const response of open) await response.body?.cancel();
   }
@@ -559,11 +564,7 @@ Deno.test("past maxViewersPerClient an address gets 429 with Retry-After, and re
     assert.match(await refused.text(), /from your address \(limit 2\)/);
     // Plain requests are not streams and are not capped.
     assert.equal((await request(app, "api/deployments")).status, 200);
-    await open.pop()!.body!.cancel();
-    await waitForStreams(app, 1, "a closed stream to be released");
-    const again = await openViewer(app, `events/${id}`);
-    assert.equal(again.status, 200);
-    open.push(again);
+    await closeOneAndReopen(app, open, `events/${id}`);
   } finally {
     for (const response of open) await response.body?.cancel();
   }
