@@ -111,8 +111,11 @@ export class DirWatcher {
     for (const wake of this.#listeners.get(fileName) ?? []) wake(change);
   }
 
-  #wakeAll(): void {
-    for (const set of [...this.#listeners.values()]) for (const wake of [...set]) wake("any");
+  /** Wakes every listener, except those of the files in `skip`. */
+  #wakeAll(skip?: ReadonlySet<string>): void {
+    for (const [fileName, set] of [...this.#listeners]) {
+      if (!skip?.has(fileName)) { for (const wake of [...set]) wake("any"); }
+    }
   }
 
   /**
@@ -123,8 +126,6 @@ export class DirWatcher {
   #pollQuiet(): void {
     const heard = this.#heard;
     this.#heard = new Set();
-    for (const [fileName, set] of [...this.#listeners]) {
-      if (!heard.has(fileName)) { for (const wake of [...set]) wake("any"); }
-    }
+    this.#wakeAll(heard);
   }
 }
