@@ -124,6 +124,14 @@ class LogStreamViewer implements LogViewer {
     this.#pendingBytes += batch.bytes.length;
   }
 
+  get backlog(): number | undefined {
+    return this.#replaying ? undefined : this.#stream.queuedBytes;
+  }
+
+  drained(): Promise<void> {
+    return this.#stream.ready();
+  }
+
   status(changed: Deployment): void {
     this.#stream.send(statusEvent(changed));
   }

@@ -25,6 +25,10 @@ export interface LogViewer {
   reset(): void;
   /** The deployment ended and every line appended until then has been handed out. */
   end(deployment: Deployment): void;
+  /** Bytes handed to this viewer that its client has not read yet; `undefined` while it reads the log itself. */
+  readonly backlog: number | undefined;
+  /** Resolves once the client has read everything handed to it, or the viewer has gone. */
+  drained(): Promise<void>;
 }
 
 /**
@@ -44,6 +48,13 @@ interface Channel {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * In a burst, the follower reads on at once while some viewer of live lines has less than this waiting, and
+ * otherwise waits for one to catch up: the fastest viewer sets the pace, memory holds about this much per log,
+ * and a viewer that falls far behind the others reads from the file on its own.
+ */
+const PACE_BYTES = 1024 * 1024;
 
 /** Shares one log follower per deployment among its viewers. */
 export class LogHub {
@@ -87,6 +98,7 @@ export class LogHub {
         onReset: () => {
           for (const each of created.viewers) each.reset();
         },
+        pace: () => this.#pace(created),
       });
       channel = created;
       this.#channels.set(id, channel);
@@ -119,6 +131,19 @@ export class LogHub {
     if (channel.viewers.size === 0) return;
     const encoded = { ...batch, bytes: encoder.encode(encodeLogLines(batch.firstLine, batch.lines)) };
     for (const viewer of channel.viewers) viewer.lines(encoded);
+  }
+
+  /** Undefined when a viewer can take more now (or none takes live lines), else when the first one can. */
+  #pace(channel: Channel): Promise<void> | undefined {
+    let behind: LogViewer[] | undefined;
+    for (const viewer of channel.viewers) {
+      const backlog = viewer.backlog;
+      // A viewer reading the file on its own does not wait for the next lines, nor do they crowd it.
+      if (backlog === undefined) continue;
+      if (backlog < PACE_BYTES) return undefined;
+      (behind ??= []).push(viewer);
+    }
+    return behind && Promise.race(behind.map((viewer) => viewer.drained()));
   }
 
   #changed(deployment: Deployment): void {

@@ -41,6 +41,8 @@ function recordingViewer() {
   const batches: EncodedBatch[] = [];
   const lines: string[] = [];
   const controller = new AbortController();
+  // What the viewer tells the follower, which paces a burst to it: by default it takes every line at once.
+  const pacing = { backlog: 0 as number | undefined, drained: Promise.resolve() };
   const viewer: LogViewer = {
     lines(batch) {
       batches.push(batch);
@@ -50,6 +52,10 @@ function recordingViewer() {
     status: (deployment: Deployment) => events.push(`status ${deployment.status}`),
     reset: () => events.push("reset"),
     end: (deployment: Deployment) => events.push(`end ${deployment.status}`),
+    get backlog() {
+      return pacing.backlog;
+    },
+    drained: () => pacing.drained,
   };
   // What an event stream is to the hub: open until it ends.
   const lifetime: ViewerLifetime = {
@@ -61,7 +67,7 @@ function recordingViewer() {
       controller.signal.addEventListener("abort", callback, { once: true });
     },
   };
-  return { viewer, events, batches, lines, lifetime, leave: () => controller.abort() };
+  return { viewer, events, batches, lines, lifetime, pacing, leave: () => controller.abort() };
 }
 
 Deno.test("LogHub shares one follower between two viewers of a deployment, and the same bytes", async (t) => {
@@ -105,6 +111,40 @@ Deno.test("LogHub shares one follower between two viewers of a deployment, and t
     await delay(50);
     assert.deepEqual(b.lines, ["one", "two", "three"]);
   });
+});
+
+Deno.test("LogHub reads a burst no faster than its fastest viewer of live lines takes it", async (t) => {
+  await using fixture = await startHub();
+  const { hub, id } = fixture;
+  const behind = recordingViewer();
+  let caughtUp!: () => void;
+  behind.pacing.backlog = 2 * 1024 * 1024;
+  behind.pacing.drained = new Promise((resolve) => caughtUp = resolve);
+  const onItsOwn = recordingViewer();
+  onItsOwn.pacing.backlog = undefined;
+  await withDeadline("subscribe behind", hub.subscribe(id, behind.viewer, behind.lifetime));
+  await withDeadline("subscribe on its own", hub.subscribe(id, onItsOwn.viewer, onItsOwn.lifetime));
+  // About 3.5 MB in one write: many of the follower's reads.
+  const burst = Array.from({ length: 40_000 }, (_, i) => `line ${i + 1} ${"x".repeat(80)}`);
+  await fixture.append(...burst);
+
+  await t.step("while every viewer of live lines is behind, one read and no more", async () => {
+    await waitFor("the first read", () => behind.lines.length > 0);
+    await delay(100);
+    assert.deepEqual(behind.events, [`lines 1-${behind.lines.length}`]);
+    assert.ok(behind.lines.length < burst.length / 4, `${behind.lines.length} lines`);
+    assert.deepEqual(onItsOwn.lines, behind.lines, "a viewer reading the file on its own does not count");
+  });
+
+  await t.step("once it has caught up, the follower reads on to the end", async () => {
+    behind.pacing.backlog = 0;
+    caughtUp();
+    await waitFor("every line", () => behind.lines.length === burst.length);
+    assert.deepEqual(behind.lines, burst);
+    assert.deepEqual(onItsOwn.lines, burst);
+  });
+  behind.leave();
+  onItsOwn.leave();
 });
 
 Deno.test("LogHub tells viewers of status changes and, on a final one, hands out the last lines before end()", async () => {

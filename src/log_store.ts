@@ -35,6 +35,11 @@ export interface LogFollowHandlers {
   onLines(batch: LineBatch): void;
   /** The log was truncated, replaced or deleted: line numbers start over. */
   onReset(): void;
+  /**
+   * Between the pieces of a long read (a burst), the follower waits for what this returns, if anything: so it
+   * reads the log no faster than its readers take the lines, and the file, not memory, holds the rest.
+   */
+  pace?(): Promise<void> | undefined;
 }
 
 /** A running follow of one log. */

@@ -74,7 +74,7 @@ export class LogTail implements LogFollower {
       try {
         do {
           this.#again = false;
-          while (this.#readPass(true, change) && !this.#closed) await yieldToEventLoop();
+          while (this.#readPass(true, change) && !this.#closed) await this.#betweenPasses();
           change = this.#againAny ? "any" : "data";
           this.#againAny = false;
         } while (this.#again && !this.#closed);
@@ -89,6 +89,12 @@ export class LogTail implements LogFollower {
     this.#closed = true;
     this.#file?.close();
     this.#file = undefined;
+  }
+
+  /** Waits until the readers can take more (if they say so), then lets the event loop run. */
+  async #betweenPasses(): Promise<void> {
+    await this.#handlers.pace?.();
+    await yieldToEventLoop();
   }
 
   // Synchronous on purpose: a wake-up reads a few bytes of a local file, and an async stat and read each cost a
