@@ -14,7 +14,7 @@ import type { EventStream } from "./event_stream.ts";
 import type { EncodedBatch, LogHub, LogViewer } from "./log_hub.ts";
 import type { LineBatch, LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
-import { encodeComment, encodeEvent, encodeLogLines, encodeRetry } from "./sse_encoder.ts";
+import { encodeComment, encodeEvent, encodeLogLines, encodeRetry, skipEvents } from "./sse_encoder.ts";
 
 /** What an events response needs. */
 export interface EventsContext {
@@ -114,8 +114,9 @@ class LogStreamViewer implements LogViewer {
       // viewer), stop queueing and let it read the rest from the log file at its own pace.
       // Half the queue's bound: the bytes are shared by every viewer, so letting them queue is cheap; reading
       // from the file costs a decode and an encode per viewer, so it is for viewers really behind.
-      if (this.#stream.queuedBytes <= this.#stream.maxQueueBytes / 2) return this.#send(batch, batch.bytes);
+      if (this.#stream.queuedBytes <= this.#stream.maxQueueBytes / 2) return this.#sendEncoded(batch);
       this.#replaying = true;
+      this.#metrics.viewersBehind++;
       this.#dropPending();
       return this.startReplay();
     }
@@ -167,30 +168,42 @@ class LogStreamViewer implements LogViewer {
       for await (const batch of this.#store.readLines(this.#deployment.id, this.#lastSent, cursor)) {
         await stream.ready();
         if (stream.closed) return;
-        this.#send(batch);
+        this.#sendLines(batch);
       }
     } while (this.#dropped && !stream.closed);
     this.#replaying = false;
     const pending = this.#pending ?? [];
     this.#pending = undefined;
     this.#pendingBytes = 0;
-    for (const batch of pending) this.#send(batch, batch.bytes);
+    for (const batch of pending) this.#sendEncoded(batch);
     const final = this.#ended ?? (isFinal(this.#deployment.status) ? this.#deployment : undefined);
     if (final) this.#finish(final);
   }
 
-  #send({ firstLine, lines, end }: LineBatch, bytes?: Uint8Array): void {
-    if (this.#stream.closed) return;
-    const lastLine = firstLine + lines.length - 1;
-    if (lastLine <= this.#lastSent) return;
-    if (firstLine <= this.#lastSent) {
-      lines = lines.slice(this.#lastSent - firstLine + 1);
-      firstLine = this.#lastSent + 1;
-      bytes = undefined;
+  /** Sends the lines of a batch read from the log that were not sent yet. */
+  #sendLines({ firstLine, lines, end }: LineBatch): void {
+    const skip = this.#lastSent - firstLine + 1;
+    if (skip >= lines.length) return;
+    if (skip > 0) {
+      lines = lines.slice(skip);
+      firstLine += skip;
     }
-    if (!this.#stream.send(bytes ?? encoder.encode(encodeLogLines(firstLine, lines)))) return;
-    this.#metrics.linesSent += lines.length;
-    this.#lastSent = lastLine;
+    this.#send(encoder.encode(encodeLogLines(firstLine, lines)), firstLine, lines.length, end);
+  }
+
+  /** Sends the events of a shared batch that were not sent yet: all its bytes, or the part after them. */
+  #sendEncoded({ firstLine, count, end, bytes }: EncodedBatch): void {
+    const skip = this.#lastSent - firstLine + 1;
+    if (skip >= count) return;
+    if (skip <= 0) return this.#send(bytes, firstLine, count, end);
+    this.#send(skipEvents(bytes, skip), firstLine + skip, count - skip, end);
+  }
+
+  /** Sends the events of `count` lines from `firstLine`, which end at `end` in the log. */
+  #send(bytes: Uint8Array, firstLine: number, count: number, end: number): void {
+    if (this.#stream.closed || !this.#stream.send(bytes)) return;
+    this.#metrics.linesSent += count;
+    this.#lastSent = firstLine + count - 1;
     this.#lastSentEnd = end;
   }
 

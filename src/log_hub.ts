@@ -10,8 +10,17 @@ import type { DeploymentChange, Deployments } from "./deployments.ts";
 import type { LineBatch, LogFollower, LogStore } from "./log_store.ts";
 import { encodeLogLines } from "./sse_encoder.ts";
 
-/** Lines with their SSE encoding, shared by every viewer. */
-export interface EncodedBatch extends LineBatch {
+/**
+ * Consecutive log lines as SSE events, encoded once and shared by every viewer. Only the bytes, not the lines'
+ * text: a batch may wait in the queues of slow viewers, and the text would double what it holds.
+ */
+export interface EncodedBatch {
+  /** The number of the first line, also the id of the first event. */
+  firstLine: number;
+  /** How many lines, one event each. */
+  count: number;
+  /** Where the batch ends in the log, in bytes (see {@linkcode LineBatch}). */
+  end: number;
   bytes: Uint8Array;
 }
 
@@ -129,7 +138,9 @@ export class LogHub {
 
   #broadcast(channel: Channel, batch: LineBatch): void {
     if (channel.viewers.size === 0) return;
-    const encoded = { ...batch, bytes: encoder.encode(encodeLogLines(batch.firstLine, batch.lines)) };
+    const { firstLine, lines, end } = batch;
+    const bytes = encoder.encode(encodeLogLines(firstLine, lines));
+    const encoded = { firstLine, count: lines.length, end, bytes };
     for (const viewer of channel.viewers) viewer.lines(encoded);
   }
 

@@ -35,6 +35,12 @@ async function startHub() {
   };
 }
 
+/** The data of each event in `bytes` (log lines hold no LF, so each is one `data:` line). */
+function dataOf(bytes: Uint8Array): string[] {
+  const events = new TextDecoder().decode(bytes).split("\n\n").slice(0, -1);
+  return events.map((event) => event.split("\n").find((field) => field.startsWith("data: "))!.slice(6));
+}
+
 /** A viewer that records what it is told, in order, as `"lines 1-2"`, `"status running"`, `"reset"`, `"end"`. */
 function recordingViewer() {
   const events: string[] = [];
@@ -46,8 +52,10 @@ function recordingViewer() {
   const viewer: LogViewer = {
     lines(batch) {
       batches.push(batch);
-      lines.push(...batch.lines);
-      events.push(`lines ${batch.firstLine}-${batch.firstLine + batch.lines.length - 1}`);
+      const data = dataOf(batch.bytes);
+      assert.equal(data.length, batch.count, "one event per line");
+      lines.push(...data);
+      events.push(`lines ${batch.firstLine}-${batch.firstLine + batch.count - 1}`);
     },
     status: (deployment: Deployment) => events.push(`status ${deployment.status}`),
     reset: () => events.push("reset"),

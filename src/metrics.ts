@@ -19,6 +19,7 @@ export class Metrics {
   linesSent = 0;
   eventStreamsOpened = 0;
   slowViewersDisconnected = 0;
+  viewersBehind = 0;
   deploymentsStarted = 0;
   requestErrors = 0;
 
@@ -51,6 +52,12 @@ export class Metrics {
       "counter",
       "Viewers disconnected because they did not read fast enough.",
       [["", this.slowViewersDisconnected]],
+    );
+    metric(
+      "shiplog_viewers_behind_total",
+      "counter",
+      "Times a viewer fell far behind the others in a burst and read on from the log file on its own.",
+      [["", this.viewersBehind]],
     );
     metric("shiplog_deployments_started_total", "counter", "Deployments created.", [[
       "",

@@ -15,7 +15,7 @@ import {
   startTestApp,
   type TestApp,
 } from "./test_app.ts";
-import { delay, waitFor, waitForValue } from "./test_helpers.ts";
+import { delay, makeTempDir, waitFor, waitForValue } from "./test_helpers.ts";
 
 interface Received {
   type: string;
@@ -70,6 +70,15 @@ async function follow(
   return events;
 }
 
+/** Waits until `count` viewers follow deployment logs. */
+async function waitForViewers(app: TestApp, count: number): Promise<void> {
+  await waitFor(
+    `${count} viewers`,
+    async () => (await metricsText(app)).includes(`shiplog_log_viewers ${count}\n`),
+    APP_WAIT,
+  );
+}
+
 const lines = (events: Received[]) => events.filter((e) => e.type === "message").map((e) => e.data);
 const ids = (events: Received[]) => events.filter((e) => e.type === "message").map((e) => Number(e.id));
 
@@ -101,11 +110,7 @@ Deno.test("lines appended by another process arrive whole: partial writes, a spl
   await using app = await startTestApp({ command: "sleep 30" });
   const { id } = await createDeployment(app);
   const received = follow(new URL(`events/${id}`, app.url), { until: (e) => lines(e).length === 4 });
-  await waitFor(
-    "the viewer",
-    async () => (await metricsText(app)).includes("shiplog_log_viewers 1"),
-    APP_WAIT,
-  );
+  await waitForViewers(app, 1);
   const euro = new TextEncoder().encode("price: 5€\n");
   await append(app, id, "hal");
   await delay(50);
@@ -375,11 +380,7 @@ Deno.test("a viewer that stops reading is disconnected; the others are not held 
       until: (e) => lines(e).length === 2400,
       timeoutMs: 30_000,
     });
-    await waitFor(
-      "two viewers",
-      async () => (await metricsText(app)).includes("shiplog_log_viewers 2"),
-      APP_WAIT,
-    );
+    await waitForViewers(app, 2);
     for (let i = 0; i < 240; i++) {
       // 24 MB in all: more than the kernel's socket buffers hold, at a pace a reading client keeps up with.
       await append(app, id, `${line}\n`.repeat(10));
@@ -398,25 +399,75 @@ Deno.test("a viewer that stops reading is disconnected; the others are not held 
   }
 });
 
-Deno.test("a viewer behind a burst reads on from the log, with no reconnection and no line lost", async () => {
+/** Reads an event stream's body until `count` log lines have come, and returns their ids in order. */
+async function readIds(body: ReadableStream<Uint8Array>, count: number): Promise<number[]> {
+  const ids: number[] = [];
+  let text = "";
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  try {
+    while (ids.length < count) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended after ${ids.length} lines`);
+      text += decoder.decode(value, { stream: true });
+      const events = text.split("\n\n");
+      text = events.pop()!;
+      for (const event of events) {
+        const id = /^id: (\d+)$/m.exec(event);
+        if (id && /^data: /m.test(event)) ids.push(Number(id[1]));
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+  return ids;
+}
+
+Deno.test("a viewer far behind the others in a burst reads on from the log, with no reconnection and no line lost", async () => {
   await using app = await startTestApp({ command: "sleep 30" });
   const { id } = await createDeployment(app);
-  const received = follow(new URL(`events/${id}`, app.url), {
+  const fast = follow(new URL(`events/${id}`, app.url), {
     until: (e) => lines(e).length === 2000,
     timeoutMs: 30_000,
   });
+  const slow = await fetch(new URL(`events/${id}`, app.url));
+  await waitForViewers(app, 2);
+  // 20 MB at once, while the slow viewer reads nothing: the log is read as fast as the other one takes it, so
+  // the slow one falls more than its queue may hold (8 MiB) behind.
+  await append(app, id, `${"b".repeat(10_000)}\n`.repeat(2000));
+  const everyLine = Array.from({ length: 2000 }, (_, i) => i + 1);
+  assert.deepEqual(ids(await fast), everyLine);
+  assert.deepEqual(await readIds(slow.body!, 2000), everyLine);
+  const metrics = await metricsText(app);
+  assert.match(metrics, /^shiplog_viewers_behind_total 1$/m, "only the slow viewer reads from the file");
+  assert.match(metrics, /^shiplog_event_streams_opened_total 2$/m, "a viewer had to reconnect");
+  assert.match(metrics, /^shiplog_slow_viewers_disconnected_total 0$/m);
+});
+
+Deno.test("a viewer that read further than the live lines gets only the rest of the next batch", async () => {
+  // No safety poll during the test: the follower reads only when notified.
+  await using app = await startTestApp({ command: "sleep 30" }, { pollIntervalMs: 60_000 });
+  const { id } = await createDeployment(app);
+  const first = follow(new URL(`events/${id}`, app.url), { until: (e) => lines(e).length === 4 });
+  await waitForViewers(app, 1);
+  // Appended through a hard link in another directory: no notification, so the follower does not read them.
+  await using elsewhere = await makeTempDir();
+  const link = join(elsewhere.path, "link.log");
+  await Deno.link(join(app.dir, `${id}.log`), link);
+  await Deno.writeTextFile(link, "one\ntwo\nthree\n", { append: true });
+  // A second viewer replays the file, these three lines included, and goes live.
+  const second = follow(new URL(`events/${id}`, app.url), { until: (e) => lines(e).length === 4 });
   await waitFor(
-    "the viewer",
-    async () => (await metricsText(app)).includes("shiplog_log_viewers 1"),
+    "its replay",
+    async () => (await metricsText(app)).includes("shiplog_log_lines_sent_total 3"),
     APP_WAIT,
   );
-  // 20 MB at once: far more than a viewer's queue may hold (8 MiB), faster than this process can read it.
-  await append(app, id, `${"b".repeat(10_000)}\n`.repeat(2000));
-  const events = await received;
-  assert.deepEqual(ids(events), Array.from({ length: 2000 }, (_, i) => i + 1));
-  const metrics = await metricsText(app);
-  assert.match(metrics, /^shiplog_event_streams_opened_total 1$/m, "the viewer had to reconnect");
-  assert.match(metrics, /^shiplog_slow_viewers_disconnected_total 0$/m);
+  // Now the follower reads all four lines as one batch: the second viewer must get only the fourth.
+  await append(app, id, "four\n");
+  for (const events of [await first, await second]) {
+    assert.deepEqual(lines(events), ["one", "two", "three", "four"]);
+    assert.deepEqual(ids(events), [1, 2, 3, 4]);
+  }
 });
 
 Deno.test("a viewer that stops reading during its replay is disconnected and releases the log", async () => {

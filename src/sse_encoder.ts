@@ -56,3 +56,21 @@ export function encodeLogLines(firstLine: number, lines: readonly string[]): str
   for (let i = 0; i < lines.length; i++) text += encodeEvent({ id: firstLine + i, data: lines[i] });
   return text;
 }
+
+const LF = 0x0a;
+
+/**
+ * The bytes after the first `count` events of `bytes`, which holds whole events as {@linkcode encodeEvent}
+ * writes them. An event ends at its first blank line (no value can hold one), so this is byte scanning: lines
+ * already sent are cut from shared encoded bytes without decoding or encoding anything.
+ */
+export function skipEvents(bytes: Uint8Array, count: number): Uint8Array {
+  let at = 0;
+  for (let skipped = 0; skipped < count; skipped++) {
+    let lf = bytes.indexOf(LF, at);
+    while (lf >= 0 && bytes[lf + 1] !== LF) lf = bytes.indexOf(LF, lf + 1);
+    if (lf < 0) throw new RangeError(`Cannot skip ${count} events: the bytes hold only ${skipped}`);
+    at = lf + 2;
+  }
+  return bytes.subarray(at);
+}

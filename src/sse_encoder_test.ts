@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeComment, encodeEvent, encodeLogLines, encodeRetry } from "./sse_encoder.ts";
+import { encodeComment, encodeEvent, encodeLogLines, encodeRetry, skipEvents } from "./sse_encoder.ts";
 
 Deno.test("encodeEvent() writes the exact wire string of a log line", () => {
   assert.equal(encodeEvent({ id: 42, data: "hello" }), "id: 42\ndata: hello\n\n");
@@ -51,4 +51,34 @@ Deno.test("encodeRetry() writes the retry field and rejects a negative delay", (
 Deno.test("encodeLogLines() numbers consecutive lines from the first line number", () => {
   assert.equal(encodeLogLines(41, ["a", " b"]), "id: 41\ndata: a\n\nid: 42\ndata:  b\n\n");
   assert.equal(encodeLogLines(1, []), "");
+});
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+Deno.test("skipEvents() cuts whole events off the front of encoded log lines", () => {
+  const bytes = encoder.encode(encodeLogLines(7, ["a", "", "b\rc"]));
+  assert.equal(decoder.decode(skipEvents(bytes, 0)), encodeLogLines(7, ["a", "", "b\rc"]));
+  assert.equal(decoder.decode(skipEvents(bytes, 1)), "id: 8\ndata: \n\nid: 9\ndata: b\ndata: c\n\n");
+  assert.equal(decoder.decode(skipEvents(bytes, 2)), "id: 9\ndata: b\ndata: c\n\n");
+  assert.equal(skipEvents(bytes, 3).length, 0);
+  assert.throws(() => skipEvents(bytes, 4), RangeError);
+});
+
+Deno.test("skipEvents() agrees with encoding fewer lines, for lines made of any characters", () => {
+  // Seeded, so a failure can be replayed: lines of CR, LF-free text, blanks, field lookalikes, non-ASCII.
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const pieces = ["", "\r", "\r\r", " ", "data: x", "event: done", "id: 3", ":", "é😀", "\0", "a"];
+  for (let round = 0; round < 200; round++) {
+    const lines = Array.from({ length: random(8) }, () => {
+      let line = "";
+      for (let i = random(5); i > 0; i--) line += pieces[random(pieces.length)];
+      return line;
+    });
+    const bytes = encoder.encode(encodeLogLines(1, lines));
+    for (let skip = 0; skip <= lines.length; skip++) {
+      assert.equal(decoder.decode(skipEvents(bytes, skip)), encodeLogLines(1 + skip, lines.slice(skip)));
+    }
+  }
 });
