@@ -133,6 +133,8 @@ Deno.test({
 
           await waitFor(page, `document.querySelector("#status").textContent === "succeeded"`);
           await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+          // Lines are drawn on the next animation frame, which may come after `done` set the state.
+          await waitFor(page, `document.getElementById("L6") !== null`);
           const bar = await page.$eval("#progress", (element) => ({
             now: element.getAttribute("aria-valuenow"),
             max: element.getAttribute("aria-valuemax"),
@@ -166,6 +168,7 @@ Deno.test({
       await t.step("a log line of HTML and script is shown as text and runs nothing", async () => {
         const page = await open(`${base}deployment/${firstId}`);
         await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        await waitFor(page, `document.getElementById("L4") !== null`);
         assert.equal(
           await text(page, "#L4 .text"),
           "<img src=x onerror=window.__pwned=1><script>window.__pwned=1</script>",
@@ -284,12 +287,14 @@ Deno.test({
         await waitFor(page, `document.getElementById("L1")?.textContent.includes("rewritten 1")`);
         await waitFor(page, `document.querySelector("#status").textContent === "succeeded"`);
         await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        const raw = await (await fetch(`${base}deployments/${id}/log`)).text();
+        const count = raw.split("\n").length - 1;
+        await waitFor(page, `document.querySelectorAll(".line").length >= ${count}`);
         const ids = await page.evaluate<[], () => string[]>(
           `[...document.querySelectorAll(".line")].map((line) => line.id)`,
         );
         assert.deepEqual(ids, ids.map((_, i) => `L${i + 1}`), "every line once, numbered from 1");
-        const raw = await (await fetch(`${base}deployments/${id}/log`)).text();
-        assert.equal(ids.length, raw.split("\n").length - 1, "the page shows the log as it is now");
+        assert.equal(ids.length, count, "the page shows the log as it is now");
         await page.close();
       });
 
