@@ -166,9 +166,11 @@ class LogStreamViewer implements LogViewer {
       this.#dropped = false;
       const cursor = { signal: stream.signal, from: this.#lastSentEnd };
       for await (const batch of this.#store.readLines(this.#deployment.id, this.#lastSent, cursor)) {
-        await stream.ready();
         if (stream.closed) return;
         this.#sendLines(batch);
+        // Room for the next piece before reading it, not after: so the text of a piece is garbage at once,
+        // instead of waiting on a slow client long enough to be kept (and to grow the heap).
+        await stream.ready();
       }
     } while (this.#dropped && !stream.closed);
     this.#replaying = false;

@@ -229,7 +229,7 @@ Deno.test("FileStore.readLines() reads complete lines after a cursor and never t
 Deno.test("FileStore.readLines() numbers lines correctly across its read chunks", async () => {
   await using fixture = await openStore();
   const id = crypto.randomUUID();
-  // About 3.3 MB: several 1 MiB reads, with lines cut between them.
+  // About 3.3 MB: many reads, with lines cut between them.
   const count = 30_000;
   const lineOf = (n: number) => `line ${String(n).padStart(6, "0")} ${"x".repeat(96)}`;
   await append(fixture.logPath(id), Array.from({ length: count }, (_, i) => lineOf(i + 1) + "\n").join(""));
@@ -339,8 +339,8 @@ Deno.test("FileStore.follow() hands a large append out in pieces, so viewers can
   assert.deepEqual(followed.events, lines.map((line, i) => `${i + 1}:${line}`));
   const batchBytes = followed.batches.map((batch) => batch.lines.reduce((n, line) => n + line.length + 1, 0));
   assert.ok(followed.batches.length >= 8, `${followed.batches.length} batches`);
-  // A pass reads 256 KiB; its batch also holds the end of the line the pass before left unfinished.
-  assert.ok(Math.max(...batchBytes) <= 256 * 1024 + 100, `batches of ${batchBytes.join(", ")} bytes`);
+  // A pass reads 64 KiB; its batch also holds the end of the line the pass before left unfinished.
+  assert.ok(Math.max(...batchBytes) <= 64 * 1024 + 100, `batches of ${batchBytes.join(", ")} bytes`);
 });
 
 Deno.test("FileStore.follow() completes a partial line that was in the file before following began", async () => {

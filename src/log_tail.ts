@@ -13,8 +13,9 @@ import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 /**
  * The most one synchronous pass reads before it lets the event loop run, so that a burst reaches viewers in
  * pieces they can start on (and a huge append cannot hold the server) instead of all at once at the end.
+ * Under V8's 128 KiB large-object size, like the pieces of a replay (see `READ_CHUNK_BYTES` in the store).
  */
-const PASS_BYTES = 256 * 1024;
+const PASS_BYTES = 64 * 1024;
 /** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
 const passBuffer = new Uint8Array(PASS_BYTES);
 
