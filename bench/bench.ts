@@ -1041,13 +1041,13 @@ const SCENARIOS: Record<
     run: (name, flags) => withSystem(name, flags, [], (s) => catchUpScenario(s, 100_000)),
   },
   "5": {
-    title: "throughput: 200,000 lines as fast as the writer can, 10 viewers",
+    title: "throughput: 1,000,000 lines as fast as the writer can, 10 viewers",
     rounds: 3,
     key: (r: LiveResult) => r.minLinesPerSecond,
     run: live({
       deployments: 1,
       viewersPerDeployment: 10,
-      lines: 200_000,
+      lines: 1_000_000,
       rate: 0,
       deadlineMs: 60_000,
       warmup: 1_000,
