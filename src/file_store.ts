@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
+import { LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type {
   LineBatch,
@@ -34,11 +35,13 @@ export interface FileStoreOptions {
  */
 const READ_CHUNK_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
+const LF = 0x0a;
 
 /** Deployments kept as files in one directory. */
 export class FileStore implements LogStore {
   #dir: string;
   #watcher: DirWatcher;
+  #index = new LineIndex();
 
   private constructor(dir: string, options: FileStoreOptions) {
     this.#dir = dir;
@@ -111,20 +114,51 @@ export class FileStore implements LogStore {
     };
   }
 
-  async *readLines(id: string, afterLine: number, options: ReadLinesOptions = {}): AsyncIterable<LineBatch> {
+  readLines(id: string, afterLine: number, options: ReadLinesOptions = {}): AsyncIterable<LineBatch> {
+    return this.#readLines(id, afterLine, options);
+  }
+
+  async countLines(id: string): Promise<number> {
+    // Every line is at or before the last one possible: only what follows the last checkpoint is read.
+    const lines = this.#readLines(id, Number.MAX_SAFE_INTEGER);
+    for (;;) {
+      const next = await lines.next();
+      if (next.done) return next.value;
+    }
+  }
+
+  /** Yields the lines after `afterLine`, and returns how many complete lines the log held. */
+  async *#readLines(
+    id: string,
+    afterLine: number,
+    options: ReadLinesOptions = {},
+  ): AsyncGenerator<LineBatch, number> {
     // A cursor: no need to read (and count) every line before it.
     let offset = options.from ?? 0;
+    let nextLine = options.from === undefined ? 1 : afterLine + 1;
     // Nothing past the cursor (an idle viewer of a new log, say): no file opened, no buffer.
-    if ((this.#statLog(id)?.size ?? 0) <= offset) return;
+    if ((this.#statLog(id)?.size ?? 0) <= offset) return nextLine - 1;
     const file = await this.#openFile(id);
-    if (!file) return;
+    if (!file) return nextLine - 1;
     try {
-      let nextLine = options.from === undefined ? 1 : afterLine + 1;
-      if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+      const { ino, size } = await file.stat();
+      const checkpoint = options.from === undefined && afterLine > 0
+        ? this.#index.before(id, ino, size, afterLine)
+        : undefined;
+      if (checkpoint && checkpoint.offset > 0) {
+        if (await endsLineAt(file, checkpoint.offset)) {
+          offset = checkpoint.offset;
+          nextLine = checkpoint.line + 1;
+        } else {
+          this.#index.forget(id);
+        }
+      }
+      // Also back to the start after a failed check, which moved the file's position.
+      if (offset > 0 || checkpoint) await file.seek(offset, Deno.SeekMode.Start);
       // What the file held when opened, no more: lines appended since reach viewers through the follower.
-      let remaining = (await file.stat()).size - offset;
+      let remaining = size - offset;
       const splitter = new LineSplitter();
-      // Sized to the log: a viewer of a short log must not cost a megabyte of garbage.
+      // Sized to the log: a viewer of a short log must not cost a buffer of garbage.
       const buffer = new Uint8Array(Math.max(0, Math.min(remaining, READ_CHUNK_BYTES)));
       while (remaining > 0 && !options.signal?.aborted) {
         const read = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
@@ -134,22 +168,22 @@ export class FileStore implements LogStore {
         let lines = splitter.push(buffer.subarray(0, read));
         let firstLine = nextLine;
         nextLine += lines.length;
+        const end = offset - splitter.pendingBytes;
+        // Only at a real line end (a line cut for its length ends elsewhere), as the check on use expects.
+        if (end > offset - read && buffer[end - (offset - read) - 1] === LF) {
+          this.#index.note(id, ino, nextLine - 1, end);
+        }
         if (nextLine - 1 <= afterLine) continue;
         if (firstLine <= afterLine) {
           lines = lines.slice(afterLine - firstLine + 1);
           firstLine = afterLine + 1;
         }
-        if (lines.length > 0) yield { firstLine, lines, end: offset - splitter.pendingBytes };
+        if (lines.length > 0) yield { firstLine, lines, end };
       }
+      return nextLine - 1;
     } finally {
       file.close();
     }
-  }
-
-  async countLines(id: string): Promise<number> {
-    let count = 0;
-    for await (const batch of this.readLines(id, 0)) count = batch.firstLine + batch.lines.length - 1;
-    return count;
   }
 
   async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
@@ -186,6 +220,7 @@ export class FileStore implements LogStore {
   }
 
   async remove(id: string): Promise<void> {
+    this.#index.forget(id);
     // The record goes first: a deployment without a record is invisible, one without a log reads as empty.
     for (const extension of ["json", "log"] as const) {
       await Deno.remove(this.#path(id, extension)).catch((error) => {
@@ -239,4 +274,11 @@ export class FileStore implements LogStore {
     if (!isDeploymentId(id)) throw new TypeError(`Cannot use deployment id ${JSON.stringify(id)}`);
     return join(this.#dir, `${id}.${extension}`);
   }
+}
+
+/** True when the byte before `offset` is a line end: a checkpoint still fits the file. Moves the file's position. */
+async function endsLineAt(file: Deno.FsFile, offset: number): Promise<boolean> {
+  const byte = new Uint8Array(1);
+  await file.seek(offset - 1, Deno.SeekMode.Start);
+  return await file.read(byte) === 1 && byte[0] === LF;
 }

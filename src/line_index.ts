@@ -1,0 +1,88 @@
+/**
+ * @module
+ * Where a log's lines end, every so often: checkpoints (line number, byte offset) noted while logs are read
+ * anyway. A later read after line N, or a count of the lines, then starts at the checkpoint before N instead of
+ * at the first byte: a viewer that resumes a long log (`Last-Event-ID`, after every network blip) costs a read
+ * of its tail, not of the whole file. Checkpoints belong to one file (its inode); the caller drops them when
+ * the file was replaced, shrank, or no longer has a line end where one was noted.
+ */
+
+/** Line `line` (numbers start at 1; 0 means none) ends just before byte `offset` of the log. */
+export interface Checkpoint {
+  line: number;
+  offset: number;
+}
+
+/** Options of {@linkcode LineIndex}. */
+export interface LineIndexOptions {
+  /** Bytes of log between two checkpoints. Default 256 KiB. */
+  spacingBytes?: number;
+  /** Logs whose checkpoints are kept; the least recently used go first. Default 256. */
+  maxLogs?: number;
+}
+
+interface LogCheckpoints {
+  inode: number | null;
+  /** Ascending in both line and offset. */
+  checkpoints: Checkpoint[];
+}
+
+const START: Checkpoint = { line: 0, offset: 0 };
+
+/** Checkpoints of the lines of many logs, by log id, in bounded memory. */
+export class LineIndex {
+  #logs = new Map<string, LogCheckpoints>();
+  #spacingBytes: number;
+  #maxLogs: number;
+
+  constructor(options: LineIndexOptions = {}) {
+    this.#spacingBytes = options.spacingBytes ?? 256 * 1024;
+    this.#maxLogs = options.maxLogs ?? 256;
+  }
+
+  /**
+   * The last checkpoint at or before line `line` of log `id`, whose file has inode `inode` and `size` bytes;
+   * the start of the log when none is known for this file.
+   */
+  before(id: string, inode: number | null, size: number, line = Infinity): Checkpoint {
+    const log = this.#logs.get(id);
+    if (!log) return START;
+    // Another file under the same name, or a shorter one: nothing noted holds for it.
+    if (log.inode !== inode || log.checkpoints.at(-1)!.offset > size) {
+      this.#logs.delete(id);
+      return START;
+    }
+    // Recently used: to the back of the eviction order.
+    this.#logs.delete(id);
+    this.#logs.set(id, log);
+    const { checkpoints } = log;
+    if (checkpoints[0].line > line) return START;
+    let low = 0;
+    let high = checkpoints.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (checkpoints[middle].line <= line) low = middle;
+      else high = middle - 1;
+    }
+    return checkpoints[low];
+  }
+
+  /** Notes that line `line` of log `id` (inode `inode`) ends before byte `offset`, if far enough past the last. */
+  note(id: string, inode: number | null, line: number, offset: number): void {
+    let log = this.#logs.get(id);
+    if (log && log.inode !== inode) {
+      this.#logs.delete(id);
+      log = undefined;
+    }
+    const last = log?.checkpoints.at(-1) ?? START;
+    if (line <= last.line || offset - last.offset < this.#spacingBytes) return;
+    if (log) return void log.checkpoints.push({ line, offset });
+    this.#logs.set(id, { inode, checkpoints: [{ line, offset }] });
+    if (this.#logs.size > this.#maxLogs) this.#logs.delete(this.#logs.keys().next().value!);
+  }
+
+  /** Forgets what was noted of log `id` (it was deleted, or its checkpoints proved wrong). */
+  forget(id: string): void {
+    this.#logs.delete(id);
+  }
+}
