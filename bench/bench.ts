@@ -10,11 +10,13 @@
  * in order. Server CPU time comes from `/proc/<pid>/stat` (utime + stime), memory from `/proc/<pid>/status`
  * (VmHWM, VmRSS). The machine may be shared: the CPU other processes used during each measurement is reported,
  * and most scenarios run three times per system, alternating which goes first, reporting the median run.
+ * Scenarios 1 to 6 are those of the benchmark's issue; 7 (resuming with `Last-Event-ID`) is shiplog's alone,
+ * as the baseline keeps no line numbers.
  *
  * Prints a Markdown table on stdout, progress on stderr, and writes all figures (every run) as JSON to
  * `bench/results/<timestamp>.json` (git-ignored).
  *
- * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all six), `--rounds N` (runs per system
+ * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all seven), `--rounds N` (runs per system
  * instead of each scenario's default), `--profile DIR` (V8 CPU profiles of the servers, `deno run --cpu-prof`).
  */
 
@@ -667,6 +669,59 @@ async function catchUpScenario(system: System, lines: number): Promise<CatchUpRe
   };
 }
 
+interface ResumeResult extends Delivery {
+  lines: number;
+  resumes: number;
+  /** Server CPU time per resume (ms), over all of them. */
+  cpuPerResumeMs: number;
+  /** From the request to `done`, per resume (ms). */
+  medianMs: number;
+  otherLoadPercent: number;
+}
+
+/**
+ * Viewers that resume a finished log near its end (`Last-Event-ID`, as EventSource sends after a network blip),
+ * one after another: what one costs the server. Only shiplog takes `Last-Event-ID`.
+ */
+async function resumeScenario(system: System, lines: number, resumes: number): Promise<ResumeResult> {
+  const [channel] = await system.createChannels(1);
+  const load = otherLoad(system.pid);
+  await runWriter(
+    { target: system.writerTarget([channel]), lines, rate: 0, padTo: 100, batch: 2000 },
+    60_000,
+  );
+  await system.finish(channel);
+  await delay(300);
+  const after = lines - 10;
+  const viewers: Viewer[] = [];
+  const timesMs: number[] = [];
+  const cpuBefore = cpuMs(system.pid);
+  for (let i = 0; i < resumes; i++) {
+    const abort = new AbortController();
+    try {
+      const viewer = openViewer(system.eventsUrl(channel), {
+        expectedLines: lines,
+        lastEventId: after,
+        signal: abort.signal,
+      });
+      viewers.push(viewer);
+      await within(10_000, `a viewer resuming after line ${after}`, viewer.finished);
+      timesMs.push(viewer.lastArrival - viewer.openedAt);
+    } finally {
+      abort.abort();
+    }
+  }
+  const cpuPerResumeMs = (cpuMs(system.pid) - cpuBefore) / resumes;
+  return {
+    ...delivery(viewers, lines - after),
+    lines,
+    resumes,
+    cpuPerResumeMs,
+    medianMs: median(timesMs),
+    otherLoadPercent: load(),
+  };
+}
+
 interface IdleResult {
   viewers: number;
   connected: number;
@@ -910,6 +965,25 @@ function buildRows(results: Results): Row[] {
       target: "—",
     });
   }
+  const seven = results["7"] as Partial<Record<SystemName, ResumeResult>> | undefined;
+  if (seven?.shiplog !== undefined) {
+    const s = seven.shiplog;
+    rows.push({
+      scenario:
+        `7 · ${s.resumes} resumes near the end of a finished 100,000-line log: server CPU per resume (ms)`,
+      shiplog: `${fmt(s.cpuPerResumeMs, 1)} (${fmt(s.medianMs, 1)} ms to done)`,
+      baseline: "—",
+      ratio: "—",
+      target: "—",
+    });
+    rows.push({
+      scenario: "7 · resume: lines delivered",
+      shiplog: deliveredCell(s),
+      baseline: "—",
+      ratio: "—",
+      target: verdict(allDelivered(s), "every line after Last-Event-ID once, in order"),
+    });
+  }
   return rows;
 }
 
@@ -935,13 +1009,13 @@ interface Args {
 }
 
 function parseArgs(args: string[]): Args {
-  const parsed: Args = { only: SYSTEMS, scenarios: ["1", "2", "3", "4", "5", "6"] };
+  const parsed: Args = { only: SYSTEMS, scenarios: ["1", "2", "3", "4", "5", "6", "7"] };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1];
     if (args[i] === "--only" && (value === "shiplog" || value === "baseline")) {
       parsed.only = [value];
       i++;
-    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-6](,[1-6])*$/.test(value)) {
+    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-7](,[1-7])*$/.test(value)) {
       parsed.scenarios = value.split(",");
       i++;
     } else if (args[i] === "--rounds" && /^[1-9]$/.test(value ?? "")) {
@@ -952,7 +1026,7 @@ function parseArgs(args: string[]): Args {
       i++;
     } else {
       const expected =
-        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 6, --rounds N from 1 to 9, or --profile DIR";
+        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 7, --rounds N from 1 to 9, or --profile DIR";
       throw new TypeError(`Cannot parse argument "${args[i]}": expected ${expected}`);
     }
   }
@@ -991,6 +1065,8 @@ const SCENARIOS: Record<
     title: string;
     /** Runs per system, alternating which goes first; the run with the median `key` is reported. */
     rounds: number;
+    /** The systems it applies to, if not both. */
+    systems?: SystemName[];
     key: (result: never) => number;
     run: (name: SystemName, flags: string[]) => Promise<unknown>;
   }
@@ -1059,6 +1135,14 @@ const SCENARIOS: Record<
     key: (r: IdleResult) => r.perViewerKiB,
     run: (name, flags) => withSystem(name, flags, [], (s) => idleScenario(s, 2000)),
   },
+  "7": {
+    title:
+      "resume: 100 viewers, one after another, resuming after line 99,990 of a finished 100,000-line log",
+    rounds: 1,
+    systems: ["shiplog"],
+    key: (r: ResumeResult) => r.cpuPerResumeMs,
+    run: (name, flags) => withSystem(name, flags, [], (s) => resumeScenario(s, 100_000, 100)),
+  },
 };
 
 const running = new Set<System>();
@@ -1099,7 +1183,8 @@ async function main(): Promise<void> {
     runs[n] = {};
     for (let round = 1; round <= rounds; round++) {
       // Alternate which system goes first, so that a drift in the machine's speed favours neither.
-      const order = round % 2 === 1 ? args.only : [...args.only].reverse();
+      const systems = args.only.filter((name) => scenario.systems?.includes(name) ?? true);
+      const order = round % 2 === 1 ? systems : [...systems].reverse();
       for (const name of order) {
         progress(`scenario ${n} (${scenario.title}) on ${name}, round ${round} of ${rounds}`);
         try {

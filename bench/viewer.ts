@@ -207,8 +207,10 @@ export class SseParser {
 }
 
 export interface ViewerOptions {
-  /** Number of `seq=` lines after which `finished` resolves. */
+  /** The `seq=` number (and id) of the line after which `finished` resolves. */
   expectedLines: number;
+  /** Resumes after this line, sent as `Last-Event-ID`: ids and `seq=` numbers then start after it. */
+  lastEventId?: number;
   /** Where to record per-line latency; omitted = not recorded. */
   latency?: LatencyRecorder;
   /** Aborting closes the connection. */
@@ -249,6 +251,7 @@ export class Viewer implements SseHandler {
 
   constructor(url: string, options: ViewerOptions) {
     this.#options = options;
+    this.#lastId = this.lastSeq = options.lastEventId ?? 0;
     this.connected = new Promise((resolve) => this.#resolveConnected = resolve);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     if (options.expectedLines <= 0) this.#finish();
@@ -269,7 +272,10 @@ export class Viewer implements SseHandler {
     this.openedAt = wallClock();
     const response = await fetch(url, {
       signal: this.#options.signal,
-      headers: { accept: "text/event-stream" },
+      headers: {
+        accept: "text/event-stream",
+        ...(this.#options.lastEventId ? { "last-event-id": String(this.#options.lastEventId) } : {}),
+      },
     });
     if (response.status !== 200 || response.body === null) {
       await response.body?.cancel();
@@ -286,8 +292,8 @@ export class Viewer implements SseHandler {
       parser.feed(value, wallClock());
     }
     this.ended = true;
-    if (this.lines < this.#options.expectedLines && !this.sawDone) {
-      this.#error(`stream ended after ${this.lines} of ${this.#options.expectedLines} lines`);
+    if (this.lastSeq < this.#options.expectedLines && !this.sawDone) {
+      this.#error(`stream ended after line ${this.lastSeq} of ${this.#options.expectedLines}`);
     }
   }
 
@@ -296,8 +302,8 @@ export class Viewer implements SseHandler {
     if (type !== "message") {
       if (type === "done") {
         this.sawDone = true;
-        if (this.lines < this.#options.expectedLines) {
-          this.#error(`done after ${this.lines} of ${this.#options.expectedLines} lines`);
+        if (this.lastSeq < this.#options.expectedLines) {
+          this.#error(`done after line ${this.lastSeq} of ${this.#options.expectedLines}`);
         }
         this.#finish();
       }
