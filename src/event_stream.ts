@@ -53,8 +53,10 @@ export class EventStream {
   #onOverflow: (() => void) | undefined;
   /** Heartbeat ticks since the last send: a counter, not a clock read on every send of every stream. */
   idleTicks = 0;
-  /** Heartbeat ticks spent waiting in {@linkcode EventStream.ready} for a client to read. */
+  /** Heartbeat ticks spent waiting in {@linkcode EventStream.ready} for a client that read nothing meanwhile. */
   stalledTicks = 0;
+  /** The bytes that waited at the last heartbeat tick: fewer now means the client read some. */
+  queuedAtLastTick = 0;
 
   constructor(options: EventStreamOptions = {}) {
     this.#maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
@@ -260,11 +262,20 @@ export class OpenStreams {
 
   #beat(): void {
     for (const stream of this.#streams) {
-      // A client that stopped reading during a replay never overflows the queue (the replay waits for it), so
-      // it would hold its file handle for ever: after two intervals without a read, it is as slow as any.
-      if (stream.waitingForReader && ++stream.stalledTicks > 2 * TICKS_PER_INTERVAL) stream.overflow();
+      // A client that stops reading while something waits for it (its replay, or the pace of a burst) never
+      // overflows its queue, so it would hold its file handle, or the burst, for ever: after two intervals
+      // without a read, it is as slow as any. One that reads, however slowly, is not stalled.
+      if (stream.waitingForReader) {
+        const queued = stream.queuedBytes;
+        if (queued < stream.queuedAtLastTick) stream.stalledTicks = 0;
+        stream.queuedAtLastTick = queued;
+        if (++stream.stalledTicks > 2 * TICKS_PER_INTERVAL) {
+          stream.overflow();
+          continue;
+        }
+      }
       // More than a whole interval of ticks without a send: silent for between 1 and 1.25 intervals.
-      else if (++stream.idleTicks > TICKS_PER_INTERVAL) stream.send(this.#bytes);
+      if (++stream.idleTicks > TICKS_PER_INTERVAL) stream.send(this.#bytes);
     }
   }
 }

@@ -234,6 +234,30 @@ Deno.test("OpenStreams sends a heartbeat to a silent stream and none to a busy o
   assert.match(busyReading.received.text, /^(data: x\n\n)+$/);
 });
 
+Deno.test("OpenStreams ends a stream whose client reads nothing while it is waited for, not one that reads slowly", async () => {
+  // Ticks of 10 ms: a stream waited for is stalled after 8 ticks (80 ms) without a read.
+  const streams = new OpenStreams(40);
+  const stalled = new EventStream();
+  const slow = new EventStream();
+  for (const stream of [stalled, slow]) {
+    streams.add(stream);
+    for (let i = 0; i < 10; i++) stream.send("x".repeat(1000));
+  }
+  const waits = [stalled.ready(), slow.ready()];
+  // One chunk every 30 ms: the ten take 300 ms, far longer than the 80 ms a stalled client is given.
+  const reader = slow.readable.getReader();
+  const reading = (async () => {
+    while (!(await reader.read()).done) await delay(30);
+  })();
+  await withDeadline("both waits", Promise.all(waits), 1000);
+  assert.equal(stalled.overflowed, true, "the client that read nothing");
+  assert.equal(slow.overflowed, false, "the client that read slowly");
+  assert.equal(slow.closed, false);
+  slow.close();
+  await withDeadline("the slow reader to finish", reading);
+  await stalled.readable.cancel().catch(() => {});
+});
+
 Deno.test("OpenStreams forgets each stream as it ends and clears its timer with the last one", async () => {
   const streams = new OpenStreams(20, ": custom\n\n");
   const first = new EventStream();
