@@ -3,12 +3,14 @@
  * Runs deployments: at most `maxRunning` at once, the rest `queued` first in first out. A deployment is the
  * deploy command run with `sh -c` in its own process group (so stopping it stops everything it started), or
  * the built-in simulation. Its stdout and stderr are appended to the log line by line as they come. Cancel
- * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period.
+ * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period. When the command exits,
+ * what it left running is stopped: its group, and processes that left the group but carry its deployment id.
  */
 
 import type { Deployments } from "./deployments.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type { LogAppender, LogStore } from "./log_store.ts";
+import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "./output_filter.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
 
@@ -204,25 +206,44 @@ export class Runner {
       detached: true,
     }).spawn();
     const stopping = this.#stopOnAbort(child, signal);
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
+    const readers = [child.stdout.getReader(), child.stderr.getReader()];
+    const copy = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
       const splitter = new LineSplitter({ maxLineBytes: MAX_LINE_BYTES });
-      for await (const chunk of stream) if (keeping()) await write(splitter.push(chunk));
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        if (keeping()) await write(splitter.push(chunk.value));
+      }
       if (keeping()) await write(splitter.flush());
     };
-    const copied = Promise.all([copy(child.stdout), copy(child.stderr)]);
+    const copied = Promise.all(readers.map(copy));
     const status = await child.status;
     // The deployment is over when its command exits: processes it left behind are stopped like a cancel would
     // stop them, SIGTERM then SIGKILL, so nothing outlives its deployment, whether or not it holds the pipes.
-    if (killGroup(child.pid, "SIGTERM")) {
-      const deadline = performance.now() + this.#graceMs;
-      while (killGroup(child.pid, PROBE) && performance.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+    await this.#stopGroup(child.pid);
+    // One that left the group (setsid, a daemon's double fork) still carries the deployment's id in its
+    // environment, as the orphans of a crashed shiplog do.
+    for (const group of await findOrphanGroups([id])) await this.#stopGroup(group);
+    // One that also cleared its environment cannot be found: if it still holds the output open, the output is
+    // no longer read, or the deployment would never end.
+    if (!await settlesWithin(copied, this.#graceMs)) {
+      await Promise.all(readers.map((reader) => reader.cancel()));
+      await copied;
+      if (keeping()) {
+        await write(["[shiplog] a process the command left running still holds its output open"]);
       }
-      killGroup(child.pid, "SIGKILL");
     }
     await copied;
     await stopping.finish();
     return status.signal === null ? status.code : null;
+  }
+
+  /** SIGTERM to a process group, then SIGKILL to what is left of it after the grace period. */
+  async #stopGroup(groupId: number): Promise<void> {
+    if (!killGroup(groupId, "SIGTERM")) return;
+    const deadline = performance.now() + this.#graceMs;
+    while (killGroup(groupId, PROBE) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    killGroup(groupId, "SIGKILL");
   }
 
   /** On abort, signals the child's process group with growing force until it has exited. */
@@ -262,6 +283,17 @@ export class Runner {
 const MAX_LINE_BYTES = 1024 * 1024;
 /** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
 const PROBE = 0 as unknown as Deno.Signal;
+
+/** True if `promise` settles within `ms` milliseconds. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Signals every process of a group; false when none is left. */
 function killGroup(groupId: number, signal: Deno.Signal): boolean {

@@ -235,6 +235,12 @@ Deno.test({
         `(trap '' TERM; exec sleep 60) >/dev/null 2>&1 & echo "child=$!"`,
         null,
       ],
+      // The pause lets the child leave the group before the command exits.
+      [
+        "a child that left the process group (setsid), holding the output pipes",
+        'setsid sleep 60 & echo "child=$!"; sleep 0.3',
+        "succeeded",
+      ],
     ];
     for (const [what, command, status] of cases) {
       await t.step(what, async () => {
@@ -245,6 +251,29 @@ Deno.test({
         const child = Number(await fixture.logMatch(id, /^child=(\d+)$/m));
         await waitFor("the child to be gone", () => !isProcessAlive(child), { timeoutMs: 1000 });
       });
+    }
+  },
+});
+
+Deno.test({
+  name: "Runner ends a deployment whose leftover process cannot be found and still holds the output open",
+  ignore: !isLinux,
+  async fn() {
+    // Out of the group and without SHIPLOG_DEPLOYMENT_ID: nothing identifies it as this deployment's.
+    await using fixture = await startRunner({
+      command: 'env -i setsid sleep 60 & echo "child=$!"; sleep 0.3',
+    });
+    const id = await fixture.start();
+    const child = Number(await fixture.logMatch(id, /^child=(\d+)$/m));
+    try {
+      const ended = await fixture.ended(id);
+      assert.equal(ended.status, "succeeded");
+      assert.match(
+        await fixture.readLog(id),
+        /^\[shiplog\] a process the command left running still holds its output open$/m,
+      );
+    } finally {
+      Deno.kill(child, "SIGKILL");
     }
   },
 });
