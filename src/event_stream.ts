@@ -44,8 +44,11 @@ export class EventStream {
   #sizes: number[] | undefined;
   #head = 0;
   #queuedBytes = 0;
-  /** Replays waiting for the queue to drain; no array at all for the many streams that never wait. */
-  #waiting: (() => void)[] | undefined;
+  /** What everybody waiting for the queue to drain (a replay, the pace of a burst) shares; usually none. */
+  #room: Promise<void> | undefined;
+  #wakeRoom: (() => void) | undefined;
+  /** Every byte ever sent: with those still queued, what the client has taken. */
+  #sentBytes = 0;
   /** Resolves the stream's pending `pull`, parked while nobody waits for room. */
   #unpark: (() => void) | undefined;
   #onEnd: (() => void)[] | undefined;
@@ -55,8 +58,8 @@ export class EventStream {
   idleTicks = 0;
   /** Heartbeat ticks spent waiting in {@linkcode EventStream.ready} for a client that read nothing meanwhile. */
   stalledTicks = 0;
-  /** The bytes that waited at the last heartbeat tick: fewer now means the client read some. */
-  queuedAtLastTick = 0;
+  /** What the client had taken at the last heartbeat tick: more now means it read some. */
+  takenAtLastTick = 0;
 
   constructor(options: EventStreamOptions = {}) {
     this.#maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
@@ -67,10 +70,10 @@ export class EventStream {
         this.#controller = controller;
       },
       // The stream calls pull after every read that empties the queue. Answering each call would cost every
-      // viewer a promise per line for nothing: only a replay waiting in ready() needs to hear of it, so
+      // viewer a promise per line for nothing: only someone waiting in ready() needs to hear of it, so
       // without one the pull stays pending (the stream does not call it again) until ready() releases it.
       pull: () => {
-        if (this.#waiting) return this.#wakeWaiting();
+        if (this.#room) return this.#wakeWaiting();
         return new Promise<void>((resolve) => this.#unpark = resolve);
       },
       cancel: () => this.#end(),
@@ -97,9 +100,14 @@ export class EventStream {
     return this.#closed;
   }
 
-  /** True while a replay waits for the client to read. */
+  /** True while something (a replay, the pace of a burst) waits for the client to read. */
   get waitingForReader(): boolean {
-    return this.#waiting !== undefined;
+    return this.#room !== undefined;
+  }
+
+  /** Bytes the client has taken from the stream so far. */
+  get bytesTaken(): number {
+    return this.#sentBytes - this.queuedBytes;
   }
 
   /** Queues bytes (or text) for the client. Returns false, and ends the stream, when the client is too slow. */
@@ -112,6 +120,7 @@ export class EventStream {
       return false;
     }
     this.#controller.enqueue(bytes);
+    this.#sentBytes += bytes.length;
     // A read already waiting takes the chunk at once (the usual case for a live viewer): then nothing waits.
     if (this.#chunksQueued() > this.#chunksCounted()) {
       (this.#sizes ??= []).push(bytes.length);
@@ -163,12 +172,13 @@ export class EventStream {
   /** Resolves once the client has taken everything queued (or the stream ended), to pace a replay to it. */
   ready(): Promise<void> {
     if (this.#closed || this.#chunksQueued() === 0) return Promise.resolve();
-    const room = new Promise<void>((resolve) => (this.#waiting ??= []).push(resolve));
+    if (this.#room) return this.#room;
+    this.#room = new Promise<void>((resolve) => this.#wakeRoom = resolve);
     const unpark = this.#unpark;
     this.#unpark = undefined;
     // The stream calls pull again once this resolves: at once if the client read meanwhile, else on its next read.
     unpark?.();
-    return room;
+    return this.#room;
   }
 
   /** Ends the stream after what is queued has been read. */
@@ -209,11 +219,11 @@ export class EventStream {
   }
 
   #wakeWaiting(): void {
-    const waiting = this.#waiting;
-    if (!waiting) return;
+    const wake = this.#wakeRoom;
+    if (!wake) return;
     this.stalledTicks = 0;
-    this.#waiting = undefined;
-    for (const resolve of waiting) resolve();
+    this.#room = this.#wakeRoom = undefined;
+    wake();
   }
 }
 
@@ -266,9 +276,9 @@ export class OpenStreams {
       // overflows its queue, so it would hold its file handle, or the burst, for ever: after two intervals
       // without a read, it is as slow as any. One that reads, however slowly, is not stalled.
       if (stream.waitingForReader) {
-        const queued = stream.queuedBytes;
-        if (queued < stream.queuedAtLastTick) stream.stalledTicks = 0;
-        stream.queuedAtLastTick = queued;
+        const taken = stream.bytesTaken;
+        if (taken > stream.takenAtLastTick) stream.stalledTicks = 0;
+        stream.takenAtLastTick = taken;
         if (++stream.stalledTicks > 2 * TICKS_PER_INTERVAL) {
           stream.overflow();
           continue;

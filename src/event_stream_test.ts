@@ -244,18 +244,41 @@ Deno.test("OpenStreams ends a stream whose client reads nothing while it is wait
     for (let i = 0; i < 10; i++) stream.send("x".repeat(1000));
   }
   const waits = [stalled.ready(), slow.ready()];
-  // One chunk every 30 ms: the ten take 300 ms, far longer than the 80 ms a stalled client is given.
+  // One chunk every 30 ms, while two more are sent every 30 ms (the pace of a burst set by a faster viewer):
+  // its queue only grows, but it reads.
   const reader = slow.readable.getReader();
+  let reads = 0;
   const reading = (async () => {
-    while (!(await reader.read()).done) await delay(30);
+    while (!(await reader.read()).done) {
+      reads++;
+      await delay(30);
+    }
   })();
-  await withDeadline("both waits", Promise.all(waits), 1000);
+  for (let i = 0; i < 10; i++) {
+    slow.send("x".repeat(1000));
+    slow.send("x".repeat(1000));
+    await delay(30);
+  }
   assert.equal(stalled.overflowed, true, "the client that read nothing");
-  assert.equal(slow.overflowed, false, "the client that read slowly");
+  assert.equal(slow.overflowed, false, `the client that read slowly (${reads} reads)`);
+  // Then no more sends: it takes all it was given, and whoever waited for it goes on.
+  await withDeadline("both waits", Promise.all(waits), 3000);
   assert.equal(slow.closed, false);
   slow.close();
   await withDeadline("the slow reader to finish", reading);
   await stalled.readable.cancel().catch(() => {});
+});
+
+Deno.test("EventStream.ready() hands every waiter the same promise while the client has not read", async () => {
+  const stream = new EventStream();
+  stream.send("x".repeat(10));
+  const first = stream.ready();
+  assert.equal(stream.ready(), first);
+  assert.equal(stream.waitingForReader, true);
+  await new Response(stream.readable).body!.getReader().read();
+  await withDeadline("ready", first, 1000);
+  assert.equal(stream.waitingForReader, false);
+  stream.close();
 });
 
 Deno.test("OpenStreams forgets each stream as it ends and clears its timer with the last one", async () => {
