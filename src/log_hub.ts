@@ -64,6 +64,8 @@ const encoder = new TextEncoder();
  * and a viewer that falls far behind the others reads from the file on its own.
  */
 const PACE_BYTES = 1024 * 1024;
+/** While it waits, the follower looks again this often: a viewer that joined or caught up may take more. */
+const PACE_RECHECK_MS = 50;
 
 /** Shares one log follower per deployment among its viewers. */
 export class LogHub {
@@ -73,6 +75,8 @@ export class LogHub {
   /** Deployments that ended and whose viewers are being told, so shutdown can wait for them. */
   #ending = new Set<Promise<void>>();
   #onChange = (event: Event) => this.#changed((event as DeploymentChange).detail);
+  /** Set at shutdown: the followers read on without waiting for viewers. */
+  #unpaced = false;
 
   constructor(store: LogStore, deployments: Deployments) {
     this.#store = store;
@@ -125,8 +129,12 @@ export class LogHub {
     if (deployment && isFinal(deployment.status) && !joined.ending) this.#end(id, joined, deployment);
   }
 
-  /** Resolves once the viewers of every deployment that has ended so far have been told (`end`). */
+  /**
+   * At shutdown: stops pacing bursts to viewers (they resume from whoever serves next), and resolves once the
+   * viewers of every deployment that has ended so far have been told (`end`).
+   */
   async settled(): Promise<void> {
+    this.#unpaced = true;
     await Promise.all(this.#ending);
   }
 
@@ -144,8 +152,14 @@ export class LogHub {
     for (const viewer of channel.viewers) viewer.lines(encoded);
   }
 
-  /** Undefined when a viewer can take more now (or none takes live lines), else when the first one can. */
+  /** Undefined when the follower may read on now, else a promise that resolves when it may. */
   #pace(channel: Channel): Promise<void> | undefined {
+    return this.#behind(channel) && this.#waitForRoom(channel);
+  }
+
+  /** The viewers of live lines if every one has PACE_BYTES or more waiting; else (or when stopping) none. */
+  #behind(channel: Channel): LogViewer[] | undefined {
+    if (this.#unpaced) return undefined;
     let behind: LogViewer[] | undefined;
     for (const viewer of channel.viewers) {
       const backlog = viewer.backlog;
@@ -154,7 +168,17 @@ export class LogHub {
       if (backlog < PACE_BYTES) return undefined;
       (behind ??= []).push(viewer);
     }
-    return behind && Promise.race(behind.map((viewer) => viewer.drained()));
+    return behind;
+  }
+
+  /** Waits until a viewer has taken all it was given, looking again now and then for one that joined or left. */
+  async #waitForRoom(channel: Channel): Promise<void> {
+    for (let behind = this.#behind(channel); behind; behind = this.#behind(channel)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const recheck = new Promise<void>((resolve) => timer = setTimeout(resolve, PACE_RECHECK_MS));
+      await Promise.race([recheck, ...behind.map((viewer) => viewer.drained())]);
+      clearTimeout(timer);
+    }
   }
 
   #changed(deployment: Deployment): void {

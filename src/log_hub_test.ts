@@ -121,19 +121,31 @@ Deno.test("LogHub shares one follower between two viewers of a deployment, and t
   });
 });
 
+/** About 3.5 MB of lines, appended in one write: many of the follower's reads. */
+const BURST = Array.from({ length: 40_000 }, (_, i) => `line ${i + 1} ${"x".repeat(80)}`);
+
+/** A viewer with more than the pace allows waiting, until `catchUp()` says it has taken everything. */
+function behindViewer() {
+  const recording = recordingViewer();
+  let caughtUp!: () => void;
+  recording.pacing.backlog = 2 * 1024 * 1024;
+  recording.pacing.drained = new Promise((resolve) => caughtUp = resolve);
+  const catchUp = () => {
+    recording.pacing.backlog = 0;
+    caughtUp();
+  };
+  return { ...recording, catchUp };
+}
+
 Deno.test("LogHub reads a burst no faster than its fastest viewer of live lines takes it", async (t) => {
   await using fixture = await startHub();
   const { hub, id } = fixture;
-  const behind = recordingViewer();
-  let caughtUp!: () => void;
-  behind.pacing.backlog = 2 * 1024 * 1024;
-  behind.pacing.drained = new Promise((resolve) => caughtUp = resolve);
+  const behind = behindViewer();
   const onItsOwn = recordingViewer();
   onItsOwn.pacing.backlog = undefined;
   await withDeadline("subscribe behind", hub.subscribe(id, behind.viewer, behind.lifetime));
   await withDeadline("subscribe on its own", hub.subscribe(id, onItsOwn.viewer, onItsOwn.lifetime));
-  // About 3.5 MB in one write: many of the follower's reads.
-  const burst = Array.from({ length: 40_000 }, (_, i) => `line ${i + 1} ${"x".repeat(80)}`);
+  const burst = BURST;
   await fixture.append(...burst);
 
   await t.step("while every viewer of live lines is behind, one read and no more", async () => {
@@ -145,14 +157,54 @@ Deno.test("LogHub reads a burst no faster than its fastest viewer of live lines 
   });
 
   await t.step("once it has caught up, the follower reads on to the end", async () => {
-    behind.pacing.backlog = 0;
-    caughtUp();
+    behind.catchUp();
     await waitFor("every line", () => behind.lines.length === burst.length);
     assert.deepEqual(behind.lines, burst);
     assert.deepEqual(onItsOwn.lines, burst);
   });
   behind.leave();
   onItsOwn.leave();
+});
+
+Deno.test("LogHub: a viewer of live lines that joins while the follower waits sets the pace from then on", async () => {
+  await using fixture = await startHub();
+  const { hub, id } = fixture;
+  const behind = behindViewer();
+  await withDeadline("subscribe behind", hub.subscribe(id, behind.viewer, behind.lifetime));
+  const burst = BURST;
+  await fixture.append(...burst);
+  await waitFor("the first read", () => behind.lines.length > 0);
+  await delay(100);
+  const first = behind.lines.length;
+  assert.equal(behind.events.length, 1, "the follower waits");
+
+  const joined = recordingViewer();
+  await withDeadline(
+    "subscribe a viewer that takes everything",
+    hub.subscribe(id, joined.viewer, joined.lifetime),
+  );
+  await waitFor("every line", () => behind.lines.length === burst.length);
+  assert.deepEqual(joined.lines, burst.slice(first), "the new viewer gets every line read after it joined");
+  behind.catchUp();
+  behind.leave();
+  joined.leave();
+});
+
+Deno.test("LogHub.settled() at shutdown does not wait for the pace of a viewer that reads nothing", async () => {
+  await using fixture = await startHub();
+  const { hub, id, deployments } = fixture;
+  // Never catches up.
+  const silent = behindViewer();
+  await withDeadline("subscribe", hub.subscribe(id, silent.viewer, silent.lifetime));
+  const burst = BURST;
+  await fixture.append(...burst);
+  await waitFor("the first read", () => silent.lines.length > 0);
+  // Shutdown: the deployment is stopped, and its viewers are told once every line was handed out.
+  await deployments.update(id, { status: "interrupted", finishedAt: new Date().toISOString() });
+  await withDeadline("settled", hub.settled(), 2000);
+  assert.equal(silent.lines.length, burst.length);
+  assert.equal(silent.events.at(-1), "end interrupted");
+  silent.leave();
 });
 
 Deno.test("LogHub tells viewers of status changes and, on a final one, hands out the last lines before end()", async () => {
