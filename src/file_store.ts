@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
-import { LineIndex } from "./line_index.ts";
+import { CHECKPOINT_BYTES, LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type {
   LineBatch,
@@ -146,7 +146,7 @@ export class FileStore implements LogStore {
         ? this.#index.before(id, ino, size, afterLine)
         : undefined;
       if (checkpoint && checkpoint.offset > 0) {
-        if (await endsLineAt(file, checkpoint.offset)) {
+        if (await holdsAt(file, checkpoint.before, checkpoint.offset)) {
           offset = checkpoint.offset;
           nextLine = checkpoint.line + 1;
         } else {
@@ -169,9 +169,11 @@ export class FileStore implements LogStore {
         let firstLine = nextLine;
         nextLine += lines.length;
         const end = offset - splitter.pendingBytes;
-        // Only at a real line end (a line cut for its length ends elsewhere), as the check on use expects.
-        if (end > offset - read && buffer[end - (offset - read) - 1] === LF) {
-          this.#index.note(id, ino, nextLine - 1, end);
+        // Where this read numbered the lines itself (a caller's cursor may be from a file since replaced), at a
+        // real line end (a line cut for its length ends elsewhere) with the bytes before it in this piece.
+        const at = end - (offset - read);
+        if (options.from === undefined && at >= CHECKPOINT_BYTES && buffer[at - 1] === LF) {
+          this.#index.note(id, ino, nextLine - 1, end, buffer.subarray(at - CHECKPOINT_BYTES, at));
         }
         if (nextLine - 1 <= afterLine) continue;
         if (firstLine <= afterLine) {
@@ -199,7 +201,14 @@ export class FileStore implements LogStore {
     // Watch before opening: a line another process appends while the tail opens still wakes it at once.
     const stopWatching = this.#watcher.watch(`${id}.log`, catchUp);
     try {
-      tail = await LogTail.open(this.#path(id, "log"), handlers);
+      tail = await LogTail.open(this.#path(id, "log"), {
+        ...handlers,
+        // Whatever was noted of the old log's lines no longer holds.
+        onReset: () => {
+          this.#index.forget(id);
+          handlers.onReset();
+        },
+      });
     } catch (error) {
       stopWatching();
       throw error;
@@ -276,9 +285,15 @@ export class FileStore implements LogStore {
   }
 }
 
-/** True when the byte before `offset` is a line end: a checkpoint still fits the file. Moves the file's position. */
-async function endsLineAt(file: Deno.FsFile, offset: number): Promise<boolean> {
-  const byte = new Uint8Array(1);
-  await file.seek(offset - 1, Deno.SeekMode.Start);
-  return await file.read(byte) === 1 && byte[0] === LF;
+/** True when the file holds `bytes` just before `offset`: a checkpoint still fits it. Moves the file's position. */
+async function holdsAt(file: Deno.FsFile, bytes: Uint8Array, offset: number): Promise<boolean> {
+  const found = new Uint8Array(bytes.length);
+  await file.seek(offset - bytes.length, Deno.SeekMode.Start);
+  let read = 0;
+  while (read < found.length) {
+    const n = await file.read(found.subarray(read));
+    if (n === null) return false;
+    read += n;
+  }
+  return found.every((byte, i) => byte === bytes[i]);
 }

@@ -292,9 +292,8 @@ Deno.test("FileStore.readLines() reads from byte 0 a log replaced, cut short or 
     await expectLines(third, 5_000);
   });
 
-  // A rewrite in place that kept a line end at every checkpoint could not be told from the log it replaced;
-  // logs are append-only, and the check on use catches the rest, as here.
-  await t.step("rewritten in place, as long as before, with no line end where one was noted", async () => {
+  // Logs are append-only; a rewrite in place is caught unless it kept the very bytes before a checkpoint.
+  await t.step("rewritten in place, as long as before", async () => {
     const fourth = (n: number) => `fourth ${n} ${"d".repeat(100)}`;
     await Deno.writeTextFile(path, write(fourth, 20_000));
     await expectLines(fourth, 20_000);
@@ -304,6 +303,18 @@ Deno.test("FileStore.readLines() reads from byte 0 a log replaced, cut short or 
     const count = (await Deno.readTextFile(path)).split("\n").length - 1;
     assert.equal((await Deno.stat(path)).size, size);
     assert.equal(await fixture.store.countLines(id), count);
+  });
+
+  await t.step("emptied and rewritten in place, longer, with a line end where one was noted", async () => {
+    const ino = (await Deno.stat(path)).ino;
+    const sixth = (n: number) => `sixth ${String(n).padStart(5, "0")} ${"f".repeat(87)}`;
+    await Deno.writeTextFile(path, write(sixth, 4_000));
+    await expectLines(sixth, 4_000);
+    // Lines of 50 bytes: every offset where a 100-byte line ended is a line end again.
+    const seventh = (n: number) => `seventh ${String(n).padStart(5, "0")} ${"g".repeat(35)}`;
+    await Deno.writeTextFile(path, write(seventh, 10_000));
+    assert.equal((await Deno.stat(path)).ino, ino, "the same file");
+    await expectLines(seventh, 10_000);
   });
 });
 

@@ -3,15 +3,21 @@
  * Where a log's lines end, every so often: checkpoints (line number, byte offset) noted while logs are read
  * anyway. A later read after line N, or a count of the lines, then starts at the checkpoint before N instead of
  * at the first byte: a viewer that resumes a long log (`Last-Event-ID`, after every network blip) costs a read
- * of its tail, not of the whole file. Checkpoints belong to one file (its inode); the caller drops them when
- * the file was replaced, shrank, or no longer has a line end where one was noted.
+ * of its tail, not of the whole file. Checkpoints belong to one file (its inode) and keep the bytes just before
+ * them, which the caller compares with the file's before using one: a log rewritten in place (against the
+ * append-only rule) is then read from its start, unless it kept those very bytes at that very place.
  */
 
 /** Line `line` (numbers start at 1; 0 means none) ends just before byte `offset` of the log. */
 export interface Checkpoint {
   line: number;
   offset: number;
+  /** The log's bytes just before `offset` (a copy, at most {@linkcode CHECKPOINT_BYTES}), ending with its LF. */
+  before: Uint8Array;
 }
+
+/** Bytes of the log kept with each checkpoint, to recognise the file at that place. */
+export const CHECKPOINT_BYTES = 32;
 
 /** Options of {@linkcode LineIndex}. */
 export interface LineIndexOptions {
@@ -27,7 +33,7 @@ interface LogCheckpoints {
   checkpoints: Checkpoint[];
 }
 
-const START: Checkpoint = { line: 0, offset: 0 };
+const START: Checkpoint = { line: 0, offset: 0, before: new Uint8Array() };
 
 /** Checkpoints of the lines of many logs, by log id, in bounded memory. */
 export class LineIndex {
@@ -67,8 +73,11 @@ export class LineIndex {
     return checkpoints[low];
   }
 
-  /** Notes that line `line` of log `id` (inode `inode`) ends before byte `offset`, if far enough past the last. */
-  note(id: string, inode: number | null, line: number, offset: number): void {
+  /**
+   * Notes that line `line` of log `id` (inode `inode`) ends before byte `offset`, preceded by the bytes
+   * `before`, if far enough past the last checkpoint.
+   */
+  note(id: string, inode: number | null, line: number, offset: number, before: Uint8Array): void {
     let log = this.#logs.get(id);
     if (log && log.inode !== inode) {
       this.#logs.delete(id);
@@ -76,8 +85,9 @@ export class LineIndex {
     }
     const last = log?.checkpoints.at(-1) ?? START;
     if (line <= last.line || offset - last.offset < this.#spacingBytes) return;
-    if (log) return void log.checkpoints.push({ line, offset });
-    this.#logs.set(id, { inode, checkpoints: [{ line, offset }] });
+    const checkpoint = { line, offset, before: before.slice(-CHECKPOINT_BYTES) };
+    if (log) return void log.checkpoints.push(checkpoint);
+    this.#logs.set(id, { inode, checkpoints: [checkpoint] });
     if (this.#logs.size > this.#maxLogs) this.#logs.delete(this.#logs.keys().next().value!);
   }
 
