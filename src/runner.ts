@@ -4,7 +4,7 @@
  * deploy command run with `sh -c` in its own process group (so stopping it stops everything it started), or
  * the built-in simulation. Its stdout and stderr are appended to the log line by line as they come. Cancel
  * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period. When the command exits,
- * what it left running is stopped: its group, and processes that left the group but carry its deployment id.
+ * what it left running is stopped: its group, and processes that left the group but still hold its output.
  */
 
 import type { Deployments } from "./deployments.ts";
@@ -219,11 +219,14 @@ export class Runner {
     // The deployment is over when its command exits: processes it left behind are stopped like a cancel would
     // stop them, SIGTERM then SIGKILL, so nothing outlives its deployment, whether or not it holds the pipes.
     await this.#stopGroup(child.pid);
-    // One that left the group (setsid, a daemon's double fork) still carries the deployment's id in its
-    // environment, as the orphans of a crashed shiplog do.
-    for (const group of await findOrphanGroups([id])) await this.#stopGroup(group);
-    // One that also cleared its environment cannot be found: if it still holds the output open, the output is
-    // no longer read, or the deployment would never end.
+    // Output still open with the group gone: something left the group (setsid, a double fork) holding it, and
+    // would keep the deployment running for ever. Its processes are found by the deployment's id in their
+    // environment, as the orphans of a crashed shiplog are, and stopped. A daemon that let go of the output is
+    // left alone: started on purpose, and maybe in use by other deployments.
+    if (!await settlesWithin(copied, this.#graceMs)) {
+      for (const group of await findOrphanGroups([id])) await this.#stopGroup(group);
+    }
+    // One that also cleared its environment cannot be found: the output it holds is no longer read.
     if (!await settlesWithin(copied, this.#graceMs)) {
       await Promise.all(readers.map((reader) => reader.cancel()));
       await copied;

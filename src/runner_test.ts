@@ -250,8 +250,24 @@ Deno.test({
         if (status !== null) assert.equal(ended.status, status);
         const child = Number(await fixture.logMatch(id, /^child=(\d+)$/m));
         await waitFor("the child to be gone", () => !isProcessAlive(child), { timeoutMs: 1000 });
+        assert.doesNotMatch(await fixture.readLog(id), /still holds its output open/);
       });
     }
+
+    await t.step("but not a daemon: out of the group, with its output elsewhere", async () => {
+      await using fixture = await startRunner({
+        command: 'setsid sleep 60 >/dev/null 2>&1 & echo "child=$!"; sleep 0.3',
+      });
+      const id = await fixture.start();
+      const child = Number(await fixture.logMatch(id, /^child=(\d+)$/m));
+      try {
+        assert.equal((await fixture.ended(id)).status, "succeeded");
+        await delay(300);
+        assert.ok(isProcessAlive(child), "started on purpose, and maybe used by other deployments");
+      } finally {
+        Deno.kill(child, "SIGKILL");
+      }
+    });
   },
 });
 
