@@ -12,12 +12,16 @@
 // process and id took a second with a thousand processes, and runs at the end of every deployment), then the
 // process group of each match (field 5 of /proc/<pid>/stat; the command name before it may contain spaces,
 // hence the match on the last ")").
+// shiplog's own process group ($PPID's) is never one of them, even when shiplog itself carries an id.
 const FIND_GROUPS = `
+group() { sed -n 's/.*) . [0-9]* \\([0-9]*\\) .*/\\1/p' "$1" 2>/dev/null; }
+own=$(group /proc/$PPID/stat)
 count=$#
 for id in "$@"; do set -- "$@" -e "SHIPLOG_DEPLOYMENT_ID=$id"; done
 shift "$count"
-grep -lzx "$@" /proc/[0-9]*/environ 2>/dev/null | while IFS= read -r environ; do
-  sed -n 's/.*) . [0-9]* \\([0-9]*\\) .*/\\1/p' "\${environ%/environ}/stat" 2>/dev/null
+grep -lzxF "$@" /proc/[0-9]*/environ 2>/dev/null | while IFS= read -r environ; do
+  found=$(group "\${environ%/environ}/stat")
+  [ "$found" != "$own" ] && echo "$found"
 done
 `;
 
