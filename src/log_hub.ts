@@ -140,6 +140,7 @@ export class LogHub {
 
   /** Stops following every log. */
   close(): void {
+    this.#unpaced = true;
     this.#deployments.removeEventListener("change", this.#onChange);
     for (const [id, channel] of this.#channels) this.#closeChannel(id, channel);
   }
