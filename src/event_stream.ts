@@ -45,8 +45,7 @@ export class EventStream {
   #head = 0;
   #queuedBytes = 0;
   /** What everybody waiting for the queue to drain (a replay, the pace of a burst) shares; usually none. */
-  #room: Promise<void> | undefined;
-  #wakeRoom: (() => void) | undefined;
+  #room: PromiseWithResolvers<void> | undefined;
   /** Every byte ever sent: with those still queued, what the client has taken. */
   #sentBytes = 0;
   /** Resolves the stream's pending `pull`, parked while nobody waits for room. */
@@ -172,13 +171,13 @@ export class EventStream {
   /** Resolves once the client has taken everything queued (or the stream ended), to pace a replay to it. */
   ready(): Promise<void> {
     if (this.#closed || this.#chunksQueued() === 0) return Promise.resolve();
-    if (this.#room) return this.#room;
-    this.#room = new Promise<void>((resolve) => this.#wakeRoom = resolve);
+    if (this.#room) return this.#room.promise;
+    this.#room = Promise.withResolvers<void>();
     const unpark = this.#unpark;
     this.#unpark = undefined;
     // The stream calls pull again once this resolves: at once if the client read meanwhile, else on its next read.
     unpark?.();
-    return this.#room;
+    return this.#room.promise;
   }
 
   /** Ends the stream after what is queued has been read. */
@@ -219,11 +218,11 @@ export class EventStream {
   }
 
   #wakeWaiting(): void {
-    const wake = this.#wakeRoom;
-    if (!wake) return;
+    const room = this.#room;
+    if (!room) return;
     this.stalledTicks = 0;
-    this.#room = this.#wakeRoom = undefined;
-    wake();
+    this.#room = undefined;
+    room.resolve();
   }
 }
 
