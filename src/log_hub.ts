@@ -8,6 +8,7 @@
 import { type Deployment, isFinal } from "./deployment.ts";
 import type { DeploymentChange, Deployments } from "./deployments.ts";
 import type { LineBatch, LogFollower, LogStore } from "./log_store.ts";
+import { settlesWithin } from "./settles_within.ts";
 import { encodeLogLines } from "./sse_encoder.ts";
 
 /**
@@ -175,10 +176,7 @@ export class LogHub {
   /** Waits until a viewer has taken all it was given, looking again now and then for one that joined or left. */
   async #waitForRoom(channel: Channel): Promise<void> {
     for (let behind = this.#behind(channel); behind; behind = this.#behind(channel)) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const recheck = new Promise<void>((resolve) => timer = setTimeout(resolve, PACE_RECHECK_MS));
-      await Promise.race([recheck, ...behind.map((viewer) => viewer.drained())]);
-      clearTimeout(timer);
+      await settlesWithin(Promise.race(behind.map((viewer) => viewer.drained())), PACE_RECHECK_MS);
     }
   }
 

@@ -12,6 +12,7 @@ import { LineSplitter } from "./line_splitter.ts";
 import type { LogAppender, LogStore } from "./log_store.ts";
 import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "./output_filter.ts";
+import { settlesWithin } from "./settles_within.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
 
 /** Options of {@linkcode Runner}. */
@@ -286,17 +287,6 @@ export class Runner {
 const MAX_LINE_BYTES = 1024 * 1024;
 /** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
 const PROBE = 0 as unknown as Deno.Signal;
-
-/** True if `promise` settles within `ms` milliseconds. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  try {
-    return await Promise.race([promise.then(() => true, () => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Signals every process of a group; false when none is left. */
 function killGroup(groupId: number, signal: Deno.Signal): boolean {
