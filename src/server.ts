@@ -171,11 +171,16 @@ export const SECURITY_HEADERS: Record<string, string> = {
 export function createHandler(
   context: ServerContext,
 ): (request: Request, info: { remoteAddr: Deno.Addr }) => Promise<Response> {
+  // The options of every event stream of this server: one object, not one (and a closure) per stream.
+  const streamOptions: EventStreamOptions = {
+    maxQueueBytes: context.maxQueueBytes,
+    onOverflow: () => context.metrics.slowViewersDisconnected++,
+  };
   return async (request, info) => {
     const address = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
     let response: Response;
     try {
-      response = await dispatch(request, context, address);
+      response = await dispatch(request, context, address, streamOptions);
     } catch (error) {
       response = errorResponse(request, error, context);
     }
@@ -186,7 +191,12 @@ export function createHandler(
   };
 }
 
-async function dispatch(request: Request, context: ServerContext, address: string): Promise<Response> {
+async function dispatch(
+  request: Request,
+  context: ServerContext,
+  address: string,
+  streamOptions: EventStreamOptions,
+): Promise<Response> {
   // Parsed once, and routes match the path alone: not a parse of the whole URL per route tried.
   const url = new URL(request.url);
   checkHost(url, context);
@@ -206,7 +216,7 @@ async function dispatch(request: Request, context: ServerContext, address: strin
       ...context,
       params: match.pathname.groups,
       address,
-      openStream: () => openStream(context, address),
+      openStream: () => openStream(context, address, streamOptions),
     });
   }
   authorize(request, context, address);
@@ -340,18 +350,7 @@ function signInResponse(next: string, status: number, message?: string): Respons
   });
 }
 
-/** The options of every event stream of a server: one object, not one (and a closure) per stream. */
-const streamOptions = new WeakMap<ServerContext, EventStreamOptions>();
-
-function openStream(context: ServerContext, address: string): EventStream {
-  let options = streamOptions.get(context);
-  if (!options) {
-    options = {
-      maxQueueBytes: context.maxQueueBytes,
-      onOverflow: () => context.metrics.slowViewersDisconnected++,
-    };
-    streamOptions.set(context, options);
-  }
+function openStream(context: ServerContext, address: string, options: EventStreamOptions): EventStream {
   const stream = new EventStream(options);
   const refused = context.viewerLimit.acquire(address, stream);
   if (refused) {
