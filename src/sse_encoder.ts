@@ -62,7 +62,8 @@ const LF = 0x0a;
 /**
  * The bytes after the first `count` events of `bytes`, which holds whole events as {@linkcode encodeEvent}
  * writes them. An event ends at its first blank line (no value can hold one), so this is byte scanning: lines
- * already sent are cut from shared encoded bytes without decoding or encoding anything.
+ * already sent are cut from shared encoded bytes without decoding or encoding anything. The result is a copy:
+ * a view would keep the whole shared batch alive while only its unsent part waits (and is counted) in a queue.
  */
 export function skipEvents(bytes: Uint8Array, count: number): Uint8Array {
   let at = 0;
@@ -72,5 +73,5 @@ export function skipEvents(bytes: Uint8Array, count: number): Uint8Array {
     if (lf < 0) throw new RangeError(`Cannot skip ${count} events: the bytes hold only ${skipped}`);
     at = lf + 2;
   }
-  return bytes.subarray(at);
+  return bytes.slice(at);
 }

@@ -65,6 +65,13 @@ Deno.test("skipEvents() cuts whole events off the front of encoded log lines", (
   assert.throws(() => skipEvents(bytes, 4), RangeError);
 });
 
+Deno.test("skipEvents() returns a copy of the unsent part, not a view that keeps the whole batch alive", () => {
+  const bytes = encoder.encode(encodeLogLines(1, ["a", "b"]));
+  const rest = skipEvents(bytes, 1);
+  assert.notEqual(rest.buffer, bytes.buffer);
+  assert.equal(rest.buffer.byteLength, rest.length);
+});
+
 Deno.test("skipEvents() agrees with encoding fewer lines, for lines made of any characters", () => {
   // Seeded, so a failure can be replayed: lines of CR, LF-free text, blanks, field lookalikes, non-ASCII.
   let seed = 7;
