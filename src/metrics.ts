@@ -36,7 +36,7 @@ export class Metrics {
       "Deployments by status.",
       STATUSES.map((status) => [`{status="${status}"}`, gauges.deploymentsByStatus.get(status) ?? 0]),
     );
-    metric("shiplog_log_viewers", "gauge", "Open event streams of deployment logs.", [[
+    metric("shiplog_log_viewers", "gauge", "Viewers following the log of a running deployment.", [[
       "",
       gauges.logViewers,
     ]]);
