@@ -92,11 +92,8 @@ export class FileStore implements LogStore {
 
   async openAppender(id: string): Promise<LogAppender> {
     const path = this.#path(id, "log");
-    // Opening a FIFO for writing blocks until somebody reads it, which would stall the runner for good.
-    if ((await Deno.stat(path).catch(() => undefined))?.isFifo) {
-      throw new TypeError(`Cannot append to ${path}: it is a FIFO`);
-    }
-    const file = await Deno.open(path, { append: true, create: true });
+    let file = await openForAppending(path);
+    let inode = (await file.stat()).ino;
     // Writes are chained so that lines from two sources (stdout, stderr) never interleave within a line.
     let last: Promise<void> = Promise.resolve();
     return {
@@ -104,6 +101,14 @@ export class FileStore implements LogStore {
         if (lines.length === 0) return last;
         const bytes = encoder.encode(lines.join("\n") + "\n");
         const written = last.then(async () => {
+          // The log was deleted, or replaced by a rename (a rotation, a tool rewriting it): what follows goes
+          // to the path, where viewers and `tail -F` look, not to a file that nobody can open any more.
+          const current = statOrUndefined(path);
+          if (current?.ino !== inode) {
+            file.close();
+            file = await openForAppending(path);
+            inode = (await file.stat()).ino;
+          }
           // write() may write less than asked; a log line must never be left half-written.
           for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
         });
@@ -251,13 +256,8 @@ export class FileStore implements LogStore {
    * stat is microseconds, and the async one costs a thread-pool round trip and kilobytes of garbage per viewer.
    */
   #statLog(id: string): Deno.FileInfo | undefined {
-    try {
-      const info = Deno.statSync(this.#path(id, "log"));
-      return info.isFile ? info : undefined;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
+    const info = statOrUndefined(this.#path(id, "log"));
+    return info?.isFile ? info : undefined;
   }
 
   /**
@@ -282,6 +282,23 @@ export class FileStore implements LogStore {
     // Defence in depth: routes check ids already, but no other string may ever become a path here.
     if (!isDeploymentId(id)) throw new TypeError(`Cannot use deployment id ${JSON.stringify(id)}`);
     return join(this.#dir, `${id}.${extension}`);
+  }
+}
+
+/** Opens a log to append to it, creating it if it is missing. */
+async function openForAppending(path: string): Promise<Deno.FsFile> {
+  // Opening a FIFO for writing blocks until somebody reads it, which would stall the runner for good.
+  if (statOrUndefined(path)?.isFifo) throw new TypeError(`Cannot append to ${path}: it is a FIFO`);
+  return await Deno.open(path, { append: true, create: true });
+}
+
+/** The file info of `path`, or `undefined` when nothing is there. */
+function statOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
   }
 }
 

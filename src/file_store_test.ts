@@ -181,6 +181,33 @@ Deno.test("FileStore.openAppender() appends whole lines from concurrent writes w
   assert.equal(await Deno.readTextFile(fixture.logPath(id)), "a1\na2\nb1\nc1\nc2\nc3\n");
 });
 
+Deno.test("FileStore.openAppender() writes on to the path after the log is replaced or deleted", async (t) => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  const appender = await fixture.store.openAppender(id);
+  try {
+    await appender.write(["before"]);
+    await t.step("another file renamed over the log gets the lines that follow", async () => {
+      await Deno.writeTextFile(`${path}.new`, "replaced\n");
+      await Deno.rename(`${path}.new`, path);
+      await appender.write(["after the rename"]);
+      assert.equal(await Deno.readTextFile(path), "replaced\nafter the rename\n");
+    });
+    await t.step("a deleted log is created again", async () => {
+      await Deno.remove(path);
+      await appender.write(["after the delete"]);
+      assert.equal(await Deno.readTextFile(path), "after the delete\n");
+    });
+    await t.step("the same log, not replaced, is appended to as before", async () => {
+      await appender.write(["more"]);
+      assert.equal(await Deno.readTextFile(path), "after the delete\nmore\n");
+    });
+  } finally {
+    appender.close();
+  }
+});
+
 Deno.test("FileStore.readLines() reads complete lines after a cursor and never the partial last line", async (t) => {
   await using fixture = await openStore();
   const { store } = fixture;
