@@ -52,19 +52,37 @@ export class LineSplitter {
     let start = 0;
     const lastLf = bytes.lastIndexOf(LF);
     if (lastLf >= 0) {
-      // One decode for every complete line in the chunk: far cheaper than one per line.
-      const text = this.#decoder.decode(bytes.subarray(0, lastLf));
-      for (const line of text.split("\n")) lines.push(line.endsWith("\r") ? line.slice(0, -1) : line);
+      if (lastLf <= this.#maxLineBytes) {
+        // One decode for every complete line in the chunk: far cheaper than one per line.
+        const text = this.#decoder.decode(bytes.subarray(0, lastLf));
+        for (const line of text.split("\n")) lines.push(line.endsWith("\r") ? line.slice(0, -1) : line);
+      } else {
+        // A line here may be longer than the maximum. It is cut as if it had arrived unfinished, so a line
+        // reads the same however its bytes were split between reads (a live tail and a replay number alike).
+        for (let lineStart = 0; lineStart <= lastLf;) {
+          const lf = bytes.indexOf(LF, lineStart);
+          const end = lf > lineStart && bytes[lf - 1] === CR ? lf - 1 : lf;
+          const rest = this.#cut(bytes, lineStart, lf, lines);
+          lines.push(this.#decoder.decode(bytes.subarray(rest, Math.max(rest, end))));
+          lineStart = lf + 1;
+        }
+      }
       start = lastLf + 1;
     }
-    while (bytes.length - start > this.#maxLineBytes) {
-      const end = characterBoundary(bytes, start + this.#maxLineBytes, start);
-      lines.push(this.#decoder.decode(bytes.subarray(start, end)));
-      start = end;
-    }
+    start = this.#cut(bytes, start, bytes.length, lines);
     this.#pending = start < bytes.length ? [bytes.slice(start)] : [];
     this.#pendingBytes = bytes.length - start;
     return lines;
+  }
+
+  /** Adds the pieces of maxLineBytes or less cut off the front of bytes[start, end); returns where the rest starts. */
+  #cut(bytes: Uint8Array, start: number, end: number, lines: string[]): number {
+    while (end - start > this.#maxLineBytes) {
+      const cut = characterBoundary(bytes, start + this.#maxLineBytes, start);
+      lines.push(this.#decoder.decode(bytes.subarray(start, cut)));
+      start = cut;
+    }
+    return start;
   }
 
   /** Returns the unfinished last line, if any, as a line of its own (used when a writer is done for good). */

@@ -61,6 +61,41 @@ Deno.test("LineSplitter cuts an endless line at maxLineBytes on a character boun
   assert.deepEqual(splitter.push(encode("\n")), ["12"]);
 });
 
+Deno.test("LineSplitter cuts a long complete line as it cuts one that arrives unfinished", () => {
+  const whole = new LineSplitter({ maxLineBytes: 8 });
+  assert.deepEqual(whole.push(encode("abcdefghijklmnopq\r\nend\n")), ["abcdefgh", "ijklmnop", "q", "end"]);
+  const pieces = new LineSplitter({ maxLineBytes: 8 });
+  const lines = [...pieces.push(encode("abcdefghij")), ...pieces.push(encode("klmnopq\r\nend\n"))];
+  assert.deepEqual(lines, ["abcdefgh", "ijklmnop", "q", "end"]);
+});
+
+Deno.test("LineSplitter gives the same lines however the bytes are split between pushes", () => {
+  // Seeded, so a failure can be replayed: runs longer than the maximum, multi-byte characters, CR, CRLF.
+  let seed = 11;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const pieces = ["a", "é", "€", "😀", "\r", "\n", "\r\n", "abcdefghijkl", " "];
+  for (let round = 0; round < 300; round++) {
+    let text = "";
+    for (let i = random(30); i > 0; i--) text += pieces[random(pieces.length)];
+    const bytes = encode(text);
+    const split = (cuts: number[]) => {
+      const splitter = new LineSplitter({ maxLineBytes: 8 });
+      const lines: string[] = [];
+      let from = 0;
+      for (const cut of [...cuts, bytes.length]) {
+        lines.push(...splitter.push(bytes.subarray(from, cut)));
+        from = cut;
+      }
+      return [...lines, ...splitter.flush()];
+    };
+    const expected = split([]);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cuts = Array.from({ length: random(6) }, () => random(bytes.length + 1)).sort((a, b) => a - b);
+      assert.deepEqual(split(cuts), expected, `${JSON.stringify(text)} cut at ${cuts}`);
+    }
+  }
+});
+
 Deno.test("LineSplitter.flush() returns the unfinished line once", () => {
   const splitter = new LineSplitter();
   splitter.push(encode("done\nno newline\r"));
