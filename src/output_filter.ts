@@ -7,13 +7,16 @@
 
 /** Options of {@linkcode OutputFilter}. */
 export interface OutputFilterOptions {
-  /** Values to mask; empty ones are ignored. */
+  /** Values to mask; empty ones are ignored, and one of several lines is masked line by line. */
   secrets?: readonly string[];
   /** Bytes of log allowed (UTF-8, line endings included); output past it is dropped. Default: no cap. */
   maxBytes?: number;
 }
 
 const encoder = new TextEncoder();
+const LINE_BREAK = /\r\n|\r|\n/;
+/** The shortest line of a multi-line secret that is masked on its own. */
+const MIN_LINE_OF_SECRET = 4;
 
 /** Masks secrets and enforces the size cap on one deployment's output. */
 export class OutputFilter {
@@ -23,10 +26,18 @@ export class OutputFilter {
   #full = false;
 
   constructor(options: OutputFilterOptions = {}) {
-    // Longest first, so that a secret containing another is masked whole.
-    this.#secrets = [...new Set(options.secrets ?? [])].filter((s) => s !== "").sort((a, b) =>
-      b.length - a.length
+    const secrets = (options.secrets ?? []).filter((secret) => secret !== "");
+    // Output is masked line by line, so a secret of several lines (a PEM key, say) is masked by its lines:
+    // trimmed, as indentation may differ; those too short to identify anything (a `}`) would mask plain text.
+    const lines = secrets.flatMap((secret) =>
+      LINE_BREAK.test(secret)
+        ? secret.split(LINE_BREAK).map((line) => line.trim()).filter((line) =>
+          line.length >= MIN_LINE_OF_SECRET
+        )
+        : []
     );
+    // Longest first, so that a secret containing another is masked whole.
+    this.#secrets = [...new Set([...secrets, ...lines])].sort((a, b) => b.length - a.length);
     this.#maxBytes = options.maxBytes ?? Infinity;
   }
 

@@ -31,3 +31,18 @@ Deno.test("OutputFilter masks before counting, so a secret never reaches the fil
   const filter = new OutputFilter({ secrets: ["s3cr3t-value"], maxBytes: 1000 });
   assert.deepEqual(filter.filter(["token=s3cr3t-value"]), ["token=***"]);
 });
+
+Deno.test("OutputFilter masks a secret of several lines line by line, but not its lines too short to mean anything", () => {
+  const key = "-----BEGIN KEY-----\r\n  MIIEpAIBAAKCAQEA\n}\n-----END KEY-----\n";
+  const filter = new OutputFilter({ secrets: [key] });
+  assert.deepEqual(
+    filter.filter([
+      "-----BEGIN KEY-----",
+      "MIIEpAIBAAKCAQEA",
+      "    MIIEpAIBAAKCAQEA",
+      "}",
+      "-----END KEY-----",
+    ]),
+    ["***", "***", "    ***", "}", "***"],
+  );
+});
