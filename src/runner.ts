@@ -223,8 +223,11 @@ export class Runner {
     // Output still open with the group gone: something left the group (setsid, a double fork) holding it, and
     // would keep the deployment running for ever. Its processes are found by the deployment's id in their
     // environment, as the orphans of a crashed shiplog are, and stopped. A daemon that let go of the output is
-    // left alone: started on purpose, and maybe in use by other deployments.
-    if (!await settlesWithin(copied, this.#graceMs)) {
+    // left alone: started on purpose, and maybe in use by other deployments. A stopped deployment (a cancel, a
+    // shutdown with its deadline) has spent its grace periods on the group already: then a moment is enough
+    // for the output to end.
+    const drainMs = signal.aborted ? Math.min(this.#graceMs, STOPPED_DRAIN_MS) : this.#graceMs;
+    if (!await settlesWithin(copied, drainMs)) {
       for (const group of await findOrphanGroups([id])) await this.#stopGroup(group);
     }
     // One that also cleared its environment cannot be found: the output it holds is no longer read.
@@ -283,6 +286,8 @@ export class Runner {
   }
 }
 
+/** How long the output of a stopped deployment may take to end once its group is gone. */
+const STOPPED_DRAIN_MS = 200;
 /** Longer output lines are cut into pieces of this many bytes. */
 const MAX_LINE_BYTES = 1024 * 1024;
 /** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */

@@ -272,6 +272,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "Runner.cancel() stops a child that left the group holding the output without waiting a grace period",
+  ignore: !isLinux,
+  async fn() {
+    // A cancel (or a shutdown, which has a deadline) has spent its grace periods on the group already.
+    await using fixture = await startRunner({
+      command: 'setsid sleep 60 & echo "child=$!"; sleep 60',
+      graceMs: 3000,
+    });
+    const id = await fixture.start();
+    const child = Number(await fixture.logMatch(id, /^child=(\d+)$/m));
+    try {
+      const started = performance.now();
+      await withDeadline("cancel", fixture.runner.cancel(id));
+      const elapsed = performance.now() - started;
+      assert.equal(fixture.status(id), "cancelled");
+      assert.ok(elapsed < 2000, `took ${elapsed} ms, not less than the 3000 ms grace period`);
+      await waitFor("the child to be gone", () => !isProcessAlive(child), { timeoutMs: 1000 });
+    } finally {
+      if (isProcessAlive(child)) Deno.kill(child, "SIGKILL");
+    }
+  },
+});
+
+Deno.test({
   name: "Runner ends a deployment whose leftover process cannot be found and still holds the output open",
   ignore: !isLinux,
   async fn() {
