@@ -8,6 +8,8 @@ import { startApp } from "./src/app.ts";
 import { ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
+/** How long, past the deadline, stopping what deployments left running may take. */
+const ABANDON_MS = 400;
 
 async function main(): Promise<number> {
   let config;
@@ -52,8 +54,10 @@ async function main(): Promise<number> {
   }
   await stopped.promise;
   // A stuck shutdown must not keep the process alive: the deadline is what a supervisor can rely on.
-  const deadline = setTimeout(() => {
-    console.error("shiplog: shutdown took too long; exiting anyway");
+  const deadline = setTimeout(async () => {
+    console.error("shiplog: shutdown took too long; stopping what deployments left running and exiting");
+    // Their records stay "running": the next start records them interrupted, as after a crash.
+    await Promise.race([app.abandon(), new Promise((resolve) => setTimeout(resolve, ABANDON_MS))]);
     Deno.exit(0);
   }, SHUTDOWN_DEADLINE_MS);
   await app.shutdown();

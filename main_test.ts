@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { EventSource } from "eventsource";
 import { killOrphans } from "./src/orphans.ts";
-import { makeTempDir, waitFor } from "./src/test_helpers.ts";
+import { isProcessAlive, makeTempDir, waitFor } from "./src/test_helpers.ts";
 import {
   assertExitsCleanly,
   spawnShiplog,
@@ -77,6 +77,35 @@ Deno.test("after kill -9 mid-deployment, a restart records the deployment as int
     // The restart stops the killed server's orphans; should it have failed, do not leave them running.
     if (id) await killOrphans([id]);
   }
+});
+
+Deno.test({
+  name: "a shutdown past its deadline still stops what a deployment left running, then exits 0",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using dir = await makeTempDir();
+    // A command deaf to SIGINT and SIGTERM (SIGKILL comes after two grace periods of 2 s), which leaves a
+    // process out of its group, deaf too, holding the output: stopping that one would outlast the deadline.
+    await using shiplog = await spawnShiplog(dir.path, [
+      "--command",
+      `trap '' INT TERM; sh -c "trap '' TERM; exec setsid sleep 60" & echo "child=$!"; while :; do sleep 0.05; done`,
+    ]);
+    const id = await startDeployment(shiplog);
+    let child = 0;
+    await waitFor("the child's pid in the log", async () => {
+      child = Number((await Deno.readTextFile(`${dir.path}/${id}.log`)).match(/^child=(\d+)$/m)?.[1] ?? 0);
+      return child > 0;
+    }, { timeoutMs: 10_000, intervalMs: 20 });
+    try {
+      const { code, elapsedMs } = await terminate(shiplog);
+      assert.equal(code, 0, shiplog.stderr());
+      assert.ok(elapsedMs < 6000, `exit took ${elapsedMs} ms`);
+      assert.match(shiplog.stderr(), /shutdown took too long/);
+      assert.equal(isProcessAlive(child), false, "the process the command left running was stopped");
+    } finally {
+      await killOrphans([id]);
+    }
+  },
 });
 
 Deno.test("a bad flag prints a clear message and exits non-zero; --help lists the flags", async () => {

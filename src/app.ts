@@ -7,6 +7,7 @@
 
 import { Auth } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { isFinal } from "./deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { isSlowClientError, OpenStreams } from "./event_stream.ts";
 import { FileStore } from "./file_store.ts";
@@ -46,6 +47,11 @@ export interface App {
   url: string;
   /** Stops everything; resolves when the server has closed. */
   shutdown(): Promise<void>;
+  /**
+   * For a shutdown past its deadline, just before the process exits: SIGKILL to every process of the
+   * deployments still running, found by their ids as after a crash, so that none outlives shiplog.
+   */
+  abandon(): Promise<void>;
 }
 
 /** Starts shiplog as configured. */
@@ -118,5 +124,10 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
         await closed;
         await store.close();
       })(),
+    abandon: async () => {
+      await killOrphans(
+        deployments.list().filter((deployment) => !isFinal(deployment.status)).map(({ id }) => id),
+      );
+    },
   };
 }
