@@ -96,11 +96,14 @@ export class FileStore implements LogStore {
     let inode = (await file.stat()).ino;
     // Writes are chained so that lines from two sources (stdout, stderr) never interleave within a line.
     let last: Promise<void> = Promise.resolve();
+    // After a failed write nothing more is written: lines after a gap would read as if none were lost.
+    let failure: unknown;
     return {
       write(lines: string[]): Promise<void> {
         if (lines.length === 0) return last;
         const bytes = encoder.encode(lines.join("\n") + "\n");
         const written = last.then(async () => {
+          if (failure !== undefined) throw failure;
           // The log was deleted, or replaced by a rename (a rotation, a tool rewriting it): what follows goes
           // to the path, where viewers and `tail -F` look, not to a file that nobody can open any more.
           const current = statOrUndefined(path);
@@ -109,8 +112,21 @@ export class FileStore implements LogStore {
             file = await openForAppending(path);
             inode = (await file.stat()).ino;
           }
-          // write() may write less than asked; a log line must never be left half-written.
-          for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+          const before = file.statSync().size;
+          let done = 0;
+          try {
+            // write() may write less than asked; a log line must never be left half-written.
+            while (done < bytes.length) done += await file.write(bytes.subarray(done));
+          } catch (error) {
+            failure = error;
+            // A full disk (or a quota) took part of the lines. The last one written, cut short, would be glued
+            // to the next line anybody appends, so it is cut off again (unless somebody appended after it).
+            const whole = bytes.subarray(0, done).lastIndexOf(LF) + 1;
+            if (whole < done && file.statSync().size === before + done) {
+              await file.truncate(before + whole).catch(() => {});
+            }
+            throw error;
+          }
         });
         last = written.catch(() => {});
         return written;

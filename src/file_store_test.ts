@@ -208,6 +208,43 @@ Deno.test("FileStore.openAppender() writes on to the path after the log is repla
   }
 });
 
+Deno.test({
+  name: "FileStore.openAppender() leaves no line cut short when the disk fills up in the middle of a write",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using temp = await makeTempDir();
+    const id = crypto.randomUUID();
+    // A file size limit of 2048 bytes (4 blocks of 512) stands in for a full disk: the write that crosses it
+    // is cut short, the next one fails (SIGXFSZ ignored, so it is an error, not the end of the process).
+    const script = `
+      const { FileStore } = await import(${JSON.stringify(new URL("./file_store.ts", import.meta.url).href)});
+      const store = await FileStore.open(${JSON.stringify(temp.path)});
+      const appender = await store.openAppender(${JSON.stringify(id)});
+      let error = "none";
+      for (let batch = 0; batch < 100 && error === "none"; batch++) {
+        const lines = [0, 1, 2].map((i) => \`line \${batch * 3 + i} \`.padEnd(99, "x"));
+        await appender.write(lines).catch((e) => error = e.message);
+      }
+      const after = await appender.write(["more"]).then(() => "written", (e) => e.message);
+      appender.close();
+      await store.close();
+      console.log(JSON.stringify({ error, after }));
+    `;
+    const { code, stdout, stderr } = await new Deno.Command("sh", {
+      args: ["-c", `trap '' XFSZ; ulimit -f 4; exec "$0" eval "$1"`, Deno.execPath(), script],
+    }).output();
+    const decoder = new TextDecoder();
+    assert.equal(code, 0, decoder.decode(stderr));
+    const report = JSON.parse(decoder.decode(stdout));
+    assert.match(report.error, /File too large/);
+    assert.match(report.after, /File too large/, "nothing is written after a failed write");
+    const log = await Deno.readTextFile(join(temp.path, `${id}.log`));
+    assert.ok(log.length > 0 && log.length < 2048, `${log.length} bytes`);
+    assert.ok(log.endsWith("\n"), `the log ends with a whole line: ${JSON.stringify(log.slice(-40))}`);
+    for (const line of log.slice(0, -1).split("\n")) assert.equal(line.length, 99, line);
+  },
+});
+
 Deno.test("FileStore.readLines() reads complete lines after a cursor and never the partial last line", async (t) => {
   await using fixture = await openStore();
   const { store } = fixture;
