@@ -633,6 +633,9 @@ Deno.test("fuzz: odd request lines over raw connections never get a 5xx or hang"
     `GET /events/${id} HTTP/1.1\r\nLast-Event-ID: 1\rid: 2`,
     "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b",
     "GET /healthz HTTP/1.1\r\nHost: " + "h".repeat(20_000),
+    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:99999",
+    "GET /healthz HTTP/1.1\r\nHost: [::1",
+    "GET /healthz HTTP/1.1\r\nHost: a b",
   ];
   const failures: string[] = [];
   for (const head of heads) {
@@ -646,6 +649,18 @@ Deno.test("fuzz: odd request lines over raw connections never get a 5xx or hang"
   assert.deepEqual(failures, []);
   const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) });
   assert.equal(await health.text(), "ok\n");
+  assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
+});
+
+Deno.test("a Host header that makes no URL gets a 400 with the security headers, not a server error", async () => {
+  await using app = await startTestApp({ command: "true" });
+  for (const host of ["127.0.0.1:99999", "[::1", "a b"]) {
+    const head = `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+    const { status, text } = await rawRequest(app.port, latin1(head));
+    assert.equal(status, 400, `Host: ${host}\n${text}`);
+    assert.match(text, /Cannot make a URL of this request: check its Host header/);
+    assert.match(text, /x-content-type-options: nosniff/i);
+  }
   assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
 });
 

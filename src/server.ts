@@ -178,11 +178,13 @@ export function createHandler(
   };
   return async (request, info) => {
     const address = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
+    let url: URL | undefined;
     let response: Response;
     try {
-      response = await dispatch(request, context, address, streamOptions);
+      url = requestUrl(request);
+      response = await dispatch(request, url, context, address, streamOptions);
     } catch (error) {
-      response = errorResponse(request, error, context);
+      response = errorResponse(request, url, error, context);
     }
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
       if (!response.headers.has(name)) response.headers.set(name, value);
@@ -191,14 +193,25 @@ export function createHandler(
   };
 }
 
+/**
+ * The request's URL, parsed once: routes match its path alone, not a parse of the whole URL per route tried.
+ * The runtime builds it from the Host header, so a Host that makes no URL (`a b`, a port past 65535) is a 400.
+ */
+function requestUrl(request: Request): URL {
+  try {
+    return new URL(request.url);
+  } catch {
+    throw new HttpError(400, "Cannot make a URL of this request: check its Host header");
+  }
+}
+
 async function dispatch(
   request: Request,
+  url: URL,
   context: ServerContext,
   address: string,
   streamOptions: EventStreamOptions,
 ): Promise<Response> {
-  // Parsed once, and routes match the path alone: not a parse of the whole URL per route tried.
-  const url = new URL(request.url);
   checkHost(url, context);
   const path = { pathname: url.pathname };
   for (const { pattern, methods, open } of ROUTES_BY_SEGMENT.get(firstSegment(url.pathname)) ?? []) {
@@ -223,11 +236,17 @@ async function dispatch(
   throw new HttpError(404, "Not found");
 }
 
-function errorResponse(request: Request, error: unknown, context: ServerContext): Response {
+/** The answer to a failed request; `url` is undefined when the request's URL could not be made. */
+function errorResponse(
+  request: Request,
+  url: URL | undefined,
+  error: unknown,
+  context: ServerContext,
+): Response {
   if (error instanceof HttpError) {
     const headers = new Headers(error.headers);
-    if (error.status === 401 && acceptsHtml(request)) {
-      const next = safeNext(new URL(request.url).pathname + new URL(request.url).search);
+    if (error.status === 401 && url && acceptsHtml(request)) {
+      const next = safeNext(url.pathname + url.search);
       const page = signInResponse(next, 401, error.message === "Wrong token" ? error.message : undefined);
       headers.forEach((value, name) => page.headers.set(name, value));
       return page;
@@ -236,7 +255,7 @@ function errorResponse(request: Request, error: unknown, context: ServerContext)
     return new Response(`${error.message}\n`, { status: error.status, headers });
   }
   context.metrics.requestErrors++;
-  console.error(`shiplog: ${request.method} ${new URL(request.url).pathname} failed:`, error);
+  console.error(`shiplog: ${request.method} ${url?.pathname ?? request.url} failed:`, error);
   return new Response("Internal server error\n", {
     status: 500,
     headers: { "content-type": "text/plain; charset=utf-8" },
