@@ -142,6 +142,17 @@ Deno.test("parseProgress() reads [n/m] at the start of a line and the step's lab
   assert.deepEqual(parseProgress("[0/4]"), { step: 0, total: 4, label: "" });
 });
 
+Deno.test("parseAnsi() reads a line of 60,000 extended-colour parameters in linear time", () => {
+  // 38 (extended colour) over and over: each used to copy every parameter after it, which froze the page
+  // for 21 s on a line this long (minutes at 1 MiB). Linear, it takes milliseconds; the bound catches only
+  // the quadratic.
+  const line = `${ESC}[${"38;".repeat(60_000)}mX`;
+  const started = performance.now();
+  assert.deepEqual(parseAnsi(line), [{ text: "X", classes: [], style: {} }]);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 2000, `took ${elapsed} ms`);
+});
+
 Deno.test("parseProgress() clamps a step beyond the total and ignores a total of 0", () => {
   assert.deepEqual(parseProgress("[9/8] extra"), { step: 8, total: 8, label: "extra" });
   assert.equal(parseProgress("[1/0] nothing"), null);

@@ -123,7 +123,8 @@ function applySgr(state, params) {
         color = extendedColor(parts.slice(1), true);
       } else {
         // Semicolon form: 38;5;N or 38;2;R;G;B — the colour's numbers are the next parameters.
-        const rest = list.slice(i + 1).map(Number);
+        // At most the four numbers of 2;R;G;B: copying all the rest for every 38 made a long line quadratic.
+        const rest = list.slice(i + 1, i + 5).map(Number);
         color = extendedColor(rest, false);
         i += rest[0] === 5 ? 2 : rest[0] === 2 ? 4 : 0;
       }
