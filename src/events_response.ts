@@ -39,6 +39,9 @@ const encoder = new TextEncoder();
 /** What every event stream opens with: a comment (so proxies flush the headers) and the reconnection delay. */
 export const STREAM_OPENING: Uint8Array = encoder.encode(encodeComment("connected") + encodeRetry(2000));
 
+/** Tells a client that the log it shows is gone; id 0 makes its next reconnection start from line 1. */
+const RESET = encodeEvent({ event: "reset", id: 0, data: "the log was truncated, replaced or deleted" });
+
 /** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
 export function parseLastEventId(request: Request): number {
   // The URL is parsed only when it has a query: one parse less per viewer that connects.
@@ -56,17 +59,21 @@ export async function eventsResponse(
 ): Promise<Response> {
   const { id } = deployment;
   let after = parseLastEventId(request);
+  let replaced = false;
   if (after > 0) {
     const count = await context.store.countLines(id);
     // A reconnection after everything was sent: 204 tells EventSource to stop for good.
     if (after === count && isFinal(context.deployments.get(id)?.status ?? deployment.status)) {
       return new Response(null, { status: 204 });
     }
-    if (after > count) after = 0;
+    // Past the end: the log was replaced or cut while the client was away, and it starts over from line 1.
+    if (after > count) [after, replaced] = [0, true];
   }
 
   const stream = context.openStream();
   stream.send(STREAM_OPENING);
+  // A client that shows the old lines must drop them, or it would take the new ones for lines it has.
+  if (replaced) stream.send(RESET);
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
   const viewer = new LogStreamViewer(stream, deployment, after, context);
   if (!isFinal(deployment.status)) {
@@ -138,10 +145,7 @@ class LogStreamViewer implements LogViewer {
   }
 
   reset(): void {
-    // id 0 makes the client's next reconnection start from the new log's first line.
-    this.#stream.send(
-      encodeEvent({ event: "reset", id: 0, data: "the log was truncated, replaced or deleted" }),
-    );
+    this.#stream.send(RESET);
     this.#stream.close();
   }
 

@@ -161,12 +161,24 @@ Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", asy
     const events = await follow(new URL(`events/${id}?lastEventId=5`, app.url));
     assert.deepEqual(lines(events), ["line 6"]);
   });
-  await t.step("an id that is not a line of this log replays from the first line", async () => {
-    for (const bad of ["abc", "-1", "99", "1.5", "1e3", " ", "00000000000000000000001"]) {
+  await t.step("an id that is not a whole number replays from the first line", async () => {
+    for (const bad of ["abc", "-1", "1.5", "1e3", " ", "00000000000000000000001"]) {
       const events = await follow(new URL(`events/${id}?lastEventId=${encodeURIComponent(bad)}`, app.url));
       assert.deepEqual(ids(events), [1, 2, 3, 4, 5, 6], bad);
+      assert.equal(events.filter((e) => e.type === "reset").length, 0, bad);
     }
   });
+  await t.step(
+    "an id past the end (the log was replaced meanwhile) gets reset, then the first line on",
+    async () => {
+      const events = await follow(new URL(`events/${id}`, app.url), { lastEventId: "99" });
+      assert.deepEqual(events.filter((e) => e.type !== "status").map((e) => e.type).slice(0, 2), [
+        "reset",
+        "message",
+      ]);
+      assert.deepEqual(ids(events), [1, 2, 3, 4, 5, 6]);
+    },
+  );
   await t.step("a reconnection after done gets 204, and EventSource stops", async () => {
     const response = await fetch(new URL(`events/${id}`, app.url), { headers: { "last-event-id": "6" } });
     assert.equal(response.status, 204);
