@@ -2,7 +2,8 @@
  * @module
  * The deployments of this server: their records, kept in memory and written through to the store, and the
  * news of every change. Whoever changes a record goes through {@linkcode Deployments.update}, so a listener of
- * `change` (the event streams, the home page feed) hears of every new status exactly once.
+ * `change` (the event streams, the home page feed) hears of every new status exactly once; one of `remove`
+ * hears of every deployment deleted as too old to keep.
  */
 
 import { type Deployment, isFinal, type Status } from "./deployment.ts";
@@ -10,8 +11,13 @@ import type { LogStore } from "./log_store.ts";
 
 /** The detail of a `change` event: the record after the change. */
 export type DeploymentChange = CustomEvent<Deployment>;
+/** The detail of a `remove` event: the id of the deployment deleted. */
+export type DeploymentRemoval = CustomEvent<string>;
 
-/** All deployments, loaded from the store at start-up. Dispatches `change` with the new record. */
+/**
+ * All deployments, loaded from the store at start-up. Dispatches `change` with the new record, and `remove`
+ * with the id of one deleted.
+ */
 export class Deployments extends EventTarget {
   #store: LogStore;
   #records = new Map<string, Deployment>();
@@ -106,6 +112,7 @@ export class Deployments extends EventTarget {
     const finished = this.list().filter((deployment) => isFinal(deployment.status));
     for (const old of finished.slice(this.#keep)) {
       this.#records.delete(old.id);
+      this.dispatchEvent(new CustomEvent("remove", { detail: old.id }));
       try {
         await this.#store.remove(old.id);
       } catch (error) {

@@ -56,7 +56,8 @@ printf '\\033[1;32mdone\\033[0m\\n'
 `;
 
 Deno.test({
-  name: "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, #L<n>, big log",
+  name:
+    "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, --keep, #L<n>, big log",
   ignore: !chromiumFound && !inCi,
   // puppeteer keeps a WebSocket and child-process handles whose teardown finishes after close() resolves.
   sanitizeOps: false,
@@ -276,6 +277,28 @@ Deno.test({
         await page.close();
       });
 
+      await t.step("a deployment deleted by --keep leaves the live list", async () => {
+        const keepDir = await Deno.makeTempDir({ prefix: "shiplog_keep_" });
+        const keeping = await startServer(keepDir, "true", ["--keep", "1"]);
+        try {
+          const first = await startDeployment(keeping.url);
+          const home = await open(keeping.url);
+          // Live, with the first row: only the feed can take the row away now, not a reload of the list.
+          await waitFor(
+            home,
+            `document.querySelector("#connection").dataset.state === "live" &&
+             document.querySelector('li[data-id="${first}"]') !== null`,
+          );
+          const second = await startDeployment(keeping.url);
+          await waitFor(home, `document.querySelector('li[data-id="${first}"]') === null`);
+          assert.ok(await home.$(`li[data-id="${second}"]`), "the deployment kept is still listed");
+          await home.close();
+        } finally {
+          await keeping.stop();
+          await Deno.remove(keepDir, { recursive: true });
+        }
+      });
+
       await t.step("a log replaced while the page watches is shown anew from line 1", async () => {
         const id = await startDeployment(base);
         const page = await open(`${base}deployment/${id}`);
@@ -368,9 +391,22 @@ interface Server {
 }
 
 /** Spawns the real program on a free port and waits for its `http://127.0.0.1:PORT/` line. */
-async function startServer(dir: string, command: string): Promise<Server> {
+async function startServer(dir: string, command: string, flags: string[] = []): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts", "--port", "0", "--dir", dir, "--command", command, "--max-running", "4"],
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "--port",
+      "0",
+      "--dir",
+      dir,
+      "--command",
+      command,
+      "--max-running",
+      "4",
+      ...flags,
+    ],
     cwd: REPO,
     stdout: "piped",
     stderr: "inherit",

@@ -54,7 +54,7 @@ async function follow(
           resolve();
         }
       };
-      for (const type of ["message", "status", "done", "reset", "deployments", "deployment"]) {
+      for (const type of ["message", "status", "done", "reset", "deployments", "deployment", "removed"]) {
         source.addEventListener(type, record);
       }
       source.onerror = () => {
@@ -542,4 +542,27 @@ Deno.test("the home feed sends the list, then every change", async () => {
     d.id === later.id
   ).map((d) => d.status);
   assert.deepEqual(statuses, ["queued", "running", "succeeded"]);
+});
+
+Deno.test("the home feed says which deployment --keep deleted", async () => {
+  await using app = await startTestApp({ command: "true", keep: 1 });
+  const first = await createDeployment(app);
+  await waitFor(
+    "the first to end",
+    async () => (await getDeployment(app, first.id)).status === "succeeded",
+    APP_WAIT,
+  );
+  const received = follow(new URL("events", app.url), {
+    until: (events) => events.some((e) => e.type === "removed"),
+  });
+  await waitFor(
+    "the feed",
+    async () => (await metricsText(app)).includes("shiplog_event_streams 1"),
+    APP_WAIT,
+  );
+  await createDeployment(app);
+  const events = await received;
+  assert.deepEqual(events.filter((e) => e.type === "removed").map((e) => e.data), [first.id]);
+  const listed = await (await fetch(new URL("api/deployments", app.url))).json();
+  assert.ok(!listed.some((d: Deployment) => d.id === first.id));
 });

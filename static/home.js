@@ -2,7 +2,8 @@
  * @module
  * Keeps the home page's list live. The server renders the rows (so the page works without JavaScript); this
  * script opens one `/events` stream for the whole list: `deployments` (all of them, at connect) reconciles the
- * list, `deployment` (one that was created or changed) updates or inserts its row. Rows are written with the
+ * list, `deployment` (one that was created or changed) updates or inserts its row, `removed` (the id of one
+ * deleted as too old to keep) removes its row. Rows are written with the
  * same markup the server uses (see the comment at the top of index.html), with `textContent` only.
  */
 
@@ -45,6 +46,10 @@ function connect() {
   source.addEventListener("deployment", (event) => {
     const record = parseJson(event.data);
     if (record && typeof record.id === "string") upsert(record);
+  });
+  source.addEventListener("removed", (event) => {
+    rowElement(event.data)?.remove();
+    records.delete(event.data);
   });
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CONNECTING) {
