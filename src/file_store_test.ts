@@ -513,6 +513,23 @@ Deno.test("FileStore.follow() reports a reset when the log is truncated, then nu
   assert.deepEqual(followed.events, ["reset", "1:new"]);
 });
 
+Deno.test("FileStore.follow() reports no reset when only an unfinished last line is cut off", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "");
+  using followed = await follow(fixture.store, id);
+  await append(path, "one\nhalf a li");
+  await waitFor("line 1", () => followed.events.length === 1);
+  await followed.follower.catchUp();
+  // What a writer does when a full disk cut its write short: the fragment goes, whole lines stay.
+  await Deno.truncate(path, "one\n".length);
+  await followed.follower.catchUp();
+  await append(path, "two\n");
+  await waitFor("line 2", () => followed.events.length === 2);
+  assert.deepEqual(followed.events, ["1:one", "2:two"]);
+});
+
 Deno.test("FileStore.follow() reports a reset when a writer truncates the log through the file it has open", async () => {
   // ftruncate on an open file is a bare "modify" notification, like an append: only the size tells them apart.
   await using fixture = await openStore(NO_POLL);

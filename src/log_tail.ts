@@ -122,7 +122,13 @@ export class LogTail implements LogFollower {
       return false;
     }
     if (this.#closed) return false;
-    if (this.#file && (info.ino !== this.#inode || info.size < this.#offset)) this.#reset(report);
+    if (this.#file && info.ino === this.#inode && info.size < this.#offset) {
+      // Only the unfinished last line was cut (a writer took back what a full disk cut short): no line handed
+      // out is gone, so no reset, and it is read again from its start.
+      if (info.size >= this.#offset - this.#splitter.pendingBytes) this.#rewindUnfinishedLine();
+      else this.#reset(report);
+    }
+    if (this.#file && info.ino !== this.#inode) this.#reset(report);
     if (!this.#file) {
       this.#file = Deno.openSync(this.#path, { read: true });
       if (this.#closed) {
@@ -156,6 +162,12 @@ export class LogTail implements LogFollower {
     this.#nextLine += lines.length;
     if (report) this.#handlers.onLines(batch);
     return total;
+  }
+
+  #rewindUnfinishedLine(): void {
+    this.#offset -= this.#splitter.pendingBytes;
+    this.#splitter = new LineSplitter();
+    this.#file!.seekSync(this.#offset, Deno.SeekMode.Start);
   }
 
   #reset(report: boolean): void {
