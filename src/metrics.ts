@@ -36,10 +36,15 @@ export class Metrics {
       "Deployments by status.",
       STATUSES.map((status) => [`{status="${status}"}`, gauges.deploymentsByStatus.get(status) ?? 0]),
     );
-    metric("shiplog_log_viewers", "gauge", "Viewers following the log of a running deployment.", [[
-      "",
-      gauges.logViewers,
-    ]]);
+    metric(
+      "shiplog_log_viewers",
+      "gauge",
+      "Viewers following the log of a deployment not ended yet (queued or running).",
+      [[
+        "",
+        gauges.logViewers,
+      ]],
+    );
     metric("shiplog_followed_logs", "gauge", "Logs followed for live viewers.", [["", gauges.followedLogs]]);
     metric("shiplog_event_streams", "gauge", "Open event streams of any kind.", [["", gauges.openStreams]]);
     metric("shiplog_log_lines_sent_total", "counter", "Log lines sent to viewers.", [["", this.linesSent]]);
