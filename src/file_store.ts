@@ -98,23 +98,27 @@ export class FileStore implements LogStore {
     let last: Promise<void> = Promise.resolve();
     // After a failed write nothing more is written: lines after a gap would read as if none were lost.
     let failure: unknown;
+    let closed = false;
     return {
       write(lines: string[]): Promise<void> {
         if (lines.length === 0) return last;
         const bytes = encoder.encode(lines.join("\n") + "\n");
         const written = last.then(async () => {
           if (failure !== undefined) throw failure;
-          // The log was deleted, or replaced by a rename (a rotation, a tool rewriting it): what follows goes
-          // to the path, where viewers and `tail -F` look, not to a file that nobody can open any more.
-          const current = statOrUndefined(path);
-          if (current?.ino !== inode) {
-            file.close();
-            file = await openForAppending(path);
-            inode = (await file.stat()).ino;
-          }
-          const before = file.statSync().size;
+          let before = 0;
           let done = 0;
           try {
+            // The log was deleted, or replaced by a rename (a rotation, a tool rewriting it): what follows goes
+            // to the path, where viewers and `tail -F` look, not to a file that nobody can open any more.
+            if (statOrUndefined(path)?.ino !== inode) {
+              // Opened before the old one is closed: if the path cannot be opened, this appender still holds
+              // a file it can close.
+              const next = await openForAppending(path);
+              file.close();
+              file = next;
+              inode = (await file.stat()).ino;
+            }
+            before = file.statSync().size;
             // write() may write less than asked; a log line must never be left half-written.
             while (done < bytes.length) done += await file.write(bytes.subarray(done));
           } catch (error) {
@@ -131,7 +135,11 @@ export class FileStore implements LogStore {
         last = written.catch(() => {});
         return written;
       },
-      close: () => file.close(),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        file.close();
+      },
     };
   }
 

@@ -203,7 +203,16 @@ Deno.test("FileStore.openAppender() writes on to the path after the log is repla
       await appender.write(["more"]);
       assert.equal(await Deno.readTextFile(path), "after the delete\nmore\n");
     });
+    await t.step("a path that cannot be opened fails the write, and every write after it", async () => {
+      await Deno.remove(path);
+      await Deno.mkdir(path);
+      await assert.rejects(() => appender.write(["lost"]), Deno.errors.IsADirectory);
+      await Deno.remove(path);
+      // Lines after a gap would read as if none were lost.
+      await assert.rejects(() => appender.write(["after the gap"]), Deno.errors.IsADirectory);
+    });
   } finally {
+    appender.close();
     appender.close();
   }
 });
