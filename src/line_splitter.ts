@@ -9,7 +9,10 @@
 
 /** Options of {@linkcode LineSplitter}. */
 export interface LineSplitterOptions {
-  /** The longest line kept whole, in bytes; longer ones are cut into pieces. Default 8 MiB. */
+  /**
+   * The longest line kept whole, in bytes (a CRLF's CR not counted); longer ones are cut into pieces. Default
+   * 8 MiB.
+   */
   maxLineBytes?: number;
 }
 
@@ -62,20 +65,24 @@ export class LineSplitter {
         for (let lineStart = 0; lineStart <= lastLf;) {
           const lf = bytes.indexOf(LF, lineStart);
           const end = lf > lineStart && bytes[lf - 1] === CR ? lf - 1 : lf;
-          const rest = this.#cut(bytes, lineStart, lf, lines);
-          lines.push(this.#decoder.decode(bytes.subarray(rest, Math.max(rest, end))));
+          const rest = this.#cut(bytes, lineStart, end, lines);
+          lines.push(this.#decoder.decode(bytes.subarray(rest, end)));
           lineStart = lf + 1;
         }
       }
       start = lastLf + 1;
     }
-    start = this.#cut(bytes, start, bytes.length, lines);
+    // A CR at the end may be half of a CRLF: like the line ending it may be, it does not count as text.
+    start = this.#cut(bytes, start, bytes.at(-1) === CR ? bytes.length - 1 : bytes.length, lines);
     this.#pending = start < bytes.length ? [bytes.slice(start)] : [];
     this.#pendingBytes = bytes.length - start;
     return lines;
   }
 
-  /** Adds the pieces of maxLineBytes or less cut off the front of bytes[start, end); returns where the rest starts. */
+  /**
+   * Adds the pieces of maxLineBytes or less cut off the front of the line bytes[start, end) (its text,
+   * without a CRLF's CR); returns where the rest starts.
+   */
   #cut(bytes: Uint8Array, start: number, end: number, lines: string[]): number {
     while (end - start > this.#maxLineBytes) {
       const cut = characterBoundary(bytes, start + this.#maxLineBytes, start);

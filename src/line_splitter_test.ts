@@ -69,11 +69,20 @@ Deno.test("LineSplitter cuts a long complete line as it cuts one that arrives un
   assert.deepEqual(lines, ["abcdefgh", "ijklmnop", "q", "end"]);
 });
 
+Deno.test("LineSplitter keeps a CRLF line of exactly the maximum whole, however its bytes arrive", () => {
+  const bytes = encode("abcdefgh\r\nnext\n");
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const splitter = new LineSplitter({ maxLineBytes: 8 });
+    const lines = [...splitter.push(bytes.subarray(0, cut)), ...splitter.push(bytes.subarray(cut))];
+    assert.deepEqual(lines, ["abcdefgh", "next"], `cut at ${cut}`);
+  }
+});
+
 Deno.test("LineSplitter gives the same lines however the bytes are split between pushes", () => {
   // Seeded, so a failure can be replayed: runs longer than the maximum, multi-byte characters, CR, CRLF.
   let seed = 11;
   const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
-  const pieces = ["a", "é", "€", "😀", "\r", "\n", "\r\n", "abcdefghijkl", " "];
+  const pieces = ["a", "é", "€", "😀", "\r", "\n", "\r\n", "abcdefgh", "abcdefghijkl", " "];
   for (let round = 0; round < 300; round++) {
     let text = "";
     for (let i = random(30); i > 0; i--) text += pieces[random(pieces.length)];
