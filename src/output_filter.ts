@@ -7,7 +7,7 @@
 
 /** Options of {@linkcode OutputFilter}. */
 export interface OutputFilterOptions {
-  /** Values to mask; empty ones are ignored, and one of several lines is masked line by line. */
+  /** Values to mask; empty ones are ignored, and one of several lines is masked by its lines too. */
   secrets?: readonly string[];
   /** Bytes of log allowed (UTF-8, line endings included); output past it is dropped. Default: no cap. */
   maxBytes?: number;
@@ -15,29 +15,35 @@ export interface OutputFilterOptions {
 
 const encoder = new TextEncoder();
 const LINE_BREAK = /\r\n|\r|\n/;
-/** The shortest line of a multi-line secret that is masked on its own. */
+/** The shortest line of a multi-line secret that is masked on its own, as a whole output line. */
 const MIN_LINE_OF_SECRET = 4;
+/** The shortest line of a multi-line secret that is masked wherever it appears, like a whole secret. */
+const MIN_LINE_OF_SECRET_ANYWHERE = 16;
 
 /** Masks secrets and enforces the size cap on one deployment's output. */
 export class OutputFilter {
   #secrets: string[];
+  /** Short lines of multi-line secrets, masked only when they are a whole output line (trimmed). */
+  #secretLines: Set<string>;
   #maxBytes: number;
   #bytes = 0;
   #full = false;
 
   constructor(options: OutputFilterOptions = {}) {
     const secrets = (options.secrets ?? []).filter((secret) => secret !== "");
-    // Output is masked line by line, so a secret of several lines (a PEM key, say) is masked by its lines:
-    // trimmed, as indentation may differ; those too short to identify anything (a `}`) would mask plain text.
+    // Output is masked line by line, so a secret of several lines (a PEM key, a kubeconfig) is masked by its
+    // lines, trimmed, as indentation may differ. A long one (a line of key material) is masked anywhere. A
+    // short one (`users:`) would mask ordinary text inside other lines, so it is masked only as a whole line,
+    // and one too short to identify anything (a `}`) not at all.
     const lines = secrets.flatMap((secret) =>
-      LINE_BREAK.test(secret)
-        ? secret.split(LINE_BREAK).map((line) => line.trim()).filter((line) =>
-          line.length >= MIN_LINE_OF_SECRET
-        )
-        : []
+      LINE_BREAK.test(secret) ? secret.split(LINE_BREAK).map((line) => line.trim()) : []
+    );
+    const anywhere = lines.filter((line) => line.length >= MIN_LINE_OF_SECRET_ANYWHERE);
+    this.#secretLines = new Set(
+      lines.filter((line) => line.length >= MIN_LINE_OF_SECRET && line.length < MIN_LINE_OF_SECRET_ANYWHERE),
     );
     // Longest first, so that a secret containing another is masked whole.
-    this.#secrets = [...new Set([...secrets, ...lines])].sort((a, b) => b.length - a.length);
+    this.#secrets = [...new Set([...secrets, ...anywhere])].sort((a, b) => b.length - a.length);
     this.#maxBytes = options.maxBytes ?? Infinity;
   }
 
@@ -67,6 +73,10 @@ export class OutputFilter {
   /** `line` with every secret replaced by `***`. */
   mask(line: string): string {
     let masked = line;
+    if (this.#secretLines.size > 0) {
+      const trimmed = line.trim();
+      if (this.#secretLines.has(trimmed)) masked = line.replace(trimmed, "***");
+    }
     for (const secret of this.#secrets) {
       if (masked.includes(secret)) masked = masked.replaceAll(secret, "***");
     }

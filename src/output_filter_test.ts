@@ -32,17 +32,19 @@ Deno.test("OutputFilter masks before counting, so a secret never reaches the fil
   assert.deepEqual(filter.filter(["token=s3cr3t-value"]), ["token=***"]);
 });
 
-Deno.test("OutputFilter masks a secret of several lines line by line, but not its lines too short to mean anything", () => {
-  const key = "-----BEGIN KEY-----\r\n  MIIEpAIBAAKCAQEA\n}\n-----END KEY-----\n";
+Deno.test("OutputFilter masks a secret of several lines by its lines: long ones anywhere, short ones as whole lines", () => {
+  const key = "-----BEGIN KEY-----\r\n  MIIEpAIBAAKCAQEAxyz\nusers:\n}\n-----END KEY-----\n";
   const filter = new OutputFilter({ secrets: [key] });
   assert.deepEqual(
     filter.filter([
       "-----BEGIN KEY-----",
-      "MIIEpAIBAAKCAQEA",
-      "    MIIEpAIBAAKCAQEA",
+      "MIIEpAIBAAKCAQEAxyz",
+      "key=MIIEpAIBAAKCAQEAxyz;",
+      "  users:",
+      "configured (users: 3)",
       "}",
       "-----END KEY-----",
     ]),
-    ["***", "***", "    ***", "}", "***"],
+    ["***", "***", "key=***;", "  ***", "configured (users: 3)", "}", "***"],
   );
 });
