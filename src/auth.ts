@@ -1,12 +1,13 @@
 /**
  * @module
  * Access control with one shared token. API clients send `Authorization: Bearer <token>`; browsers sign in once
- * on a small form and get an `HttpOnly`, `SameSite=Strict` cookie holding a value derived from the token (an
- * HMAC), never the token itself. Comparisons are constant-time. An address that keeps presenting wrong
- * credentials is refused with 429 for a while, so the token cannot be guessed at speed.
+ * on a small form and get an `HttpOnly`, `SameSite=Lax` cookie holding a value derived from the token (an
+ * HMAC), never the token itself. Comparisons are constant-time. An address that keeps presenting wrong tokens
+ * is refused with 429 for a while, so the token cannot be guessed at speed.
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
+import { checkToken } from "./config.ts";
 
 /** Options of {@linkcode Auth}. */
 export interface AuthOptions {
@@ -45,7 +46,7 @@ export class Auth {
 
   /** Prepares the checks for `token`; the session cookie value is an HMAC of a fixed label under the token. */
   static async create(token: string, options: AuthOptions = {}): Promise<Auth> {
-    if (token.length < 8) throw new RangeError("Cannot use a token shorter than 8 characters");
+    checkToken(token, "the token");
     const key = await crypto.subtle.importKey(
       "raw",
       encoder.encode(token),
@@ -62,14 +63,13 @@ export class Auth {
   /** Checks a request's bearer token or session cookie. */
   check(request: Request, address: string): AuthResult {
     if (this.#throttled(address)) return "throttled";
-    const header = request.headers.get("authorization");
-    if (header !== null) {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      return this.#verdict(match !== null && this.matches(match[1]), address);
-    }
+    // Only a Bearer header is for shiplog: a proxy's own (Basic) credentials must not hide the session cookie.
+    const bearer = /^Bearer\s+(.+?)\s*$/i.exec(request.headers.get("authorization") ?? "");
+    if (bearer) return this.#verdict(this.matches(bearer[1]), address);
+    // A wrong cookie is a session from before the token changed, not a guess (an HMAC cannot be guessed):
+    // counted, the retries of every open tab would lock the address out. It is as good as none.
     const cookie = readCookie(request, SESSION_COOKIE);
-    if (cookie !== undefined) return this.#verdict(equal(digest(cookie), digest(this.#session)), address);
-    return "missing";
+    return cookie !== undefined && equal(digest(cookie), digest(this.#session)) ? "ok" : "missing";
   }
 
   /** Checks a token typed into the sign-in form, counting a wrong one against `address`. */
@@ -85,7 +85,9 @@ export class Auth {
 
   /** The `Set-Cookie` value that signs a browser in. */
   sessionCookie(): string {
-    return `${SESSION_COOKIE}=${this.#session}; Path=/; HttpOnly; SameSite=Strict${
+    // Lax, not Strict: a link to a deployment from chat or mail must open it, not the sign-in form. Requests
+    // that change anything are POSTs, refused from other sites whatever the cookie (the server's guardPost).
+    return `${SESSION_COOKIE}=${this.#session}; Path=/; HttpOnly; SameSite=Lax${
       this.#secure ? "; Secure" : ""
     }`;
   }

@@ -240,8 +240,17 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     config[option.key] = resolve(option, values[option.flag], env[envName(option)]);
   }
   const result = config as unknown as Config;
+  // A flag beats a variable, the variable of the other way to give the token too.
+  if (values.token !== undefined && values["token-file"] === undefined) result.tokenFile = undefined;
+  if (values["token-file"] !== undefined && values.token === undefined) result.token = undefined;
   if (result.token !== undefined && result.tokenFile !== undefined) {
-    throw new TypeError("Cannot use both --token and --token-file: give the token one way");
+    const [token, file] = values.token !== undefined
+      ? ["--token", "--token-file"]
+      : ["SHIPLOG_TOKEN", "SHIPLOG_TOKEN_FILE"];
+    throw new TypeError(`Cannot use both ${token} and ${file}: give the token one way`);
+  }
+  if (result.token !== undefined) {
+    checkToken(result.token, values.token !== undefined ? "--token" : "SHIPLOG_TOKEN");
   }
   if ((result.cert === undefined) !== (result.key === undefined)) {
     throw new TypeError("Cannot serve HTTPS with only one of --cert and --key: give both");
@@ -252,6 +261,18 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     }
   }
   return result;
+}
+
+/** Refuses a token that cannot protect anything, or that a client could not send back as it is. */
+export function checkToken(token: string, source: string): void {
+  if (token.length < 8) {
+    throw new RangeError(`Cannot use ${source}: expected a token of at least 8 characters`);
+  }
+  if (token.trim() !== token || /[\0-\x1f\x7f]/.test(token)) {
+    throw new RangeError(
+      `Cannot use ${source}: expected a token without spaces at its ends or control characters`,
+    );
+  }
 }
 
 function resolve(option: Option, fromFlag: unknown, fromEnv: string | undefined): unknown {

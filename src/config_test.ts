@@ -134,11 +134,39 @@ Deno.test("parseConfig() reads the hardening flags", () => {
   assert.equal(config.maxViewersPerClient, 3);
   assert.equal(config.maxBodyBytes, 4096);
   assert.deepEqual(parseConfig([], { SHIPLOG_MASK_ENV: "A, B,," }).maskEnv, ["A", "B"]);
-  assert.equal(parseConfig([], { SHIPLOG_TOKEN: "s3cret" }).token, "s3cret");
+  assert.equal(parseConfig([], { SHIPLOG_TOKEN: "s3cret-token" }).token, "s3cret-token");
+});
+
+Deno.test("parseConfig(): a token flag beats the variable of the other way to give the token", () => {
+  const fromFile = parseConfig(["--token-file=/run/secret"], { SHIPLOG_TOKEN: "from-the-environment" });
+  assert.equal(fromFile.tokenFile, "/run/secret");
+  assert.equal(fromFile.token, undefined);
+  const fromFlag = parseConfig(["--token=from-the-flag"], { SHIPLOG_TOKEN_FILE: "/run/secret" });
+  assert.equal(fromFlag.token, "from-the-flag");
+  assert.equal(fromFlag.tokenFile, undefined);
+  assert.throws(
+    () => parseConfig([], { SHIPLOG_TOKEN: "from-the-environment", SHIPLOG_TOKEN_FILE: "/run/secret" }),
+    /Cannot use both SHIPLOG_TOKEN and SHIPLOG_TOKEN_FILE/,
+  );
+});
+
+Deno.test("parseConfig() refuses a token too short, or with spaces at its ends, naming where it came from", () => {
+  assert.throws(
+    () => parseConfig(["--token=short"], {}),
+    /Cannot use --token: expected a token of at least 8/,
+  );
+  assert.throws(
+    () => parseConfig([], { SHIPLOG_TOKEN: " spaced-token" }),
+    /Cannot use SHIPLOG_TOKEN: .*spaces/,
+  );
+  assert.equal(parseConfig(["--token=correct horse battery"], {}).token, "correct horse battery");
 });
 
 Deno.test("parseConfig() rejects contradictory or malformed hardening flags", () => {
-  assert.throws(() => parseConfig(["--token=a", "--token-file=b"], {}), /both --token and --token-file/);
+  assert.throws(
+    () => parseConfig(["--token=a-long-token", "--token-file=b"], {}),
+    /both --token and --token-file/,
+  );
   assert.throws(() => parseConfig(["--cert=c.pem"], {}), /only one of --cert and --key/);
   assert.throws(() => parseConfig(["--mask-env=A B"], {}), /expected an environment variable name/);
   assert.throws(() => parseConfig(["--max-log-bytes=10"], {}), RangeError);
