@@ -152,6 +152,15 @@ Deno.test("a browser without a session gets the sign-in page with 401, and no to
   assert.ok(page.includes(`name="next" value="/deployment/${id}?view=full"`), page);
   assert.ok(!page.includes(TOKEN));
   assert.doesNotMatch(page, /<script/i);
+
+  // A POST (Start, say) cannot be repeated by the redirect after sign-in: that goes home instead.
+  const post = await request(app, "start", {
+    method: "POST",
+    headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+    body: "",
+  });
+  assert.equal(post.status, 401);
+  assert.ok((await post.text()).includes('name="next" value="/"'));
 });
 
 Deno.test("signing in sets an HttpOnly SameSite=Lax cookie that is not the token and opens pages and streams", async (t) => {

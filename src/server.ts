@@ -246,7 +246,11 @@ function errorResponse(
   if (error instanceof HttpError) {
     const headers = new Headers(error.headers);
     if (error.status === 401 && url && acceptsHtml(request)) {
-      const next = safeNext(url.pathname + url.search);
+      // Back to where the browser was going after signing in, if it can go there by a link: a POST's target
+      // (Start, Cancel) would answer 405 to the GET that follows sign-in.
+      const next = request.method === "GET" || request.method === "HEAD"
+        ? safeNext(url.pathname + url.search)
+        : "/";
       const page = signInResponse(next, 401, error.message === "Wrong token" ? error.message : undefined);
       headers.forEach((value, name) => page.headers.set(name, value));
       return page;
