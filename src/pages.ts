@@ -79,7 +79,8 @@ export function renderRow(deployment: Deployment): string {
     `<a href="/deployment/${id}"><code>${id.slice(0, 8)}</code></a> ` +
     `<span class="badge status-${status}">${status}</span> ` +
     `<time datetime="${escapeHtml(start)}">${escapeHtml(start.replace("T", " ").slice(0, 19))} UTC</time> ` +
-    `<span class="duration">${duration}</span></li>`;
+    // Not announced: a running duration changes every second, inside the list's live region.
+    `<span class="duration" aria-live="off">${duration}</span></li>`;
 }
 
 /** A duration as `42s`, `3m 07s` or `2h 05m` (whole seconds, rounded down), like `static/format.js`. */

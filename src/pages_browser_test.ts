@@ -292,6 +292,12 @@ Deno.test({
           const second = await startDeployment(keeping.url);
           await waitFor(home, `document.querySelector('li[data-id="${first}"]') === null`);
           assert.ok(await home.$(`li[data-id="${second}"]`), "the deployment kept is still listed");
+          // The list is a live region; its running durations, which tick every second, are kept out of it.
+          const live = await home.$eval(
+            `li[data-id="${second}"] .duration`,
+            (e) => e.getAttribute("aria-live"),
+          );
+          assert.equal(live, "off");
           await home.close();
         } finally {
           await keeping.stop();

@@ -20,11 +20,11 @@ Deno.test("renderRow() writes the row markup documented in static/index.html", (
       '<a href="/deployment/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f"><code>0b6f5b8e</code></a> ' +
       '<span class="badge status-succeeded">succeeded</span> ' +
       '<time datetime="2026-11-24T08:00:01.000Z">2026-11-24 08:00:01 UTC</time> ' +
-      '<span class="duration">3m 07s</span></li>',
+      '<span class="duration" aria-live="off">3m 07s</span></li>',
   );
   assert.match(
     renderRow({ ...deployment, status: "queued", startedAt: null, finishedAt: null }),
-    /<span class="duration"><\/span>/,
+    /<span class="duration" aria-live="off"><\/span>/,
   );
 });
 

@@ -146,6 +146,8 @@ function createRow(id) {
   const time = document.createElement("time");
   const duration = document.createElement("span");
   duration.className = "duration";
+  // Not announced: it changes every second while the deployment runs, inside the list's live region.
+  duration.setAttribute("aria-live", "off");
   row.append(link, " ", badge, " ", time, " ", duration);
   return row;
 }
