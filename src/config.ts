@@ -268,7 +268,8 @@ export function checkToken(token: string, source: string): void {
   if (token.length < 8) {
     throw new RangeError(`Cannot use ${source}: expected a token of at least 8 characters`);
   }
-  if (token.trim() !== token || /[\0-\x1f\x7f]/.test(token)) {
+  const control = [...token].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f);
+  if (token.trim() !== token || control) {
     throw new RangeError(
       `Cannot use ${source}: expected a token without spaces at its ends or control characters`,
     );
