@@ -305,6 +305,39 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "after the token changes, open pages show the sign-in form instead of retrying",
+        async () => {
+          const tokenDir = await Deno.makeTempDir({ prefix: "shiplog_token_" });
+          const port = freePort();
+          const flags = (token: string) => ["--port", String(port), "--token", token];
+          let guarded = await startServer(tokenDir, "sleep 30", flags("first-token-123"));
+          try {
+            const home = await open(guarded.url);
+            await home.type("#token", "first-token-123");
+            await Promise.all([home.waitForNavigation(), home.keyboard.press("Enter")]);
+            await waitFor(home, `document.querySelector("#connection").dataset.state === "live"`);
+            const id = await startDeployment(guarded.url, { authorization: "Bearer first-token-123" });
+            const page = await open(`${guarded.url}deployment/${id}`);
+            await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
+            // Killed, not stopped: a stop would end the deployment, and its page with it.
+            guarded.child.kill("SIGKILL");
+            await guarded.child.status;
+            guarded = await startServer(tokenDir, "sleep 30", flags("second-token-456"));
+            for (const tab of [home, page]) await waitFor(tab, `document.querySelector("#token") !== null`);
+            assert.ok(
+              page.url().endsWith(`/deployment/${id}`),
+              "signing in again comes back to the deployment",
+            );
+            await home.close();
+            await page.close();
+          } finally {
+            await guarded.stop();
+            await Deno.remove(tokenDir, { recursive: true });
+          }
+        },
+      );
+
       await t.step("a log replaced while the page watches is shown anew from line 1", async () => {
         const id = await startDeployment(base);
         const page = await open(`${base}deployment/${id}`);
@@ -450,10 +483,21 @@ async function startServer(dir: string, command: string, flags: string[] = []): 
   };
 }
 
-async function startDeployment(base: string): Promise<string> {
-  const response = await fetch(`${base}start`, { method: "POST", headers: { accept: "application/json" } });
+async function startDeployment(base: string, headers: Record<string, string> = {}): Promise<string> {
+  const response = await fetch(`${base}start`, {
+    method: "POST",
+    headers: { accept: "application/json", ...headers },
+  });
   assert.equal(response.status, 201);
   return (await response.json()).id;
+}
+
+/** A port of 127.0.0.1 free a moment ago, for a server that must come back on the same address. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
 }
 
 /** Waits until `expression` is true in the page. */

@@ -212,6 +212,8 @@ function retryLater() {
       const response = await fetch(`/api/deployments/${encodeURIComponent(deploymentId)}`, {
         headers: { accept: "application/json" },
       });
+      // Signed out (the token changed): reloading shows the sign-in form, which comes back here after.
+      if (response.status === 401) return location.reload();
       if (response.status === 404) {
         showMessage("This deployment does not exist (any more).");
         finish(null);

@@ -61,8 +61,21 @@ function connect() {
     const delay = retryDelay * (0.8 + Math.random() * 0.4);
     retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
     setConnection("reconnecting", `Reconnecting in ${Math.round(delay / 1000)}s…`);
-    setTimeout(connect, delay);
+    setTimeout(async () => {
+      // Signed out (the token changed): reloading shows the sign-in form, which comes back here after.
+      if (await signedOut()) return location.reload();
+      connect();
+    }, delay);
   });
+}
+
+/** True when the server asks this browser to sign in again. */
+async function signedOut() {
+  try {
+    return (await fetch("/api/deployments", { method: "HEAD" })).status === 401;
+  } catch {
+    return false; // Unreachable: just try the stream again.
+  }
 }
 
 /** @param {Deployment[]} all Newest first. */
