@@ -3,7 +3,8 @@
  * Access control with one shared token. API clients send `Authorization: Bearer <token>`; browsers sign in once
  * on a small form and get an `HttpOnly`, `SameSite=Lax` cookie holding a value derived from the token (an
  * HMAC), never the token itself. Comparisons are constant-time. An address that keeps presenting wrong tokens
- * is refused with 429 for a while, so the token cannot be guessed at speed.
+ * (or cookies, which anyone can compute from a guessed token) is refused with 429 for a while, so the token
+ * cannot be guessed at speed.
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -35,6 +36,8 @@ export class Auth {
   #maxFailures: number;
   #windowMs: number;
   #failures = new Map<string, number[]>();
+  /** Digests of the wrong session cookies each address sent, so a stale one counts once. */
+  #wrongCookies = new Map<string, Set<string>>();
 
   private constructor(token: string, session: string, options: AuthOptions) {
     this.#token = digest(token);
@@ -66,10 +69,15 @@ export class Auth {
     // Only a Bearer header is for shiplog: a proxy's own (Basic) credentials must not hide the session cookie.
     const bearer = /^Bearer\s+(.+?)\s*$/i.exec(request.headers.get("authorization") ?? "");
     if (bearer) return this.#verdict(this.matches(bearer[1]), address);
-    // A wrong cookie is a session from before the token changed, not a guess (an HMAC cannot be guessed):
-    // counted, the retries of every open tab would lock the address out. It is as good as none.
     const cookie = readCookie(request, SESSION_COOKIE);
-    return cookie !== undefined && equal(digest(cookie), digest(this.#session)) ? "ok" : "missing";
+    if (cookie === undefined) return "missing";
+    const found = digest(cookie);
+    if (equal(found, digest(this.#session))) return "ok";
+    // Anyone can compute the cookie of a token they guess, so a wrong one counts as a wrong token. But only
+    // once per value: a session from before the token changed comes back with every retry of every open tab,
+    // and must not lock the address out. Either way it is as good as none: the browser is asked to sign in.
+    if (this.#firstTimeWrong(address, found)) this.#verdict(false, address);
+    return "missing";
   }
 
   /** Checks a token typed into the sign-in form, counting a wrong one against `address`. */
@@ -110,6 +118,24 @@ export class Auth {
       this.#failures.delete(this.#failures.keys().next().value!);
     }
     return "wrong";
+  }
+
+  /** Notes a wrong cookie for `address`; false when it was seen before. */
+  #firstTimeWrong(address: string, cookie: Uint8Array): boolean {
+    const key = Array.from(cookie, (b) => b.toString(16).padStart(2, "0")).join("");
+    let seen = this.#wrongCookies.get(address);
+    if (seen?.has(key)) return false;
+    if (!seen) {
+      seen = new Set();
+      this.#wrongCookies.set(address, seen);
+      // Bounded like the failures: the oldest addresses are forgotten first.
+      if (this.#wrongCookies.size > MAX_TRACKED_ADDRESSES) {
+        this.#wrongCookies.delete(this.#wrongCookies.keys().next().value!);
+      }
+    }
+    // Past maxFailures distinct values the address is throttled anyway: no need to keep more.
+    if (seen.size <= this.#maxFailures) seen.add(key);
+    return true;
   }
 
   #throttled(address: string): boolean {

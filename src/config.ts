@@ -268,10 +268,11 @@ export function checkToken(token: string, source: string): void {
   if (token.length < 8) {
     throw new RangeError(`Cannot use ${source}: expected a token of at least 8 characters`);
   }
-  const control = [...token].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f);
-  if (token.trim() !== token || control) {
+  // HTTP headers carry bytes, not text: a Bearer token must be printable ASCII to arrive as it was typed.
+  const printable = [...token].every((char) => char >= " " && char <= "~");
+  if (token.trim() !== token || !printable) {
     throw new RangeError(
-      `Cannot use ${source}: expected a token without spaces at its ends or control characters`,
+      `Cannot use ${source}: expected a token of printable ASCII characters without spaces at its ends`,
     );
   }
 }

@@ -325,10 +325,8 @@ Deno.test({
             await guarded.child.status;
             guarded = await startServer(tokenDir, "sleep 30", flags("second-token-456"));
             for (const tab of [home, page]) await waitFor(tab, `document.querySelector("#token") !== null`);
-            assert.ok(
-              page.url().endsWith(`/deployment/${id}`),
-              "signing in again comes back to the deployment",
-            );
+            const next = await page.$eval("input[name=next]", (input) => (input as HTMLInputElement).value);
+            assert.equal(next, `/deployment/${id}`, "signing in again comes back to the deployment");
             await home.close();
             await page.close();
           } finally {
