@@ -228,7 +228,14 @@ export class Runner {
     // for the output to end.
     const drainMs = signal.aborted ? Math.min(this.#graceMs, STOPPED_DRAIN_MS) : this.#graceMs;
     if (!await settlesWithin(copied, drainMs)) {
-      for (const group of await findOrphanGroups([id])) await this.#stopGroup(group);
+      // SIGTERM, then SIGKILL if the output is still open after the grace period. Waiting for the output, not
+      // for the processes to be gone: a process that died stays in its group as a zombie until init reaps it,
+      // which some inits (or a shiplog running as PID 1) do late or never.
+      const groups = await findOrphanGroups([id]);
+      for (const group of groups) killGroup(group, "SIGTERM");
+      if (!await settlesWithin(copied, this.#graceMs)) {
+        for (const group of groups) killGroup(group, "SIGKILL");
+      }
     }
     // One that also cleared its environment cannot be found: the output it holds is no longer read.
     if (!await settlesWithin(copied, this.#graceMs)) {
