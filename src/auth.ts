@@ -32,6 +32,8 @@ const encoder = new TextEncoder();
 export class Auth {
   #token: Uint8Array;
   #session: string;
+  /** The session's digest, compared with each cookie's: computed once, not per request. */
+  #sessionDigest: Uint8Array;
   #secure: boolean;
   #maxFailures: number;
   #windowMs: number;
@@ -42,6 +44,7 @@ export class Auth {
   private constructor(token: string, session: string, options: AuthOptions) {
     this.#token = digest(token);
     this.#session = session;
+    this.#sessionDigest = digest(session);
     this.#secure = options.secure ?? false;
     this.#maxFailures = options.maxFailures ?? 10;
     this.#windowMs = options.windowMs ?? 60_000;
@@ -60,7 +63,7 @@ export class Auth {
       ],
     );
     const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode("shiplog session v1")));
-    return new Auth(token, Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(""), options);
+    return new Auth(token, hex(mac), options);
   }
 
   /** Checks a request's bearer token or session cookie. */
@@ -72,7 +75,7 @@ export class Auth {
     const cookie = readCookie(request, SESSION_COOKIE);
     if (cookie === undefined) return "missing";
     const found = digest(cookie);
-    if (equal(found, digest(this.#session))) return "ok";
+    if (equal(found, this.#sessionDigest)) return "ok";
     // Anyone can compute the cookie of a token they guess, so a wrong one counts as a wrong token. But only
     // once per value: a session from before the token changed comes back with every retry of every open tab,
     // and must not lock the address out. Either way it is as good as none: the browser is asked to sign in.
@@ -111,28 +114,16 @@ export class Auth {
     const now = Date.now();
     const recent = (this.#failures.get(address) ?? []).filter((at) => at > now - this.#windowMs);
     recent.push(now);
-    this.#failures.delete(address);
-    this.#failures.set(address, recent);
-    // Bounded: the oldest addresses are forgotten first (a Map keeps insertion order).
-    if (this.#failures.size > MAX_TRACKED_ADDRESSES) {
-      this.#failures.delete(this.#failures.keys().next().value!);
-    }
+    remember(this.#failures, address, recent);
     return "wrong";
   }
 
   /** Notes a wrong cookie for `address`; false when it was seen before. */
   #firstTimeWrong(address: string, cookie: Uint8Array): boolean {
-    const key = Array.from(cookie, (b) => b.toString(16).padStart(2, "0")).join("");
+    const key = hex(cookie);
     let seen = this.#wrongCookies.get(address);
     if (seen?.has(key)) return false;
-    if (!seen) {
-      seen = new Set();
-      this.#wrongCookies.set(address, seen);
-      // Bounded like the failures: the oldest addresses are forgotten first.
-      if (this.#wrongCookies.size > MAX_TRACKED_ADDRESSES) {
-        this.#wrongCookies.delete(this.#wrongCookies.keys().next().value!);
-      }
-    }
+    if (!seen) remember(this.#wrongCookies, address, seen = new Set());
     // Past maxFailures distinct values the address is throttled anyway: no need to keep more.
     if (seen.size <= this.#maxFailures) seen.add(key);
     return true;
@@ -146,6 +137,20 @@ export class Auth {
     if (recent.length === 0) this.#failures.delete(address);
     return recent.length >= this.#maxFailures;
   }
+}
+
+/**
+ * Sets `key` as the most recent entry of a per-address map, bounded: past MAX_TRACKED_ADDRESSES the oldest
+ * address is forgotten first (a Map keeps insertion order).
+ */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_TRACKED_ADDRESSES) map.delete(map.keys().next().value!);
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A cookie's value from the `Cookie` header. */
