@@ -156,7 +156,8 @@ export class LogHub {
 
   /** Undefined when the follower may read on now, else a promise that resolves when it may. */
   #pace(channel: Channel): Promise<void> | undefined {
-    return this.#behind(channel) && this.#waitForRoom(channel);
+    const behind = this.#behind(channel);
+    return behind && this.#waitForRoom(channel, behind);
   }
 
   /** The viewers of live lines if every one has PACE_BYTES or more waiting; else (or when stopping) none. */
@@ -174,8 +175,8 @@ export class LogHub {
   }
 
   /** Waits until a viewer has taken all it was given, looking again now and then for one that joined or left. */
-  async #waitForRoom(channel: Channel): Promise<void> {
-    for (let behind = this.#behind(channel); behind; behind = this.#behind(channel)) {
+  async #waitForRoom(channel: Channel, behind: LogViewer[] | undefined): Promise<void> {
+    for (; behind; behind = this.#behind(channel)) {
       await settlesWithin(Promise.race(behind.map((viewer) => viewer.drained())), PACE_RECHECK_MS);
     }
   }
