@@ -122,13 +122,13 @@ export class LogTail implements LogFollower {
       return false;
     }
     if (this.#closed) return false;
-    if (this.#file && info.ino === this.#inode && info.size < this.#offset) {
+    if (this.#file && info.ino !== this.#inode) this.#reset(report);
+    else if (this.#file && info.size < this.#offset) {
       // Only the unfinished last line was cut (a writer took back what a full disk cut short): no line handed
       // out is gone, so no reset, and it is read again from its start.
       if (info.size >= this.#offset - this.#splitter.pendingBytes) this.#rewindUnfinishedLine();
       else this.#reset(report);
     }
-    if (this.#file && info.ino !== this.#inode) this.#reset(report);
     if (!this.#file) {
       this.#file = Deno.openSync(this.#path, { read: true });
       if (this.#closed) {
