@@ -28,6 +28,7 @@ import {
   type Viewer,
   wallClock,
 } from "./viewer.ts";
+import { readClockTicks, statCpuMs } from "./proc_stat.ts";
 import type { WriterReport, WriterSpec, WriterTarget } from "./writer.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url);
@@ -87,10 +88,7 @@ let clockTicks = 100;
 
 /** CPU time (user + system, all threads) of a process in ms. */
 function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicks;
+  return statCpuMs(Deno.readTextFileSync(`/proc/${pid}/stat`), clockTicks);
 }
 
 function median(values: number[]): number {
@@ -113,8 +111,7 @@ function cpuByThreadMs(pid: number): Map<string, number> {
       continue; // The thread ended meanwhile.
     }
     const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicks);
+    byName.set(name, (byName.get(name) ?? 0) + statCpuMs(stat, clockTicks));
   }
   return byName;
 }
@@ -144,10 +141,7 @@ function viewerCpuMs(): number {
 
 /** CPU time (ms) of this process plus its reaped children (the writer processes). */
 function ownCpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000 /
-    clockTicks;
+  return statCpuMs(Deno.readTextFileSync("/proc/self/stat"), clockTicks, true);
 }
 
 /**
@@ -1037,9 +1031,7 @@ async function machine(): Promise<Record<string, string | number>> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   const ulimit = await new Deno.Command("sh", { args: ["-c", "ulimit -n"], stdout: "piped" }).output()
     .then((o) => new TextDecoder().decode(o.stdout).trim()).catch(() => "?");
-  const ticks = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).output()
-    .then((o) => Number(new TextDecoder().decode(o.stdout).trim())).catch(() => 100);
-  if (ticks > 0) clockTicks = ticks;
+  clockTicks = readClockTicks();
   return {
     cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "?",
     cores: navigator.hardwareConcurrency,

@@ -15,6 +15,7 @@
  * Run: `deno run -A bench/wake_cost.ts` (Linux).
  */
 
+import { readClockTicks, statCpuMs } from "./proc_stat.ts";
 import type { WriterSpec } from "./writer.ts";
 
 const TARGETS = 200;
@@ -23,19 +24,6 @@ const RATE_EACH = 2;
 const ROUNDS = 3;
 
 type Way = "none" | "socket" | "watchFs" | "inotify";
-
-/** Clock ticks per second, the unit of `/proc/<pid>/stat` times. */
-const CLOCK_TICKS = Number(
-  new TextDecoder().decode(new Deno.Command("getconf", { args: ["CLK_TCK"] }).outputSync().stdout),
-) || 100;
-
-/** CPU time (user + system, all threads) of this process in ms. */
-function cpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS;
-}
 
 /** Starts noticing lines the `way` says; resolves with where the writer should write and how to stop. */
 async function listen(way: Way, dir: string, paths: string[]) {
@@ -116,7 +104,8 @@ function watchWithInotify(dir: string, onEvent: () => void): { close: () => Prom
   };
 }
 
-async function runOnce(way: Way): Promise<number> {
+async function runOnce(way: Way, clockTicks: number): Promise<number> {
+  const cpuMs = () => statCpuMs(Deno.readTextFileSync("/proc/self/stat"), clockTicks);
   const dir = await Deno.makeTempDir({ prefix: "shiplog-wake-" });
   try {
     const paths = Array.from({ length: TARGETS }, (_, i) => `${dir}/${i}.log`);
@@ -144,11 +133,12 @@ async function runOnce(way: Way): Promise<number> {
 }
 
 if (import.meta.main) {
+  const clockTicks = readClockTicks();
   console.log("| way a line arrives | CPU per line (µs), median of 3 |");
   console.log("|---|---|");
   for (const way of ["none", "socket", "watchFs", "inotify"] as const) {
     const runs: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) runs.push(await runOnce(way));
+    for (let round = 0; round < ROUNDS; round++) runs.push(await runOnce(way, clockTicks));
     runs.sort((a, b) => a - b);
     console.log(`| ${way} | ${runs[1].toFixed(0)} (${runs.map((r) => r.toFixed(0)).join(", ")}) |`);
   }
