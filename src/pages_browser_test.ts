@@ -327,6 +327,15 @@ Deno.test({
             for (const tab of [home, page]) await waitFor(tab, `document.querySelector("#token") !== null`);
             const next = await page.$eval("input[name=next]", (input) => (input as HTMLInputElement).value);
             assert.equal(next, `/deployment/${id}`, "signing in again comes back to the deployment");
+            // A link to a line keeps its #L<n> through signing in, though the server never sees it.
+            const linked = await open(`${guarded.url}deployment/${id}#L1`);
+            await linked.type("#token", "second-token-456");
+            await Promise.all([linked.waitForNavigation(), linked.keyboard.press("Enter")]);
+            // The deployment ended with the killed server: its page shows it ended.
+            await waitFor(linked, `document.querySelector("#connection")?.dataset.state === "ended"`);
+            assert.equal(new URL(linked.url()).pathname, `/deployment/${id}`);
+            assert.equal(new URL(linked.url()).hash, "#L1");
+            await linked.close();
             await home.close();
             await page.close();
           } finally {

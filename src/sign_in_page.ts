@@ -1,8 +1,8 @@
 /**
  * @module
  * The sign-in page, shown with `401` to a browser that has no session. It is self-contained (it must render
- * before any asset can be fetched with credentials): its one inline style is allowed by its hash in the page's
- * own Content-Security-Policy, and it runs no script.
+ * before any asset can be fetched with credentials): its one inline style and its one line of script are
+ * allowed by their hashes in the page's own Content-Security-Policy. The page works without the script.
  */
 
 import { createHash } from "node:crypto";
@@ -20,9 +20,18 @@ button { background: #1f6feb; color: #fff; border: 0; border-radius: 6px; cursor
   form { background: #161b22; border-color: #30363d; } input { background: #0d1117; color: #e6edf3; } }
 `;
 
-/** The Content-Security-Policy of the sign-in page: nothing but its own inline style and its form. */
-export const SIGN_IN_CSP = `default-src 'none'; style-src 'sha256-${
-  createHash("sha256").update(STYLE).digest("base64")
+/**
+ * Keeps the fragment of the page asked for (a `#L<n>` link to a log line) through signing in. The server never
+ * sees a fragment, so `next` lacks it; but a redirect without one keeps the fragment of the URL it answered,
+ * so the form is posted to `/sign-in#L<n>` and its redirect to `next` arrives at `next#L<n>`.
+ */
+const SCRIPT = `if (location.hash) document.forms[0].action += location.hash;`;
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("base64");
+
+/** The Content-Security-Policy of the sign-in page: nothing but its own inline style, script and form. */
+export const SIGN_IN_CSP = `default-src 'none'; style-src 'sha256-${sha256(STYLE)}'; script-src 'sha256-${
+  sha256(SCRIPT)
 }'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`;
 
 /** The sign-in form, returning to `next` (a local path) after signing in. */
@@ -44,6 +53,7 @@ ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ""}
 <input type="hidden" name="next" value="${escapeHtml(next)}">
 <button type="submit">Sign in</button>
 </form>
+<script>${SCRIPT}</script>
 </body>
 </html>
 `;
