@@ -213,6 +213,11 @@ Deno.test({
           assert.deepEqual(await page.$$eval(".line.highlight", (elements) => elements.map((e) => e.id)), [
             "L2",
           ]);
+          // Tab from the log leaves it: no line number of a long log is a Tab stop of its own.
+          await page.focus("#log");
+          await page.keyboard.press("Tab");
+          const focused = await page.evaluate(`document.activeElement.closest("#log") === null`);
+          assert.equal(focused, true, "Tab went to a line of the log");
           await page.close();
         },
       );

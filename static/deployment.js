@@ -459,6 +459,8 @@ function renderLine(number, text) {
   const link = document.createElement("a");
   link.className = "ln";
   link.href = `#L${number}`;
+  // Clickable, but not a Tab stop each: Tab goes past the log in one step, not through every line of it.
+  link.tabIndex = -1;
   link.dataset.line = String(number);
   const content = document.createElement("span");
   content.className = "text";
