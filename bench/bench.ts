@@ -931,6 +931,15 @@ function buildRows(results: Results): Row[] {
       ratio: fmt(ratioOf(s?.peakRssMiB, b?.peakRssMiB), 2),
       target: verdict(s === undefined ? undefined : s.peakRssMiB < 200, "< 200 MB"),
     });
+    // The viewers share one thread of this process: near 100%, they, not the server, set the pace.
+    const viewerShare = (r?: LiveResult) => r === undefined ? undefined : 100 * r.viewerCpuMs / r.durationMs;
+    rows.push({
+      scenario: "5 · throughput: the viewers' CPU time (% of the run's time; 100 = one core busy)",
+      shiplog: fmt(viewerShare(s), 0),
+      baseline: fmt(viewerShare(b), 0),
+      ratio: "—",
+      target: "—",
+    });
     rows.push({
       scenario: "5 · throughput: server CPU per delivered line (µs)",
       shiplog: fmt(s?.cpuPerLineUs, 2),
