@@ -473,6 +473,20 @@ Deno.test("a body over maxBodyBytes is 413, declared or chunked", async (t) => {
     const list: Deployment[] = await (await request(app, "api/deployments", { headers: BEARER })).json();
     assert.equal(list.length, 0, "the refused POST /start started nothing");
   });
+  await t.step("a chunked body to a route that ignores it, whose length is not declared", async () => {
+    for (const path of ["start", "sign-out", `api/deployments/${crypto.randomUUID()}/cancel`]) {
+      const parts = Array.from({ length: 8 }, () => "x".repeat(512));
+      const response = await request(app, path, {
+        method: "POST",
+        headers: { ...BEARER, "content-type": "application/x-www-form-urlencoded" },
+        body: ReadableStream.from(parts).pipeThrough(new TextEncoderStream()),
+      });
+      assert.equal(response.status, 413, path);
+      assert.equal(await response.text(), "Request body too large (limit 1024 bytes)\n");
+    }
+    const list: Deployment[] = await (await request(app, "api/deployments", { headers: BEARER })).json();
+    assert.equal(list.length, 0, "the refused POST /start started nothing");
+  });
   await t.step("a chunked sign-in body, whose length is not declared", async () => {
     const chunk = new TextEncoder().encode("x".repeat(512));
     let sent = 0;

@@ -73,8 +73,8 @@ const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
-    POST: async (request, { deployments, runner, metrics }) => {
-      await discardBody(request, [...FORM_TYPES, "application/json"]);
+    POST: async (request, { deployments, runner, metrics, maxBodyBytes }) => {
+      await discardBody(request, [...FORM_TYPES, "application/json"], maxBodyBytes);
       const deployment = await deployments.create(runner.command);
       metrics.deploymentsStarted++;
       runner.enqueue(deployment.id);
@@ -102,7 +102,7 @@ const ROUTES: Route[] = [
   route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
   route("/api/deployments/:id/cancel", {
     POST: async (request, context) => {
-      await discardBody(request, [...FORM_TYPES, "application/json"]);
+      await discardBody(request, [...FORM_TYPES, "application/json"], context.maxBodyBytes);
       const deployment = known(context);
       if (isFinal(deployment.status)) {
         throw new HttpError(409, `Deployment ${deployment.id} has already ended (${deployment.status})`);
@@ -123,8 +123,8 @@ const ROUTES: Route[] = [
     POST: signIn,
   }, true),
   route("/sign-out", {
-    POST: async (request, { auth }) => {
-      await discardBody(request, FORM_TYPES);
+    POST: async (request, { auth, maxBodyBytes }) => {
+      await discardBody(request, FORM_TYPES, maxBodyBytes);
       const headers = new Headers({ location: "/" });
       // Without a token there is no session: no cookie to clear (not one named "undefined").
       if (auth) headers.set("set-cookie", auth.sessionCookie().replace(/=[^;]*/, "=") + "; Max-Age=0");
@@ -314,14 +314,17 @@ function guardPost(request: Request, { maxBodyBytes }: ServerContext): void {
   if (length > maxBodyBytes) throw new HttpError(413, `Request body too large (limit ${maxBodyBytes} bytes)`);
 }
 
-/** Checks the body's type against what the route takes, then drops it unread. */
-async function discardBody(request: Request, types: string[]): Promise<void> {
+/**
+ * Checks the body's type against what the route takes, then reads it to nowhere: counted, so that a body over
+ * the cap is refused whether or not it declared its length.
+ */
+async function discardBody(request: Request, types: string[], maxBytes: number): Promise<void> {
   const type = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
   if (type && !types.includes(type)) {
     await request.body?.cancel();
     throw new HttpError(415, `Unsupported content type ${type}; expected one of ${types.join(", ")}`);
   }
-  await request.body?.cancel();
+  await readBody(request, maxBytes, () => {});
 }
 
 /** Reads a small form body, refusing one longer than the cap even when it did not say its length. */
@@ -333,19 +336,28 @@ async function readForm(request: Request, maxBytes: number): Promise<URLSearchPa
   }
   const decoder = new TextDecoder();
   let text = "";
+  await readBody(request, maxBytes, (chunk) => text += decoder.decode(chunk, { stream: true }));
+  return new URLSearchParams(text + decoder.decode());
+}
+
+/** Hands the body's chunks to `onChunk`; 413 past `maxBytes` (the rest is not read), 400 if it breaks off. */
+async function readBody(
+  request: Request,
+  maxBytes: number,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<void> {
   let size = 0;
   try {
     for await (const chunk of request.body ?? []) {
       size += chunk.length;
       if (size > maxBytes) throw new HttpError(413, `Request body too large (limit ${maxBytes} bytes)`);
-      text += decoder.decode(chunk, { stream: true });
+      onChunk(chunk);
     }
   } catch (error) {
     if (error instanceof HttpError) throw error;
     // The client went away or broke its body off: its fault, not an unexpected error worth a log line.
     throw new HttpError(400, "Cannot read the request body");
   }
-  return new URLSearchParams(text + decoder.decode());
 }
 
 async function signIn(request: Request, { auth, address, maxBodyBytes }: RequestContext): Promise<Response> {
