@@ -13,25 +13,45 @@
 // process group of each match (field 5 of /proc/<pid>/stat; the command name before it may contain spaces,
 // hence the match on the last ")").
 // shiplog's own process group ($PPID's) is never one of them, even when shiplog itself carries an id.
+// With "holding", only processes that hold open for writing a pipe that shiplog reads count: a deployment's
+// output, still open. (Access mode from fdinfo's octal flags: 0 read, 1 write. Any other pipe both share, one the
+// runtime leaks into every child, is open the same way in both, so it never matches.) One `ls` per process,
+// not a `readlink` per descriptor: shiplog may hold thousands of sockets.
 const FIND_GROUPS = `
 group() { sed -n 's/.*) . [0-9]* \\([0-9]*\\) .*/\\1/p' "$1" 2>/dev/null; }
+pipes() {
+  ls -l "$1/fd" 2>/dev/null | sed -n 's/.* \\([0-9]*\\) -> \\(pipe:\\[[0-9]*\\]\\)$/\\1 \\2/p' | while read -r fd link; do
+    flags=$(sed -n 's/^flags:[[:space:]]*//p' "$1/fdinfo/$fd" 2>/dev/null)
+    [ -n "$flags" ] && [ $((0$flags & 3)) = "$2" ] && echo "$link"
+  done
+}
 own=$(group /proc/$PPID/stat)
+mode=$1; shift
+[ "$mode" = holding ] && ours=" $(pipes /proc/$PPID 0 | tr '\\n' ' ') "
+holds() { for link in $(pipes "$1" 1); do case $ours in *" $link "*) return 0;; esac; done; return 1; }
 count=$#
 for id in "$@"; do set -- "$@" -e "SHIPLOG_DEPLOYMENT_ID=$id"; done
 shift "$count"
 grep -lzxF "$@" /proc/[0-9]*/environ 2>/dev/null | while IFS= read -r environ; do
+  [ "$mode" = holding ] && ! holds "\${environ%/environ}" && continue
   found=$(group "\${environ%/environ}/stat")
   [ "$found" != "$own" ] && echo "$found"
 done
 `;
 
-/** The process groups whose processes carry one of `ids` as `SHIPLOG_DEPLOYMENT_ID`. */
-export async function findOrphanGroups(ids: readonly string[]): Promise<number[]> {
+/**
+ * The process groups whose processes carry one of `ids` as `SHIPLOG_DEPLOYMENT_ID`; with `holdingOutput`, only
+ * those of processes that still hold a deployment's output open (a daemon that let go of it is not found).
+ */
+export async function findOrphanGroups(
+  ids: readonly string[],
+  { holdingOutput = false } = {},
+): Promise<number[]> {
   if (ids.length === 0) return [];
   const own = new Set([Deno.pid]);
   try {
     const { stdout } = await new Deno.Command("sh", {
-      args: ["-c", FIND_GROUPS, "sh", ...ids],
+      args: ["-c", FIND_GROUPS, "sh", holdingOutput ? "holding" : "any", ...ids],
       stderr: "null",
     })
       .output();

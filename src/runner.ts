@@ -231,7 +231,7 @@ export class Runner {
       // SIGTERM, then SIGKILL if the output is still open after the grace period. Waiting for the output, not
       // for the processes to be gone: a process that died stays in its group as a zombie until init reaps it,
       // which some inits (or a shiplog running as PID 1) do late or never.
-      const groups = await findOrphanGroups([id]);
+      const groups = await findOrphanGroups([id], { holdingOutput: true });
       for (const group of groups) killGroup(group, "SIGTERM");
       if (!await settlesWithin(copied, this.#graceMs)) {
         for (const group of groups) killGroup(group, "SIGKILL");

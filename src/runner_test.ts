@@ -268,6 +268,26 @@ Deno.test({
         Deno.kill(child, "SIGKILL");
       }
     });
+
+    await t.step(
+      "a daemon is left alone while another process that left the group holding the output is stopped",
+      async () => {
+        await using fixture = await startRunner({
+          command:
+            'setsid sleep 60 >/dev/null 2>&1 & echo "daemon=$!"; setsid sleep 60 & echo "holder=$!"; sleep 0.3',
+        });
+        const id = await fixture.start();
+        const daemon = Number(await fixture.logMatch(id, /^daemon=(\d+)$/m));
+        const holder = Number(await fixture.logMatch(id, /^holder=(\d+)$/m));
+        try {
+          assert.equal((await fixture.ended(id)).status, "succeeded");
+          await waitFor("the holder to be gone", () => !isProcessAlive(holder), { timeoutMs: 1000 });
+          assert.ok(isProcessAlive(daemon), "the daemon let go of the output: started on purpose");
+        } finally {
+          for (const pid of [daemon, holder]) if (isProcessAlive(pid)) Deno.kill(pid, "SIGKILL");
+        }
+      },
+    );
   },
 });
 
