@@ -5,7 +5,7 @@
  */
 
 import { startApp } from "./src/app.ts";
-import { ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
+import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /** How long, past the deadline, stopping what deployments left running may take. */
@@ -32,11 +32,25 @@ async function main(): Promise<number> {
         "anyone who can reach it can start and cancel deployments",
     );
   }
+  let token = config.token;
+  if (config.tokenFile !== undefined) {
+    try {
+      token = (await Deno.readTextFile(config.tokenFile)).split("\n")[0].trim();
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 1;
+    }
+    // Checked before anything starts (the store would recover the deployments of a previous run): a token
+    // that is unfit is a wrong setting like a short --token, exit 2.
+    try {
+      checkToken(token, `the token in ${config.tokenFile}`);
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 2;
+    }
+  }
   let app;
   try {
-    const token = config.tokenFile === undefined
-      ? config.token
-      : (await Deno.readTextFile(config.tokenFile)).split("\n")[0].trim();
     const tls = config.cert === undefined || config.key === undefined
       ? undefined
       : { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) };

@@ -127,6 +127,27 @@ Deno.test("a bad flag prints a clear message and exits non-zero; --help lists th
   assert.match(new TextDecoder().decode(help.stdout), /--max-running N/);
 });
 
+Deno.test("an unfit token in --token-file exits 2, like a short --token, before the data directory is touched", async () => {
+  await using temp = await makeTempDir();
+  const tokenFile = `${temp.path}/token`;
+  await Deno.writeTextFile(tokenFile, "short\n");
+  const dir = `${temp.path}/deployments`;
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "main.ts", "--port", "0", "--dir", dir, "--token-file", tokenFile],
+    cwd: root,
+  }).output();
+  assert.equal(run.code, 2);
+  assert.equal(
+    new TextDecoder().decode(run.stderr),
+    `shiplog: Cannot use the token in ${tokenFile}: expected a token of at least 8 characters\n`,
+  );
+  assert.equal(
+    await Deno.stat(dir).then(() => true, () => false),
+    false,
+    "the data directory was not created",
+  );
+});
+
 Deno.test("a non-loopback --hostname prints a warning", async () => {
   await using dir = await makeTempDir();
   await using shiplog = await spawnShiplog(dir.path, ["--hostname", "0.0.0.0"]);
