@@ -108,6 +108,28 @@ Deno.test({
   },
 });
 
+Deno.test("a second shiplog on the same --dir is refused and leaves the first one's deployment running", async () => {
+  await using dir = await makeTempDir();
+  await using first = await spawnShiplog(dir.path, ["--command", "echo working; sleep 30"]);
+  const id = await startDeployment(first);
+  await waitForStatus(first, id, "running");
+  // The same port too: it used to recover (kill) the first one's deployment before finding its port taken.
+  const second = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "main.ts", "--port", new URL(first.url).port, "--dir", dir.path],
+    cwd: root,
+  }).output();
+  assert.equal(second.code, 1);
+  assert.equal(
+    new TextDecoder().decode(second.stderr),
+    `shiplog: waiting for the shiplog (pid ${first.pid}) that uses ${dir.path} to exit\n` +
+      `shiplog: Cannot use ${dir.path}: another shiplog (pid ${first.pid}) is using it\n`,
+  );
+  assert.equal((await waitForStatus(first, id, "running")).status, "running");
+  assert.equal(JSON.parse(await Deno.readTextFile(`${dir.path}/${id}.json`)).status, "running");
+  const { code } = await terminate(first);
+  assert.equal(code, 0);
+});
+
 Deno.test("a bad flag prints a clear message and exits non-zero; --help lists the flags", async () => {
   const bad = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "main.ts", "--port", "99999"],

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
+import { type DirectoryLock, lockDirectory } from "./directory_lock.ts";
 import { CHECKPOINT_BYTES, LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type {
@@ -40,18 +41,27 @@ const LF = 0x0a;
 /** Deployments kept as files in one directory. */
 export class FileStore implements LogStore {
   #dir: string;
+  #lock: DirectoryLock;
   #watcher: DirWatcher;
   #index = new LineIndex();
 
-  private constructor(dir: string, options: FileStoreOptions) {
+  private constructor(dir: string, lock: DirectoryLock, options: FileStoreOptions) {
     this.#dir = dir;
+    this.#lock = lock;
     this.#watcher = new DirWatcher(dir, { pollIntervalMs: options.pollIntervalMs });
   }
 
-  /** Opens the store in `dir`, creating the directory if it is missing. */
+  /**
+   * Opens the store in `dir`, creating the directory if it is missing. The store is this process's alone until
+   * closed: another shiplog that uses `dir` is waited for a few seconds (a restart), then refused with an error.
+   */
   static async open(dir: string, options: FileStoreOptions = {}): Promise<FileStore> {
     await Deno.mkdir(dir, { recursive: true });
-    return new FileStore(dir, options);
+    const lock = await lockDirectory(dir, {
+      onWait: (owner) =>
+        console.error(`shiplog: waiting for the shiplog (pid ${owner}) that uses ${dir} to exit`),
+    });
+    return new FileStore(dir, lock, options);
   }
 
   async list(): Promise<Deployment[]> {
@@ -271,8 +281,12 @@ export class FileStore implements LogStore {
     return (await this.#openLog(id))?.readable ?? new Blob([]).stream();
   }
 
-  close(): Promise<void> {
-    return this.#watcher.close();
+  async close(): Promise<void> {
+    try {
+      await this.#watcher.close();
+    } finally {
+      this.#lock.release();
+    }
   }
 
   /**

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
+import { LOCK_FILE } from "./directory_lock.ts";
 import { FileStore, type FileStoreOptions } from "./file_store.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "./test_helpers.ts";
@@ -119,7 +120,7 @@ Deno.test("FileStore.save() then list() returns the record, replaced atomically 
 
   // Only a new (queued) deployment gets an empty log; the second was saved already ended.
   const names = [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
-  assert.deepEqual(names, [`${first.id}.json`, `${first.id}.log`, `${second.id}.json`].sort());
+  assert.deepEqual(names, [LOCK_FILE, `${first.id}.json`, `${first.id}.log`, `${second.id}.json`].sort());
 });
 
 Deno.test("FileStore.save() creates an empty log but never truncates one a writer has started", async () => {
@@ -161,7 +162,7 @@ Deno.test("FileStore refuses an id that is not a canonical UUID before touching 
     await assert.rejects(() => fixture.store.openAppender(id), TypeError);
     await assert.rejects(() => collect(fixture.store.readLines(id, 0)), TypeError);
   }
-  assert.deepEqual([...Deno.readDirSync(fixture.dir)], []);
+  assert.deepEqual([...Deno.readDirSync(fixture.dir)].map((entry) => entry.name), [LOCK_FILE]);
 });
 
 Deno.test("FileStore.openAppender() appends whole lines from concurrent writes without interleaving", async () => {

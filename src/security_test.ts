@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { App } from "./app.ts";
 import { type Deployment, isFinal } from "./deployment.ts";
+import { LOCK_FILE } from "./directory_lock.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -714,7 +715,7 @@ Deno.test("retention keeps the newest finished deployments and deletes the other
   for await (const entry of Deno.readDir(app.dir)) files.push(entry.name);
   assert.deepEqual(
     files.sort(),
-    [`${ids[2]}.json`, `${ids[2]}.log`, `${ids[3]}.json`, `${ids[3]}.log`].sort(),
+    [LOCK_FILE, `${ids[2]}.json`, `${ids[2]}.log`, `${ids[3]}.json`, `${ids[3]}.log`].sort(),
   );
   for (const path of [`api/deployments/${ids[0]}`, `events/${ids[1]}`, `deployments/${ids[0]}/log`]) {
     const response = await request(app, path);

@@ -1,0 +1,69 @@
+/**
+ * @module
+ * One shiplog per data directory. A second one would take the first one's running deployments for those of a
+ * crashed run: record them interrupted and kill their processes, before it even found its port taken. The
+ * lock is an exclusive `flock` on `.shiplog.lock` in the directory, which the kernel releases when the process
+ * ends, however it ends: a crash leaves nothing to clean up. The file holds the owner's pid, for the message.
+ */
+
+import { join } from "node:path";
+import { settlesWithin } from "./settles_within.ts";
+
+/** The lock file's name in the data directory. */
+export const LOCK_FILE = ".shiplog.lock";
+
+/** Held until released, or until the process ends. */
+export interface DirectoryLock {
+  release(): void;
+}
+
+/** Options of {@linkcode lockDirectory}. */
+export interface LockOptions {
+  /**
+   * How long to wait for another shiplog to let go (a restart whose old process is still shutting down, which
+   * takes up to 4.5 s). Default 5000 ms.
+   */
+  waitMs?: number;
+  /** Told once when the lock is not free at once, with the owner's pid. */
+  onWait?: (owner: string) => void;
+}
+
+/** Takes the directory's lock, waiting up to `waitMs` for its owner to exit; throws if it does not. */
+export async function lockDirectory(dir: string, options: LockOptions = {}): Promise<DirectoryLock> {
+  const path = join(dir, LOCK_FILE);
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  let gaveUp = false;
+  // flock blocks (on a thread of the runtime's pool): there is no try-lock, so the wait is raced with a timer.
+  // If it is taken after we gave up, it is let go at once.
+  const locked = file.lock(true).then(() => {
+    if (gaveUp) file.close();
+  });
+  if (!await settlesWithin(locked, 50)) {
+    options.onWait?.(await owner(path));
+    if (!await settlesWithin(locked, options.waitMs ?? 5000)) {
+      gaveUp = true;
+      throw new Error(`Cannot use ${dir}: another shiplog (pid ${await owner(path)}) is using it`);
+    }
+  }
+  try {
+    await locked;
+    await file.truncate(0);
+    await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      file.close();
+    },
+  };
+}
+
+async function owner(path: string): Promise<string> {
+  const pid = (await Deno.readTextFile(path).catch(() => "")).trim();
+  return /^\d+$/.test(pid) ? pid : "unknown";
+}
