@@ -33,7 +33,8 @@ export class Deployments extends EventTarget {
 
   /**
    * Loads every record from the store. A deployment left `queued` or `running` by an earlier process (a crash,
-   * kill -9) is recorded as `interrupted`, so nothing is shown as running forever.
+   * kill -9) is recorded as `interrupted`, so nothing is shown as running forever. It finished, as far as
+   * anyone can tell, when its log was last written: not at this start, which may come hours after a crash.
    */
   static async load(
     store: LogStore,
@@ -46,7 +47,7 @@ export class Deployments extends EventTarget {
       if (!isFinal(record.status)) {
         await deployments.update(record.id, {
           status: "interrupted",
-          finishedAt: now().toISOString(),
+          finishedAt: await lastSignOfLife(store, record, now()),
           reason: `shiplog stopped while this deployment was ${record.status}`,
         });
         deployments.interruptedAtLoad.push(record.id);
@@ -120,4 +121,12 @@ export class Deployments extends EventTarget {
       }
     }
   }
+}
+
+/** When an unfinished deployment was last known alive: its log's last write, within its start and `now`. */
+async function lastSignOfLife(store: LogStore, record: Deployment, now: Date): Promise<string> {
+  const started = Date.parse(record.startedAt ?? record.createdAt);
+  const written = (await store.lastWrittenAt(record.id).catch(() => undefined))?.getTime() ?? now.getTime();
+  const at = Math.min(now.getTime(), Math.max(written, Number.isNaN(started) ? -Infinity : started));
+  return new Date(at).toISOString();
 }

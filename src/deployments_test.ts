@@ -76,6 +76,40 @@ Deno.test("Deployments.load() marks queued and running records of an earlier pro
   assert.equal(deployments.countByStatus().get("running"), undefined);
 });
 
+Deno.test("Deployments.load() dates an interrupted deployment by its log's last write, not by the restart", async () => {
+  await using fixture = await openStore();
+  const { store } = fixture;
+  const wrote = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:00:00.000Z" });
+  const silent = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:30:00.000Z" });
+  const future = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:00:00.000Z" });
+  for (const each of [wrote, silent, future]) await store.save(each);
+  // Its last line at 08:05; a log untouched since before the start; a log dated past now (a skewed clock).
+  await Deno.writeTextFile(join(fixture.dir, `${wrote.id}.log`), "[1/3] build\n");
+  for (const each of [silent, future]) await Deno.writeTextFile(join(fixture.dir, `${each.id}.log`), "");
+  await Deno.utime(
+    join(fixture.dir, `${wrote.id}.log`),
+    new Date("2026-11-24T08:05:00Z"),
+    new Date("2026-11-24T08:05:00Z"),
+  );
+  await Deno.utime(
+    join(fixture.dir, `${silent.id}.log`),
+    new Date("2026-11-24T08:00:00Z"),
+    new Date("2026-11-24T08:00:00Z"),
+  );
+  await Deno.utime(
+    join(fixture.dir, `${future.id}.log`),
+    new Date("2026-11-25T00:00:00Z"),
+    new Date("2026-11-25T00:00:00Z"),
+  );
+
+  // The restart comes twelve hours later.
+  const deployments = await Deployments.load(store, { now: () => new Date("2026-11-24T20:00:00.000Z") });
+  assert.equal(deployments.get(wrote.id)?.finishedAt, "2026-11-24T08:05:00.000Z");
+  assert.equal(deployments.get(silent.id)?.finishedAt, "2026-11-24T08:30:00.000Z", "not before it started");
+  assert.equal(deployments.get(future.id)?.finishedAt, "2026-11-24T20:00:00.000Z", "not after now");
+  assert.equal((await fixture.readRecord(wrote.id)).finishedAt, "2026-11-24T08:05:00.000Z");
+});
+
 Deno.test("Deployments.create() makes a queued deployment with a canonical UUID, its files and one change event", async () => {
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store);

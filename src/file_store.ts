@@ -277,6 +277,10 @@ export class FileStore implements LogStore {
     }
   }
 
+  lastWrittenAt(id: string): Promise<Date | undefined> {
+    return Promise.resolve(this.#statLog(id)?.mtime ?? undefined);
+  }
+
   async readRaw(id: string): Promise<ReadableStream<Uint8Array>> {
     return (await this.#openLog(id))?.readable ?? new Blob([]).stream();
   }

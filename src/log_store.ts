@@ -65,6 +65,8 @@ export interface LogStore {
   countLines(id: string): Promise<number>;
   /** Follows a log from its current end. */
   follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower>;
+  /** When the log was last written to (its modification time); `undefined` when there is no log. */
+  lastWrittenAt(id: string): Promise<Date | undefined>;
   /** Deletes a deployment's record and log. */
   remove(id: string): Promise<void>;
   /** The raw log bytes, as written. */
