@@ -59,7 +59,10 @@ export class Deployments extends EventTarget {
 
   /** Every deployment, newest first. */
   list(): Deployment[] {
-    return [...this.#records.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    // Ids break ties of the same millisecond, so the order is the same after a restart.
+    return [...this.#records.values()].sort((a, b) =>
+      b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)
+    );
   }
 
   get(id: string): Deployment | undefined {
@@ -108,9 +111,14 @@ export class Deployments extends EventTarget {
     return next;
   }
 
-  /** Deletes the oldest finished deployments beyond the number to keep, records and logs alike. */
+  /**
+   * Deletes the finished deployments beyond the number to keep, those that finished longest ago first, records
+   * and logs alike. By when they finished, not when they were created: a long deployment that ends after
+   * shorter ones started later is the newest news, not the first to go.
+   */
   async #prune(): Promise<void> {
-    const finished = this.list().filter((deployment) => isFinal(deployment.status));
+    const finished = this.list().filter((deployment) => isFinal(deployment.status))
+      .sort((a, b) => finishedOrder(b).localeCompare(finishedOrder(a)));
     for (const old of finished.slice(this.#keep)) {
       this.#records.delete(old.id);
       this.dispatchEvent(new CustomEvent("remove", { detail: old.id }));
@@ -129,4 +137,9 @@ async function lastSignOfLife(store: LogStore, record: Deployment, now: Date): P
   const written = (await store.lastWrittenAt(record.id).catch(() => undefined))?.getTime() ?? now.getTime();
   const at = Math.min(now.getTime(), Math.max(written, Number.isNaN(started) ? -Infinity : started));
   return new Date(at).toISOString();
+}
+
+/** What orders finished deployments: when they finished (ISO dates sort as text), then when created. */
+function finishedOrder(deployment: Deployment): string {
+  return `${deployment.finishedAt ?? deployment.createdAt} ${deployment.createdAt} ${deployment.id}`;
 }

@@ -110,6 +110,22 @@ Deno.test("Deployments.load() dates an interrupted deployment by its log's last 
   assert.equal((await fixture.readRecord(wrote.id)).finishedAt, "2026-11-24T08:05:00.000Z");
 });
 
+Deno.test("retention keeps the deployments that finished last: a long one ending after a later one is kept", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store, { keep: 1 });
+  const long = await deployments.create(null, new Date("2026-11-24T08:00:00.000Z"));
+  const short = await deployments.create(null, new Date("2026-11-24T08:01:00.000Z"));
+  await deployments.update(short.id, { status: "succeeded", finishedAt: "2026-11-24T08:02:00.000Z" });
+  await deployments.update(long.id, { status: "succeeded", finishedAt: "2026-11-24T08:10:00.000Z" });
+  assert.deepEqual(deployments.list().map((each) => each.id), [long.id]);
+  assert.deepEqual(
+    await Array.fromAsync(Deno.readDir(fixture.dir), (entry) => entry.name).then((names) =>
+      names.filter((name) => name.includes(short.id))
+    ),
+    [],
+  );
+});
+
 Deno.test("Deployments.create() makes a queued deployment with a canonical UUID, its files and one change event", async () => {
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store);
