@@ -126,6 +126,17 @@ Deno.test("retention keeps the deployments that finished last: a long one ending
   );
 });
 
+Deno.test("deployments created in the same millisecond keep their order across a reload", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const at = new Date("2026-11-24T08:00:00.000Z");
+  for (let i = 0; i < 8; i++) await deployments.create(null, at);
+  const order = deployments.list().map((each) => each.id);
+  const reloaded = await Deployments.load(fixture.store);
+  assert.deepEqual(reloaded.list().map((each) => each.id), order);
+  assert.deepEqual(order, [...order].sort().reverse(), "ties are broken by id");
+});
+
 Deno.test("Deployments.create() makes a queued deployment with a canonical UUID, its files and one change event", async () => {
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store);
