@@ -130,6 +130,65 @@ Deno.test("a second shiplog on the same --dir is refused and leaves the first on
   assert.equal(code, 0);
 });
 
+Deno.test("on a disk that takes no writes, shiplog still starts and serves, and refuses Start with 503", async () => {
+  await using dir = await makeTempDir();
+  const id = crypto.randomUUID();
+  const record = {
+    id,
+    status: "running",
+    command: "sleep 30",
+    createdAt: "2026-11-24T08:00:00.000Z",
+    startedAt: "2026-11-24T08:00:00.010Z",
+    finishedAt: null,
+    exitCode: null,
+    reason: null,
+  };
+  await Deno.writeTextFile(`${dir.path}/${id}.json`, JSON.stringify(record));
+  await Deno.writeTextFile(`${dir.path}/${id}.log`, "[1/2] build\n");
+  // A file size limit of 0 (with SIGXFSZ ignored): every write to a file fails, as on a full disk.
+  const process = new Deno.Command("sh", {
+    args: [
+      "-c",
+      `trap '' XFSZ; ulimit -f 0; exec "$0" run --allow-all main.ts --port 0 --dir "$1"`,
+      Deno.execPath(),
+      dir.path,
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(process.stderr).text();
+  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let out = "";
+    while (!/http:\/\/\S+\//.test(out)) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `shiplog exited before listening: ${out}`);
+      out += value;
+    }
+    const url = /http:\/\/\S+\//.exec(out)![0];
+    const shown = await (await fetch(`${url}api/deployments/${id}`)).json();
+    assert.equal(shown.status, "interrupted", "known to be over, though it could not be written");
+    assert.equal(await (await fetch(`${url}deployments/${id}/log`)).text(), "[1/2] build\n");
+    const start = await fetch(`${url}start`, { method: "POST", headers: { accept: "application/json" } });
+    assert.equal(start.status, 503);
+    assert.equal(
+      await start.text(),
+      "Cannot start a deployment: its record cannot be written: File too large (os error 27)\n",
+    );
+    assert.equal(JSON.parse(await Deno.readTextFile(`${dir.path}/${id}.json`)).status, "running");
+  } finally {
+    try {
+      process.kill("SIGTERM");
+    } catch {
+      // It exited already: the assertion above says why.
+    }
+    await reader.cancel();
+  }
+  assert.equal((await process.status).code, 0);
+  assert.match(await stderr, new RegExp(`cannot record deployment ${id} as interrupted`));
+});
+
 Deno.test("a bad flag prints a clear message and exits non-zero; --help lists the flags", async () => {
   const bad = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "main.ts", "--port", "99999"],

@@ -45,12 +45,20 @@ export class Deployments extends EventTarget {
     for (const record of await store.list()) {
       deployments.#records.set(record.id, record);
       if (!isFinal(record.status)) {
-        await deployments.update(record.id, {
-          status: "interrupted",
-          finishedAt: await lastSignOfLife(store, record, now()),
-          reason: `shiplog stopped while this deployment was ${record.status}`,
-        });
         deployments.interruptedAtLoad.push(record.id);
+        try {
+          await deployments.update(record.id, {
+            status: "interrupted",
+            finishedAt: await lastSignOfLife(store, record, now()),
+            reason: `shiplog stopped while this deployment was ${record.status}`,
+          });
+        } catch (error) {
+          // A full disk or a read-only directory must not keep every log from being served: the record is
+          // interrupted in memory (update() changes it before it writes), and the next start tries again.
+          console.error(
+            `shiplog: cannot record deployment ${record.id} as interrupted: ${(error as Error).message}`,
+          );
+        }
       }
     }
     await deployments.#prune();

@@ -47,12 +47,12 @@ export async function lockDirectory(dir: string, options: LockOptions = {}): Pro
   }
   try {
     await locked;
-    await file.truncate(0);
-    await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
   } catch (error) {
     file.close();
     throw error;
   }
+  // The pid is for the message of whoever finds the lock taken: nice to have, so a full disk does not stop us.
+  await file.truncate(0).then(() => file.write(new TextEncoder().encode(`${Deno.pid}\n`))).catch(() => {});
   let released = false;
   return {
     release() {

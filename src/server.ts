@@ -75,7 +75,13 @@ const ROUTES: Route[] = [
   route("/start", {
     POST: async (request, { deployments, runner, metrics, maxBodyBytes }) => {
       await discardBody(request, [...FORM_TYPES, "application/json"], maxBodyBytes);
-      const deployment = await deployments.create(runner.command);
+      const deployment = await deployments.create(runner.command).catch((error) => {
+        // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
+        console.error("shiplog: cannot create a deployment:", (error as Error).message);
+        // The cause without the path after it ("No space left on device (os error 28): write '/…'").
+        const cause = (error as Error).message.replace(/\): .*$/s, ")");
+        throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
+      });
       metrics.deploymentsStarted++;
       runner.enqueue(deployment.id);
       if (wantsJson(request)) return Response.json(deployment, { status: 201 });
