@@ -233,12 +233,14 @@ export class Runner {
       // which some inits (or a shiplog running as PID 1) do late or never.
       const groups = await findOrphanGroups([id], { holdingOutput: true });
       for (const group of groups) killGroup(group, "SIGTERM");
-      if (!await settlesWithin(copied, this.#graceMs)) {
+      if (groups.length > 0 && !await settlesWithin(copied, this.#graceMs)) {
         for (const group of groups) killGroup(group, "SIGKILL");
+        await settlesWithin(copied, this.#graceMs);
       }
     }
-    // One that also cleared its environment cannot be found: the output it holds is no longer read.
-    if (!await settlesWithin(copied, this.#graceMs)) {
+    // One that also cleared its environment cannot be found (nothing to wait for, then): the output it holds
+    // is no longer read.
+    if (!await settlesWithin(copied, 0)) {
       await Promise.all(readers.map((reader) => reader.cancel()));
       await copied;
       if (keeping()) {

@@ -323,11 +323,18 @@ Deno.test({
     await using fixture = await startRunner({
       command: 'env -i setsid sleep 60 & echo "child=$!"; sleep 0.3',
     });
+    const started = performance.now();
     const id = await fixture.start();
     const child = Number(await fixture.logMatch(id, /^child=(\d+)$/m));
     try {
       const ended = await fixture.ended(id);
       assert.equal(ended.status, "succeeded");
+      // The command's 0.3 s, then one grace period (200 ms) for the output to end; nothing found is waited for.
+      const elapsed = performance.now() - started;
+      assert.ok(
+        elapsed < 850,
+        `took ${Math.round(elapsed)} ms, more than one grace period after the command`,
+      );
       assert.match(
         await fixture.readLog(id),
         /^\[shiplog\] a process the command left running still holds its output open$/m,
