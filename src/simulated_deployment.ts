@@ -7,7 +7,7 @@
 
 /** Options of {@linkcode simulateDeployment}. */
 export interface SimulationOptions {
-  /** Milliseconds between two lines, on average. Default 350 (about 15 s in all). */
+  /** Milliseconds between two lines, on average. Default 350 (about 10 s in all). */
   lineDelayMs?: number;
   /** Stops the simulation; it then resolves with exit code 130, like a command stopped by Ctrl-C. */
   signal?: AbortSignal;
