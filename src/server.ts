@@ -176,7 +176,7 @@ export const SECURITY_HEADERS: Record<string, string> = {
 /** Creates the request handler of the whole server. */
 export function createHandler(
   context: ServerContext,
-): (request: Request, info: { remoteAddr: Deno.Addr }) => Promise<Response> {
+): (request: Request, info: { remoteAddr: Deno.Addr; completed?: Promise<void> }) => Promise<Response> {
   // The options of every event stream of this server: one object, not one (and a closure) per stream.
   const streamOptions: EventStreamOptions = {
     maxQueueBytes: context.maxQueueBytes,
@@ -188,7 +188,7 @@ export function createHandler(
     let response: Response;
     try {
       url = requestUrl(request);
-      response = await dispatch(request, url, context, address, streamOptions);
+      response = await dispatch(request, url, context, address, streamOptions, info.completed);
     } catch (error) {
       response = errorResponse(request, url, error, context);
     }
@@ -217,6 +217,7 @@ async function dispatch(
   context: ServerContext,
   address: string,
   streamOptions: EventStreamOptions,
+  completed: Promise<void> | undefined,
 ): Promise<Response> {
   checkHost(url, context);
   const path = { pathname: url.pathname };
@@ -235,7 +236,7 @@ async function dispatch(
       ...context,
       params: match.pathname.groups,
       address,
-      openStream: () => openStream(context, address, streamOptions),
+      openStream: () => openStream(context, address, streamOptions, completed),
     });
   }
   authorize(request, context, address);
@@ -391,9 +392,14 @@ function signInResponse(next: string, status: number, message?: string): Respons
   });
 }
 
-function openStream(context: ServerContext, address: string, options: EventStreamOptions): EventStream {
+function openStream(
+  context: ServerContext,
+  address: string,
+  options: EventStreamOptions,
+  completed: Promise<void> | undefined,
+): EventStream {
   const stream = new EventStream(options);
-  const refused = context.viewerLimit.acquire(address, stream);
+  const refused = context.viewerLimit.acquire(address, stream, completed);
   if (refused) {
     stream.close();
     throw new HttpError(429, refused, { "retry-after": "30" });

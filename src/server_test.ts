@@ -483,7 +483,7 @@ Deno.test("a viewer that read further than the live lines gets only the rest of 
 });
 
 Deno.test("a viewer that stops reading during its replay is disconnected and releases the log", async () => {
-  await using app = await startTestApp({ command: "true", heartbeatSeconds: 1 });
+  await using app = await startTestApp({ command: "true", heartbeatSeconds: 1, maxViewersPerClient: 1 });
   const { id } = await createDeployment(app);
   await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded", APP_WAIT);
   // 24 MB of history: more than the socket buffers hold, so the replay has to wait for the client.
@@ -496,9 +496,19 @@ Deno.test("a viewer that stops reading during its replay is disconnected and rel
       return /^shiplog_slow_viewers_disconnected_total 1$/m.test(text) &&
         /^shiplog_event_streams 0$/m.test(text);
     }, APP_WAIT);
+    // Its socket stays open while the client does, full of what it did not read: it keeps its place under
+    // the per-address cap until it goes, so a client cannot pile up stalled connections past the cap.
+    const refused = await fetch(new URL(`events/${id}`, app.url));
+    assert.equal(refused.status, 429);
+    await refused.body?.cancel();
   } finally {
     stalled.close();
   }
+  await waitFor("its place freed once it went", async () => {
+    const response = await fetch(new URL(`events/${id}`, app.url));
+    await response.body?.cancel();
+    return response.status === 200;
+  }, APP_WAIT);
 });
 
 Deno.test("a log replaced by a FIFO reads as empty and blocks nothing", async () => {

@@ -19,8 +19,13 @@ export class ViewerLimit {
     this.#maxPerClient = maxPerClient;
   }
 
-  /** Takes a place for `address` until `stream` ends; a message saying why when there is none. */
-  acquire(address: string, stream: EventStream): string | undefined {
+  /**
+   * Takes a place for `address` until its connection is over (`completed` settles), or else until `stream`
+   * ends; a message saying why when there is none. The connection, not the stream: a client too slow for its
+   * stream is cut off from it at once, but its socket, and the kernel's buffers full of what it did not read,
+   * stay until it goes, so it keeps its place until then.
+   */
+  acquire(address: string, stream: EventStream, completed?: Promise<void>): string | undefined {
     const mine = this.#perClient.get(address) ?? 0;
     if (this.#total >= this.#max) return `Too many open event streams (limit ${this.#max}); try again later`;
     if (mine >= this.#maxPerClient) {
@@ -28,12 +33,14 @@ export class ViewerLimit {
     }
     this.#total++;
     this.#perClient.set(address, mine + 1);
-    stream.onEnd(() => {
+    const release = () => {
       this.#total--;
       const left = this.#perClient.get(address)! - 1;
       if (left === 0) this.#perClient.delete(address);
       else this.#perClient.set(address, left);
-    });
+    };
+    if (completed) completed.then(release, release);
+    else stream.onEnd(release);
     return undefined;
   }
 
