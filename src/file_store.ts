@@ -44,6 +44,8 @@ export class FileStore implements LogStore {
   #lock: DirectoryLock;
   #watcher: DirWatcher;
   #index = new LineIndex();
+  /** The count of each log under way, which later counts of the same log wait for. */
+  #counting = new Map<string, Promise<number>>();
 
   private constructor(dir: string, lock: DirectoryLock, options: FileStoreOptions) {
     this.#dir = dir;
@@ -158,6 +160,20 @@ export class FileStore implements LogStore {
   }
 
   async countLines(id: string): Promise<number> {
+    // After a restart the index is empty, and every open page resumes at once: each count would read the whole
+    // log. So a count waits for one already under way, which notes checkpoints as it goes, then reads on from
+    // the last of them: the log is read once, and each count still sees the log as it is when it starts.
+    const underWay = this.#counting.get(id);
+    if (underWay) await underWay.catch(() => {});
+    const count = this.#count(id);
+    if (!underWay && !this.#counting.has(id)) {
+      this.#counting.set(id, count);
+      count.finally(() => this.#counting.get(id) === count && this.#counting.delete(id)).catch(() => {});
+    }
+    return await count;
+  }
+
+  async #count(id: string): Promise<number> {
     // Every line is at or before the last one possible: only what follows the last checkpoint is read.
     const lines = this.#readLines(id, Number.MAX_SAFE_INTEGER);
     for (;;) {

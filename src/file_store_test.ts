@@ -337,6 +337,30 @@ Deno.test("FileStore.readLines() after a line starts at a checkpoint noted by an
   assert.equal(await fixture.store.countLines(id), 30_000, "counted from the last checkpoint too");
 });
 
+Deno.test("FileStore.countLines() at once from many viewers (a restart's reconnections) reads the log about once", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const line = (n: number) => `line ${String(n).padStart(6, "0")} ${"x".repeat(96)}\n`;
+  const text = Array.from({ length: 30_000 }, (_, i) => line(i + 1)).join("");
+  await append(fixture.logPath(id), text);
+  // Bytes this process has read through system calls, from the kernel's own count.
+  const bytesRead = () => Number(/^rchar: (\d+)$/m.exec(Deno.readTextFileSync("/proc/self/io"))![1]);
+  const before = bytesRead();
+  const counts = await Promise.all(Array.from({ length: 20 }, () => fixture.store.countLines(id)));
+  const read = bytesRead() - before;
+  assert.deepEqual(counts, Array(20).fill(30_000));
+  assert.ok(
+    read < 2 * text.length,
+    `read ${read} bytes for a log of ${text.length}: once, then only its tail`,
+  );
+  // A count that starts while another runs still sees what was appended meanwhile.
+  const first = fixture.store.countLines(id);
+  await append(fixture.logPath(id), line(30_001));
+  const second = fixture.store.countLines(id);
+  assert.ok((await first) >= 30_000);
+  assert.equal(await second, 30_001);
+});
+
 Deno.test("FileStore.readLines() reads from byte 0 a log replaced, cut short or rewritten since its checkpoints", async (t) => {
   await using fixture = await openStore();
   const id = crypto.randomUUID();
