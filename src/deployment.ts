@@ -39,8 +39,11 @@ export function isDeployment(value: unknown): value is Deployment {
   if (typeof value !== "object" || value === null) return false;
   const record = value as Record<string, unknown>;
   const optionalString = (key: string) => record[key] === null || typeof record[key] === "string";
+  // A date that does not parse would show as "NaN" on every page that lists it, and sort nowhere.
+  const date = (key: string) => typeof record[key] === "string" && !Number.isNaN(Date.parse(record[key]));
+  const optionalDate = (key: string) => record[key] === null || date(key);
   return typeof record.id === "string" && STATUSES.includes(record.status as Status) &&
-    optionalString("command") && typeof record.createdAt === "string" && optionalString("startedAt") &&
-    optionalString("finishedAt") && optionalString("reason") &&
+    optionalString("command") && date("createdAt") && optionalDate("startedAt") &&
+    optionalDate("finishedAt") && optionalString("reason") &&
     (record.exitCode === null || Number.isInteger(record.exitCode));
 }

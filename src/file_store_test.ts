@@ -133,13 +133,18 @@ Deno.test("FileStore.save() creates an empty log but never truncates one a write
   assert.equal(await Deno.readTextFile(fixture.logPath(record.id)), "kept\n");
 });
 
-Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes, mismatched ids, directories", async () => {
+Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes, bad dates, mismatched ids, directories", async () => {
   await using fixture = await openStore();
   const { store, dir } = fixture;
   const good = deploymentRecord();
   await store.save(good);
   const other = deploymentRecord();
+  // Hand-edited records whose dates do not parse (they would show as "NaN" and sort nowhere).
+  const undated = deploymentRecord({ createdAt: "yesterday" });
+  const badlyFinished = deploymentRecord({ status: "succeeded", finishedAt: "2026-13-45T99:00:00Z" });
   const junk: [string, string][] = [
+    [`${undated.id}.json`, JSON.stringify(undated)],
+    [`${badlyFinished.id}.json`, JSON.stringify(badlyFinished)],
     [`${crypto.randomUUID()}.json`, "{ not json"],
     [`${crypto.randomUUID()}.json`, ""],
     [`${crypto.randomUUID()}.json`, JSON.stringify({ ...deploymentRecord(), status: "exploded" })],
