@@ -117,6 +117,9 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
       stopping ??= (async () => {
         const closed = server.shutdown();
         await runner.shutdown();
+        if (!await deployments.saveUnsaved()) {
+          console.error("shiplog: some deployment records could not be written; the next start records them");
+        }
         // The viewers of the deployments just stopped get their `done` before every other stream is ended.
         await hub.settled();
         streams.closeAll();

@@ -22,6 +22,12 @@ export class Deployments extends EventTarget {
   #store: LogStore;
   #records = new Map<string, Deployment>();
   #keep: number;
+  /**
+   * Records changed in memory whose write failed (a full disk): written again after the next write that
+   * succeeds, and at shutdown, so that what the disk keeps is the truth (a failure's reason, say), not the
+   * last state it could take.
+   */
+  #unsaved = new Set<string>();
   /** The deployments that {@linkcode Deployments.load} found unfinished and recorded as interrupted. */
   readonly interruptedAtLoad: string[] = [];
 
@@ -54,7 +60,8 @@ export class Deployments extends EventTarget {
           });
         } catch (error) {
           // A full disk or a read-only directory must not keep every log from being served: the record is
-          // interrupted in memory (update() changes it before it writes), and the next start tries again.
+          // interrupted in memory (update() changes it before it writes), and written after the next write
+          // that succeeds, or by the next start.
           console.error(
             `shiplog: cannot record deployment ${record.id} as interrupted: ${(error as Error).message}`,
           );
@@ -98,6 +105,7 @@ export class Deployments extends EventTarget {
     };
     await this.#store.save(deployment);
     this.#records.set(deployment.id, deployment);
+    await this.saveUnsaved();
     this.dispatchEvent(new CustomEvent("change", { detail: deployment }));
     return deployment;
   }
@@ -111,12 +119,31 @@ export class Deployments extends EventTarget {
     this.#records.set(id, next);
     try {
       await this.#store.save(next);
+      this.#unsaved.delete(id);
+    } catch (error) {
+      this.#unsaved.add(id);
+      throw error;
     } finally {
       // Even when the record could not be written (a full disk), this process knows the truth: say it.
       this.dispatchEvent(new CustomEvent("change", { detail: next }));
     }
+    await this.saveUnsaved();
     if (isFinal(next.status)) await this.#prune();
     return next;
+  }
+
+  /** Writes the records whose last write failed; true when none is left unwritten. */
+  async saveUnsaved(): Promise<boolean> {
+    for (const id of [...this.#unsaved]) {
+      const record = this.#records.get(id);
+      try {
+        if (record) await this.#store.save(record);
+        this.#unsaved.delete(id);
+      } catch {
+        return false; // The disk is still full: the next write tries again.
+      }
+    }
+    return true;
   }
 
   /**

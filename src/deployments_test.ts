@@ -137,6 +137,26 @@ Deno.test("deployments created in the same millisecond keep their order across a
   assert.deepEqual(order, [...order].sort().reverse(), "ties are broken by id");
 });
 
+Deno.test("a record whose write failed is written after the next write that succeeds", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const first = await deployments.create(null);
+  // The record's path taken by a directory: the rename that replaces the record fails, as on a full disk.
+  const path = join(fixture.dir, `${first.id}.json`);
+  await Deno.remove(path);
+  await Deno.mkdir(path);
+  await assert.rejects(deployments.update(first.id, { status: "failed", reason: "the disk is full" }));
+  assert.equal(deployments.get(first.id)?.status, "failed", "known in memory");
+  await Deno.remove(path);
+  await deployments.create(null);
+  assert.deepEqual(
+    await fixture.readRecord(first.id),
+    deployments.get(first.id),
+    "written with the next one",
+  );
+  assert.equal(await deployments.saveUnsaved(), true);
+});
+
 Deno.test("Deployments.create() makes a queued deployment with a canonical UUID, its files and one change event", async () => {
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store);
