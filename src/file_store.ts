@@ -63,6 +63,7 @@ export class FileStore implements LogStore {
       onWait: (owner) =>
         console.error(`shiplog: waiting for the shiplog (pid ${owner}) that uses ${dir} to exit`),
     });
+    await removeUnfinishedSaves(dir);
     return new FileStore(dir, lock, options);
   }
 
@@ -371,4 +372,20 @@ async function holdsAt(file: Deno.FsFile, bytes: Uint8Array, offset: number): Pr
     read += n;
   }
   return found.every((byte, i) => byte === bytes[i]);
+}
+
+/** What {@linkcode FileStore.save} writes before renaming it over the record: `.<id>.json.<uuid>.tmp`. */
+const UNFINISHED_SAVE = /^\.[0-9a-f-]{36}\.json\.[0-9a-f-]{36}\.tmp$/;
+
+/**
+ * Deletes the temporary files of saves that a crash cut short: the record they were to replace is whole (the
+ * rename never happened), and nothing else would ever delete them. Only with the directory's lock held: another
+ * shiplog's save under way would look the same.
+ */
+async function removeUnfinishedSaves(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && UNFINISHED_SAVE.test(entry.name)) {
+      await Deno.remove(join(dir, entry.name)).catch(() => {});
+    }
+  }
 }

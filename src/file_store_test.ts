@@ -160,6 +160,20 @@ Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes
   assert.deepEqual(await store.list(), [good]);
 });
 
+Deno.test("FileStore.open() deletes the temporary files of saves a crash cut short, and nothing else", async () => {
+  await using temp = await makeTempDir();
+  const leftover = `.${crypto.randomUUID()}.json.${crypto.randomUUID()}.tmp`;
+  const others = [".hidden", `${crypto.randomUUID()}.json.tmp`, `.${crypto.randomUUID()}.json.tmp`];
+  for (const name of [leftover, ...others]) await Deno.writeTextFile(join(temp.path, name), "{");
+  const store = await FileStore.open(temp.path);
+  try {
+    const names = [...Deno.readDirSync(temp.path)].map((entry) => entry.name).sort();
+    assert.deepEqual(names, [LOCK_FILE, ...others].sort());
+  } finally {
+    await store.close();
+  }
+});
+
 Deno.test("FileStore refuses an id that is not a canonical UUID before touching any file", async () => {
   await using fixture = await openStore();
   for (const id of ["../escape", "notes", crypto.randomUUID().toUpperCase()]) {
