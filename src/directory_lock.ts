@@ -28,10 +28,20 @@ export interface LockOptions {
   onWait?: (owner: string) => void;
 }
 
-/** Takes the directory's lock, waiting up to `waitMs` for its owner to exit; throws if it does not. */
+/**
+ * Takes the directory's lock, waiting up to `waitMs` for its owner to exit; throws if it does not. On a
+ * directory that takes no writes (a read-only mount) an existing lock file is locked as it is, and without one
+ * there is nothing to lock: a warning, and no lock.
+ */
 export async function lockDirectory(dir: string, options: LockOptions = {}): Promise<DirectoryLock> {
   const path = join(dir, LOCK_FILE);
-  const file = await Deno.open(path, { read: true, write: true, create: true });
+  const file = await openLockFile(path);
+  if (!file) {
+    console.error(
+      `shiplog: warning: cannot create ${path} (read-only): another shiplog could use ${dir} too`,
+    );
+    return { release() {} };
+  }
   let gaveUp = false;
   // flock blocks (on a thread of the runtime's pool): there is no try-lock, so the wait is raced with a timer.
   // If it is taken after we gave up, it is let go at once.
@@ -51,7 +61,8 @@ export async function lockDirectory(dir: string, options: LockOptions = {}): Pro
     file.close();
     throw error;
   }
-  // The pid is for the message of whoever finds the lock taken: nice to have, so a full disk does not stop us.
+  // The pid is for the message of whoever finds the lock taken: nice to have, so a full disk does not stop us
+  // (and a file opened read-only refuses it).
   await file.truncate(0).then(() => file.write(new TextEncoder().encode(`${Deno.pid}\n`))).catch(() => {});
   let released = false;
   return {
@@ -61,6 +72,39 @@ export async function lockDirectory(dir: string, options: LockOptions = {}): Pro
       file.close();
     },
   };
+}
+
+/**
+ * Opens the lock file, refusing anything but a regular file: through a symlink, the pid written into it would
+ * overwrite whatever file it points to, and a FIFO would block whoever reads the owner's pid. Read-only when
+ * the directory takes no writes; `undefined` when there is no lock file and none can be made.
+ */
+async function openLockFile(path: string): Promise<Deno.FsFile | undefined> {
+  const before = await Deno.lstat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  });
+  if (before && !before.isFile) {
+    throw new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, write: true, create: true });
+  } catch (error) {
+    // EROFS has no class of its own in Deno; PermissionDenied is a directory we may not write to.
+    const readOnly = error instanceof Deno.errors.PermissionDenied || /os error 30\b/.test(String(error));
+    if (!readOnly) throw error;
+    if (!before) return undefined;
+    file = await Deno.open(path, { read: true });
+  }
+  // Replaced by a symlink between the check and the open: refuse it all the same.
+  const opened = await file.stat();
+  const now = await Deno.lstat(path).catch(() => undefined);
+  if (!opened.isFile || !now?.isFile || now.ino !== opened.ino || now.dev !== opened.dev) {
+    file.close();
+    throw new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
+  }
+  return file;
 }
 
 async function owner(path: string): Promise<string> {

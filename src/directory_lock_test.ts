@@ -29,3 +29,18 @@ Deno.test("lockDirectory waits for the owner to let go, as in a restart whose ol
   second.release();
   second.release(); // twice is harmless
 });
+
+Deno.test("lockDirectory refuses a lock file that is a symlink or a FIFO, and writes nothing through it", async () => {
+  await using dir = await makeTempDir();
+  await using elsewhere = await makeTempDir();
+  const victim = `${elsewhere.path}/precious`;
+  await Deno.writeTextFile(victim, "precious data\n");
+  await Deno.symlink(victim, `${dir.path}/${LOCK_FILE}`);
+  await assert.rejects(lockDirectory(dir.path, { waitMs: 100 }), /not a regular file/);
+  assert.equal(await Deno.readTextFile(victim), "precious data\n");
+
+  await Deno.remove(`${dir.path}/${LOCK_FILE}`);
+  const made = await new Deno.Command("mkfifo", { args: [`${dir.path}/${LOCK_FILE}`] }).output();
+  assert.ok(made.success);
+  await assert.rejects(lockDirectory(dir.path, { waitMs: 100 }), /not a regular file/);
+});
