@@ -157,6 +157,18 @@ Deno.test("a record whose write failed is written after the next write that succ
   assert.equal(await deployments.saveUnsaved(), true);
 });
 
+Deno.test("Deployments.load() records a deployment interrupted even when its log cannot be looked at", async () => {
+  await using fixture = await openStore();
+  const running = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:00:00.000Z" });
+  await fixture.store.save(running);
+  // A symlink to itself: stat fails with ELOOP, not NotFound.
+  await Deno.symlink(`${running.id}.log`, join(fixture.dir, `${running.id}.log`));
+  const now = new Date("2026-11-24T09:00:00.000Z");
+  const deployments = await Deployments.load(fixture.store, { now: () => now });
+  assert.equal(deployments.get(running.id)?.status, "interrupted");
+  assert.equal(deployments.get(running.id)?.finishedAt, now.toISOString());
+});
+
 Deno.test("Deployments.create() makes a queued deployment with a canonical UUID, its files and one change event", async () => {
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store);
