@@ -58,6 +58,16 @@ export interface App {
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const pages = await Pages.load();
   const store = await FileStore.open(config.dir, { pollIntervalMs: options.pollIntervalMs });
+  try {
+    return await startOn(store, pages, config, options);
+  } catch (error) {
+    // The directory's lock and watcher are let go: a caller that goes on (a test, say) may open it again.
+    await store.close();
+    throw error;
+  }
+}
+
+async function startOn(store: FileStore, pages: Pages, config: AppConfig, options: AppOptions): Promise<App> {
   const deployments = await Deployments.load(store, { keep: config.keep });
   const reaped = await killOrphans(deployments.interruptedAtLoad);
   if (reaped > 0) {

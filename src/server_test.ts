@@ -576,3 +576,17 @@ Deno.test("the home feed says which deployment --keep deleted", async () => {
   const listed = await (await fetch(new URL("api/deployments", app.url))).json();
   assert.ok(!listed.some((d: Deployment) => d.id === first.id));
 });
+
+Deno.test("a start that fails (its port taken) lets go of the directory: the next start opens it at once", async () => {
+  await using temp = await makeTempDir();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await assert.rejects(startTestApp({ dir: temp.path, port: taken.addr.port }), Deno.errors.AddrInUse);
+  } finally {
+    taken.close();
+  }
+  const started = performance.now();
+  await using app = await startTestApp({ dir: temp.path });
+  assert.equal(await fetch(new URL("healthz", app.url)).then((r) => r.text()), "ok\n");
+  assert.ok(performance.now() - started < 1000, "it did not wait for a lock this process still held");
+});
