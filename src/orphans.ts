@@ -13,22 +13,23 @@
 // process group of each match (field 5 of /proc/<pid>/stat; the command name before it may contain spaces,
 // hence the match on the last ")").
 // shiplog's own process group ($PPID's) is never one of them, even when shiplog itself carries an id.
-// With "holding", only processes that hold open for writing a pipe that shiplog reads count: a deployment's
-// output, still open. (Access mode from fdinfo's octal flags: 0 read, 1 write. Any other pipe both share, one the
-// runtime leaks into every child, is open the same way in both, so it never matches.) One `ls` per process,
+// With "holding", only processes that hold open for writing (or reading and writing) a pipe that shiplog reads
+// count: a deployment's output, still open. (Access mode from fdinfo's octal flags: 0 read, 1 write, 2 both.
+// Another pipe both share, one the runtime leaks into every child, is open for writing in both, so it never
+// matches.) Links are read line by line, never split and globbed: pipe:[12] is not a pattern. One `ls` per process,
 // not a `readlink` per descriptor: shiplog may hold thousands of sockets.
 const FIND_GROUPS = `
 group() { sed -n 's/.*) . [0-9]* \\([0-9]*\\) .*/\\1/p' "$1" 2>/dev/null; }
 pipes() {
   ls -l "$1/fd" 2>/dev/null | sed -n 's/.* \\([0-9]*\\) -> \\(pipe:\\[[0-9]*\\]\\)$/\\1 \\2/p' | while read -r fd link; do
     flags=$(sed -n 's/^flags:[[:space:]]*//p' "$1/fdinfo/$fd" 2>/dev/null)
-    [ -n "$flags" ] && [ $((0$flags & 3)) = "$2" ] && echo "$link"
+    [ -n "$flags" ] && case $2$((0$flags & 3)) in read0|write1|write2) echo "$link";; esac
   done
 }
 own=$(group /proc/$PPID/stat)
 mode=$1; shift
-[ "$mode" = holding ] && ours=" $(pipes /proc/$PPID 0 | tr '\\n' ' ') "
-holds() { for link in $(pipes "$1" 1); do case $ours in *" $link "*) return 0;; esac; done; return 1; }
+[ "$mode" = holding ] && ours=" $(pipes /proc/$PPID read | tr '\\n' ' ') "
+holds() { pipes "$1" write | { while read -r link; do case $ours in *" $link "*) exit 0;; esac; done; exit 1; }; }
 count=$#
 for id in "$@"; do set -- "$@" -e "SHIPLOG_DEPLOYMENT_ID=$id"; done
 shift "$count"

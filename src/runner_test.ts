@@ -241,6 +241,11 @@ Deno.test({
         'setsid sleep 60 & echo "child=$!"; sleep 0.3',
         "succeeded",
       ],
+      [
+        "a child that left the process group holding the output open for reading and writing",
+        'exec 3<>/proc/self/fd/1; setsid sleep 60 >&3 2>&3 3>&- & echo "child=$!"; exec 3>&-; sleep 0.3',
+        "succeeded",
+      ],
     ];
     for (const [what, command, status] of cases) {
       await t.step(what, async () => {
@@ -322,6 +327,7 @@ Deno.test({
     // Out of the group and without SHIPLOG_DEPLOYMENT_ID: nothing identifies it as this deployment's.
     await using fixture = await startRunner({
       command: 'env -i setsid sleep 60 & echo "child=$!"; sleep 0.3',
+      graceMs: 500,
     });
     const started = performance.now();
     const id = await fixture.start();
@@ -329,10 +335,11 @@ Deno.test({
     try {
       const ended = await fixture.ended(id);
       assert.equal(ended.status, "succeeded");
-      // The command's 0.3 s, then one grace period (200 ms) for the output to end; nothing found is waited for.
+      // The command's 0.3 s, then one grace period (0.5 s) for the output to end; nothing found is waited for
+      // (it was three grace periods: 1.8 s).
       const elapsed = performance.now() - started;
       assert.ok(
-        elapsed < 850,
+        elapsed < 1400,
         `took ${Math.round(elapsed)} ms, more than one grace period after the command`,
       );
       assert.match(
