@@ -135,9 +135,16 @@ export class Deployments extends EventTarget {
   /** Writes the records whose last write failed; true when none is left unwritten. */
   async saveUnsaved(): Promise<boolean> {
     for (const id of [...this.#unsaved]) {
-      const record = this.#records.get(id);
       try {
-        if (record) await this.#store.save(record);
+        // Written again if it changed meanwhile (an update racing this write): an older copy must not land last.
+        for (let record = this.#records.get(id); record;) {
+          await this.#store.save(record);
+          const current = this.#records.get(id);
+          if (current === record) break;
+          record = current;
+        }
+        // Deleted as too old meanwhile: what this wrote back must go too.
+        if (!this.#records.has(id)) await this.#store.remove(id).catch(() => {});
         this.#unsaved.delete(id);
       } catch {
         return false; // The disk is still full: the next write tries again.
