@@ -84,9 +84,7 @@ async function openLockFile(path: string): Promise<Deno.FsFile | undefined> {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   });
-  if (before && !before.isFile) {
-    throw new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
-  }
+  if (before && !before.isFile) throw notARegularFile(path);
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true, write: true, create: true });
@@ -102,9 +100,13 @@ async function openLockFile(path: string): Promise<Deno.FsFile | undefined> {
   const now = await Deno.lstat(path).catch(() => undefined);
   if (!opened.isFile || !now?.isFile || now.ino !== opened.ino || now.dev !== opened.dev) {
     file.close();
-    throw new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
+    throw notARegularFile(path);
   }
   return file;
+}
+
+function notARegularFile(path: string): Error {
+  return new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
 }
 
 async function owner(path: string): Promise<string> {
