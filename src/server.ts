@@ -326,7 +326,7 @@ function guardPost(request: Request, { maxBodyBytes }: ServerContext): void {
  * the cap is refused whether or not it declared its length.
  */
 async function discardBody(request: Request, types: string[], maxBytes: number): Promise<void> {
-  const type = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  const type = mediaType(request);
   if (type && !types.includes(type)) {
     await request.body?.cancel();
     throw new HttpError(415, `Unsupported content type ${type}; expected one of ${types.join(", ")}`);
@@ -336,7 +336,7 @@ async function discardBody(request: Request, types: string[], maxBytes: number):
 
 /** Reads a small form body, refusing one longer than the cap even when it did not say its length. */
 async function readForm(request: Request, maxBytes: number): Promise<URLSearchParams> {
-  const type = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+  const type = mediaType(request);
   if (type !== "application/x-www-form-urlencoded") {
     await request.body?.cancel();
     throw new HttpError(415, "Unsupported content type; expected application/x-www-form-urlencoded");
@@ -345,6 +345,11 @@ async function readForm(request: Request, maxBytes: number): Promise<URLSearchPa
   let text = "";
   await readBody(request, maxBytes, (chunk) => text += decoder.decode(chunk, { stream: true }));
   return new URLSearchParams(text + decoder.decode());
+}
+
+/** The body's media type, lowercase and without parameters (`; charset=…`); undefined when none is given. */
+function mediaType(request: Request): string | undefined {
+  return request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
 }
 
 /** Hands the body's chunks to `onChunk`; 413 past `maxBytes` (the rest is not read), 400 if it breaks off. */
