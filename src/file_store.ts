@@ -167,7 +167,7 @@ export class FileStore implements LogStore {
     const underWay = this.#counting.get(id);
     if (underWay) await underWay.catch(() => {});
     const count = this.#count(id);
-    if (!underWay && !this.#counting.has(id)) {
+    if (!this.#counting.has(id)) {
       this.#counting.set(id, count);
       count.finally(() => this.#counting.get(id) === count && this.#counting.delete(id)).catch(() => {});
     }
