@@ -40,10 +40,7 @@ export class Metrics {
       "shiplog_log_viewers",
       "gauge",
       "Viewers following the log of a deployment not ended yet (queued or running).",
-      [[
-        "",
-        gauges.logViewers,
-      ]],
+      [["", gauges.logViewers]],
     );
     metric("shiplog_followed_logs", "gauge", "Logs followed for live viewers.", [["", gauges.followedLogs]]);
     metric("shiplog_event_streams", "gauge", "Open event streams of any kind.", [["", gauges.openStreams]]);
