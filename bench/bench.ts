@@ -1009,10 +1009,15 @@ interface Args {
   profileDir?: string;
   /** Runs per system and scenario, instead of each scenario's default. */
   rounds?: number;
+  /**
+   * An A/A run: the baseline also runs in shiplog's place, so the ratios measure how much two runs of the same
+   * server differ on this machine, the noise against which shiplog's ratios are read.
+   */
+  aa: boolean;
 }
 
 function parseArgs(args: string[]): Args {
-  const parsed: Args = { only: SYSTEMS, scenarios: ["1", "2", "3", "4", "5", "6", "7"] };
+  const parsed: Args = { only: SYSTEMS, scenarios: ["1", "2", "3", "4", "5", "6", "7"], aa: false };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1];
     if (args[i] === "--only" && (value === "shiplog" || value === "baseline")) {
@@ -1027,9 +1032,11 @@ function parseArgs(args: string[]): Args {
     } else if (args[i] === "--profile" && value !== undefined && !value.startsWith("--")) {
       parsed.profileDir = value;
       i++;
+    } else if (args[i] === "--aa") {
+      parsed.aa = true;
     } else {
       const expected =
-        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 7, --rounds N from 1 to 9, or --profile DIR";
+        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 7, --rounds N from 1 to 9, --profile DIR or --aa";
       throw new TypeError(`Cannot parse argument "${args[i]}": expected ${expected}`);
     }
   }
@@ -1177,6 +1184,9 @@ async function main(): Promise<void> {
 
   const results: Results = {};
   const runs: Record<string, Partial<Record<SystemName, unknown[]>>> = {};
+  // Results stay filed under the column's name; in an A/A run the baseline runs in both columns.
+  const runAs = (name: SystemName): SystemName => args.aa ? "baseline" : name;
+  if (args.aa) progress("A/A run: the baseline runs in both columns; the ratios are this machine's noise");
   const failures: string[] = [];
   for (const n of args.scenarios) {
     const scenario = SCENARIOS[n];
@@ -1184,7 +1194,7 @@ async function main(): Promise<void> {
     runs[n] = {};
     for (let round = 1; round <= rounds; round++) {
       // Alternate which system goes first, so that a drift in the machine's speed favours neither.
-      const systems = args.only.filter((name) => scenario.systems?.includes(name) ?? true);
+      const systems = args.only.filter((name) => scenario.systems?.includes(runAs(name)) ?? true);
       const order = round % 2 === 1 ? systems : [...systems].reverse();
       for (const name of order) {
         progress(`scenario ${n} (${scenario.title}) on ${name}, round ${round} of ${rounds}`);
@@ -1194,7 +1204,7 @@ async function main(): Promise<void> {
             `--cpu-prof-dir=${args.profileDir}`,
             `--cpu-prof-name=${name}-scenario${n}-round${round}.cpuprofile`,
           ];
-          const result = await within(120_000, `scenario ${n} on ${name}`, scenario.run(name, flags));
+          const result = await within(120_000, `scenario ${n} on ${name}`, scenario.run(runAs(name), flags));
           (runs[n][name] ??= []).push(result);
           progress(
             `  ${name}: ${
@@ -1229,6 +1239,9 @@ async function main(): Promise<void> {
 
   const rows = buildRows(results);
   const table = markdownTable(rows);
+  if (args.aa) {
+    console.log('A/A run: the column "shiplog" is the baseline too; a ratio\'s distance from 1 is noise.\n');
+  }
   console.log(table);
   if (failures.length > 0) console.log(`\nFailures:\n${failures.map((f) => `- ${f}`).join("\n")}`);
   const rounds = args.scenarios.map((n) => `${n}: ${args.rounds ?? SCENARIOS[n].rounds}`).join(", ");
