@@ -19,6 +19,8 @@ const DEADLINE_MS = 90_000;
 const WAIT_MS = 15_000;
 /** Lines of the "big" deployment, drawn while the test checks the page stays responsive. */
 const BIG_LINES = 100_000;
+/** Lines of the "wrap" deployment: long enough to wrap on a phone, arriving 200 at a time. */
+const WRAP_LINES = 5_000;
 
 const chromiumFound = await fileExists(CHROMIUM);
 const inCi = Deno.env.get("CI") === "true";
@@ -33,13 +35,22 @@ if (!chromiumFound && !inCi) {
 
 // The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
 // and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
-// directory, it writes BIG_LINES numbered lines at once instead.
+// directory, it writes BIG_LINES numbered lines at once instead; with `wrap`, WRAP_LINES long lines in bursts.
 const DEPLOY_SCRIPT = `#!/bin/sh
 if [ -e "$(dirname "$0")/big" ]; then
   rm "$(dirname "$0")/big"
   printf '[1/2] Flooding\\n'
   i=1; while [ $i -le ${BIG_LINES - 2} ]; do echo "line $i of the flood"; i=$((i+1)); done
   printf '[2/2] Flooded\\n'
+  exit 0
+fi
+if [ -e "$(dirname "$0")/wrap" ]; then
+  rm "$(dirname "$0")/wrap"
+  i=1; while [ $i -le ${WRAP_LINES} ]; do
+    echo "$i lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore"
+    [ $((i % 200)) -eq 0 ] && sleep 0.05
+    i=$((i+1))
+  done
   exit 0
 fi
 printf 'Deploying \\033[1mshiplog\\033[0m to \\033[36mstaging\\033[0m\\n'
@@ -369,6 +380,20 @@ Deno.test({
         );
         assert.deepEqual(ids, ids.map((_, i) => `L${i + 1}`), "every line once, numbered from 1");
         assert.equal(ids.length, count, "the page shows the log as it is now");
+        await page.close();
+      });
+
+      await t.step("on a phone, a log of lines that wrap is followed to its last line", async () => {
+        await Deno.writeTextFile(`${dir}/wrap`, ""); // the deploy script removes it
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`, { width: 375, height: 800 });
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        await waitFor(page, `document.getElementById("L${WRAP_LINES}") !== null`);
+        // Lines drawn off screen are laid out later, taller than estimated: the page must still be at the end.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const gap = await page.$eval("#log", (log) => log.scrollHeight - log.scrollTop - log.clientHeight);
+        assert.ok(gap < 40, `the view stopped ${Math.round(gap)} px above the end`);
+        assert.equal(await text(page, "#follow-state"), "Following");
         await page.close();
       });
 

@@ -89,6 +89,8 @@ const view = {
   /** @type {HTMLElement | null} The chunk new lines go into. */
   chunk: null,
   following: true,
+  /** The log's scroll position after the last scroll: moving up from it is the reader's doing. */
+  scrollTop: 0,
   /** @type {import("./progress.js").Progress | null} */
   progress: null,
   /** @type {EventSource | null} */
@@ -484,10 +486,22 @@ function renderLine(number, text) {
   return row;
 }
 
+/**
+ * Reaching the end follows it; moving up from it pauses. Content that grows under the view (a chunk laid out
+ * taller than estimated, lines wrapping) scrolls without moving up: while following, that goes back to the end.
+ */
 function onScroll() {
   const log = elements.log;
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight <= FOLLOW_SLACK_PX;
-  if (atBottom !== view.following) setFollowing(atBottom);
+  const top = log.scrollTop;
+  const movedUp = top < view.scrollTop;
+  view.scrollTop = top;
+  const atBottom = log.scrollHeight - top - log.clientHeight <= FOLLOW_SLACK_PX;
+  if (atBottom) {
+    if (!view.following) setFollowing(true);
+  } else if (view.following) {
+    if (movedUp) setFollowing(false);
+    else scrollToBottom();
+  }
 }
 
 /** @param {boolean} following */
@@ -499,7 +513,9 @@ function setFollowing(following) {
 }
 
 function scrollToBottom() {
-  elements.log.scrollTop = elements.log.scrollHeight;
+  const log = elements.log;
+  log.scrollTop = log.scrollHeight;
+  view.scrollTop = log.scrollTop;
 }
 
 /** @param {MouseEvent} event */
