@@ -29,8 +29,31 @@ const records = new Map();
 let retryDelay = RETRY_MIN_MS;
 
 localizeServerRows();
+guardStart();
 setInterval(tick, 1000);
 connect();
+
+/**
+ * One press, one deployment: a second press (a double click, or impatience while the answer is slow) is ignored
+ * until the page is shown again, say by going back to it.
+ */
+function guardStart() {
+  const button = /** @type {HTMLButtonElement} */ (document.getElementById("start"));
+  const form = /** @type {HTMLFormElement} */ (button.form);
+  const label = button.textContent;
+  form.addEventListener("submit", (event) => {
+    if (form.dataset.submitted === "true") return event.preventDefault();
+    form.dataset.submitted = "true";
+    // Not `disabled`: a disabled button would drop out of the keyboard's focus, and it says nothing.
+    button.setAttribute("aria-disabled", "true");
+    button.textContent = "Starting…";
+  });
+  globalThis.addEventListener("pageshow", () => {
+    delete form.dataset.submitted;
+    button.removeAttribute("aria-disabled");
+    button.textContent = label;
+  });
+}
 
 function connect() {
   const source = new EventSource("/events");
