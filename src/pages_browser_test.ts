@@ -35,13 +35,19 @@ if (!chromiumFound && !inCi) {
 
 // The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
 // and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
-// directory, it writes BIG_LINES numbered lines at once instead; with `wrap`, WRAP_LINES long lines in bursts.
+// directory, it writes BIG_LINES numbered lines at once instead; with `wrap`, WRAP_LINES long lines in bursts;
+// with `blank`, a few lines with blank ones between them.
 const DEPLOY_SCRIPT = `#!/bin/sh
 if [ -e "$(dirname "$0")/big" ]; then
   rm "$(dirname "$0")/big"
   printf '[1/2] Flooding\\n'
   i=1; while [ $i -le ${BIG_LINES - 2} ]; do echo "line $i of the flood"; i=$((i+1)); done
   printf '[2/2] Flooded\\n'
+  exit 0
+fi
+if [ -e "$(dirname "$0")/blank" ]; then
+  rm "$(dirname "$0")/blank"
+  printf 'first\\n\\n\\nsecond\\n\\nthird\\n'
   exit 0
 fi
 if [ -e "$(dirname "$0")/wrap" ]; then
@@ -407,6 +413,24 @@ Deno.test({
         );
         assert.deepEqual(ids, ids.map((_, i) => `L${i + 1}`), "every line once, numbered from 1");
         assert.equal(ids.length, count, "the page shows the log as it is now");
+        await page.close();
+      });
+
+      await t.step("copied log text keeps its blank lines and leaves out the line numbers", async () => {
+        await Deno.writeTextFile(`${dir}/blank`, ""); // the deploy script removes it
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`);
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        await waitFor(page, `document.getElementById("L6") !== null`);
+        const copied = await page.evaluate(`(() => {
+          const range = document.createRange();
+          range.setStartBefore(document.getElementById("L1"));
+          range.setEndAfter(document.getElementById("L6"));
+          getSelection().removeAllRanges();
+          getSelection().addRange(range);
+          return getSelection().toString();
+        })()`);
+        assert.equal(String(copied).trimEnd(), "first\n\n\nsecond\n\nthird");
         await page.close();
       });
 

@@ -480,6 +480,8 @@ function renderLine(number, text) {
     span.textContent = segment.text;
     content.append(span);
   }
+  // An empty line copies as nothing at all: a line break keeps the blank lines of copied text.
+  if (plain === "") content.append(document.createElement("br"));
   const progress = parseProgress(plain);
   if (progress) view.progress = progress;
   row.append(link, content);
