@@ -23,12 +23,12 @@ const LIST_MARKER = "<!--deployments-->";
 export class Pages {
   #assets: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>;
   #home: string;
-  #deployment: Uint8Array<ArrayBuffer>;
+  #deployment: string;
 
   private constructor(assets: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>) {
     this.#assets = assets;
     this.#home = new TextDecoder().decode(assets.get("index.html")!.body);
-    this.#deployment = assets.get("deployment.html")!.body;
+    this.#deployment = new TextDecoder().decode(assets.get("deployment.html")!.body);
   }
 
   /** Reads every page and asset of `static/` (tests excluded). */
@@ -54,9 +54,13 @@ export class Pages {
     return html(this.#home.replace(LIST_MARKER, rows));
   }
 
-  /** The page of one deployment (the same for every id: it reads the id from its address). */
-  deployment(): Response {
-    return html(this.#deployment);
+  /** The page of `deployment`, with its id and status filled in; its script keeps them up to date. */
+  deployment(deployment: Deployment): Response {
+    const id = escapeHtml(deployment.id);
+    return html(
+      this.#deployment.replaceAll("{{id}}", id).replaceAll("{{short-id}}", id.slice(0, 8))
+        .replaceAll("{{status}}", escapeHtml(deployment.status)),
+    );
   }
 
   /** A static asset by file name, or `undefined`. */
@@ -97,7 +101,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function html(body: string | Uint8Array<ArrayBuffer>): Response {
+function html(body: string): Response {
   return new Response(body, {
     headers: { "content-type": CONTENT_TYPES[".html"], "cache-control": "no-cache" },
   });

@@ -266,6 +266,20 @@ Deno.test({
         await page.close();
       });
 
+      await t.step(
+        "without JavaScript, a deployment's page shows its status and links to its raw log",
+        async () => {
+          const page = await browser!.newPage();
+          await page.setJavaScriptEnabled(false);
+          await page.goto(`${base}deployment/${firstId}`);
+          assert.equal(await text(page, "#status"), "succeeded");
+          assert.equal(await text(page, "#deployment-id"), firstId.slice(0, 8));
+          await Promise.all([page.waitForNavigation(), page.click("#raw-log")]);
+          assert.match(await page.$eval("body", (body) => body.textContent ?? ""), /Rolling out/);
+          await page.close();
+        },
+      );
+
       await t.step("reloading mid-deployment shows every line once and keeps following", async () => {
         const id = await startDeployment(base);
         const page = await open(`${base}deployment/${id}`);

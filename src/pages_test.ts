@@ -54,3 +54,20 @@ Deno.test("Pages lists deployments into the home page and serves only known asse
   assert.equal(pages.asset("../deno.json"), undefined);
   assert.equal(pages.asset("index.htm"), undefined);
 });
+
+Deno.test("Pages fills in a deployment's page: id, status and the raw log, for a reader without JavaScript", async () => {
+  const pages = await Pages.load();
+  const page = await pages.deployment({ ...deployment, status: "running" }).text();
+  assert.match(page, /<title>0b6f5b8e · shiplog<\/title>/);
+  assert.match(
+    page,
+    /<code id="deployment-id"[^>]* title="0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f">0b6f5b8e<\/code>/,
+  );
+  assert.match(page, /<span id="status" class="badge status-running"[^>]*>\s*running\s*<\/span>/);
+  assert.match(
+    page,
+    /<a id="raw-log" class="button" href="\/deployments\/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f\/log">/,
+  );
+  assert.match(page, /<noscript>[^]*href="\/deployments\/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f\/log"/);
+  assert.doesNotMatch(page, /\{\{/);
+});

@@ -89,10 +89,7 @@ const ROUTES: Route[] = [
     },
   }),
   route("/deployment/:id", {
-    GET: (_, context) => {
-      known(context);
-      return context.pages.deployment();
-    },
+    GET: (_, context) => context.pages.deployment(known(context)),
   }),
   route("/events", {
     GET: (_, context) => deploymentsFeedResponse(context.deployments, context.openStream()),

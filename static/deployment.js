@@ -39,8 +39,6 @@ function $(id) {
 }
 
 const elements = {
-  id: $("deployment-id"),
-  rawLog: /** @type {HTMLAnchorElement} */ ($("raw-log")),
   cancel: /** @type {HTMLButtonElement} */ ($("cancel")),
   status: $("status"),
   elapsed: $("elapsed"),
@@ -110,12 +108,6 @@ const view = {
 init();
 
 function init() {
-  const short = shortId(deploymentId);
-  elements.id.textContent = short;
-  elements.id.title = deploymentId;
-  elements.rawLog.href = `/deployments/${encodeURIComponent(deploymentId)}/log`;
-  document.title = `${short} · shiplog`;
-
   elements.log.addEventListener("scroll", onScroll, { passive: true });
   elements.log.addEventListener("click", onLogClick);
   elements.jump.addEventListener("click", () => {
