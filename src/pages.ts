@@ -58,8 +58,8 @@ export class Pages {
   deployment(deployment: Deployment): Response {
     const id = escapeHtml(deployment.id);
     return html(
-      this.#deployment.replaceAll("{{id}}", id).replaceAll("{{short-id}}", id.slice(0, 8))
-        .replaceAll("{{status}}", escapeHtml(deployment.status)),
+      this.#deployment.replaceAll("__ID__", id).replaceAll("__SHORT_ID__", id.slice(0, 8))
+        .replaceAll("__STATUS__", escapeHtml(deployment.status)),
     );
   }
 
