@@ -583,6 +583,22 @@ Deno.test("FileStore.follow() reports no reset when only an unfinished last line
   assert.deepEqual(followed.events, ["1:one", "2:two"]);
 });
 
+Deno.test("FileStore.follow() reports no reset when an unfinished last line is taken back and written anew", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "");
+  using followed = await follow(fixture.store, id);
+  await append(path, "one\nhalf a li");
+  await waitFor("line 1", () => followed.events.length === 1);
+  await followed.follower.catchUp();
+  // Cut and written again before the tail hears of either: the file is longer than what it had read.
+  Deno.truncateSync(path, "one\n".length);
+  Deno.writeTextFileSync(path, "two, a longer line\n", { append: true });
+  await waitFor("line 2", () => followed.events.length === 2);
+  assert.deepEqual(followed.events, ["1:one", "2:two, a longer line"]);
+});
+
 Deno.test("FileStore.follow() reports a reset when a writer truncates the log through the file it has open", async () => {
   // ftruncate on an open file is a bare "modify" notification, like an append: only the size tells them apart.
   await using fixture = await openStore(NO_POLL);
@@ -596,6 +612,19 @@ Deno.test("FileStore.follow() reports a reset when a writer truncates the log th
   await writer.write(encoder.encode("new\n"));
   await waitFor("the new line 1", () => followed.events.length === 2);
   assert.deepEqual(followed.events, ["reset", "1:new"]);
+});
+
+Deno.test("FileStore.follow() reports a reset when the log is rewritten in place, longer than it was", async () => {
+  // `printf … > log`: the same inode, truncated and written again before the tail hears of it; only the bytes
+  // before its offset, changed, can tell it that the lines it handed out are gone.
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  await append(path, "a\nb\nc\n");
+  using followed = await follow(fixture.store, id);
+  Deno.writeTextFileSync(path, "NEW a\nNEW b\nNEW c\nNEW d\n");
+  await waitFor("the rewritten lines", () => followed.events.length === 5);
+  assert.deepEqual(followed.events, ["reset", "1:NEW a", "2:NEW b", "3:NEW c", "4:NEW d"]);
 });
 
 Deno.test("FileStore.follow() reports a reset when the log is deleted, and follows the new one", async () => {

@@ -16,8 +16,13 @@ import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
  * Under V8's 128 KiB large-object size, like the pieces of a replay (see `READ_CHUNK_BYTES` in the store).
  */
 const PASS_BYTES = 64 * 1024;
+/**
+ * The last bytes read, read again before reading on: if they changed, the file was rewritten in place (`>`,
+ * the same inode, maybe longer than before by the time the tail looks), and the lines handed out are gone.
+ */
+const CHECK_BYTES = 32;
 /** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
-const passBuffer = new Uint8Array(PASS_BYTES);
+const passBuffer = new Uint8Array(CHECK_BYTES + PASS_BYTES);
 
 /** A turn of the event loop, so sockets get written. setTimeout(0) would do, but nested it waits 4 ms a turn. */
 function yieldToEventLoop(): Promise<void> {
@@ -31,6 +36,9 @@ export class LogTail implements LogFollower {
   #file: Deno.FsFile | undefined;
   #inode: number | null = null;
   #offset = 0;
+  /** The last bytes read, which end at #offset: `#seen[0, #seenLength)`. */
+  #seen = new Uint8Array(CHECK_BYTES);
+  #seenLength = 0;
   #nextLine = 1;
   #splitter = new LineSplitter();
   #reading: Promise<void> = Promise.resolve();
@@ -140,20 +148,38 @@ export class LogTail implements LogFollower {
     return this.#read(report) === PASS_BYTES;
   }
 
-  /** Reads on from the offset, at most PASS_BYTES, and reports the lines completed; returns the bytes read. */
+  /**
+   * Reads on from the offset, at most PASS_BYTES, and reports the lines completed; returns the bytes read. Reads
+   * the bytes before the offset again first: if they changed, resets (or, if only the unfinished last line
+   * changed, rewinds to its start), and returns PASS_BYTES, like a full pass, so that the caller reads again.
+   */
   #read(report: boolean): number {
+    const file = this.#file!;
+    const check = this.#seenLength;
+    if (check > 0) file.seekSync(this.#offset - check, Deno.SeekMode.Start);
+    const end = check + PASS_BYTES;
     let total = 0;
-    while (total < PASS_BYTES && this.#file) {
-      const read = this.#file.readSync(passBuffer.subarray(total));
+    while (total < end) {
+      const read = file.readSync(passBuffer.subarray(total, end));
       if (read === null) break;
       total += read;
       // A short read of a regular file is its end: no second call to learn that.
-      if (total < PASS_BYTES) break;
+      if (total < end) break;
     }
-    if (total === 0) return 0;
-    this.#offset += total;
-    const lines = this.#splitter.push(passBuffer.subarray(0, total));
-    if (lines.length === 0) return total;
+    const changed = this.#firstChange(total);
+    if (changed >= 0) {
+      // A change after the last complete line is a writer taking back an unfinished line: nothing handed out went.
+      if (changed >= check - this.#splitter.pendingBytes) this.#rewindUnfinishedLine();
+      else this.#reset(report);
+      return PASS_BYTES;
+    }
+    const fresh = total - check;
+    if (fresh === 0) return 0;
+    this.#offset += fresh;
+    this.#seenLength = Math.min(CHECK_BYTES, total);
+    this.#seen.set(passBuffer.subarray(total - this.#seenLength, total));
+    const lines = this.#splitter.push(passBuffer.subarray(check, total));
+    if (lines.length === 0) return fresh;
     const batch: LineBatch = {
       firstLine: this.#nextLine,
       lines,
@@ -161,11 +187,21 @@ export class LogTail implements LogFollower {
     };
     this.#nextLine += lines.length;
     if (report) this.#handlers.onLines(batch);
-    return total;
+    return fresh;
+  }
+
+  /** Where the bytes read again (the first `total` of the pass buffer) first differ from #seen; -1 if nowhere. */
+  #firstChange(total: number): number {
+    const check = this.#seenLength;
+    for (let i = 0; i < check; i++) if (i >= total || passBuffer[i] !== this.#seen[i]) return i;
+    return -1;
   }
 
   #rewindUnfinishedLine(): void {
-    this.#offset -= this.#splitter.pendingBytes;
+    const pending = this.#splitter.pendingBytes;
+    this.#offset -= pending;
+    // What was seen before the unfinished line still ends at the offset.
+    this.#seenLength = Math.max(0, this.#seenLength - pending);
     this.#splitter = new LineSplitter();
     this.#file!.seekSync(this.#offset, Deno.SeekMode.Start);
   }
@@ -175,6 +211,7 @@ export class LogTail implements LogFollower {
     this.#file = undefined;
     this.#inode = null;
     this.#offset = 0;
+    this.#seenLength = 0;
     this.#nextLine = 1;
     this.#splitter = new LineSplitter();
     if (report) this.#handlers.onReset();
