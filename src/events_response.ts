@@ -42,12 +42,12 @@ export const STREAM_OPENING: Uint8Array = encoder.encode(encodeComment("connecte
 /** Tells a client that the log it shows is gone; id 0 makes its next reconnection start from line 1. */
 const RESET = encodeEvent({ event: "reset", id: 0, data: "the log was truncated, replaced or deleted" });
 
-/** The line a client asks to resume after: 0 (from the start) unless it sent a whole number. */
-export function parseLastEventId(request: Request): number {
+/** The line a client asks to resume after, if it sent a whole number; else undefined (from the start). */
+export function parseLastEventId(request: Request): number | undefined {
   // The URL is parsed only when it has a query: one parse less per viewer that connects.
   const raw = request.headers.get("last-event-id") ??
     (request.url.includes("?") ? new URL(request.url).searchParams.get("lastEventId") : null) ?? "";
-  if (!/^\d{1,15}$/.test(raw.trim())) return 0;
+  if (!/^\d{1,15}$/.test(raw.trim())) return undefined;
   return Number(raw.trim());
 }
 
@@ -58,11 +58,13 @@ export async function eventsResponse(
   context: EventsContext,
 ): Promise<Response> {
   const { id } = deployment;
-  let after = parseLastEventId(request);
+  const resumeAfter = parseLastEventId(request);
+  let after = resumeAfter ?? 0;
   let replaced = false;
-  if (after > 0) {
+  if (resumeAfter !== undefined) {
     const count = await context.store.countLines(id);
-    // A reconnection after everything was sent: 204 tells EventSource to stop for good.
+    // A reconnection after everything was sent: 204 tells EventSource to stop for good. `done` carries the
+    // last line's number as its id, 0 for an empty log, so a client that got it always asks with one.
     if (after === count && isFinal(context.deployments.get(id)?.status ?? deployment.status)) {
       return new Response(null, { status: 204 });
     }
@@ -217,6 +219,8 @@ class LogStreamViewer implements LogViewer {
     this.#stream.send(
       encodeEvent({
         event: "done",
+        // Its id is what a reconnection sends back, to be told (204) that nothing more will come.
+        id: this.#lastSent,
         data: JSON.stringify({ status: final.status, exitCode: final.exitCode }),
       }),
     );

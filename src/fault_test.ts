@@ -286,7 +286,7 @@ Deno.test("SIGTERM during heavy streaming: every stream ends cleanly, the record
     2000,
   );
   for (const tail of tails) {
-    assert.match(tail, /event: done\ndata: \{"status":"interrupted","exitCode":null\}\n\n$/);
+    assert.match(tail, /event: done\nid: \d+\ndata: \{"status":"interrupted","exitCode":null\}\n\n$/);
   }
   const record = JSON.parse(await Deno.readTextFile(join(dir.path, `${id}.json`)));
   assert.equal(record.status, "interrupted");

@@ -696,7 +696,7 @@ Deno.test("past maxLogBytes one notice is written, nothing after it, and the com
   // Viewers are told: the notice is the last line they get.
   const sse = await readStream(app, `events/${id}`);
   assert.equal(logLines(sse).at(-1), notices[0]);
-  assert.match(sse, /event: done\ndata: {"status":"succeeded","exitCode":0}/);
+  assert.match(sse, /event: done\nid: \d+\ndata: {"status":"succeeded","exitCode":0}/);
 });
 
 Deno.test("retention keeps the newest finished deployments and deletes the others with their files", async () => {

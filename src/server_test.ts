@@ -194,6 +194,27 @@ Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", asy
   });
 });
 
+Deno.test("EventSource of a finished deployment with an empty log gets done once and stops, with no replay loop", async () => {
+  await using app = await startTestApp({ command: "true" });
+  const { id } = await createDeployment(app);
+  await waitFor("the end", async () => (await getDeployment(app, id)).status === "succeeded", APP_WAIT);
+  const source = new EventSource(new URL(`events/${id}`, app.url));
+  let opened = 0;
+  let done = 0;
+  source.addEventListener("open", () => opened++);
+  source.addEventListener("done", () => done++);
+  try {
+    // It reconnects once, after the stream's retry of 2 s, with the id `done` carried: 204, and it stops.
+    await waitFor("EventSource closed", () => source.readyState === EventSource.CLOSED, {
+      ...APP_WAIT,
+      timeoutMs: 5000,
+    });
+  } finally {
+    source.close();
+  }
+  assert.deepEqual({ opened, done }, { opened: 1, done: 1 });
+});
+
 Deno.test("a viewer that resumes mid-deployment gets no gap and no duplicate", async () => {
   await using app = await startTestApp({
     command: "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo line $i; sleep 0.02; done",
