@@ -256,6 +256,10 @@ export class FileStore implements LogStore {
     };
     // Watch before opening: a line another process appends while the tail opens still wakes it at once.
     const stopWatching = this.#watcher.watch(`${id}.log`, catchUp);
+    // The first viewer of a long running log, after the last one left, counts its lines from where they were
+    // known to end, not from byte 0.
+    const info = this.#statLog(id);
+    const known = info && this.#index.before(id, info.ino, info.size);
     try {
       tail = await LogTail.open(this.#path(id, "log"), {
         ...handlers,
@@ -264,13 +268,19 @@ export class FileStore implements LogStore {
           this.#index.forget(id);
           handlers.onReset();
         },
-      });
+      }, known && known.offset > 0 ? { ...known, inode: info.ino } : undefined);
     } catch (error) {
       stopWatching();
       throw error;
     }
     if (wokeWhileOpening) catchUp("any");
     const opened = tail;
+    // Where the tail got to, for the next open (and for resumes near the end) to start at.
+    const noteWhereItIs = () => {
+      const at = opened.checkpoint;
+      if (at) this.#index.note(id, at.inode, at.line, at.offset, at.before);
+    };
+    noteWhereItIs();
     return {
       get nextLine() {
         return opened.nextLine;
@@ -279,6 +289,7 @@ export class FileStore implements LogStore {
       close() {
         closed = true;
         stopWatching();
+        noteWhereItIs();
         opened.close();
       },
     };

@@ -380,6 +380,40 @@ Deno.test("FileStore.countLines() at once from many viewers (a restart's reconne
   assert.equal(await second, 30_001);
 });
 
+Deno.test("FileStore.follow() of a long log, opened again, reads only what came after the last follower", async (t) => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  const line = (n: number, filler = "x") => `line ${String(n).padStart(6, "0")} ${filler.repeat(96)}\n`;
+  await append(path, Array.from({ length: 30_000 }, (_, i) => line(i + 1)).join(""));
+  const bytesRead = () => Number(/^rchar: (\d+)$/m.exec(Deno.readTextFileSync("/proc/self/io"))![1]);
+  {
+    using first = await follow(fixture.store, id);
+    assert.equal(first.follower.nextLine, 30_001);
+  }
+  await t.step("the next follower counts on from where the last one left", async () => {
+    await append(path, line(30_001));
+    const before = bytesRead();
+    using again = await follow(fixture.store, id);
+    const read = bytesRead() - before;
+    assert.equal(again.follower.nextLine, 30_002);
+    assert.ok(read < 64 * 1024, `read ${read} bytes of a log of 3 MB`);
+    await append(path, line(30_002));
+    await waitFor("line 30002", () => again.events.length === 1);
+    assert.match(again.events[0], /^30002:line 030002 /);
+  });
+  await t.step("a log rewritten in place since is counted from its first byte", async () => {
+    // The same size and inode, half as many lines, other bytes before where the last follower stopped.
+    const halves = Array.from(
+      { length: 15_001 },
+      (_, i) => line(2 * i + 1, "y").replace("\n", " ") + line(0, "y"),
+    );
+    Deno.writeTextFileSync(path, halves.join(""));
+    using again = await follow(fixture.store, id);
+    assert.equal(again.follower.nextLine, 15_002);
+  });
+});
+
 Deno.test("FileStore.readLines() reads from byte 0 a log replaced, cut short or rewritten since its checkpoints", async (t) => {
   await using fixture = await openStore();
   const id = crypto.randomUUID();

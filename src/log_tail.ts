@@ -7,6 +7,7 @@
 
 import { setImmediate } from "node:timers";
 import type { Change } from "./dir_watcher.ts";
+import { type Checkpoint, CHECKPOINT_BYTES } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 
@@ -20,7 +21,7 @@ const PASS_BYTES = 64 * 1024;
  * The last bytes read, read again before reading on: if they changed, the file was rewritten in place (`>`,
  * the same inode, maybe longer than before by the time the tail looks), and the lines handed out are gone.
  */
-const CHECK_BYTES = 32;
+const CHECK_BYTES = CHECKPOINT_BYTES;
 /** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
 const passBuffer = new Uint8Array(CHECK_BYTES + PASS_BYTES);
 
@@ -47,17 +48,34 @@ export class LogTail implements LogFollower {
   /** Whether a wake-up during the running read may have been more than appended data. */
   #againAny = false;
   #closed = false;
+  /** Where the file (this inode) is known to have had a line end: the first read skips to it. */
+  #from: Checkpoint & { inode: number | null } | undefined;
 
   private constructor(path: string, handlers: LogFollowHandlers) {
     this.#path = path;
     this.#handlers = handlers;
   }
 
-  /** Opens `path` and skips what it holds now, so that only lines appended from here on are reported. */
-  static async open(path: string, handlers: LogFollowHandlers): Promise<LogTail> {
+  /**
+   * Opens `path` and skips what it holds now, so that only lines appended from here on are reported. With
+   * `from`, a checkpoint of the same file, it counts the lines only after that (checking the bytes before it).
+   */
+  static async open(
+    path: string,
+    handlers: LogFollowHandlers,
+    from?: Checkpoint & { inode: number | null },
+  ): Promise<LogTail> {
     const tail = new LogTail(path, handlers);
+    tail.#from = from;
     while (tail.#readPass(false, "any")) await yieldToEventLoop();
+    tail.#from = undefined;
     return tail;
+  }
+
+  /** Where the last line read ends, for a later open to start at; undefined in the middle of a line. */
+  get checkpoint(): Checkpoint & { inode: number | null } | undefined {
+    if (this.#splitter.pendingBytes > 0 || this.#seenLength < CHECK_BYTES) return undefined;
+    return { inode: this.#inode, line: this.#nextLine - 1, offset: this.#offset, before: this.#seen.slice() };
   }
 
   get nextLine(): number {
@@ -144,6 +162,15 @@ export class LogTail implements LogFollower {
         return false;
       }
       this.#inode = info.ino;
+      const from = this.#from;
+      this.#from = undefined;
+      // The bytes before it are read again and compared (see #read): if they differ, it reads from the start.
+      if (from && from.inode === info.ino && from.offset <= info.size && this.#offset === 0) {
+        this.#offset = from.offset;
+        this.#nextLine = from.line + 1;
+        this.#seen.set(from.before);
+        this.#seenLength = from.before.length;
+      }
     }
     return this.#read(report) === PASS_BYTES;
   }
