@@ -335,6 +335,8 @@ Deno.test({
         assert.equal(await page.$eval("#status", (element) => element.className), "badge status-cancelled");
         assert.match(await page.title(), /Cancelled/);
         await waitFor(page, `document.querySelector("#cancel").hidden`);
+        // The pressed button is gone: keyboard focus is on the log, not back at the page's start.
+        assert.equal(await page.evaluate(`document.activeElement.id`), "log");
         const record = await (await fetch(`${base}api/deployments/${id}`)).json();
         assert.equal(record.status, "cancelled");
         await page.close();
@@ -511,6 +513,7 @@ Deno.test({
           return log.scrollHeight - log.scrollTop - log.clientHeight < 40; })()`,
         );
         assert.ok(await page.$eval("#jump", (element) => (element as HTMLElement).hidden));
+        assert.equal(await page.evaluate(`document.activeElement.id`), "log");
         await page.close();
       });
 

@@ -111,6 +111,8 @@ function init() {
   elements.log.addEventListener("scroll", onScroll, { passive: true });
   elements.log.addEventListener("click", onLogClick);
   elements.jump.addEventListener("click", () => {
+    // The button hides itself: focus goes to the log it jumped in, not to the page's start.
+    elements.log.focus({ preventScroll: true });
     setFollowing(true);
     scrollToBottom();
   });
@@ -341,6 +343,8 @@ function renderProgress() {
 
 async function cancelDeployment() {
   const button = elements.cancel;
+  // Disabled, then hidden once the deployment ends: focus goes to the log rather than to the page's start.
+  if (document.activeElement === button) elements.log.focus({ preventScroll: true });
   button.disabled = true;
   button.textContent = "Cancelling…";
   hideMessage();
