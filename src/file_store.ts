@@ -19,7 +19,7 @@ import type {
   LogStore,
   ReadLinesOptions,
 } from "./log_store.ts";
-import { LogTail } from "./log_tail.ts";
+import { isMissingLog, LogTail } from "./log_tail.ts";
 import { isDeploymentId } from "./deployment_id.ts";
 
 /** Options of {@linkcode FileStore}. */
@@ -344,7 +344,7 @@ export class FileStore implements LogStore {
     try {
       return await Deno.open(this.#path(id, "log"), { read: true });
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
+      if (isMissingLog(error)) return undefined;
       throw error;
     }
   }
@@ -363,12 +363,12 @@ async function openForAppending(path: string): Promise<Deno.FsFile> {
   return await Deno.open(path, { append: true, create: true });
 }
 
-/** The file info of `path`, or `undefined` when nothing is there. */
+/** The file info of `path`, or `undefined` when nothing is there (or nothing that can be read). */
 function statOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
     return Deno.statSync(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (isMissingLog(error)) return undefined;
     throw error;
   }
 }

@@ -25,6 +25,16 @@ const CHECK_BYTES = CHECKPOINT_BYTES;
 /** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
 const passBuffer = new Uint8Array(CHECK_BYTES + PASS_BYTES);
 
+/**
+ * True for the errors of a log that is not there to read: missing, or unreadable (its mode, a symlink loop).
+ * Such a log reads as empty, as a missing one does: viewers get an empty log and `done`, not a 500 or a stream
+ * that ends without a word.
+ */
+export function isMissingLog(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.FilesystemLoop;
+}
+
 /** A turn of the event loop, so sockets get written. setTimeout(0) would do, but nested it waits 4 ms a turn. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -138,15 +148,11 @@ export class LogTail implements LogFollower {
     try {
       info = Deno.statSync(this.#path);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      if (this.#inode !== null || this.#offset > 0) this.#reset(report);
-      return false;
+      if (!isMissingLog(error)) throw error;
+      return this.#missing(report);
     }
     // Not a regular file (a FIFO would block the whole server on open; a device never ends): treat as missing.
-    if (!info.isFile) {
-      if (this.#inode !== null || this.#offset > 0) this.#reset(report);
-      return false;
-    }
+    if (!info.isFile) return this.#missing(report);
     if (this.#closed) return false;
     if (this.#file && info.ino !== this.#inode) this.#reset(report);
     else if (this.#file && info.size < this.#offset) {
@@ -156,7 +162,12 @@ export class LogTail implements LogFollower {
       else this.#reset(report);
     }
     if (!this.#file) {
-      this.#file = Deno.openSync(this.#path, { read: true });
+      try {
+        this.#file = Deno.openSync(this.#path, { read: true });
+      } catch (error) {
+        if (!isMissingLog(error)) throw error;
+        return this.#missing(report);
+      }
       if (this.#closed) {
         this.close();
         return false;
@@ -231,6 +242,12 @@ export class LogTail implements LogFollower {
     this.#seenLength = Math.max(0, this.#seenLength - pending);
     this.#splitter = new LineSplitter();
     this.#file!.seekSync(this.#offset, Deno.SeekMode.Start);
+  }
+
+  /** The log is not there to read: whatever was read of it is gone. Returns false: nothing more to read. */
+  #missing(report: boolean): boolean {
+    if (this.#inode !== null || this.#offset > 0) this.#reset(report);
+    return false;
   }
 
   #reset(report: boolean): void {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EventSource } from "eventsource";
-import type { Deployment } from "./deployment.ts";
+import { type Deployment, isFinal } from "./deployment.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -548,6 +548,35 @@ Deno.test("a log replaced by a FIFO reads as empty and blocks nothing", async ()
   await delay(1200); // a safety poll of the (now FIFO) log has passed
   const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(5000) });
   assert.equal(await health.text(), "ok\n");
+});
+
+Deno.test("a log that cannot be read (a symlink loop) reads as empty: no 500, and the viewer gets done", async (t) => {
+  await using app = await startTestApp({ command: "echo hello; sleep 0.3" });
+  const { id } = await createDeployment(app);
+  const log = join(app.dir, `${id}.log`);
+  const loop = async () => {
+    await Deno.remove(log);
+    await Deno.symlink(log, log);
+  };
+  await t.step("while it runs, the stream opens", async () => {
+    await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
+    await loop();
+    const stream = await fetch(new URL(`events/${id}`, app.url), { signal: AbortSignal.timeout(5000) });
+    assert.equal(stream.status, 200);
+    await stream.body?.cancel();
+  });
+  await t.step("once it ended: an empty log, done, and 204 on the reconnection", async () => {
+    await waitFor("the end", async () => isFinal((await getDeployment(app, id)).status), APP_WAIT);
+    if (!(await Deno.lstat(log)).isSymlink) await loop(); // the runner's last write may have replaced it
+    const raw = await fetch(new URL(`deployments/${id}/log`, app.url), { signal: AbortSignal.timeout(5000) });
+    assert.equal(raw.status, 200);
+    assert.equal(await raw.text(), "");
+    const events = await follow(new URL(`events/${id}`, app.url));
+    assert.deepEqual(events.map((e) => e.type), ["status", "done"]);
+    assert.equal(events[1].id, "0");
+    const again = await fetch(new URL(`events/${id}`, app.url), { headers: { "last-event-id": "0" } });
+    assert.equal(again.status, 204);
+  });
 });
 
 Deno.test("the home feed sends the list, then every change", async () => {
