@@ -101,6 +101,7 @@ Deno.test({
       assert.equal(code, 0, shiplog.stderr());
       assert.ok(elapsedMs < 6000, `exit took ${elapsedMs} ms`);
       assert.match(shiplog.stderr(), /shutdown took too long/);
+      assert.match(shiplog.stderr(), /stopped the processes of 1 deployment\(s\) left running/);
       assert.equal(isProcessAlive(child), false, "the process the command left running was stopped");
     } finally {
       await killOrphans([id]);

@@ -49,9 +49,10 @@ export interface App {
   shutdown(): Promise<void>;
   /**
    * For a shutdown past its deadline, just before the process exits: SIGKILL to every process of the
-   * deployments still running, found by their ids as after a crash, so that none outlives shiplog.
+   * deployments still running, found by their ids as after a crash, so that none outlives shiplog. Returns how
+   * many deployments were still running.
    */
-  abandon(): Promise<void>;
+  abandon(): Promise<number>;
 }
 
 /** Starts shiplog as configured. */
@@ -138,9 +139,11 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
         await store.close();
       })(),
     abandon: async () => {
-      await killOrphans(
-        deployments.list().filter((deployment) => !isFinal(deployment.status)).map(({ id }) => id),
+      const running = deployments.list().filter((deployment) => !isFinal(deployment.status)).map(({ id }) =>
+        id
       );
+      await killOrphans(running);
+      return running.length;
     },
   };
 }
