@@ -342,6 +342,27 @@ Deno.test({
         await page.close();
       });
 
+      await t.step(
+        "connecting the home page's list moves no row, so its live region announces nothing",
+        async () => {
+          const page = await browser!.newPage();
+          page.setDefaultTimeout(WAIT_MS);
+          // Rows added to or removed from the list itself (not changes inside a row), from the first paint on.
+          await page.evaluateOnNewDocument(`document.addEventListener("DOMContentLoaded", () => {
+          window.__rowsMoved = 0;
+          new MutationObserver((records) => {
+            for (const record of records) window.__rowsMoved += record.addedNodes.length + record.removedNodes.length;
+          }).observe(document.getElementById("deployments"), { childList: true });
+        })`);
+          await page.goto(base);
+          await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
+          assert.ok(await page.$$eval("#deployments li", (rows) => rows.length) >= 3);
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the list the stream opens with, applied
+          assert.equal(await page.evaluate(`window.__rowsMoved`), 0);
+          await page.close();
+        },
+      );
+
       await t.step("a deployment deleted by --keep leaves the live list", async () => {
         const keepDir = await Deno.makeTempDir({ prefix: "shiplog_keep_" });
         const keeping = await startServer(keepDir, "true", ["--keep", "1"]);

@@ -111,10 +111,14 @@ function replaceAll(all) {
       records.delete(id);
     }
   }
-  // Append in the server's order: appending an existing row moves it, so the list ends up in that order.
+  // In the server's order, moving only rows out of place: the list is a live region, and every row re-appended
+  // at each (re)connection would be a row announced again.
+  let next = list.firstElementChild;
   for (const record of all) {
     records.set(record.id, record);
-    list.append(rowFor(record));
+    const row = rowFor(record);
+    if (row === next) next = row.nextElementSibling;
+    else list.insertBefore(row, next);
   }
 }
 
