@@ -363,6 +363,23 @@ Deno.test({
         },
       );
 
+      await t.step("on a phone, the durations of the list line up from row to row", async () => {
+        const page = await open(base, { width: 375, height: 800 });
+        const edges = await page.$$eval(
+          "#deployments li .duration",
+          // Where the text ends, not the cell: a grid item stretches across its cell, however its text sits.
+          (cells) =>
+            cells.filter((cell) => cell.textContent).map((cell) => {
+              const range = document.createRange();
+              range.selectNodeContents(cell);
+              return Math.round(range.getBoundingClientRect().right);
+            }),
+        );
+        assert.ok(edges.length >= 3, `${edges.length} durations`);
+        assert.equal(new Set(edges).size, 1, `the durations end at ${edges.join(", ")}`);
+        await page.close();
+      });
+
       await t.step("a deployment deleted by --keep leaves the live list", async () => {
         const keepDir = await Deno.makeTempDir({ prefix: "shiplog_keep_" });
         const keeping = await startServer(keepDir, "true", ["--keep", "1"]);
