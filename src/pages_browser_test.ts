@@ -363,6 +363,28 @@ Deno.test({
         },
       );
 
+      await t.step("both pages name an icon that is served, and load with no failed request", async () => {
+        const page = await browser!.newPage();
+        const failed: string[] = [];
+        page.on("response", (response) => {
+          if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+        });
+        // And what the page logs as an error (a resource that failed to load, say).
+        page.on("console", (message) => {
+          if (message.type() === "error") failed.push(`${message.text()} ${message.location().url ?? ""}`);
+        });
+        for (const url of [base, `${base}deployment/${firstId}`]) {
+          await page.goto(url);
+          await waitFor(page, `document.readyState === "complete"`);
+          const icon = await page.$eval('link[rel="icon"]', (link) => (link as HTMLLinkElement).href);
+          const answer = await fetch(icon);
+          await answer.body?.cancel();
+          assert.equal(answer.headers.get("content-type"), "image/svg+xml");
+        }
+        assert.deepEqual(failed, []);
+        await page.close();
+      });
+
       await t.step("on a phone, the durations of the list line up from row to row", async () => {
         const page = await open(base, { width: 375, height: 800 });
         const edges = await page.$$eval(
