@@ -6,6 +6,7 @@
  * HTML-escaped.
  */
 
+import { STATUS_CODES } from "node:http";
 import type { Deployment } from "./deployment.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -85,6 +86,31 @@ export function renderRow(deployment: Deployment): string {
     `<time datetime="${escapeHtml(start)}">${escapeHtml(start.replace("T", " ").slice(0, 19))} UTC</time> ` +
     // Not announced: a running duration changes every second, inside the list's live region.
     `<span class="duration" aria-live="off">${duration}</span></li>`;
+}
+
+/** The page a browser gets for an error (an unknown deployment, say): the message, and the way home. */
+export function errorPage(status: number, message: string): string {
+  const title = escapeHtml(`${status} ${STATUS_CODES[status] ?? "Error"}`);
+  return `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <meta name="color-scheme" content="light dark">
+    <title>${title} · shiplog</title>
+    <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+    <link rel="stylesheet" href="/static/style.css">
+  </head>
+  <body>
+    <header class="topbar"><a class="brand" href="/">shiplog</a></header>
+    <main class="page">
+      <h1>${title}</h1>
+      <p>${escapeHtml(message)}</p>
+      <p><a href="/">&larr; All deployments</a></p>
+    </main>
+  </body>
+</html>
+`;
 }
 
 /** A duration as `42s`, `3m 07s` or `2h 05m` (whole seconds, rounded down), like `static/format.js`. */

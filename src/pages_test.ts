@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Deployment } from "./deployment.ts";
-import { escapeHtml, formatDuration, Pages, renderRow } from "./pages.ts";
+import { errorPage, escapeHtml, formatDuration, Pages, renderRow } from "./pages.ts";
 
 const deployment: Deployment = {
   id: "0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f",
@@ -70,4 +70,12 @@ Deno.test("Pages fills in a deployment's page: id, status and the raw log, for a
   );
   assert.match(page, /<noscript>[^]*href="\/deployments\/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f\/log"/);
   assert.doesNotMatch(page, /__[A-Z_]+__/);
+});
+
+Deno.test("errorPage() shows the status and the message as text, with a link home", () => {
+  const page = errorPage(404, `No "<b>such</b>" page`);
+  assert.match(page, /<title>404 Not Found · shiplog<\/title>/);
+  assert.match(page, /<p>No &#34;&#60;b&#62;such&#60;\/b&#62;&#34; page<\/p>/);
+  assert.match(page, /<a href="\/">/);
+  assert.match(errorPage(499, "x"), /<h1>499 Error<\/h1>/);
 });

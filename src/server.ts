@@ -20,7 +20,7 @@ import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
 import type { LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
-import type { Pages } from "./pages.ts";
+import { errorPage, type Pages } from "./pages.ts";
 import type { Runner } from "./runner.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
 import type { ViewerLimit } from "./viewer_limit.ts";
@@ -258,6 +258,11 @@ function errorResponse(
       const page = signInResponse(next, 401, error.message === "Wrong token" ? error.message : undefined);
       headers.forEach((value, name) => page.headers.set(name, value));
       return page;
+    }
+    // A browser shown a bare line of text would have no way on; a client of the API gets just the line.
+    if (request.method === "GET" && acceptsHtml(request)) {
+      headers.set("content-type", "text/html; charset=utf-8");
+      return new Response(errorPage(error.status, error.message), { status: error.status, headers });
     }
     headers.set("content-type", "text/plain; charset=utf-8");
     return new Response(`${error.message}\n`, { status: error.status, headers });

@@ -373,6 +373,27 @@ Deno.test("unknown and non-canonical ids are 404, wrong methods 405 with Allow",
   }
 });
 
+Deno.test("a browser that asks for an unknown page gets an HTML page with the message and a link home", async () => {
+  await using app = await startTestApp({ command: "true" });
+  const unknown = crypto.randomUUID();
+  const browser = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
+  const page = await fetch(new URL(`deployment/${unknown}`, app.url), { headers: browser });
+  assert.equal(page.status, 404);
+  assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+  const html = await page.text();
+  assert.match(html, /<title>404 Not Found · shiplog<\/title>/);
+  assert.match(html, /<p>No such deployment<\/p>/);
+  assert.match(html, /<a href="\/">/);
+  // A wrong method keeps its Allow header; a client that does not ask for HTML gets the line of text.
+  const wrong = await fetch(new URL("start", app.url), { headers: browser });
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get("allow"), "POST");
+  assert.match(await wrong.text(), /<p>Method GET is not allowed here; allowed: POST<\/p>/);
+  const api = await fetch(new URL(`api/deployments/${unknown}`, app.url));
+  assert.equal(api.headers.get("content-type"), "text/plain; charset=utf-8");
+  assert.equal(await api.text(), "No such deployment\n");
+});
+
 Deno.test("200 viewers of one deployment each get every line once, in order", async () => {
   await using app = await startTestApp({
     command: "sleep 0.5; i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo line $i; sleep 0.01; done",
