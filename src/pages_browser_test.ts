@@ -230,6 +230,11 @@ Deno.test({
           assert.deepEqual(await page.$$eval(".line.highlight", (elements) => elements.map((e) => e.id)), [
             "L2",
           ]);
+          // A line past the end of the finished log is said to be missing, not silently ignored.
+          const past = await open(`${base}deployment/${firstId}#L99999`);
+          await waitFor(past, `!document.getElementById("message").hidden`);
+          assert.match(await text(past, "#message"), /^There is no line 99,999: this log has 8 lines\.$/);
+          await past.close();
           // Tab from the log leaves it: no line number of a long log is a Tab stop of its own.
           await page.focus("#log");
           await page.keyboard.press("Tab");

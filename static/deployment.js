@@ -236,6 +236,7 @@ function retryLater() {
 async function finish(result) {
   view.ended = true;
   setConnection("ended", "Ended");
+  reportMissingLine();
   if (result?.status && view.deployment && view.deployment.status !== result.status) {
     applyDeployment({ ...view.deployment, status: result.status, exitCode: result.exitCode ?? null });
   }
@@ -427,6 +428,7 @@ function draw() {
   } else {
     requestDraw();
   }
+  reportMissingLine();
   if (view.drawnLine === before) return;
 
   // Only on a change: setting it restyles every line.
@@ -444,6 +446,21 @@ function draw() {
   } else {
     elements.jump.hidden = false;
   }
+}
+
+/** Once the whole log is drawn, a line that `#L<n>` asked for and never came is said to be missing. */
+function reportMissingLine() {
+  const line = view.awaitedLine;
+  if (line === null || line <= view.drawnLine || !view.ended || view.pendingStart < view.pending.length) {
+    return;
+  }
+  view.awaitedLine = null;
+  const count = view.drawnCount;
+  showMessage(
+    `There is no line ${line.toLocaleString()}: this log has ${count.toLocaleString()} ${
+      count === 1 ? "line" : "lines"
+    }.`,
+  );
 }
 
 /**
