@@ -343,6 +343,12 @@ Deno.test({
         // The pressed button is gone: keyboard focus is on the log, not back at the page's start.
         assert.equal(await page.evaluate(`document.activeElement.id`), "log");
         const record = await (await fetch(`${base}api/deployments/${id}`)).json();
+        // When it started, as a time element a reader's tools can read.
+        assert.equal(
+          await page.$eval("#started", (time) => (time as HTMLTimeElement).dateTime),
+          record.startedAt,
+        );
+        assert.notEqual(await text(page, "#started"), "");
         assert.equal(record.status, "cancelled");
         await page.close();
       });

@@ -9,7 +9,7 @@
  */
 
 import { parseAnsi } from "./ansi.js";
-import { elapsedMilliseconds, formatDuration, isFinal, shortId } from "./format.js";
+import { elapsedMilliseconds, formatDuration, formatTime, isFinal, shortId } from "./format.js";
 import { parseProgress } from "./progress.js";
 
 /** Lines per chunk element; chunks off screen are skipped by `content-visibility: auto`. */
@@ -41,6 +41,8 @@ function $(id) {
 const elements = {
   cancel: /** @type {HTMLButtonElement} */ ($("cancel")),
   status: $("status"),
+  startedFact: $("started-fact"),
+  started: /** @type {HTMLTimeElement} */ ($("started")),
   elapsed: $("elapsed"),
   elapsedLabel: $("elapsed-label"),
   exitFact: $("exit-fact"),
@@ -287,6 +289,12 @@ function applyDeployment(record) {
   elements.cancel.hidden = final;
   elements.reason.hidden = !record.reason;
   elements.reason.textContent = record.reason ?? "";
+  elements.startedFact.hidden = !record.startedAt;
+  if (record.startedAt && elements.started.dateTime !== record.startedAt) {
+    elements.started.dateTime = record.startedAt;
+    elements.started.textContent = formatTime(record.startedAt, Date.now());
+    elements.started.title = new Date(record.startedAt).toLocaleString();
+  }
   elements.exitFact.hidden = record.exitCode === null || record.exitCode === undefined;
   elements.exitCode.textContent = String(record.exitCode ?? "");
 
