@@ -24,6 +24,8 @@ const PASS_BYTES = 64 * 1024;
 const CHECK_BYTES = CHECKPOINT_BYTES;
 /** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
 const passBuffer = new Uint8Array(CHECK_BYTES + PASS_BYTES);
+/** Where the bytes before the last line end are read again, to tell a cut unfinished line from a rewrite. */
+const lineCheckBuffer = new Uint8Array(CHECK_BYTES);
 
 /**
  * True for the errors of a log that is not there to read: missing, or unreadable (its mode, a symlink loop).
@@ -50,6 +52,9 @@ export class LogTail implements LogFollower {
   /** The last bytes read, which end at #offset: `#seen[0, #seenLength)`. */
   #seen = new Uint8Array(CHECK_BYTES);
   #seenLength = 0;
+  /** The bytes before the last complete line's end (#offset minus the unfinished line): `#lineSeen[0, length)`. */
+  #lineSeen = new Uint8Array(CHECK_BYTES);
+  #lineSeenLength = 0;
   #nextLine = 1;
   #splitter = new LineSplitter();
   #reading: Promise<void> = Promise.resolve();
@@ -82,10 +87,20 @@ export class LogTail implements LogFollower {
     return tail;
   }
 
-  /** Where the last line read ends, for a later open to start at; undefined in the middle of a line. */
+  /** Where the last complete line read ends, for a later open to start at; undefined near the start. */
   get checkpoint(): Checkpoint & { inode: number | null } | undefined {
-    if (this.#splitter.pendingBytes > 0 || this.#seenLength < CHECK_BYTES) return undefined;
-    return { inode: this.#inode, line: this.#nextLine - 1, offset: this.#offset, before: this.#seen.slice() };
+    if (this.#lineSeenLength < CHECK_BYTES) return undefined;
+    return {
+      inode: this.#inode,
+      line: this.#nextLine - 1,
+      offset: this.#lineEnd,
+      before: this.#lineSeen.slice(),
+    };
+  }
+
+  /** Where the last complete line ends: what was handed out is the file up to here. */
+  get #lineEnd(): number {
+    return this.#offset - this.#splitter.pendingBytes;
   }
 
   get nextLine(): number {
@@ -155,12 +170,7 @@ export class LogTail implements LogFollower {
     if (!info.isFile) return this.#missing(report);
     if (this.#closed) return false;
     if (this.#file && info.ino !== this.#inode) this.#reset(report);
-    else if (this.#file && info.size < this.#offset) {
-      // Only the unfinished last line was cut (a writer took back what a full disk cut short): no line handed
-      // out is gone, so no reset, and it is read again from its start.
-      if (info.size >= this.#offset - this.#splitter.pendingBytes) this.#rewindUnfinishedLine();
-      else this.#reset(report);
-    }
+    else if (this.#file && info.size < this.#offset) this.#rewindOrReset(report);
     if (!this.#file) {
       try {
         this.#file = Deno.openSync(this.#path, { read: true });
@@ -181,6 +191,8 @@ export class LogTail implements LogFollower {
         this.#nextLine = from.line + 1;
         this.#seen.set(from.before);
         this.#seenLength = from.before.length;
+        this.#lineSeen.set(from.before);
+        this.#lineSeenLength = from.before.length;
       }
     }
     return this.#read(report) === PASS_BYTES;
@@ -204,11 +216,8 @@ export class LogTail implements LogFollower {
       // A short read of a regular file is its end: no second call to learn that.
       if (total < end) break;
     }
-    const changed = this.#firstChange(total);
-    if (changed >= 0) {
-      // A change after the last complete line is a writer taking back an unfinished line: nothing handed out went.
-      if (changed >= check - this.#splitter.pendingBytes) this.#rewindUnfinishedLine();
-      else this.#reset(report);
+    if (this.#firstChange(total) >= 0) {
+      this.#rewindOrReset(report);
       return PASS_BYTES;
     }
     const fresh = total - check;
@@ -218,6 +227,10 @@ export class LogTail implements LogFollower {
     this.#seen.set(passBuffer.subarray(total - this.#seenLength, total));
     const lines = this.#splitter.push(passBuffer.subarray(check, total));
     if (lines.length === 0) return fresh;
+    // The last line end is in this pass: keep the bytes before it (what this pass holds of them).
+    const lineEndAt = total - this.#splitter.pendingBytes;
+    this.#lineSeenLength = Math.min(CHECK_BYTES, lineEndAt);
+    this.#lineSeen.set(passBuffer.subarray(lineEndAt - this.#lineSeenLength, lineEndAt));
     const batch: LineBatch = {
       firstLine: this.#nextLine,
       lines,
@@ -235,13 +248,37 @@ export class LogTail implements LogFollower {
     return -1;
   }
 
-  #rewindUnfinishedLine(): void {
-    const pending = this.#splitter.pendingBytes;
-    this.#offset -= pending;
-    // What was seen before the unfinished line still ends at the offset.
-    this.#seenLength = Math.max(0, this.#seenLength - pending);
+  /**
+   * The file changed behind the offset. If the lines handed out are still there, byte for byte at their end,
+   * only the unfinished last line changed (a writer took back what a full disk cut short): it is read again
+   * from its start, with no reset. Otherwise the file was rewritten or cut into its lines: reset.
+   */
+  #rewindOrReset(report: boolean): void {
+    if (this.#splitter.pendingBytes === 0 || !this.#linesIntact()) return this.#reset(report);
+    this.#offset = this.#lineEnd;
+    this.#seen.set(this.#lineSeen);
+    this.#seenLength = this.#lineSeenLength;
     this.#splitter = new LineSplitter();
     this.#file!.seekSync(this.#offset, Deno.SeekMode.Start);
+  }
+
+  /** True if the file still holds the bytes that were before the last complete line's end. */
+  #linesIntact(): boolean {
+    const end = this.#lineEnd;
+    if (end === 0) return true;
+    const length = this.#lineSeenLength;
+    if (length === 0) return false;
+    const file = this.#file!;
+    file.seekSync(end - length, Deno.SeekMode.Start);
+    let total = 0;
+    while (total < length) {
+      const read = file.readSync(lineCheckBuffer.subarray(total, length));
+      if (read === null) break;
+      total += read;
+    }
+    if (total < length) return false;
+    for (let i = 0; i < length; i++) if (lineCheckBuffer[i] !== this.#lineSeen[i]) return false;
+    return true;
   }
 
   /** The log is not there to read: whatever was read of it is gone. Returns false: nothing more to read. */
@@ -256,6 +293,7 @@ export class LogTail implements LogFollower {
     this.#inode = null;
     this.#offset = 0;
     this.#seenLength = 0;
+    this.#lineSeenLength = 0;
     this.#nextLine = 1;
     this.#splitter = new LineSplitter();
     if (report) this.#handlers.onReset();
