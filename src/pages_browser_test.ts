@@ -234,6 +234,9 @@ Deno.test({
           const past = await open(`${base}deployment/${firstId}#L99999`);
           await waitFor(past, `!document.getElementById("message").hidden`);
           assert.match(await text(past, "#message"), /^There is no line 99,999: this log has 8 lines\.$/);
+          // And so is one asked for later, by a link within the page.
+          await past.evaluate(`location.hash = "#L777"`);
+          await waitFor(past, `document.getElementById("message").textContent.includes("777")`);
           await past.close();
           // Tab from the log leaves it: no line number of a long log is a Tab stop of its own.
           await page.focus("#log");

@@ -214,6 +214,7 @@ function retryLater() {
       if (response.status === 401) return location.reload();
       if (response.status === 404) {
         showMessage("This deployment does not exist (any more).");
+        view.awaitedLine = null; // that message says it all; no second one about a line
         finish(null);
         return;
       }
@@ -569,6 +570,7 @@ function selectLine(number, scroll) {
   const row = document.getElementById(`L${number}`);
   if (row === null) {
     view.awaitedLine = number;
+    reportMissingLine(); // at once, if the log is complete already
     return;
   }
   row.classList.add("highlight");

@@ -11,6 +11,8 @@ import { elapsedMilliseconds, formatDuration, formatTime, shortId } from "./form
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
+/** How long a second press of Start is taken for a double click rather than meant. */
+const RESUBMIT_AFTER_MS = 10_000;
 
 /**
  * @typedef {object} Deployment
@@ -41,18 +43,21 @@ function guardStart() {
   const button = /** @type {HTMLButtonElement} */ (document.getElementById("start"));
   const form = /** @type {HTMLFormElement} */ (button.form);
   const label = button.textContent;
+  const ready = () => {
+    delete form.dataset.submitted;
+    button.removeAttribute("aria-disabled");
+    button.textContent = label;
+  };
   form.addEventListener("submit", (event) => {
     if (form.dataset.submitted === "true") return event.preventDefault();
     form.dataset.submitted = "true";
     // Not `disabled`: a disabled button would drop out of the keyboard's focus, and it says nothing.
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Starting…";
+    // A press after this long is meant (the reader may have stopped the first one, which no event tells).
+    setTimeout(ready, RESUBMIT_AFTER_MS);
   });
-  globalThis.addEventListener("pageshow", () => {
-    delete form.dataset.submitted;
-    button.removeAttribute("aria-disabled");
-    button.textContent = label;
-  });
+  globalThis.addEventListener("pageshow", ready);
 }
 
 function connect() {
