@@ -36,13 +36,18 @@ if (!chromiumFound && !inCi) {
 // The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
 // and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
 // directory, it writes BIG_LINES numbered lines at once instead; with `wrap`, WRAP_LINES long lines in bursts;
-// with `blank`, a few lines with blank ones between them.
+// with `blank`, a few lines with blank ones between them; with `badges`, text on coloured backgrounds.
 const DEPLOY_SCRIPT = `#!/bin/sh
 if [ -e "$(dirname "$0")/big" ]; then
   rm "$(dirname "$0")/big"
   printf '[1/2] Flooding\\n'
   i=1; while [ $i -le ${BIG_LINES - 2} ]; do echo "line $i of the flood"; i=$((i+1)); done
   printf '[2/2] Flooded\\n'
+  exit 0
+fi
+if [ -e "$(dirname "$0")/badges" ]; then
+  rm "$(dirname "$0")/badges"
+  printf '\\033[30;42m PASS \\033[0m \\033[37;41m FAIL \\033[0m \\033[43m warn \\033[0m \\033[7;31m inverse \\033[0m \\033[1;97;44m info \\033[0m \\033[40m black \\033[0m\\n'
   exit 0
 fi
 if [ -e "$(dirname "$0")/blank" ]; then
@@ -505,6 +510,43 @@ Deno.test({
         assert.equal(ids.length, count, "the page shows the log as it is now");
         await page.close();
       });
+
+      await t.step(
+        "text on ANSI backgrounds (badges, inverse video) reads at 4.5:1 or better in both themes",
+        async () => {
+          await Deno.writeTextFile(`${dir}/badges`, ""); // the deploy script removes it
+          const id = await startDeployment(base);
+          const page = await open(`${base}deployment/${id}`);
+          await waitFor(page, `document.getElementById("L1") !== null`);
+          // WCAG's contrast ratio of each span's computed text and background colours.
+          const contrasts = () =>
+            page.$$eval("#L1 .text span", (spans) => {
+              const luminance = (color: string) => {
+                const [r, g, b] = color.match(/[\d.]+/g)!.slice(0, 3).map((v) => {
+                  const c = Number(v) / 255;
+                  return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+                });
+                return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+              };
+              return spans.map((span) => {
+                const style = getComputedStyle(span);
+                const [a, b] = [luminance(style.color), luminance(style.backgroundColor)].sort((x, y) =>
+                  y - x
+                );
+                return `${span.textContent!.trim()} ${((a + 0.05) / (b + 0.05)).toFixed(2)}`;
+              });
+            });
+          for (const scheme of ["light", "dark"]) {
+            await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
+            const found = await contrasts();
+            assert.equal(found.length, 6, found.join(", "));
+            for (const entry of found) {
+              assert.ok(Number(entry.split(" ")[1]) >= 4.5, `${scheme}: ${found.join(", ")}`);
+            }
+          }
+          await page.close();
+        },
+      );
 
       await t.step("copied log text keeps its blank lines and leaves out the line numbers", async () => {
         await Deno.writeTextFile(`${dir}/blank`, ""); // the deploy script removes it
