@@ -17,6 +17,7 @@ import { killOrphans } from "./orphans.ts";
 import { Pages } from "./pages.ts";
 import { Runner } from "./runner.ts";
 import { createHandler } from "./server.ts";
+import { StartGuard } from "./start_guard.ts";
 import { ViewerLimit } from "./viewer_limit.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
@@ -100,6 +101,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     metrics,
     auth,
     viewerLimit: new ViewerLimit(config.maxViewers, config.maxViewersPerClient),
+    startGuard: new StartGuard(),
     maxBodyBytes: config.maxBodyBytes,
     hostname: config.hostname,
     maxQueueBytes: options.maxQueueBytes,

@@ -52,7 +52,7 @@ export class Pages {
   /** The home page with `deployments` listed, newest first. */
   home(deployments: Deployment[]): Response {
     const rows = deployments.map(renderRow).join("\n");
-    return html(this.#home.replace(LIST_MARKER, rows));
+    return html(this.#home.replace(LIST_MARKER, rows).replace("__START_KEY__", crypto.randomUUID()));
   }
 
   /** The page of `deployment`, with its id and status filled in; its script keeps them up to date. */

@@ -252,32 +252,40 @@ Deno.test({
         },
       );
 
-      await t.step("a double click on Start, with a slow network, starts one deployment", async () => {
-        const page = await open(base);
-        await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
-        const before = (await (await fetch(`${base}api/deployments`)).json()).length;
-        const cdp = await page.createCDPSession();
-        await cdp.send("Network.enable");
-        await cdp.send("Network.emulateNetworkConditions", {
-          offline: false,
-          latency: 400,
-          downloadThroughput: -1,
-          uploadThroughput: -1,
+      for (const javaScript of [true, false]) {
+        const how = javaScript ? "" : ", without JavaScript,";
+        await t.step(`a double click on Start${how} with a slow network, starts one deployment`, async () => {
+          const page = await browser!.newPage();
+          page.setDefaultTimeout(WAIT_MS);
+          await page.setJavaScriptEnabled(javaScript);
+          await page.goto(base);
+          if (javaScript) {
+            await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
+          }
+          const before = (await (await fetch(`${base}api/deployments`)).json()).length;
+          const cdp = await page.createCDPSession();
+          await cdp.send("Network.enable");
+          await cdp.send("Network.emulateNetworkConditions", {
+            offline: false,
+            latency: 400,
+            downloadThroughput: -1,
+            uploadThroughput: -1,
+          });
+          const button = (await (await page.$("#start"))!.boundingBox())!;
+          const navigated = page.waitForNavigation();
+          // Two presses 100 ms apart: the first POST is still on its way when the second one is made.
+          await page.mouse.click(button.x + 20, button.y + 10);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          await page.mouse.click(button.x + 20, button.y + 10);
+          await navigated;
+          assert.match(page.url(), /\/deployment\/[0-9a-f-]{36}$/);
+          // A second POST would still be on its way: give it the latency's time to land.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const after = (await (await fetch(`${base}api/deployments`)).json()).length;
+          assert.equal(after - before, 1);
+          await page.close();
         });
-        const button = (await (await page.$("#start"))!.boundingBox())!;
-        const navigated = page.waitForNavigation();
-        // Two presses 100 ms apart: the first POST is still on its way when the second one is made.
-        await page.mouse.click(button.x + 20, button.y + 10);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        await page.mouse.click(button.x + 20, button.y + 10);
-        await navigated;
-        assert.match(page.url(), /\/deployment\/[0-9a-f-]{36}$/);
-        // A second POST would still be on its way: give it the latency's time to land.
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        const after = (await (await fetch(`${base}api/deployments`)).json()).length;
-        assert.equal(after - before, 1);
-        await page.close();
-      });
+      }
 
       await t.step(
         "without JavaScript, a deployment's page shows its status and links to its raw log",

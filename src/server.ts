@@ -22,6 +22,7 @@ import type { LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages } from "./pages.ts";
 import type { Runner } from "./runner.ts";
+import type { StartGuard } from "./start_guard.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
 import type { ViewerLimit } from "./viewer_limit.ts";
 
@@ -43,6 +44,8 @@ export interface ServerContext {
   hostname?: string;
   /** Bytes that may wait for a slow viewer before it is disconnected. */
   maxQueueBytes?: number;
+  /** One deployment per press of Start. */
+  startGuard: StartGuard;
 }
 
 /** What one request's handler gets besides the request. */
@@ -73,17 +76,22 @@ const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
-    POST: async (request, { deployments, runner, metrics, maxBodyBytes }) => {
-      await discardBody(request, [...FORM_TYPES, "application/json"], maxBodyBytes);
-      const deployment = await deployments.create(runner.command).catch((error) => {
-        // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
-        console.error("shiplog: cannot create a deployment:", (error as Error).message);
-        // The cause without the path after it ("No space left on device (os error 28): write '/…'").
-        const cause = (error as Error).message.replace(/\): .*$/s, ")");
-        throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
-      });
-      metrics.deploymentsStarted++;
-      runner.enqueue(deployment.id);
+    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard }) => {
+      const key = await startKey(request, maxBodyBytes);
+      const start = startGuard.start(key, () =>
+        deployments.create(runner.command).catch((error) => {
+          // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
+          console.error("shiplog: cannot create a deployment:", (error as Error).message);
+          // The cause without the path after it ("No space left on device (os error 28): write '/…'").
+          const cause = (error as Error).message.replace(/\): .*$/s, ")");
+          throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
+        }));
+      const deployment = await start.deployment;
+      // The same press sent again: the deployment it made, not a second one.
+      if (!start.repeated) {
+        metrics.deploymentsStarted++;
+        runner.enqueue(deployment.id);
+      }
       if (wantsJson(request)) return Response.json(deployment, { status: 201 });
       return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
     },
@@ -334,6 +342,20 @@ async function discardBody(request: Request, types: string[], maxBytes: number):
     throw new HttpError(415, `Unsupported content type ${type}; expected one of ${types.join(", ")}`);
   }
   await readBody(request, maxBytes, () => {});
+}
+
+/**
+ * The key of a press of Start, which makes a repeat of it harmless (see `start_guard.ts`): the form's `key`
+ * field, or an `Idempotency-Key` header. Any other body is read to nowhere, as for any POST.
+ */
+async function startKey(request: Request, maxBytes: number): Promise<string | null> {
+  const header = request.headers.get("idempotency-key");
+  if (mediaType(request) === "application/x-www-form-urlencoded") {
+    const form = await readForm(request, maxBytes);
+    return header ?? form.get("key");
+  }
+  await discardBody(request, [...FORM_TYPES, "application/json"], maxBytes);
+  return header;
 }
 
 /** Reads a small form body, refusing one longer than the cap even when it did not say its length. */

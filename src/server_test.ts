@@ -373,6 +373,37 @@ Deno.test("unknown and non-canonical ids are 404, wrong methods 405 with Allow",
   }
 });
 
+Deno.test("POST /start with the same key twice makes one deployment; the home page's form carries a fresh key", async () => {
+  await using app = await startTestApp({ command: "true" });
+  const home = await (await fetch(app.url)).text();
+  const key = /<input type="hidden" name="key" value="([0-9a-f-]{36})">/.exec(home)?.[1];
+  assert.ok(key, "the form's key");
+  const press = () =>
+    fetch(new URL("start", app.url), {
+      method: "POST",
+      body: new URLSearchParams({ key }),
+      redirect: "manual",
+    });
+  // Both at once, as a double click sends them: the second must find the first's deployment.
+  const [first, second] = await Promise.all([press(), press()]);
+  assert.deepEqual([first.status, second.status], [303, 303]);
+  assert.equal(second.headers.get("location"), first.headers.get("location"));
+  const api = (headers: Record<string, string>) =>
+    fetch(new URL("start", app.url), { method: "POST", headers: { accept: "application/json", ...headers } })
+      .then((response) => response.json());
+  const viaHeader = await api({ "idempotency-key": "api-key-0001" });
+  assert.equal((await api({ "idempotency-key": "api-key-0001" })).id, viaHeader.id);
+  const list: Deployment[] = await (await fetch(new URL("api/deployments", app.url))).json();
+  assert.equal(list.length, 2);
+  assert.notEqual(key, /name="key" value="([^"]+)"/.exec(await (await fetch(app.url)).text())?.[1]);
+  const malformed = await fetch(new URL("start", app.url), {
+    method: "POST",
+    headers: { "idempotency-key": "x" },
+  });
+  assert.equal(malformed.status, 400);
+  await malformed.body?.cancel();
+});
+
 Deno.test("a browser that asks for an unknown page gets an HTML page with the message and a link home", async () => {
   await using app = await startTestApp({ command: "true" });
   const unknown = crypto.randomUUID();

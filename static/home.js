@@ -43,10 +43,14 @@ function guardStart() {
   const button = /** @type {HTMLButtonElement} */ (document.getElementById("start"));
   const form = /** @type {HTMLFormElement} */ (button.form);
   const label = button.textContent;
+  const key = /** @type {HTMLInputElement} */ (form.elements.namedItem("key"));
   const ready = () => {
     delete form.dataset.submitted;
     button.removeAttribute("aria-disabled");
     button.textContent = label;
+    // A new press, a new key: a page shown again (going back to it) must not repeat the last start.
+    key.value = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0"))
+      .join("");
   };
   form.addEventListener("submit", (event) => {
     if (form.dataset.submitted === "true") return event.preventDefault();
