@@ -51,7 +51,7 @@ export interface App {
   /**
    * For a shutdown past its deadline, just before the process exits: SIGKILL to every process of the
    * deployments still running, found by their ids as after a crash, so that none outlives shiplog. Returns how
-   * many deployments were still running.
+   * many deployments were running (queued ones have no processes).
    */
   abandon(): Promise<number>;
 }
@@ -141,11 +141,10 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
         await store.close();
       })(),
     abandon: async () => {
-      const running = deployments.list().filter((deployment) => !isFinal(deployment.status)).map(({ id }) =>
-        id
-      );
-      await killOrphans(running);
-      return running.length;
+      const left = deployments.list().filter((deployment) => !isFinal(deployment.status));
+      await killOrphans(left.map(({ id }) => id));
+      // Queued ones have no processes to stop.
+      return left.filter((deployment) => deployment.status === "running").length;
     },
   };
 }

@@ -52,7 +52,10 @@ export class Pages {
   /** The home page with `deployments` listed, newest first. */
   home(deployments: Deployment[]): Response {
     const rows = deployments.map(renderRow).join("\n");
-    return html(this.#home.replace(LIST_MARKER, rows).replace("__START_KEY__", crypto.randomUUID()));
+    const page = html(this.#home.replace(LIST_MARKER, rows).replace("__START_KEY__", crypto.randomUUID()));
+    // Never kept for Back: a page shown again must carry a new start key (and the list as it is now).
+    page.headers.set("cache-control", "no-store");
+    return page;
   }
 
   /** The page of `deployment`, with its id and status filled in; its script keeps them up to date. */

@@ -47,7 +47,7 @@ if [ -e "$(dirname "$0")/big" ]; then
 fi
 if [ -e "$(dirname "$0")/badges" ]; then
   rm "$(dirname "$0")/badges"
-  printf '\\033[30;42m PASS \\033[0m \\033[37;41m FAIL \\033[0m \\033[43m warn \\033[0m \\033[7;31m inverse \\033[0m \\033[1;97;44m info \\033[0m \\033[40m black \\033[0m\\n'
+  printf '\\033[30;42m PASS \\033[0m \\033[37;41m FAIL \\033[0m \\033[43m warn \\033[0m \\033[7;31m inverse \\033[0m \\033[1;97;44m info \\033[0m \\033[40m black \\033[0m \\033[30;7m inverse black \\033[0m \\033[37;7m inverse white \\033[0m\\n'
   exit 0
 fi
 if [ -e "$(dirname "$0")/blank" ]; then
@@ -547,9 +547,9 @@ Deno.test({
           for (const scheme of ["light", "dark"]) {
             await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
             const found = await contrasts();
-            assert.equal(found.length, 6, found.join(", "));
+            assert.equal(found.length, 8, found.join(", "));
             for (const entry of found) {
-              assert.ok(Number(entry.split(" ")[1]) >= 4.5, `${scheme}: ${found.join(", ")}`);
+              assert.ok(Number(entry.split(" ").at(-1)) >= 4.5, `${scheme}: ${found.join(", ")}`);
             }
           }
           await page.close();

@@ -268,7 +268,7 @@ function errorResponse(
       return page;
     }
     // A browser shown a bare line of text would have no way on; a client of the API gets just the line.
-    if (request.method === "GET" && acceptsHtml(request)) {
+    if ((request.method === "GET" || request.method === "HEAD") && acceptsHtml(request)) {
       headers.set("content-type", "text/html; charset=utf-8");
       return new Response(errorPage(error.status, error.message), { status: error.status, headers });
     }

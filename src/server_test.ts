@@ -375,7 +375,10 @@ Deno.test("unknown and non-canonical ids are 404, wrong methods 405 with Allow",
 
 Deno.test("POST /start with the same key twice makes one deployment; the home page's form carries a fresh key", async () => {
   await using app = await startTestApp({ command: "true" });
-  const home = await (await fetch(app.url)).text();
+  const homeResponse = await fetch(app.url);
+  // Not kept for Back: the page shown again must carry a new key.
+  assert.equal(homeResponse.headers.get("cache-control"), "no-store");
+  const home = await homeResponse.text();
   const key = /<input type="hidden" name="key" value="([0-9a-f-]{36})">/.exec(home)?.[1];
   assert.ok(key, "the form's key");
   const press = () =>
@@ -398,7 +401,7 @@ Deno.test("POST /start with the same key twice makes one deployment; the home pa
   assert.notEqual(key, /name="key" value="([^"]+)"/.exec(await (await fetch(app.url)).text())?.[1]);
   const malformed = await fetch(new URL("start", app.url), {
     method: "POST",
-    headers: { "idempotency-key": "x" },
+    headers: { "idempotency-key": "has space" },
   });
   assert.equal(malformed.status, 400);
   await malformed.body?.cancel();
@@ -420,6 +423,8 @@ Deno.test("a browser that asks for an unknown page gets an HTML page with the me
   assert.equal(wrong.status, 405);
   assert.equal(wrong.headers.get("allow"), "POST");
   assert.match(await wrong.text(), /<p>Method GET is not allowed here; allowed: POST<\/p>/);
+  const head = await fetch(new URL(`deployment/${unknown}`, app.url), { method: "HEAD", headers: browser });
+  assert.deepEqual([head.status, head.headers.get("content-type")], [404, "text/html; charset=utf-8"]);
   const api = await fetch(new URL(`api/deployments/${unknown}`, app.url));
   assert.equal(api.headers.get("content-type"), "text/plain; charset=utf-8");
   assert.equal(await api.text(), "No such deployment\n");

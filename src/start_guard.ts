@@ -17,7 +17,8 @@ export interface StartGuardOptions {
   maxKeys?: number;
 }
 
-const KEY = /^[A-Za-z0-9_-]{8,128}$/;
+/** Visible ASCII, as the Idempotency-Key draft's keys and this page's are; quotes around it are dropped. */
+const KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** What {@linkcode StartGuard.start} made, or found made by an earlier request with the same key. */
 export interface Start {
@@ -40,11 +41,10 @@ export class StartGuard {
   /** Calls `create` unless a start with `key` (if any) was made within the window. 400 for a malformed key. */
   start(key: string | null | undefined, create: () => Promise<Deployment>): Start {
     if (key === null || key === undefined || key === "") return { deployment: create(), repeated: false };
+    // The draft standard sends it as a quoted string: `Idempotency-Key: "8e03978e-…"`.
+    if (key.length > 1 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1);
     if (!KEY.test(key)) {
-      throw new HttpError(
-        400,
-        `Cannot use the start key "${key.slice(0, 40)}": expected 8 to 128 of A-Z a-z 0-9 _ -`,
-      );
+      throw new HttpError(400, "Cannot use the start key: expected 1 to 255 visible ASCII characters");
     }
     const now = Date.now();
     this.#forgetOld(now);

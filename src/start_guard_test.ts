@@ -46,9 +46,16 @@ Deno.test("StartGuard keeps at most maxKeys keys, the newest", () => {
   assert.equal(guard.start("key-11111111", create).repeated, false);
 });
 
+Deno.test("StartGuard takes a key quoted as the Idempotency-Key draft sends it, or not", () => {
+  const guard = new StartGuard();
+  guard.start('"8e03978e-40d5"', maker().create);
+  assert.equal(guard.start("8e03978e-40d5", maker().create).repeated, true);
+  assert.equal(guard.start("deploy:2024-01-01:abc", maker().create).repeated, false);
+});
+
 Deno.test("StartGuard refuses a malformed key with 400", () => {
   const guard = new StartGuard();
-  for (const key of ["short", "x".repeat(129), "has space ok", "<script>1234</script>"]) {
+  for (const key of ["x".repeat(256), "has space", "tab\there", "é", '""']) {
     assert.throws(
       () => guard.start(key, maker().create),
       (error) => error instanceof HttpError && error.status === 400,

@@ -44,7 +44,11 @@ function guardStart() {
   const form = /** @type {HTMLFormElement} */ (button.form);
   const label = button.textContent;
   const key = /** @type {HTMLInputElement} */ (form.elements.namedItem("key"));
+  /** @type {number | undefined} */
+  let rearm;
   const ready = () => {
+    // A timer of a press before the page was last hidden (the back/forward cache freezes it) must not fire later.
+    clearTimeout(rearm);
     delete form.dataset.submitted;
     button.removeAttribute("aria-disabled");
     button.textContent = label;
@@ -59,7 +63,7 @@ function guardStart() {
     button.setAttribute("aria-disabled", "true");
     button.textContent = "Starting…";
     // A press after this long is meant (the reader may have stopped the first one, which no event tells).
-    setTimeout(ready, RESUBMIT_AFTER_MS);
+    rearm = setTimeout(ready, RESUBMIT_AFTER_MS);
   });
   globalThis.addEventListener("pageshow", ready);
 }
