@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { type DirectoryLock, lockDirectory } from "./directory_lock.ts";
-import { CHECKPOINT_BYTES, LineIndex } from "./line_index.ts";
+import { CHECKPOINT_BYTES, holdsBefore, LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type {
   LineBatch,
@@ -202,7 +202,7 @@ export class FileStore implements LogStore {
         ? this.#index.before(id, ino, size, afterLine)
         : undefined;
       if (checkpoint && checkpoint.offset > 0) {
-        if (await holdsAt(file, checkpoint.before, checkpoint.offset)) {
+        if (holdsBefore(file, checkpoint.before, checkpoint.offset)) {
           offset = checkpoint.offset;
           nextLine = checkpoint.line + 1;
         } else {
@@ -371,19 +371,6 @@ function statOrUndefined(path: string): Deno.FileInfo | undefined {
     if (isMissingLog(error)) return undefined;
     throw error;
   }
-}
-
-/** True when the file holds `bytes` just before `offset`: a checkpoint still fits it. Moves the file's position. */
-async function holdsAt(file: Deno.FsFile, bytes: Uint8Array, offset: number): Promise<boolean> {
-  const found = new Uint8Array(bytes.length);
-  await file.seek(offset - bytes.length, Deno.SeekMode.Start);
-  let read = 0;
-  while (read < found.length) {
-    const n = await file.read(found.subarray(read));
-    if (n === null) return false;
-    read += n;
-  }
-  return found.every((byte, i) => byte === bytes[i]);
 }
 
 /** What {@linkcode FileStore.save} writes before renaming it over the record: `.<id>.json.<uuid>.tmp`. */

@@ -19,6 +19,22 @@ export interface Checkpoint {
 /** Bytes of the log kept with each checkpoint, to recognise the file at that place. */
 export const CHECKPOINT_BYTES = 32;
 
+/**
+ * True when `file` holds `bytes` just before `offset`: a checkpoint (or what a tail saw) still fits it. Moves
+ * the file's position. Synchronous: a few bytes of a local file, where an async read costs a thread-pool trip.
+ */
+export function holdsBefore(file: Deno.FsFile, bytes: Uint8Array, offset: number): boolean {
+  const found = new Uint8Array(bytes.length);
+  file.seekSync(offset - bytes.length, Deno.SeekMode.Start);
+  let read = 0;
+  while (read < found.length) {
+    const n = file.readSync(found.subarray(read));
+    if (n === null) return false;
+    read += n;
+  }
+  return found.every((byte, i) => byte === bytes[i]);
+}
+
 /** Options of {@linkcode LineIndex}. */
 export interface LineIndexOptions {
   /** Bytes of log between two checkpoints. Default 256 KiB. */

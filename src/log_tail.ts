@@ -7,7 +7,7 @@
 
 import { setImmediate } from "node:timers";
 import type { Change } from "./dir_watcher.ts";
-import { type Checkpoint, CHECKPOINT_BYTES } from "./line_index.ts";
+import { type Checkpoint, CHECKPOINT_BYTES, holdsBefore } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 
@@ -24,8 +24,6 @@ const PASS_BYTES = 64 * 1024;
 const CHECK_BYTES = CHECKPOINT_BYTES;
 /** One buffer for every tail: a pass is synchronous and the splitter copies what it keeps. */
 const passBuffer = new Uint8Array(CHECK_BYTES + PASS_BYTES);
-/** Where the bytes before the last line end are read again, to tell a cut unfinished line from a rewrite. */
-const lineCheckBuffer = new Uint8Array(CHECK_BYTES);
 
 /**
  * True for the errors of a log that is not there to read: missing, or unreadable (its mode, a symlink loop).
@@ -267,18 +265,7 @@ export class LogTail implements LogFollower {
     const end = this.#lineEnd;
     if (end === 0) return true;
     const length = this.#lineSeenLength;
-    if (length === 0) return false;
-    const file = this.#file!;
-    file.seekSync(end - length, Deno.SeekMode.Start);
-    let total = 0;
-    while (total < length) {
-      const read = file.readSync(lineCheckBuffer.subarray(total, length));
-      if (read === null) break;
-      total += read;
-    }
-    if (total < length) return false;
-    for (let i = 0; i < length; i++) if (lineCheckBuffer[i] !== this.#lineSeen[i]) return false;
-    return true;
+    return length > 0 && holdsBefore(this.#file!, this.#lineSeen.subarray(0, length), end);
   }
 
   /** The log is not there to read: whatever was read of it is gone. Returns false: nothing more to read. */
