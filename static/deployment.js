@@ -443,8 +443,7 @@ function draw() {
   // Only on a change: setting it restyles every line.
   const digits = String(String(view.drawnLine).length);
   if (log.style.getPropertyValue("--line-digits") !== digits) log.style.setProperty("--line-digits", digits);
-  const count = view.drawnCount;
-  elements.lineCount.textContent = `${count.toLocaleString()} ${count === 1 ? "line" : "lines"}`;
+  elements.lineCount.textContent = linesText(view.drawnCount);
   renderProgress();
   if (view.awaitedLine !== null && view.awaitedLine <= view.drawnLine) {
     const line = view.awaitedLine;
@@ -464,12 +463,12 @@ function reportMissingLine() {
     return;
   }
   view.awaitedLine = null;
-  const count = view.drawnCount;
-  showMessage(
-    `There is no line ${line.toLocaleString()}: this log has ${count.toLocaleString()} ${
-      count === 1 ? "line" : "lines"
-    }.`,
-  );
+  showMessage(`There is no line ${line.toLocaleString()}: this log has ${linesText(view.drawnCount)}.`);
+}
+
+/** `1 line`, `2,500 lines`. @param {number} count */
+function linesText(count) {
+  return `${count.toLocaleString()} ${count === 1 ? "line" : "lines"}`;
 }
 
 /**
