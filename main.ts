@@ -74,7 +74,7 @@ async function main(): Promise<number> {
     // Their records stay "running": the next start records them interrupted, as after a crash.
     const running = await Promise.race([
       app.abandon(),
-      new Promise<undefined>((resolve) => setTimeout(resolve, ABANDON_MS)),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ABANDON_MS)),
     ]);
     if (running) console.error(`shiplog: stopped the processes of ${running} deployment(s) left running`);
     Deno.exit(0);
