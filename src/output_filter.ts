@@ -15,6 +15,8 @@ export interface OutputFilterOptions {
 
 const encoder = new TextEncoder();
 const LINE_BREAK = /\r\n|\r|\n/;
+/** Line breaks at the end of a value: not part of it (a value read from a file often ends with one). */
+const TRAILING_LINE_BREAKS = /[\r\n]+$/;
 /** The shortest line of a multi-line secret that is masked on its own, as a whole output line. */
 const MIN_LINE_OF_SECRET = 4;
 /** The shortest line of a multi-line secret that is masked wherever it appears, like a whole secret. */
@@ -30,7 +32,8 @@ export class OutputFilter {
   #full = false;
 
   constructor(options: OutputFilterOptions = {}) {
-    const secrets = (options.secrets ?? []).filter((secret) => secret !== "");
+    const secrets = (options.secrets ?? []).map((secret) => secret.replace(TRAILING_LINE_BREAKS, ""))
+      .filter((secret) => secret !== "");
     // Output is masked line by line, so a secret of several lines (a PEM key, a kubeconfig) is masked by its
     // lines, trimmed, as indentation may differ. A long one (a line of key material) is masked anywhere. A
     // short one (`users:`) would mask ordinary text inside other lines, so it is masked only as a whole line,

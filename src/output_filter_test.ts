@@ -48,3 +48,12 @@ Deno.test("OutputFilter masks a secret of several lines by its lines: long ones 
     ["***", "***", "key=***;", "  ***", "configured (users: 3)", "}", "***"],
   );
 });
+
+Deno.test("OutputFilter masks a secret ending in line breaks by its value: they are not part of it", () => {
+  const filter = new OutputFilter({ secrets: ["hunter2hunter\n", "s3cr3t-file-value\r\n\n"] });
+  assert.deepEqual(filter.filter(["password=hunter2hunter;", "hunter2hunter", "key s3cr3t-file-value."]), [
+    "password=***;",
+    "***",
+    "key ***.",
+  ]);
+});

@@ -660,6 +660,16 @@ Deno.test("secrets are masked as *** in the log file, the raw log and the event 
   assert.deepEqual(logLines(sse).sort(), ["clean", "password=***", "twice ***,*** end"]);
 });
 
+Deno.test("a secret whose value ends in a line break, as one read from a file does, is masked in any line", async () => {
+  await using app = await startTestApp({
+    command: 's=hunter2; printf "password=%shunter;\\n" "$s"; echo "$s"hunter; printf "%shunter" "$s"',
+    secrets: ["hunter2hunter\n"],
+  });
+  const { id } = await createDeployment(app);
+  assert.equal((await waitForEnd(app, id)).status, "succeeded");
+  assert.equal(await Deno.readTextFile(join(app.dir, `${id}.log`)), "password=***;\n***\n***\n");
+});
+
 Deno.test("the access token is masked in logs like any secret", async () => {
   await using app = await startTestApp({
     command: 't=tok3n; echo "leaked: $t-access-value"',
