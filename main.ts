@@ -6,6 +6,7 @@
 
 import { startApp } from "./src/app.ts";
 import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
+import { MIN_SECRET_LENGTH, OutputFilter } from "./src/output_filter.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /** How long, past the deadline, stopping what deployments left running may take. */
@@ -49,13 +50,20 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  const masked = config.maskEnv.map((name) => ({ name, value: Deno.env.get(name) ?? "" }));
+  const tooShort = masked.filter(({ value }) => OutputFilter.tooShort(value)).map(({ name }) => name);
+  if (tooShort.length > 0) {
+    console.error(
+      `shiplog: warning: not masking --mask-env ${tooShort.join(", ")}: ` +
+        `a value under ${MIN_SECRET_LENGTH} characters would mask ordinary text too`,
+    );
+  }
   let app;
   try {
     const tls = config.cert === undefined || config.key === undefined
       ? undefined
       : { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) };
-    const secrets = config.maskEnv.map((name) => Deno.env.get(name)).filter((value) => value !== undefined);
-    app = await startApp({ ...config, token, tls, secrets });
+    app = await startApp({ ...config, token, tls, secrets: masked.map(({ value }) => value) });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;

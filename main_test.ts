@@ -239,3 +239,24 @@ Deno.test("a non-loopback --hostname prints a warning", async () => {
     await terminate(shiplog);
   }
 });
+
+Deno.test("a --mask-env value under 4 characters is left in clear, and the start-up says which variable", async () => {
+  await using dir = await makeTempDir();
+  await using shiplog = await spawnShiplog(dir.path, [
+    ...["DEPLOY_PIN", "DEPLOY_SEPARATOR", "DB_PASSWORD"].flatMap((name) => ["--mask-env", name]),
+    "--command",
+    'echo "step 1 of 10: done"; printf "password=%s\\n" "$DB_PASSWORD"',
+  ], { env: { DEPLOY_PIN: "1", DEPLOY_SEPARATOR: " ", DB_PASSWORD: "hunter2hunter\n" } });
+  try {
+    const id = await startDeployment(shiplog);
+    await waitForStatus(shiplog, id, "succeeded");
+    assert.equal(await Deno.readTextFile(`${dir.path}/${id}.log`), "step 1 of 10: done\npassword=***\n\n");
+    assert.equal(
+      shiplog.stderr(),
+      "shiplog: warning: not masking --mask-env DEPLOY_PIN, DEPLOY_SEPARATOR: " +
+        "a value under 4 characters would mask ordinary text too\n",
+    );
+  } finally {
+    await assertExitsCleanly(shiplog);
+  }
+});

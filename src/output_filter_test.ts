@@ -57,3 +57,72 @@ Deno.test("OutputFilter masks a secret ending in line breaks by its value: they 
     "key ***.",
   ]);
 });
+
+Deno.test("OutputFilter leaves a secret under 4 characters in clear, so that it cannot mask ordinary text", () => {
+  const filter = new OutputFilter({ secrets: ["1", " ", "ab\n", "€€€", "abcd"] });
+  assert.deepEqual(filter.filter(["step 1 of 10: ab €€€", "abcd"]), ["step 1 of 10: ab €€€", "***"]);
+  assert.deepEqual(["1", " ", "ab\n", "€€€", "", "\n", "abcd", "abcd\n"].map(OutputFilter.tooShort), [
+    true,
+    true,
+    true,
+    true,
+    false,
+    false,
+    false,
+    false,
+  ]);
+});
+
+Deno.test("OutputFilter masks a secret's base64, with either alphabet, with or without padding", () => {
+  const secret = "hunter2hunter>?x"; // base64 "aHVudGVyMmh1bnRlcj4/eA==": a `/` (URL-safe `_`) and padding
+  const filter = new OutputFilter({ secrets: [secret] });
+  const base64 = btoa(secret);
+  const urlSafe = base64.replaceAll("+", "-").replaceAll("/", "_");
+  assert.deepEqual(
+    filter.filter([
+      `a ${base64}.`,
+      `b ${base64.replace(/=+$/, "")}.`,
+      `c ${urlSafe}.`,
+      `d ${urlSafe.replace(/=+$/, "")}.`,
+      `e ${btoa("hunter2hunter")}.`,
+      `f ${btoa(`${secret}!`)}`,
+    ]),
+    ["a ***.", "b ***.", "c ***.", "d ***.", "e aHVudGVyMmh1bnRlcg==.", "f ***CE="],
+  );
+});
+
+Deno.test("OutputFilter masks a secret inside a longer base64 text at each of its three alignments", () => {
+  const filter = new OutputFilter({ secrets: ["hunter2hunter"] });
+  // `Authorization: Basic base64(user:password)`: the secret starts at byte 0, 1 or 2 of a 3-byte group. The
+  // characters it shares with its neighbours stay: `Om` holds `:` and the secret's first bits, `I=` its last.
+  const lines = ["", "a:", "ab:", "deploy:"].map((user) => `Basic ${btoa(`${user}hunter2hunter`)}`);
+  assert.deepEqual(lines, [
+    "Basic aHVudGVyMmh1bnRlcg==",
+    "Basic YTpodW50ZXIyaHVudGVy",
+    "Basic YWI6aHVudGVyMmh1bnRlcg==",
+    "Basic ZGVwbG95Omh1bnRlcjJodW50ZXI=",
+  ]);
+  assert.deepEqual(filter.filter(lines), [
+    "Basic ***",
+    "Basic YTp***",
+    "Basic YWI6***",
+    "Basic ZGVwbG95Om***I=",
+  ]);
+  // A short secret's inner parts are too short to be told from other base64: only its whole forms are masked.
+  const short = new OutputFilter({ secrets: ["k3y!"] });
+  assert.deepEqual(short.filter([btoa("k3y!"), btoa("xk3y!x")]), ["***", btoa("xk3y!x")]);
+});
+
+Deno.test("OutputFilter masks a secret's URL-encoded forms: percent-encoded, and with + for a space", () => {
+  const filter = new OutputFilter({ secrets: ["p@ss w/rd!(x)"] });
+  assert.deepEqual(
+    filter.filter([
+      "url=https://u:p%40ss%20w%2Frd!(x)@host/",
+      "body=password=p%40ss+w%2Frd%21%28x%29&x=1",
+      "curl p%40ss%20w%2Frd%21%28x%29",
+      "form p%40ss+w%2Frd!(x)",
+      "plain p@ss w/rd!(x)",
+    ]),
+    ["url=https://u:***@host/", "body=password=***&x=1", "curl ***", "form ***", "plain ***"],
+  );
+});

@@ -670,6 +670,28 @@ Deno.test("a secret whose value ends in a line break, as one read from a file do
   assert.equal(await Deno.readTextFile(join(app.dir, `${id}.log`)), "password=***;\n***\n***\n");
 });
 
+Deno.test("a secret is masked in its base64 and URL-encoded forms, alone and inside longer values", async () => {
+  // The value is the secret with the line break a secret file ends with; the command prints it through real
+  // tools (`base64`, `sed` for the percent-encoding), with and without that line break.
+  await using app = await startTestApp({
+    command: [
+      's="p@ss w0rd-$(echo hunter2)"',
+      'printf "%s" "$s" | base64',
+      'echo "$s" | base64',
+      'printf "deploy:%s" "$s" | base64',
+      'printf "%s" "$s" | base64 | tr "+/" "-_" | tr -d "="',
+      'printf "url=https://deploy:%s@host/\\n" "$(printf "%s" "$s" | sed "s/@/%40/g; s/ /%20/g")"',
+      'printf "form=%s\\n" "$(printf "%s" "$s" | sed "s/@/%40/g; s/ /+/g")"',
+    ].join("; "),
+    secrets: ["p@ss w0rd-hunter2\n"],
+  });
+  const { id } = await createDeployment(app);
+  assert.equal((await waitForEnd(app, id)).status, "succeeded");
+  const log = await Deno.readTextFile(join(app.dir, `${id}.log`));
+  // `printf` and `echo` differ by the line break, which shares the last characters; `deploy:` the first.
+  assert.equal(log, "***\n***K\nZGVwbG95On***\n***\nurl=https://deploy:***@host/\nform=***\n");
+});
+
 Deno.test("the access token is masked in logs like any secret", async () => {
   await using app = await startTestApp({
     command: 't=tok3n; echo "leaked: $t-access-value"',

@@ -29,6 +29,8 @@ export interface SpawnOptions {
    * `/dev/full`; without it those fail (the orphans are then silently left running). Default false.
    */
   allowAll?: boolean;
+  /** Variables set in its environment, besides those it inherits from the test. */
+  env?: Record<string, string>;
 }
 
 /** The permissions of `deno task start`. */
@@ -47,6 +49,7 @@ export async function spawnShiplog(
   const process = new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissions, "main.ts", "--port", "0", "--dir", dir, ...args],
     cwd: root,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
