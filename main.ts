@@ -1,7 +1,8 @@
 /**
  * @module
- * The shiplog program: the only reader of `Deno.args` and `Deno.env`. It resolves the configuration, starts the
- * server, prints where it listens, and on SIGINT or SIGTERM shuts down cleanly and exits 0.
+ * The shiplog program: the only reader of `Deno.args` and `Deno.env`. It resolves the configuration, the secrets
+ * to mask and the deploy command's environment, starts the server, prints where it listens, and on SIGINT or
+ * SIGTERM shuts down cleanly and exits 0.
  */
 
 import { startApp } from "./src/app.ts";
@@ -63,7 +64,12 @@ async function main(): Promise<number> {
     const tls = config.cert === undefined || config.key === undefined
       ? undefined
       : { cert: await Deno.readTextFile(config.cert), key: await Deno.readTextFile(config.key) };
-    app = await startApp({ ...config, token, tls, secrets: masked.map(({ value }) => value) });
+    // The deploy command gets shiplog's environment without shiplog's settings: the token, its file, the rest.
+    const settings = new Set(ENVIRONMENT_VARIABLES);
+    const commandEnv = Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
+    );
+    app = await startApp({ ...config, token, tls, secrets: masked.map(({ value }) => value), commandEnv });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;

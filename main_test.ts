@@ -4,8 +4,10 @@
 
 import assert from "node:assert/strict";
 import { EventSource } from "eventsource";
+import { ENVIRONMENT_VARIABLES } from "./src/config.ts";
 import { killOrphans } from "./src/orphans.ts";
-import { isProcessAlive, makeTempDir, waitFor } from "./src/test_helpers.ts";
+import { createDeployment, getDeployment } from "./src/test_app.ts";
+import { isProcessAlive, makeTempDir, waitFor, waitForValue } from "./src/test_helpers.ts";
 import {
   assertExitsCleanly,
   spawnShiplog,
@@ -256,6 +258,40 @@ Deno.test("a --mask-env value under 4 characters is left in clear, and the start
       "shiplog: warning: not masking --mask-env DEPLOY_PIN, DEPLOY_SEPARATOR: " +
         "a value under 4 characters would mask ordinary text too\n",
     );
+  } finally {
+    await assertExitsCleanly(shiplog);
+  }
+});
+
+Deno.test("the deploy command gets the environment without shiplog's settings, and SHIPLOG_DEPLOYMENT_ID", async () => {
+  await using dir = await makeTempDir();
+  const tokenFile = `${dir.path}/token`;
+  await Deno.writeTextFile(tokenFile, "t0ken-from-the-file\n");
+  // Settings in the environment; --token-file beats SHIPLOG_TOKEN, so the token can be set both ways at once.
+  await using shiplog = await spawnShiplog(dir.path, ["--token-file", tokenFile], {
+    env: {
+      SHIPLOG_TOKEN: "t0ken-from-the-environment",
+      SHIPLOG_TOKEN_FILE: tokenFile,
+      SHIPLOG_COMMAND: "env",
+      SHIPLOG_MAX_RUNNING: "3",
+      SHIPLOG_MASK_ENV: "DEPLOY_TARGET",
+      DEPLOY_TARGET: "staging-cluster",
+    },
+  });
+  try {
+    const auth = { authorization: "Bearer t0ken-from-the-file" };
+    const { id } = await createDeployment(shiplog, auth);
+    await waitForValue(`deployment ${id} to succeed`, async () => {
+      return (await getDeployment(shiplog, id, auth)).status === "succeeded" || undefined;
+    }, { timeoutMs: 10_000, intervalMs: 25 });
+    const log = await Deno.readTextFile(`${dir.path}/${id}.log`);
+    const names = log.split("\n").map((line) => line.split("=")[0]);
+    assert.deepEqual(names.filter((name) => ENVIRONMENT_VARIABLES.includes(name)), [], log);
+    assert.ok(names.includes("PATH"), log);
+    assert.match(log, new RegExp(`^SHIPLOG_DEPLOYMENT_ID=${id}$`, "m"));
+    // Masked in the log, but the command has it.
+    assert.match(log, /^DEPLOY_TARGET=\*\*\*$/m);
+    assert.ok(!log.includes("t0ken-from-the-environment"), log);
   } finally {
     await assertExitsCleanly(shiplog);
   }

@@ -26,6 +26,11 @@ export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "ma
   tls?: { cert: string; key: string };
   /** The values to mask in logs (of the variables named by `--mask-env`). */
   secrets?: string[];
+  /**
+   * The deploy command's environment, besides the variables shiplog defines for it: `main.ts` passes its own
+   * without shiplog's settings. Default: shiplog's own, inherited as it is.
+   */
+  commandEnv?: Record<string, string>;
 };
 
 /** Settings that only tests and benchmarks change. */
@@ -77,10 +82,11 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
   }
   const runner = new Runner(deployments, store, {
     command: config.command,
+    env: config.commandEnv,
     maxRunning: config.maxRunning,
     graceMs: options.graceMs,
     simulationLineDelayMs: options.simulationLineDelayMs,
-    // The token is in the deploy command's environment too (inherited): it must not reach a log either.
+    // The command does not inherit the token, but may know it another way (a script that reads the file).
     secrets: [...config.secrets ?? [], ...config.token === undefined ? [] : [config.token]],
     maxLogBytes: config.maxLogBytes,
   });

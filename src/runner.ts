@@ -25,6 +25,11 @@ export interface RunnerOptions {
   graceMs?: number;
   /** Milliseconds between two lines of the simulation. Default 350. */
   simulationLineDelayMs?: number;
+  /**
+   * The command's environment, besides the variables shiplog defines for it (`SHIPLOG_DEPLOYMENT_ID`).
+   * Default: shiplog's own, inherited as it is.
+   */
+  env?: Readonly<Record<string, string>>;
   /** Values replaced by `***` before a line is written. */
   secrets?: readonly string[];
   /** Bytes a log may reach; past it one notice is written and further output dropped. Default: no cap. */
@@ -46,6 +51,7 @@ export class Runner {
   #maxRunning: number;
   #graceMs: number;
   #lineDelayMs: number | undefined;
+  #env: Readonly<Record<string, string>> | undefined;
   #secrets: readonly string[];
   #maxLogBytes: number | undefined;
   #queue: string[] = [];
@@ -59,6 +65,7 @@ export class Runner {
     this.#maxRunning = options.maxRunning ?? 2;
     this.#graceMs = options.graceMs ?? 2000;
     this.#lineDelayMs = options.simulationLineDelayMs;
+    this.#env = options.env;
     this.#secrets = options.secrets ?? [];
     this.#maxLogBytes = options.maxLogBytes;
   }
@@ -199,7 +206,8 @@ export class Runner {
   ): Promise<number | null> {
     const child = new Deno.Command("sh", {
       args: ["-c", command],
-      env: { SHIPLOG_DEPLOYMENT_ID: id },
+      env: { ...this.#env, SHIPLOG_DEPLOYMENT_ID: id },
+      clearEnv: this.#env !== undefined,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -91,6 +91,24 @@ Deno.test("Runner gives the command SHIPLOG_DEPLOYMENT_ID and the server's envir
   assert.equal(await fixture.readLog(id), `id=${id}\npath=${Deno.env.get("PATH")}\n`);
 });
 
+Deno.test("Runner given an environment gives the command that and SHIPLOG_DEPLOYMENT_ID, nothing inherited", async () => {
+  // `env` prints the environment as the command gets it; HOME, set for the test, is not passed on.
+  assert.ok(Deno.env.get("HOME"), "the test has a HOME to leave out");
+  await using fixture = await startRunner({
+    command: "env | sort",
+    env: { PATH: Deno.env.get("PATH")!, DEPLOY_TARGET: "staging", SHIPLOG_DEPLOYMENT_ID: "forged" },
+  });
+  const id = await fixture.start();
+  await fixture.ended(id);
+  const lines = (await fixture.readLog(id)).split("\n").filter((line) => line !== "");
+  // `sh` adds PWD of its own.
+  assert.deepEqual(lines.filter((line) => !line.startsWith("PWD=")), [
+    "DEPLOY_TARGET=staging",
+    `PATH=${Deno.env.get("PATH")}`,
+    `SHIPLOG_DEPLOYMENT_ID=${id}`,
+  ]);
+});
+
 Deno.test("Runner records exit 0 as succeeded and exit 3 as failed, with the exit code", async (t) => {
   await t.step("exit 0", async () => {
     await using fixture = await startRunner({ command: "echo fine; exit 0" });
