@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { LOCK_FILE } from "./directory_lock.ts";
-import { FileStore, type FileStoreOptions } from "./file_store.ts";
+import type { Deployment } from "./deployment.ts";
+import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES } from "./file_store.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "./test_helpers.ts";
 
@@ -169,6 +170,27 @@ async function fileElsewhere(text: string) {
 }
 
 const MARKER = "MARKER-outside-the-data-directory";
+
+Deno.test("FileStore.list() ignores a record that is a symlink, and one over 64 KiB, but takes one of 64 KiB", async () => {
+  await using fixture = await openStore();
+  const { store, dir } = fixture;
+  const linked = deploymentRecord({ command: MARKER });
+  await using target = await fileElsewhere(JSON.stringify(linked));
+  await Deno.symlink(target.path, join(dir, `${linked.id}.json`));
+  // Valid records but for their size, padded with spaces: one byte over the limit, and exactly at it.
+  const padded = (record: Deployment, bytes: number) => {
+    const text = JSON.stringify(record);
+    return text.slice(0, -1) + " ".repeat(bytes - text.length) + "}";
+  };
+  const over = deploymentRecord();
+  await Deno.writeTextFile(join(dir, `${over.id}.json`), padded(over, MAX_RECORD_BYTES + 1));
+  const at = deploymentRecord();
+  await Deno.writeTextFile(join(dir, `${at.id}.json`), padded(at, MAX_RECORD_BYTES));
+  assert.equal(MAX_RECORD_BYTES, 64 * 1024);
+
+  assert.deepEqual(await store.list(), [at]);
+  assert.equal(await Deno.readTextFile(target.path), JSON.stringify(linked));
+});
 
 Deno.test("FileStore reads a log that is a symlink as empty: nothing of the file it points to", async () => {
   await using fixture = await openStore(NO_POLL);
