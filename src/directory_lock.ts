@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { openRegularFile, type Refused, type RegularFile } from "./regular_file.ts";
 import { settlesWithin } from "./settles_within.ts";
 
 /** The lock file's name in the data directory. */
@@ -79,34 +80,21 @@ export async function lockDirectory(dir: string, options: LockOptions = {}): Pro
  * overwrite whatever file it points to, and a FIFO would block whoever reads the owner's pid. Read-only when
  * the directory takes no writes; `undefined` when there is no lock file and none can be made.
  */
+// deno-lint-ignore require-await -- async, so that an error of the open rejects, as the lock's own do
 async function openLockFile(path: string): Promise<Deno.FsFile | undefined> {
-  const before = await Deno.lstat(path).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  });
-  if (before && !before.isFile) throw notARegularFile(path);
-  let file: Deno.FsFile;
+  let opened: RegularFile | Refused | undefined;
   try {
-    file = await Deno.open(path, { read: true, write: true, create: true });
+    opened = openRegularFile(path, { read: true, write: true, create: true });
   } catch (error) {
     // EROFS has no class of its own in Deno; PermissionDenied is a directory we may not write to.
     const readOnly = error instanceof Deno.errors.PermissionDenied || /os error 30\b/.test(String(error));
     if (!readOnly) throw error;
-    if (!before) return undefined;
-    file = await Deno.open(path, { read: true });
+    opened = openRegularFile(path, { read: true });
   }
-  // Replaced by a symlink between the check and the open: refuse it all the same.
-  const opened = await file.stat();
-  const now = await Deno.lstat(path).catch(() => undefined);
-  if (!opened.isFile || !now?.isFile || now.ino !== opened.ino || now.dev !== opened.dev) {
-    file.close();
-    throw notARegularFile(path);
+  if (opened && "refused" in opened) {
+    throw new Error(`Cannot use ${path}: it is ${opened.refused}; remove it`);
   }
-  return file;
-}
-
-function notARegularFile(path: string): Error {
-  return new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
+  return opened?.file;
 }
 
 async function owner(path: string): Promise<string> {

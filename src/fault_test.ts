@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Deployment } from "./deployment.ts";
 import { getDeployment, metric } from "./test_app.ts";
-import { delay, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
+import { delay, deploymentRecord, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
 import {
   assertExitsCleanly,
   spawnShiplog,
@@ -376,13 +376,13 @@ Deno.test("a log truncated, deleted or replaced under its viewers: they get rese
 Deno.test("a log that cannot be written ends its deployment failed, and everything else is still served", async () => {
   await using dir = await makeTempDir();
   using ids = deploymentIds();
-  // Writing a log to /dev/full (below) needs --allow-all.
+  // Files of up to 4 KiB: a log longer than that cannot be written to, as on a full disk.
   await using shiplog = await spawnShiplog(dir.path, [
     "--max-running",
     "1",
     "--command",
     'echo "hello from $SHIPLOG_DEPLOYMENT_ID"; sleep 33',
-  ], { allowAll: true });
+  ], { fileSizeBlocks: 8 });
   // The first deployment holds the only slot, so the second waits queued with its (empty) log created.
   const first = await startDeployment(shiplog);
   ids.push(first);
@@ -390,14 +390,14 @@ Deno.test("a log that cannot be written ends its deployment failed, and everythi
   const full = await startDeployment(shiplog);
   ids.push(full);
   assert.equal((await getDeployment(shiplog, full)).status, "queued");
-  // Every write to its log now fails with ENOSPC, as on a full disk.
-  await Deno.remove(join(dir.path, `${full}.log`));
-  await Deno.symlink("/dev/full", join(dir.path, `${full}.log`));
+  // Every write to its log now fails with EFBIG, as one to a full disk fails with ENOSPC.
+  const written = "x".repeat(99) + "\n";
+  await Deno.writeTextFile(join(dir.path, `${full}.log`), written.repeat(50));
   const viewer = events(shiplog.url, full);
 
   await cancel(shiplog.url, first);
   const failed = await waitForStatus(shiplog, full, "failed");
-  assert.match(failed.reason!, /^Cannot write the log: No space left on device/);
+  assert.match(failed.reason!, /^Cannot write the log: File too large/);
   assert.ok(failed.finishedAt);
   await waitFor("the failed deployment's command to be stopped", () => processesOf(full).length === 0);
 
@@ -408,7 +408,7 @@ Deno.test("a log that cannot be written ends its deployment failed, and everythi
   assert.equal(JSON.parse(got.at(-1)!.data).status, "failed");
   const raw = await withDeadline("the raw log", fetch(new URL(`deployments/${full}/log`, shiplog.url)));
   assert.equal(raw.status, 200);
-  assert.equal(await withDeadline("the raw log's body", raw.text()), "");
+  assert.equal(await withDeadline("the raw log's body", raw.text()), written.repeat(50));
   await healthy(shiplog.url);
   const next = await startDeployment(shiplog);
   ids.push(next);
@@ -421,6 +421,40 @@ Deno.test("a log that cannot be written ends its deployment failed, and everythi
   assert.equal((await cancel(shiplog.url, next)).status, "cancelled");
   const firstLog = await (await fetch(new URL(`deployments/${first}/log`, shiplog.url))).text();
   assert.equal(firstLog, `hello from ${first}\n`);
+  await assertExitsCleanly(shiplog);
+});
+
+Deno.test("a record that is a symlink, or over 64 KiB, is ignored at start with a message, and never served", async () => {
+  await using dir = await makeTempDir();
+  await using elsewhere = await makeTempDir();
+  const marker = "MARKER-outside-the-data-directory";
+  const finished = { status: "succeeded", startedAt: "2026-11-24T08:00:01.000Z", exitCode: 0 } as const;
+  const good = deploymentRecord({ ...finished, finishedAt: "2026-11-24T08:00:02.000Z" });
+  await Deno.writeTextFile(join(dir.path, `${good.id}.json`), JSON.stringify(good));
+  const linked = deploymentRecord({ ...finished, finishedAt: "2026-11-24T08:00:03.000Z", command: marker });
+  const target = join(elsewhere.path, "record.json");
+  await Deno.writeTextFile(target, JSON.stringify(linked));
+  await Deno.symlink(target, join(dir.path, `${linked.id}.json`));
+  // 30 MB that a whole read would take into memory (sparse: no disk taken); never read, not even to parse it.
+  const huge = crypto.randomUUID();
+  await Deno.writeTextFile(join(dir.path, `${huge}.json`), "");
+  await Deno.truncate(join(dir.path, `${huge}.json`), 30 * MB);
+
+  await using shiplog = await spawnShiplog(dir.path);
+  const messages = [
+    `shiplog: ignoring ${linked.id}.json: it is a symlink, not a regular file\n`,
+    `shiplog: ignoring ${huge}.json: ${30 * MB} bytes, over the limit of 65536 bytes (64 KiB) for a record\n`,
+  ];
+  await waitFor("the messages", () => messages.every((message) => shiplog.stderr().includes(message)));
+  for (const message of messages) assert.equal(shiplog.stderr().split(message).length, 2, shiplog.stderr());
+  const list = await withDeadline("the list", fetch(new URL("api/deployments", shiplog.url)));
+  assert.deepEqual(await list.json(), [good]);
+  for (const id of [linked.id, huge]) {
+    const one = await withDeadline("a record", fetch(new URL(`api/deployments/${id}`, shiplog.url)));
+    assert.equal(one.status, 404);
+    assert.ok(!(await one.text()).includes(marker));
+  }
+  assert.equal(await Deno.readTextFile(target), JSON.stringify(linked));
   await assertExitsCleanly(shiplog);
 });
 

@@ -21,6 +21,7 @@ import type {
 } from "./log_store.ts";
 import { isMissingLog, LogTail } from "./log_tail.ts";
 import { isDeploymentId } from "./deployment_id.ts";
+import { lstatOrUndefined, openRegularFile } from "./regular_file.ts";
 
 /** Options of {@linkcode FileStore}. */
 export interface FileStoreOptions {
@@ -37,6 +38,8 @@ export interface FileStoreOptions {
 const READ_CHUNK_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 const LF = 0x0a;
+/** The most a record may hold: those shiplog writes hold their command and well under 1 KiB more. */
+export const MAX_RECORD_BYTES = 64 * 1024;
 
 /** Deployments kept as files in one directory. */
 export class FileStore implements LogStore {
@@ -71,9 +74,12 @@ export class FileStore implements LogStore {
     const deployments: Deployment[] = [];
     for await (const entry of Deno.readDir(this.#dir)) {
       const id = entry.name.endsWith(".json") ? entry.name.slice(0, -5) : "";
-      if (!entry.isFile || !isDeploymentId(id)) continue;
+      // Not only files: a symlink (or anything else) named like a record is refused, with a message.
+      if (!isDeploymentId(id)) continue;
       try {
-        const record = JSON.parse(await Deno.readTextFile(this.#path(id, "json")));
+        const text = readRecord(this.#path(id, "json"));
+        if (text === undefined) continue; // deleted since the directory was read
+        const record = JSON.parse(text);
         if (isDeployment(record) && record.id === id) deployments.push(record);
         else console.error(`shiplog: ignoring ${entry.name}: not a deployment record`);
       } catch (error) {
@@ -105,7 +111,7 @@ export class FileStore implements LogStore {
 
   async openAppender(id: string): Promise<LogAppender> {
     const path = this.#path(id, "log");
-    let file = await openForAppending(path);
+    let file = openForAppending(path);
     let inode = (await file.stat()).ino;
     // Writes are chained so that lines from two sources (stdout, stderr) never interleave within a line.
     let last: Promise<void> = Promise.resolve();
@@ -123,10 +129,10 @@ export class FileStore implements LogStore {
           try {
             // The log was deleted, or replaced by a rename (a rotation, a tool rewriting it): what follows goes
             // to the path, where viewers and `tail -F` look, not to a file that nobody can open any more.
-            if (statOrUndefined(path)?.ino !== inode) {
+            if (lstatOrUndefined(path)?.ino !== inode) {
               // Opened before the old one is closed: if the path cannot be opened, this appender still holds
               // a file it can close.
-              const next = await openForAppending(path);
+              const next = openForAppending(path);
               file.close();
               file = next;
               inode = (await file.stat()).ino;
@@ -194,7 +200,7 @@ export class FileStore implements LogStore {
     let nextLine = options.from === undefined ? 1 : afterLine + 1;
     // Nothing past the cursor (an idle viewer of a new log, say): no file opened, no buffer.
     if ((this.#statLog(id)?.size ?? 0) <= offset) return nextLine - 1;
-    const file = await this.#openFile(id);
+    const file = this.#openLog(id);
     if (!file) return nextLine - 1;
     try {
       const { ino, size } = await file.stat();
@@ -310,8 +316,9 @@ export class FileStore implements LogStore {
     return this.#statLog(id)?.mtime ?? undefined;
   }
 
+  // deno-lint-ignore require-await -- async, so that an error of the open rejects, not throws
   async readRaw(id: string): Promise<ReadableStream<Uint8Array>> {
-    return (await this.#openLog(id))?.readable ?? new Blob([]).stream();
+    return this.#openLog(id)?.readable ?? new Blob([]).stream();
   }
 
   async close(): Promise<void> {
@@ -323,26 +330,29 @@ export class FileStore implements LogStore {
   }
 
   /**
-   * The log's file info, or `undefined` when there is none or it is not a regular file. Synchronous: a local
-   * stat is microseconds, and the async one costs a thread-pool round trip and kilobytes of garbage per viewer.
+   * The log's file info, or `undefined` when there is none or it is not a regular file (a symlink is not
+   * followed). Synchronous: a local stat is microseconds, and the async one costs a thread-pool round trip and
+   * kilobytes of garbage per viewer.
    */
   #statLog(id: string): Deno.FileInfo | undefined {
-    const info = statOrUndefined(this.#path(id, "log"));
-    return info?.isFile ? info : undefined;
+    try {
+      const info = lstatOrUndefined(this.#path(id, "log"));
+      return info?.isFile ? info : undefined;
+    } catch (error) {
+      if (isMissingLog(error)) return undefined;
+      throw error;
+    }
   }
 
   /**
-   * Opens a log for reading, or `undefined` when there is none or it is not a regular file: opening a FIFO
-   * blocks until someone writes to it, and a device never ends, so both read as an empty log.
+   * Opens a log for reading, or `undefined` when there is none or it is not a regular file: through a symlink
+   * it would serve another file, opening a FIFO blocks until someone writes to it, and a device never ends, so
+   * all of them read as an empty log.
    */
-  async #openLog(id: string): Promise<Deno.FsFile | undefined> {
-    return this.#statLog(id) ? await this.#openFile(id) : undefined;
-  }
-
-  /** Opens a log known to be a regular file; `undefined` if it went away since. */
-  async #openFile(id: string): Promise<Deno.FsFile | undefined> {
+  #openLog(id: string): Deno.FsFile | undefined {
     try {
-      return await Deno.open(this.#path(id, "log"), { read: true });
+      const opened = openRegularFile(this.#path(id, "log"), { read: true });
+      return opened && "file" in opened ? opened.file : undefined;
     } catch (error) {
       if (isMissingLog(error)) return undefined;
       throw error;
@@ -356,20 +366,43 @@ export class FileStore implements LogStore {
   }
 }
 
-/** Opens a log to append to it, creating it if it is missing. */
-async function openForAppending(path: string): Promise<Deno.FsFile> {
-  // Opening a FIFO for writing blocks until somebody reads it, which would stall the runner for good.
-  if (statOrUndefined(path)?.isFifo) throw new TypeError(`Cannot append to ${path}: it is a FIFO`);
-  return await Deno.open(path, { append: true, create: true });
+/**
+ * Opens a log to append to it, creating it if it is missing. Anything but a regular file is refused: through a
+ * symlink the output would go to the file it points to, and opening a FIFO for writing blocks until somebody
+ * reads it, which would stall the runner for good.
+ */
+function openForAppending(path: string): Deno.FsFile {
+  const opened = openRegularFile(path, { append: true, create: true })!;
+  if ("refused" in opened) throw new TypeError(`Cannot append to ${path}: it is ${opened.refused}`);
+  return opened.file;
 }
 
-/** The file info of `path`, or `undefined` when nothing is there (or nothing that can be read). */
-function statOrUndefined(path: string): Deno.FileInfo | undefined {
+/**
+ * The text of the record at `path`, or `undefined` if it is gone; throws if it is not a regular file or holds
+ * more than {@linkcode MAX_RECORD_BYTES}, which is never read whole: each record is kept in memory and sent to
+ * every viewer of the home page, and one of 30 MB made by hand took the server from 109 to 584 MB.
+ */
+function readRecord(path: string): string | undefined {
+  const opened = openRegularFile(path, { read: true });
+  if (!opened) return undefined;
+  if ("refused" in opened) throw new TypeError(`it is ${opened.refused}`);
+  const { file, info } = opened;
   try {
-    return Deno.statSync(path);
-  } catch (error) {
-    if (isMissingLog(error)) return undefined;
-    throw error;
+    if (info.size > MAX_RECORD_BYTES) {
+      throw new RangeError(
+        `${info.size} bytes, over the limit of ${MAX_RECORD_BYTES} bytes (64 KiB) for a record`,
+      );
+    }
+    // No more than its size when opened: one that grows meanwhile (records are renamed in, never written to) is
+    // read no further.
+    const buffer = new Uint8Array(info.size);
+    let length = 0;
+    for (let read; length < buffer.length && (read = file.readSync(buffer.subarray(length))) !== null;) {
+      length += read;
+    }
+    return new TextDecoder().decode(buffer.subarray(0, length));
+  } finally {
+    file.close();
   }
 }
 

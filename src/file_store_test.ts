@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { LOCK_FILE } from "./directory_lock.ts";
-import { FileStore, type FileStoreOptions } from "./file_store.ts";
+import type { Deployment } from "./deployment.ts";
+import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES } from "./file_store.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "./test_helpers.ts";
 
@@ -160,6 +161,52 @@ Deno.test("FileStore.list() ignores junk: bad JSON, non-UUID names, wrong shapes
   assert.deepEqual(await store.list(), [good]);
 });
 
+/** A file outside the store's directory holding `text`, for links to point to; removed when disposed. */
+async function fileElsewhere(text: string) {
+  const elsewhere = await makeTempDir();
+  const path = join(elsewhere.path, "target");
+  await Deno.writeTextFile(path, text);
+  return { path, [Symbol.asyncDispose]: () => elsewhere[Symbol.asyncDispose]() };
+}
+
+const MARKER = "MARKER-outside-the-data-directory";
+
+Deno.test("FileStore.list() ignores a record that is a symlink, and one over 64 KiB, but takes one of 64 KiB", async () => {
+  await using fixture = await openStore();
+  const { store, dir } = fixture;
+  const linked = deploymentRecord({ command: MARKER });
+  await using target = await fileElsewhere(JSON.stringify(linked));
+  await Deno.symlink(target.path, join(dir, `${linked.id}.json`));
+  // Valid records but for their size, padded with spaces: one byte over the limit, and exactly at it.
+  const padded = (record: Deployment, bytes: number) => {
+    const text = JSON.stringify(record);
+    return text.slice(0, -1) + " ".repeat(bytes - text.length) + "}";
+  };
+  const over = deploymentRecord();
+  await Deno.writeTextFile(join(dir, `${over.id}.json`), padded(over, MAX_RECORD_BYTES + 1));
+  const at = deploymentRecord();
+  await Deno.writeTextFile(join(dir, `${at.id}.json`), padded(at, MAX_RECORD_BYTES));
+  assert.equal(MAX_RECORD_BYTES, 64 * 1024);
+
+  assert.deepEqual(await store.list(), [at]);
+  assert.equal(await Deno.readTextFile(target.path), JSON.stringify(linked));
+});
+
+Deno.test("FileStore reads a log that is a symlink as empty: nothing of the file it points to", async () => {
+  await using fixture = await openStore(NO_POLL);
+  await using target = await fileElsewhere(`${MARKER} 1\n${MARKER} 2\n`);
+  const id = crypto.randomUUID();
+  await Deno.symlink(target.path, fixture.logPath(id));
+  assert.deepEqual(await collect(fixture.store.readLines(id, 0)), []);
+  assert.equal(await fixture.store.countLines(id), 0);
+  assert.equal(await new Response(await fixture.store.readRaw(id)).text(), "");
+  assert.equal(await fixture.store.lastWrittenAt(id), undefined);
+  using followed = await follow(fixture.store, id);
+  await append(target.path, `${MARKER} 3\n`);
+  await followed.follower.catchUp();
+  assert.deepEqual(followed.events, []);
+});
+
 Deno.test("FileStore.open() deletes the temporary files of saves a crash cut short, and nothing else", async () => {
   await using temp = await makeTempDir();
   const leftover = `.${crypto.randomUUID()}.json.${crypto.randomUUID()}.tmp`;
@@ -226,15 +273,53 @@ Deno.test("FileStore.openAppender() writes on to the path after the log is repla
     await t.step("a path that cannot be opened fails the write, and every write after it", async () => {
       await Deno.remove(path);
       await Deno.mkdir(path);
-      await assert.rejects(() => appender.write(["lost"]), Deno.errors.IsADirectory);
+      await assert.rejects(() => appender.write(["lost"]), /it is a directory, not a regular file/);
       await Deno.remove(path);
       // Lines after a gap would read as if none were lost.
-      await assert.rejects(() => appender.write(["after the gap"]), Deno.errors.IsADirectory);
+      await assert.rejects(() => appender.write(["after the gap"]), /it is a directory, not a regular file/);
     });
   } finally {
     appender.close();
     appender.close();
   }
+});
+
+Deno.test("FileStore.openAppender() writes nothing through a symlink, and creates nothing where one points", async (t) => {
+  await using fixture = await openStore();
+  await using target = await fileElsewhere(`${MARKER}\n`);
+  await t.step("a log that is a symlink is refused, naming it", async () => {
+    const id = crypto.randomUUID();
+    await Deno.symlink(target.path, fixture.logPath(id));
+    await assert.rejects(
+      fixture.store.openAppender(id),
+      new TypeError(`Cannot append to ${fixture.logPath(id)}: it is a symlink, not a regular file`),
+    );
+  });
+  await t.step("a symlink to nothing is refused, and nothing is created where it points", async () => {
+    const id = crypto.randomUUID();
+    const nowhere = `${target.path}.missing`;
+    await Deno.symlink(nowhere, fixture.logPath(id));
+    await assert.rejects(fixture.store.openAppender(id), /it is a symlink, not a regular file/);
+    await assert.rejects(Deno.lstat(nowhere), Deno.errors.NotFound);
+  });
+  await t.step(
+    "a log replaced by a symlink while appended to fails the write, and every one after",
+    async () => {
+      const id = crypto.randomUUID();
+      const path = fixture.logPath(id);
+      const appender = await fixture.store.openAppender(id);
+      try {
+        await appender.write(["before"]);
+        await Deno.symlink(target.path, `${path}.link`);
+        await Deno.rename(`${path}.link`, path);
+        await assert.rejects(appender.write(["through the link"]), /it is a symlink, not a regular file/);
+        await assert.rejects(appender.write(["after"]), /it is a symlink, not a regular file/);
+      } finally {
+        appender.close();
+      }
+    },
+  );
+  assert.equal(await Deno.readTextFile(target.path), `${MARKER}\n`);
 });
 
 Deno.test({
@@ -674,19 +759,34 @@ Deno.test("FileStore.follow() reports a reset when the log is rewritten in place
   }
 });
 
-Deno.test("FileStore.follow() reports a reset when the log is deleted, and follows the new one", async () => {
-  await using fixture = await openStore(NO_POLL);
-  const id = crypto.randomUUID();
-  const path = fixture.logPath(id);
-  await append(path, "a\n");
-  using followed = await follow(fixture.store, id);
-  await append(path, "b\n");
-  await waitFor("line 2", () => followed.events.length === 1);
-  await Deno.remove(path);
-  await waitFor("a reset", () => followed.events.includes("reset"));
-  await append(path, "again\n");
-  await waitFor("the new line 1", () => followed.events.length === 3);
-  assert.deepEqual(followed.events, ["2:b", "reset", "1:again"]);
+Deno.test("FileStore.follow() reports a reset when the log is deleted or becomes a symlink, and follows the new one", async (t) => {
+  await using target = await fileElsewhere(`${MARKER} 1\n${MARKER} 2\n${MARKER} 3\n`);
+  const cases: [string, (path: string) => Promise<void>][] = [
+    ["deleted", (path) => Deno.remove(path)],
+    ["replaced by a symlink, whose target is never read", async (path) => {
+      await Deno.symlink(target.path, `${path}.link`);
+      await Deno.rename(`${path}.link`, path);
+    }],
+  ];
+  for (const [name, replace] of cases) {
+    await t.step(name, async () => {
+      await using fixture = await openStore(NO_POLL);
+      const id = crypto.randomUUID();
+      const path = fixture.logPath(id);
+      await append(path, "a\n");
+      using followed = await follow(fixture.store, id);
+      await append(path, "b\n");
+      await waitFor("line 2", () => followed.events.length === 1);
+      await replace(path);
+      await waitFor("a reset", () => followed.events.includes("reset"));
+      await append(target.path, `${MARKER} 4\n`);
+      await followed.follower.catchUp();
+      await Deno.remove(path).catch(() => {});
+      await append(path, "again\n");
+      await waitFor("the new line 1", () => followed.events.length === 3);
+      assert.deepEqual(followed.events, ["2:b", "reset", "1:again"]);
+    });
+  }
 });
 
 Deno.test("FileStore.follow() reports a reset when another file is renamed over the log, then reads that file", async () => {

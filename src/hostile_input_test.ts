@@ -6,9 +6,10 @@
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import type { App, AppConfig, AppOptions } from "./app.ts";
 import { APP_WAIT, createDeployment, getDeployment, metric, startTestApp, TIMEOUT_MS } from "./test_app.ts";
-import { delay, waitFor } from "./test_helpers.ts";
+import { delay, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -650,6 +651,87 @@ Deno.test("fuzz: odd request lines over raw connections never get a 5xx or hang"
   const health = await fetch(new URL("healthz", app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) });
   assert.equal(await health.text(), "ok\n");
   assert.equal(await metric(app, "shiplog_request_errors_total"), 0);
+});
+
+Deno.test("a log replaced by a symlink serves nothing of the file it points to, and gets no output", async (t) => {
+  await using elsewhere = await makeTempDir();
+  const target = join(elsewhere.path, "target");
+  const marker = "MARKER-outside-the-data-directory";
+  const original = `${marker} 1\n${marker} 2\n`;
+  await Deno.writeTextFile(target, original);
+  await using app = await startTestApp({
+    command: 'i=0; while [ $i -lt 400 ]; do echo "output $i"; i=$((i+1)); sleep 0.05; done',
+    maxRunning: 1,
+  });
+  const linkLog = async (id: string) => {
+    const path = join(app.dir, `${id}.log`);
+    await Deno.symlink(target, `${path}.link`);
+    await Deno.rename(`${path}.link`, path);
+  };
+  const answers: string[] = [];
+  const get = async (path: string) => {
+    const response = await fetch(new URL(path, app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const text = await response.text();
+    assert.ok(response.status < 500, `${path}: ${response.status} ${text}`);
+    answers.push(text);
+    return { status: response.status, text };
+  };
+  const running = await createDeployment(app);
+  const queued = await createDeployment(app);
+  await waitFor("running", async () => (await getDeployment(app, running.id)).status === "running", APP_WAIT);
+  assert.equal((await getDeployment(app, queued.id)).status, "queued");
+
+  await t.step(
+    "a running deployment's: its viewer gets a reset, and it ends failed, naming the link",
+    async () => {
+      const response = await fetch(new URL(`events/${running.id}`, app.url), {
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const read = (async () => {
+        for (let next = await reader.read(); !next.done; next = await reader.read()) text += next.value;
+      })();
+      await waitFor("a line of output", () => text.includes("data: output 0\n"), APP_WAIT);
+      await linkLog(queued.id);
+      await linkLog(running.id);
+      await withDeadline("the viewer's stream to end", read, TIMEOUT_MS);
+      answers.push(text);
+      assert.match(text, /^event: reset$/m);
+      await waitFor(
+        "failed",
+        async () => (await getDeployment(app, running.id)).status === "failed",
+        APP_WAIT,
+      );
+      assert.match(
+        (await getDeployment(app, running.id)).reason!,
+        /^Cannot write the log: Cannot append to \S+\.log: it is a symlink, not a regular file$/,
+      );
+    },
+  );
+  await t.step("a queued deployment's: it ends failed before it runs, naming the link", async () => {
+    await waitFor("failed", async () => (await getDeployment(app, queued.id)).status === "failed", APP_WAIT);
+    assert.match(
+      (await getDeployment(app, queued.id)).reason!,
+      /^Cannot run the deployment: Cannot append to \S+\.log: it is a symlink, not a regular file$/,
+    );
+  });
+  await t.step("its raw log and its event stream are empty", async () => {
+    for (const { id } of [running, queued]) {
+      assert.deepEqual(await get(`deployments/${id}/log`), { status: 200, text: "" });
+      const events = await get(`events/${id}`);
+      assert.equal(events.status, 200);
+      assert.deepEqual([...events.text.matchAll(/^event: (\w+)$/gm)].map((match) => match[1]), [
+        "status",
+        "done",
+      ]);
+      await get(`deployment/${id}`);
+      await get(`api/deployments/${id}`);
+    }
+    await get("api/deployments");
+  });
+  for (const answer of answers) assert.ok(!answer.includes(marker), answer);
+  assert.equal(await Deno.readTextFile(target), original, "nothing was written through the link");
 });
 
 Deno.test("a Host header that makes no URL gets a 400 with the security headers, not a server error", async () => {

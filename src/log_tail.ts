@@ -9,6 +9,7 @@ import { setImmediate } from "node:timers";
 import type { Change } from "./dir_watcher.ts";
 import { type Checkpoint, CHECKPOINT_BYTES, holdsBefore } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
+import { lstatOrUndefined, openRegularFile, type Refused, type RegularFile } from "./regular_file.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 
 /**
@@ -157,29 +158,32 @@ export class LogTail implements LogFollower {
       const read = this.#read(report);
       if (read !== 0 || this.#closed) return read === PASS_BYTES;
     }
-    let info: Deno.FileInfo;
+    let info: Deno.FileInfo | undefined;
     try {
-      info = Deno.statSync(this.#path);
+      info = lstatOrUndefined(this.#path);
     } catch (error) {
       if (!isMissingLog(error)) throw error;
-      return this.#missing(report);
     }
-    // Not a regular file (a FIFO would block the whole server on open; a device never ends): treat as missing.
-    if (!info.isFile) return this.#missing(report);
+    // Not a regular file: a symlink would serve the file it points to, a FIFO would block the whole server on
+    // open, a device never ends. Treated as missing: what was read of the log is reset, nothing of it is read.
+    if (!info?.isFile) return this.#missing(report);
     if (this.#closed) return false;
     if (this.#file && info.ino !== this.#inode) this.#reset(report);
     else if (this.#file && info.size < this.#offset) this.#rewindOrReset(report);
     if (!this.#file) {
+      let opened: RegularFile | Refused | undefined;
       try {
-        this.#file = Deno.openSync(this.#path, { read: true });
+        opened = openRegularFile(this.#path, { read: true });
       } catch (error) {
         if (!isMissingLog(error)) throw error;
-        return this.#missing(report);
       }
+      if (!opened || "refused" in opened) return this.#missing(report);
+      this.#file = opened.file;
       if (this.#closed) {
         this.close();
         return false;
       }
+      info = opened.info;
       this.#inode = info.ino;
       const from = this.#from;
       this.#from = undefined;

@@ -31,6 +31,11 @@ export interface SpawnOptions {
   allowAll?: boolean;
   /** Variables set in its environment, besides those it inherits from the test. */
   env?: Record<string, string>;
+  /**
+   * Run under `ulimit -f` of this many blocks of 512 bytes, with SIGXFSZ ignored: a write past it fails, as on
+   * a full disk. Default none.
+   */
+  fileSizeBlocks?: number;
 }
 
 /** The permissions of `deno task start`. */
@@ -46,8 +51,12 @@ export async function spawnShiplog(
   options: SpawnOptions = {},
 ): Promise<Program> {
   const permissions = options.allowAll ? ["--allow-all"] : START_PERMISSIONS;
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, "main.ts", "--port", "0", "--dir", dir, ...args],
+  const command = [Deno.execPath(), "run", ...permissions, "main.ts", "--port", "0", "--dir", dir, ...args];
+  const limited = options.fileSizeBlocks === undefined
+    ? command
+    : ["sh", "-c", `trap '' XFSZ; ulimit -f ${options.fileSizeBlocks}; exec "$0" "$@"`, ...command];
+  const process = new Deno.Command(limited[0], {
+    args: limited.slice(1),
     cwd: root,
     env: options.env,
     stdin: "null",
