@@ -194,6 +194,56 @@ Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", asy
   });
 });
 
+/**
+ * Follows a finished deployment's stream to `done`, whose id must be the log's line count, and reconnects with
+ * that id: 204, nothing more will come. Returns the status `done` carried.
+ */
+async function reconnectAfterDone(app: TestApp, id: string, lineCount: number): Promise<string> {
+  const events = await follow(new URL(`events/${id}`, app.url));
+  assert.equal(ids(events).length, lineCount);
+  const done = events.at(-1)!;
+  assert.equal(done.id, String(lineCount), "done carries the last line's number");
+  const again = await fetch(new URL(`events/${id}`, app.url), {
+    headers: { "last-event-id": done.id },
+    signal: AbortSignal.timeout(5000),
+  });
+  await again.body?.cancel();
+  assert.equal(again.status, 204);
+  return JSON.parse(done.data).status;
+}
+
+Deno.test("a reconnection after done gets 204 whatever the deployment ended as", async (t) => {
+  await t.step("failed (exit 1)", async () => {
+    await using app = await startTestApp({ command: "echo one; echo two; exit 1" });
+    const { id } = await createDeployment(app);
+    await waitFor("the end", async () => isFinal((await getDeployment(app, id)).status), APP_WAIT);
+    assert.equal(await reconnectAfterDone(app, id, 2), "failed");
+  });
+  await t.step("cancelled", async () => {
+    await using app = await startTestApp({ command: "echo one; echo two; echo three; sleep 30" });
+    const { id } = await createDeployment(app);
+    await waitFor("three lines", async () => {
+      return (await Deno.readTextFile(join(app.dir, `${id}.log`))).endsWith("three\n");
+    }, APP_WAIT);
+    const cancel = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
+    assert.equal(cancel.status, 200, await cancel.text());
+    assert.equal(await reconnectAfterDone(app, id, 3), "cancelled");
+  });
+  await t.step("interrupted (shiplog stopped under it), after a restart", async () => {
+    await using temp = await makeTempDir();
+    let id: string;
+    {
+      await using first = await startTestApp({ command: "echo one; sleep 30", dir: temp.path });
+      id = (await createDeployment(first)).id;
+      await waitFor("one line", async () => {
+        return (await Deno.readTextFile(join(temp.path, `${id}.log`))).endsWith("one\n");
+      }, APP_WAIT);
+    }
+    await using second = await startTestApp({ dir: temp.path });
+    assert.equal(await reconnectAfterDone(second, id, 1), "interrupted");
+  });
+});
+
 Deno.test("EventSource of a finished deployment with an empty log gets done once and stops, with no replay loop", async () => {
   await using app = await startTestApp({ command: "true" });
   const { id } = await createDeployment(app);
