@@ -14,7 +14,15 @@ import { basename } from "node:path";
 export interface DirWatcherOptions {
   /** How often every listener is woken anyway, in milliseconds. Default 1000. */
   pollIntervalMs?: number;
+  /**
+   * Opens the watch of the directory. Default `Deno.watchFs(dir, { recursive: false })`; a test passes events
+   * of its own, such as a `rescan` the kernel only sends when its queue overflows.
+   */
+  watchFs?: (dir: string) => FsEvents;
 }
+
+/** What the watcher reads its events from: what `Deno.watchFs` returns, or a test's events. */
+export type FsEvents = AsyncIterable<Deno.FsEvent> & { close(): void };
 
 /**
  * What may have happened to a file: `"data"` when it was written to (appended, or truncated), `"any"` when it
@@ -29,7 +37,8 @@ export class DirWatcher {
   #dir: string;
   #pollIntervalMs: number;
   #listeners = new Map<string, Set<Wake>>();
-  #watcher: Deno.FsWatcher | undefined;
+  #watchFs: (dir: string) => FsEvents;
+  #watcher: FsEvents | undefined;
   #loop: Promise<void> | undefined;
   #poll: ReturnType<typeof setInterval> | undefined;
   /** Files the watcher reported since the last safety poll. */
@@ -38,6 +47,7 @@ export class DirWatcher {
   constructor(dir: string, options: DirWatcherOptions = {}) {
     this.#dir = dir;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#watchFs = options.watchFs ?? ((path) => Deno.watchFs(path, { recursive: false }));
   }
 
   /** Calls `wake` whenever `fileName` in the directory may have changed; returns the function that stops it. */
@@ -62,9 +72,9 @@ export class DirWatcher {
   #start(): void {
     if (this.#watcher) return;
     this.#poll ??= setInterval(() => this.#pollQuiet(), this.#pollIntervalMs);
-    let watcher: Deno.FsWatcher;
+    let watcher: FsEvents;
     try {
-      watcher = Deno.watchFs(this.#dir, { recursive: false });
+      watcher = this.#watchFs(this.#dir);
     } catch (error) {
       // Out of inotify instances, say: the poll alone still delivers every line, only later. Try again next time.
       console.error(

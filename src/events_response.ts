@@ -188,7 +188,10 @@ class LogStreamViewer implements LogViewer {
     if (final) this.#finish(final);
   }
 
-  /** Sends the lines of a batch read from the log that were not sent yet. */
+  /**
+   * Sends the lines of a batch read from the log that were not sent yet. The file store never repeats one, but
+   * a store may (see {@linkcode LogStore.readLines}): a line sent twice would show twice on the page.
+   */
   #sendLines({ firstLine, lines, end }: LineBatch): void {
     const skip = this.#lastSent - firstLine + 1;
     if (skip >= lines.length) return;

@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { type Deployment, isDeployment } from "./deployment.ts";
-import { type Change, DirWatcher } from "./dir_watcher.ts";
+import { type Change, DirWatcher, type FsEvents } from "./dir_watcher.ts";
 import { type DirectoryLock, lockDirectory } from "./directory_lock.ts";
 import { CHECKPOINT_BYTES, holdsBefore, LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
@@ -27,6 +27,8 @@ import { lstatOrUndefined, openRegularFile } from "./regular_file.ts";
 export interface FileStoreOptions {
   /** How often followed logs are checked even without a notification, in milliseconds. Default 1000. */
   pollIntervalMs?: number;
+  /** Opens the watch of the directory (see {@linkcode DirWatcher}). Default `Deno.watchFs`. */
+  watchFs?: (dir: string) => FsEvents;
 }
 
 /**
@@ -53,7 +55,7 @@ export class FileStore implements LogStore {
   private constructor(dir: string, lock: DirectoryLock, options: FileStoreOptions) {
     this.#dir = dir;
     this.#lock = lock;
-    this.#watcher = new DirWatcher(dir, { pollIntervalMs: options.pollIntervalMs });
+    this.#watcher = new DirWatcher(dir, { pollIntervalMs: options.pollIntervalMs, watchFs: options.watchFs });
   }
 
   /**

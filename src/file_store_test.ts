@@ -827,6 +827,35 @@ Deno.test("DirWatcher's safety poll skips a file the watcher reported since the 
   }
 });
 
+/**
+ * A directory watch whose events come from the test, not from the kernel: nothing is reported but what
+ * `send` says, when it says it.
+ */
+function injectedEvents() {
+  let controller!: ReadableStreamDefaultController<Deno.FsEvent>;
+  const events = new ReadableStream<Deno.FsEvent>({ start: (c) => void (controller = c) });
+  return {
+    watchFs: () => Object.assign(events, { close: () => controller.close() }),
+    send: (event: Deno.FsEvent) => controller.enqueue(event),
+  };
+}
+
+Deno.test("FileStore.follow() reads every followed log at once after a rescan, not at the next safety poll", async () => {
+  const watch = injectedEvents();
+  await using fixture = await openStore({ ...NO_POLL, watchFs: watch.watchFs });
+  const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+  using first = await follow(fixture.store, a);
+  using second = await follow(fixture.store, b);
+  await append(fixture.logPath(a), "one\n");
+  await append(fixture.logPath(b), "two\n");
+  await delay(150);
+  assert.deepEqual([first.events, second.events], [[], []], "no event, and the poll is a minute away");
+  // What the kernel sends when its queue overflowed: events were dropped, about any file.
+  watch.send({ kind: "other", paths: [], flag: "rescan" });
+  await waitFor("both lines", () => first.events.length === 1 && second.events.length === 1);
+  assert.deepEqual([first.events, second.events], [["1:one"], ["1:two"]]);
+});
+
 Deno.test({
   name: "FileStore.follow() delivers an append the directory watcher never saw, through the safety poll",
   ignore: !isLinux,

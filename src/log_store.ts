@@ -59,7 +59,11 @@ export interface LogStore {
   save(deployment: Deployment): Promise<void>;
   /** Opens a deployment's log for appending. */
   openAppender(id: string): Promise<LogAppender>;
-  /** Reads the complete lines after line `afterLine`, in batches; a missing log reads as empty. */
+  /**
+   * Reads the complete lines after line `afterLine`, in batches; a missing log reads as empty. A batch may
+   * also hold lines already read (a paged read whose pages start at the last entry seen, or an entry of several
+   * lines that starts before `afterLine`): the reader drops them by their numbers.
+   */
   readLines(id: string, afterLine: number, options?: ReadLinesOptions): AsyncIterable<LineBatch>;
   /** Counts the complete lines of a log. */
   countLines(id: string): Promise<number>;

@@ -214,6 +214,32 @@ Deno.test({
 });
 
 Deno.test({
+  name: "Runner.cancel() sends SIGINT to every process of the group, not only to the command's shell",
+  ignore: !isLinux,
+  async fn() {
+    await using temp = await makeTempDir();
+    const marker = join(temp.path, "member-got-SIGINT");
+    // The member runs in the foreground, in the shell's group. The shell's own trap only waits for it: so the
+    // command exits once the member has written its marker, and no SIGTERM to the group can come first.
+    await using fixture = await startRunner({
+      command: `echo "shell=$$"; trap : INT
+sh -c 'trap "echo SIGINT > ${marker}; exit 0" INT; echo "member=$$"; while :; do sleep 0.05; done'`,
+      graceMs: 2000,
+    });
+    const id = await fixture.start();
+    const shell = Number(await fixture.logMatch(id, /^shell=(\d+)$/m));
+    const member = Number(await fixture.logMatch(id, /^member=(\d+)$/m));
+    assert.notEqual(member, shell);
+    assert.ok(processesInGroup(shell).includes(member), "the member is in the command's process group");
+
+    assert.equal(await withDeadline("cancel", fixture.runner.cancel(id), 10_000), true);
+    assert.equal(fixture.status(id), "cancelled");
+    const got = await Deno.readTextFile(marker).catch(() => "nothing");
+    assert.equal(got, "SIGINT\n", "the group member was sent SIGINT");
+  },
+});
+
+Deno.test({
   name:
     "Runner.cancel() of a command that ignores SIGINT and SIGTERM ends it with SIGKILL after the grace periods",
   ignore: !isLinux,

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { setImmediate } from "node:timers";
 import { EventSource } from "eventsource";
 import { type Deployment, isFinal } from "./deployment.ts";
 import {
@@ -194,6 +195,56 @@ Deno.test("Last-Event-ID and ?lastEventId= resume strictly after that line", asy
   });
 });
 
+/**
+ * Follows a finished deployment's stream to `done`, whose id must be the log's line count, and reconnects with
+ * that id: 204, nothing more will come. Returns the status `done` carried.
+ */
+async function reconnectAfterDone(app: TestApp, id: string, lineCount: number): Promise<string> {
+  const events = await follow(new URL(`events/${id}`, app.url));
+  assert.equal(ids(events).length, lineCount);
+  const done = events.at(-1)!;
+  assert.equal(done.id, String(lineCount), "done carries the last line's number");
+  const again = await fetch(new URL(`events/${id}`, app.url), {
+    headers: { "last-event-id": done.id },
+    signal: AbortSignal.timeout(5000),
+  });
+  await again.body?.cancel();
+  assert.equal(again.status, 204);
+  return JSON.parse(done.data).status;
+}
+
+Deno.test("a reconnection after done gets 204 whatever the deployment ended as", async (t) => {
+  await t.step("failed (exit 1)", async () => {
+    await using app = await startTestApp({ command: "echo one; echo two; exit 1" });
+    const { id } = await createDeployment(app);
+    await waitFor("the end", async () => isFinal((await getDeployment(app, id)).status), APP_WAIT);
+    assert.equal(await reconnectAfterDone(app, id, 2), "failed");
+  });
+  await t.step("cancelled", async () => {
+    await using app = await startTestApp({ command: "echo one; echo two; echo three; sleep 30" });
+    const { id } = await createDeployment(app);
+    await waitFor("three lines", async () => {
+      return (await Deno.readTextFile(join(app.dir, `${id}.log`))).endsWith("three\n");
+    }, APP_WAIT);
+    const cancel = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
+    assert.equal(cancel.status, 200, await cancel.text());
+    assert.equal(await reconnectAfterDone(app, id, 3), "cancelled");
+  });
+  await t.step("interrupted (shiplog stopped under it), after a restart", async () => {
+    await using temp = await makeTempDir();
+    let id: string;
+    {
+      await using first = await startTestApp({ command: "echo one; sleep 30", dir: temp.path });
+      id = (await createDeployment(first)).id;
+      await waitFor("one line", async () => {
+        return (await Deno.readTextFile(join(temp.path, `${id}.log`))).endsWith("one\n");
+      }, APP_WAIT);
+    }
+    await using second = await startTestApp({ dir: temp.path });
+    assert.equal(await reconnectAfterDone(second, id, 1), "interrupted");
+  });
+});
+
 Deno.test("EventSource of a finished deployment with an empty log gets done once and stops, with no replay loop", async () => {
   await using app = await startTestApp({ command: "true" });
   const { id } = await createDeployment(app);
@@ -225,6 +276,55 @@ Deno.test("a viewer that resumes mid-deployment gets no gap and no duplicate", a
   const rest = await follow(new URL(`events/${id}`, app.url), { lastEventId: String(last) });
   const all = [...ids(first), ...ids(rest)];
   assert.deepEqual(all, Array.from({ length: 30 }, (_, i) => i + 1));
+});
+
+Deno.test("a viewer that joins a log over 64 KiB while another writer appends to it gets every line once, in order", async () => {
+  await using app = await startTestApp({ command: "sleep 30" });
+  const { id } = await createDeployment(app);
+  // About 1 MB: the replay reads it in pieces, and the hub's follower skips it in passes, a turn of the event
+  // loop each.
+  const history = Array.from({ length: 20_000 }, (_, i) => `history ${i + 1} ${"x".repeat(40)}`);
+  await append(app, id, history.join("\n") + "\n");
+  // Another writer appends a line in every turn of the event loop: so also while the follower opens and while
+  // the replay reads, where a viewer that joined the hub only after starting (or ending) its replay loses lines.
+  using file = await Deno.open(join(app.dir, `${id}.log`), { append: true });
+  const encoder = new TextEncoder();
+  let written = 0;
+  let writing = true;
+  const wrote = Promise.withResolvers<void>();
+  const appendOne = () => {
+    if (!writing) {
+      file.writeSync(encoder.encode("last\n"));
+      return wrote.resolve();
+    }
+    file.writeSync(encoder.encode(`live ${++written}\n`));
+    setImmediate(appendOne);
+  };
+  appendOne();
+  let events: Received[];
+  try {
+    events = await follow(new URL(`events/${id}`, app.url), {
+      until: (all) => {
+        // The history has been replayed: the writer ends with one more line, the last one awaited.
+        if (all.length > history.length) writing = false;
+        return all.at(-1)?.data === "last";
+      },
+      timeoutMs: 30_000,
+    });
+  } finally {
+    writing = false;
+    await wrote.promise;
+  }
+  const expected = [...history, ...Array.from({ length: written }, (_, i) => `live ${i + 1}`), "last"];
+  const got = ids(events);
+  const wrong = got.findIndex((lineId, i) => lineId !== i + 1);
+  assert.equal(
+    wrong,
+    -1,
+    `event ${wrong + 1} of ${got.length} has id ${got[wrong]} (${written} lines appended live)`,
+  );
+  assert.equal(got.length, expected.length);
+  assert.ok(lines(events).every((line, i) => line === expected[i]), "every line's text in its place");
 });
 
 Deno.test("an event stream has the right headers, is never compressed, and opens with a comment", async () => {
