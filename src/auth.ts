@@ -72,13 +72,13 @@ export class Auth {
   async check(request: Request, address: string): Promise<AuthResult> {
     // Only a Bearer header is for shiplog: a proxy's own (Basic) credentials must not hide the session cookie.
     const bearer = /^Bearer\s+(.+?)\s*$/i.exec(request.headers.get("authorization") ?? "");
-    if (bearer) return await this.signIn(bearer[1], address, request.signal);
+    if (bearer) return await this.signIn(bearer[1], address);
     return await this.#session(request) ? "ok" : "missing";
   }
 
   /** Checks a token (a bearer's, or typed into the sign-in form), counting a wrong one against `address`. */
-  async signIn(token: string, address: string, signal?: AbortSignal): Promise<AuthResult> {
-    const turn = await this.#throttle.turn(address, signal);
+  async signIn(token: string, address: string): Promise<AuthResult> {
+    const turn = await this.#throttle.turn(address);
     if (turn === "refused") return "throttled";
     if (this.matches(token)) return "ok";
     this.#throttle.failed(address);

@@ -1,11 +1,13 @@
 /**
  * @module
- * Slows down the guessing of the token, per client address, without locking anyone out. Wrong tokens are
+ * Slows down the guessing of the token, per client address, instead of refusing the address. Wrong tokens are
  * counted per address; past `maxFailures` within `windowMs` the address is throttled: its token attempts are
  * then checked one at a time, at most one per `intervalMs`, the others waiting their turn (at most
- * `maxWaiting` of them; past that, refused at once). So the right token still gets in from a throttled address
- * (in up to `maxWaiting` intervals when guesses crowd it), while a guesser gets one answer per interval however
- * many requests it sends in parallel: 86,400 a day at the default instead of thousands a second.
+ * `maxWaiting` of them; past that, refused at once). So a guesser gets one answer per interval however many
+ * requests it sends in parallel (86,400 a day at the default instead of thousands a second), and the right
+ * token still gets in from a throttled address, in up to `maxWaiting` intervals. Only while `maxWaiting` or
+ * more guesses from that address are in flight at once is it refused too: a token cannot be told from a guess
+ * without checking it, and every check is a guess.
  */
 
 /** Options of {@linkcode AuthThrottle}. */
@@ -51,10 +53,10 @@ export class AuthThrottle {
 
   /**
    * Waits until an attempt of `address` may be checked: at once unless the address is throttled. Resolves
-   * `"now"` when it was not throttled, `"paced"` after waiting its turn, and `"refused"` when too many attempts
-   * already wait, or `signal` aborted (the client went away) before its turn.
+   * `"now"` when it was not throttled, `"paced"` after waiting its turn, and `"refused"` at once when too many
+   * attempts already wait.
    */
-  async turn(address: string, signal?: AbortSignal): Promise<"now" | "paced" | "refused"> {
+  async turn(address: string): Promise<"now" | "paced" | "refused"> {
     const attempts = this.#throttled(address);
     if (!attempts) return "now";
     if (attempts.waiting >= this.#maxWaiting) return "refused";
@@ -65,9 +67,7 @@ export class AuthThrottle {
     try {
       await before;
       const wait = attempts.next - Date.now();
-      if (wait > 0 && !signal?.aborted) await delay(wait, signal);
-      // One that went away while in line does not use up a turn.
-      if (signal?.aborted) return "refused";
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       attempts.next = Date.now() + this.#intervalMs;
       return "paced";
     } finally {
@@ -108,17 +108,4 @@ export class AuthThrottle {
     if (attempts.failures.length === 0 && attempts.waiting === 0) this.#addresses.delete(address);
     return attempts.failures.length >= this.#maxFailures ? attempts : undefined;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

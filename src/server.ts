@@ -402,7 +402,7 @@ async function signIn(request: Request, { auth, address, maxBodyBytes }: Request
   const form = await readForm(request, maxBodyBytes);
   const next = safeNext(form.get("next"));
   if (!auth) return new Response(null, { status: 303, headers: { location: next } });
-  const result = await auth.signIn(form.get("token") ?? "", address, request.signal);
+  const result = await auth.signIn(form.get("token") ?? "", address);
   if (result === "throttled") {
     // The form again, to try once more (in a while), not a page with no way on.
     const page = signInResponse(next, 429, TOO_MANY_WRONG_TOKENS);
