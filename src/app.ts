@@ -6,10 +6,12 @@
  */
 
 import { Auth } from "./auth.ts";
+import { TrustedProxies } from "./client_address.ts";
 import type { Config } from "./config.ts";
 import { isFinal } from "./deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { isSlowClientError, OpenStreams } from "./event_stream.ts";
+import { FileSessionStore } from "./file_session_store.ts";
 import { FileStore } from "./file_store.ts";
 import { LogHub } from "./log_hub.ts";
 import { Metrics } from "./metrics.ts";
@@ -43,8 +45,12 @@ export interface AppOptions {
   pollIntervalMs?: number;
   /** Bytes that may wait for a slow viewer before it is disconnected. */
   maxQueueBytes?: number;
-  /** Wrong credentials from one address within a minute before it is refused for a while. */
+  /** Wrong tokens from one address within a minute before its attempts are slowed down. */
   maxAuthFailures?: number;
+  /** Milliseconds between two checked token attempts of a throttled address. */
+  authIntervalMs?: number;
+  /** How long a session lasts, in milliseconds, instead of `sessionHours`. */
+  sessionMs?: number;
 }
 
 /** A running shiplog. */
@@ -93,10 +99,14 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(config.heartbeatSeconds * 1000);
   const metrics = new Metrics();
-  const auth = config.token === undefined ? undefined : await Auth.create(config.token, {
-    secure: config.tls !== undefined,
-    maxFailures: options.maxAuthFailures,
-  });
+  const auth = config.token === undefined
+    ? undefined
+    : Auth.create(config.token, await FileSessionStore.open(config.dir), {
+      secure: config.tls !== undefined,
+      maxFailures: options.maxAuthFailures,
+      intervalMs: options.authIntervalMs,
+      sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
+    });
   const handler = createHandler({
     deployments,
     store,
@@ -106,6 +116,9 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     pages,
     metrics,
     auth,
+    trustedProxies: config.trustedProxies.length > 0
+      ? TrustedProxies.parse(config.trustedProxies)
+      : undefined,
     viewerLimit: new ViewerLimit(config.maxViewers, config.maxViewersPerClient),
     startGuard: new StartGuard(),
     maxBodyBytes: config.maxBodyBytes,

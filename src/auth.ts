@@ -1,92 +1,88 @@
 /**
  * @module
  * Access control with one shared token. API clients send `Authorization: Bearer <token>`; browsers sign in once
- * on a small form and get an `HttpOnly`, `SameSite=Lax` cookie holding a value derived from the token (an
- * HMAC), never the token itself. Comparisons are constant-time. An address that keeps presenting wrong tokens
- * (or cookies, which anyone can compute from a guessed token) is refused with 429 for a while, so the token
- * cannot be guessed at speed.
+ * on a small form and get an `HttpOnly`, `SameSite=Lax` cookie holding a session, never the token: a random
+ * id with its issue time and expiry, signed (HMAC-SHA256) with a key derived from the token and a secret of the
+ * {@linkcode SessionStore}. So a session cannot be computed from the token alone, a new token ends every
+ * session, and signing out revokes the one signed out. A valid session always passes; a cookie that is not one
+ * is just no session. Wrong tokens are counted per address and slow that address's attempts down
+ * ({@linkcode AuthThrottle}). Comparisons are constant-time.
  */
 
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { AuthThrottle, type AuthThrottleOptions } from "./auth_throttle.ts";
 import { checkToken } from "./config.ts";
+import type { SessionStore } from "./session_store.ts";
 
 /** Options of {@linkcode Auth}. */
-export interface AuthOptions {
-  /** Wrong attempts from one address within `windowMs` before it is refused. Default 10. */
-  maxFailures?: number;
-  /** How long wrong attempts are remembered, in milliseconds. Default 60,000. */
-  windowMs?: number;
+export interface AuthOptions extends AuthThrottleOptions {
   /** Whether cookies get `Secure` (served over TLS). */
   secure?: boolean;
+  /** How long a session lasts, in milliseconds. Default 168 hours. */
+  sessionMs?: number;
 }
 
-/** What {@linkcode Auth.check} found. */
+/**
+ * What {@linkcode Auth.check} and {@linkcode Auth.signIn} found: `throttled` is a wrong token from a throttled
+ * address, or an attempt refused because too many of its address already wait.
+ */
 export type AuthResult = "ok" | "missing" | "wrong" | "throttled";
 
 /** The cookie that carries a signed-in browser's session. */
 export const SESSION_COOKIE = "shiplog_session";
-const MAX_TRACKED_ADDRESSES = 10_000;
-const encoder = new TextEncoder();
+
+/** What a session cookie says, signed. */
+interface Session {
+  /** Random, base64url: what a sign-out revokes. */
+  id: string;
+  /** Issued at, epoch milliseconds. */
+  iat: number;
+  /** Expires at, epoch milliseconds. */
+  exp: number;
+}
+
+const HOUR_MS = 3_600_000;
 
 /** Checks credentials against one token. */
 export class Auth {
   #token: Uint8Array;
-  #session: string;
-  /** The session's digest, compared with each cookie's: computed once, not per request. */
-  #sessionDigest: Uint8Array;
+  /** Signs sessions: derived from the store's secret and the token, so that a new token ends every session. */
+  #key: Uint8Array;
+  #sessions: SessionStore;
+  #throttle: AuthThrottle;
   #secure: boolean;
-  #maxFailures: number;
-  #windowMs: number;
-  #failures = new Map<string, number[]>();
-  /** Digests of the wrong session cookies each address sent, so a stale one counts once. */
-  #wrongCookies = new Map<string, Set<string>>();
+  #sessionMs: number;
 
-  private constructor(token: string, session: string, options: AuthOptions) {
+  private constructor(token: string, sessions: SessionStore, options: AuthOptions) {
     this.#token = digest(token);
-    this.#session = session;
-    this.#sessionDigest = digest(session);
+    this.#key = createHmac("sha256", sessions.secret).update(`shiplog session key v2\n${token}`).digest();
+    this.#sessions = sessions;
+    this.#throttle = new AuthThrottle(options);
     this.#secure = options.secure ?? false;
-    this.#maxFailures = options.maxFailures ?? 10;
-    this.#windowMs = options.windowMs ?? 60_000;
+    this.#sessionMs = options.sessionMs ?? 168 * HOUR_MS;
   }
 
-  /** Prepares the checks for `token`; the session cookie value is an HMAC of a fixed label under the token. */
-  static async create(token: string, options: AuthOptions = {}): Promise<Auth> {
+  /** Prepares the checks for `token`, with the sessions of `sessions`. */
+  static create(token: string, sessions: SessionStore, options: AuthOptions = {}): Auth {
     checkToken(token, "the token");
-    const key = await crypto.subtle.importKey(
-      "raw",
-      encoder.encode(token),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      [
-        "sign",
-      ],
-    );
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode("shiplog session v1")));
-    return new Auth(token, hex(mac), options);
+    return new Auth(token, sessions, options);
   }
 
-  /** Checks a request's bearer token or session cookie. */
-  check(request: Request, address: string): AuthResult {
-    if (this.#throttled(address)) return "throttled";
+  /** Checks a request's bearer token or session cookie; a bearer token may wait its turn (see the module). */
+  async check(request: Request, address: string): Promise<AuthResult> {
     // Only a Bearer header is for shiplog: a proxy's own (Basic) credentials must not hide the session cookie.
     const bearer = /^Bearer\s+(.+?)\s*$/i.exec(request.headers.get("authorization") ?? "");
-    if (bearer) return this.#verdict(this.matches(bearer[1]), address);
-    const cookie = readCookie(request, SESSION_COOKIE);
-    if (cookie === undefined) return "missing";
-    const found = digest(cookie);
-    if (equal(found, this.#sessionDigest)) return "ok";
-    // Anyone can compute the cookie of a token they guess, so a wrong one counts as a wrong token. But only
-    // once per value: a session from before the token changed comes back with every retry of every open tab,
-    // and must not lock the address out. Either way it is as good as none: the browser is asked to sign in.
-    if (this.#firstTimeWrong(address, found)) this.#verdict(false, address);
-    return "missing";
+    if (bearer) return await this.signIn(bearer[1], address);
+    return await this.#session(request) ? "ok" : "missing";
   }
 
-  /** Checks a token typed into the sign-in form, counting a wrong one against `address`. */
-  signIn(token: string, address: string): AuthResult {
-    if (this.#throttled(address)) return "throttled";
-    return this.#verdict(this.matches(token), address);
+  /** Checks a token (a bearer's, or typed into the sign-in form), counting a wrong one against `address`. */
+  async signIn(token: string, address: string): Promise<AuthResult> {
+    const turn = await this.#throttle.turn(address);
+    if (turn === "refused") return "throttled";
+    if (this.matches(token)) return "ok";
+    this.#throttle.failed(address);
+    return turn === "paced" ? "throttled" : "wrong";
   }
 
   /** True when `token` is the token, compared in constant time. */
@@ -94,64 +90,60 @@ export class Auth {
     return equal(digest(token), this.#token);
   }
 
-  /** The `Set-Cookie` value that signs a browser in. */
+  /** The `Set-Cookie` value that signs a browser in with a new session. */
   sessionCookie(): string {
+    const iat = Date.now();
+    const session: Session = {
+      id: crypto.getRandomValues(new Uint8Array(16)).toBase64({ alphabet: "base64url", omitPadding: true }),
+      iat,
+      exp: iat + this.#sessionMs,
+    };
+    const payload = new TextEncoder().encode(JSON.stringify(session))
+      .toBase64({ alphabet: "base64url", omitPadding: true });
     // Lax, not Strict: a link to a deployment from chat or mail must open it, not the sign-in form. Requests
     // that change anything are POSTs, refused from other sites whatever the cookie (the server's guardPost).
-    return `${SESSION_COOKIE}=${this.#session}; Path=/; HttpOnly; SameSite=Lax${
-      this.#secure ? "; Secure" : ""
-    }`;
+    return this.#cookie(`${payload}.${this.#mac(payload)}`, Math.floor(this.#sessionMs / 1000));
+  }
+
+  /** Revokes the request's session, if it has one; the `Set-Cookie` value that removes the cookie. */
+  async signOut(request: Request): Promise<string> {
+    const session = await this.#session(request);
+    if (session) await this.#sessions.revoke(session.id, session.exp);
+    return this.#cookie("", 0);
   }
 
   /** Seconds until `address` may try again. */
   retryAfterSeconds(address: string): number {
-    const oldest = this.#failures.get(address)?.[0] ?? Date.now();
-    return Math.max(1, Math.ceil((oldest + this.#windowMs - Date.now()) / 1000));
+    return this.#throttle.retryAfterSeconds(address);
   }
 
-  #verdict(ok: boolean, address: string): AuthResult {
-    if (ok) return "ok";
+  /** The request's session when its cookie holds one that is signed by us, unexpired and not revoked. */
+  async #session(request: Request): Promise<Session | undefined> {
+    const cookie = readCookie(request, SESSION_COOKIE);
+    if (cookie === undefined) return undefined;
+    const [payload, mac, ...rest] = cookie.split(".");
+    if (rest.length > 0 || mac === undefined) return undefined;
+    if (!equal(digest(mac), digest(this.#mac(payload)))) return undefined;
+    // Signed by us, so well-formed: only its age is left to check.
+    const session: Session = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(payload, base64url)));
     const now = Date.now();
-    const recent = (this.#failures.get(address) ?? []).filter((at) => at > now - this.#windowMs);
-    recent.push(now);
-    remember(this.#failures, address, recent);
-    return "wrong";
+    // A shorter --session-hours applies to the sessions already out, too.
+    if (now >= session.exp || now >= session.iat + this.#sessionMs) return undefined;
+    return await this.#sessions.isRevoked(session.id) ? undefined : session;
   }
 
-  /** Notes a wrong cookie for `address`; false when it was seen before. */
-  #firstTimeWrong(address: string, cookie: Uint8Array): boolean {
-    const key = hex(cookie);
-    let seen = this.#wrongCookies.get(address);
-    if (seen?.has(key)) return false;
-    if (!seen) remember(this.#wrongCookies, address, seen = new Set());
-    // Past maxFailures distinct values the address is throttled anyway: no need to keep more.
-    if (seen.size <= this.#maxFailures) seen.add(key);
-    return true;
+  #mac(payload: string): string {
+    return createHmac("sha256", this.#key).update(payload).digest("base64url");
   }
 
-  #throttled(address: string): boolean {
-    const recent = this.#failures.get(address);
-    if (!recent) return false;
-    const now = Date.now();
-    while (recent.length > 0 && recent[0] <= now - this.#windowMs) recent.shift();
-    if (recent.length === 0) this.#failures.delete(address);
-    return recent.length >= this.#maxFailures;
+  #cookie(value: string, maxAgeSeconds: number): string {
+    return `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${
+      this.#secure ? "; Secure" : ""
+    }`;
   }
 }
 
-/**
- * Sets `key` as the most recent entry of a per-address map, bounded: past MAX_TRACKED_ADDRESSES the oldest
- * address is forgotten first (a Map keeps insertion order).
- */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > MAX_TRACKED_ADDRESSES) map.delete(map.keys().next().value!);
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const base64url = { alphabet: "base64url" } as const;
 
 /** A cookie's value from the `Cookie` header. */
 export function readCookie(request: Request, name: string): string | undefined {

@@ -7,6 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { TrustedProxies } from "./client_address.ts";
 
 /** Everything shiplog needs to start, fully resolved. */
 export interface Config {
@@ -41,6 +42,10 @@ export interface Config {
   maxViewersPerClient: number;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Networks (CIDR) of the proxies whose `X-Forwarded-For` names the client. */
+  trustedProxies: string[];
+  /** How long a sign-in lasts, in hours. */
+  sessionHours: number;
   /** `--help` was asked for: print {@linkcode usage} and exit. */
   help: boolean;
 }
@@ -56,6 +61,8 @@ interface Option {
   fallback?: number | string;
   min?: number;
   max?: number;
+  /** A list whose flag values may hold several items, comma-separated, like its variable. */
+  commas?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -194,6 +201,24 @@ const OPTIONS: Option[] = [
     max: 64 * MiB,
     description: "largest request body accepted",
   },
+  {
+    flag: "trusted-proxy",
+    key: "trustedProxies",
+    kind: "list",
+    value: "CIDR[,CIDR]",
+    commas: true,
+    description: "take the client's address from X-Forwarded-For when a request comes from these networks",
+  },
+  {
+    flag: "session-hours",
+    key: "sessionHours",
+    kind: "integer",
+    value: "N",
+    fallback: 168,
+    min: 1,
+    max: 8760,
+    description: "how long a sign-in lasts",
+  },
 ];
 
 const envName = (option: Option) => `SHIPLOG_${option.flag.toUpperCase().replaceAll("-", "_")}`;
@@ -255,6 +280,10 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
   if ((result.cert === undefined) !== (result.key === undefined)) {
     throw new TypeError("Cannot serve HTTPS with only one of --cert and --key: give both");
   }
+  TrustedProxies.parse(
+    result.trustedProxies,
+    values["trusted-proxy"] !== undefined ? "--trusted-proxy" : "SHIPLOG_TRUSTED_PROXY",
+  );
   for (const name of result.maskEnv) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
       throw new TypeError(`Cannot mask --mask-env "${name}": expected an environment variable name`);
@@ -280,8 +309,9 @@ export function checkToken(token: string, source: string): void {
 function resolve(option: Option, fromFlag: unknown, fromEnv: string | undefined): unknown {
   const source = fromFlag !== undefined ? `--${option.flag}` : envName(option);
   if (option.kind === "list") {
-    if (Array.isArray(fromFlag)) return fromFlag;
-    return fromEnv ? fromEnv.split(",").map((name) => name.trim()).filter((name) => name !== "") : [];
+    const items = (text: string) => text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+    if (Array.isArray(fromFlag)) return option.commas ? fromFlag.flatMap(items) : fromFlag;
+    return fromEnv ? items(fromEnv) : [];
   }
   const raw = (fromFlag as string | undefined) ?? fromEnv;
   if (raw === undefined) return option.fallback;

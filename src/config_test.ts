@@ -19,6 +19,8 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     maxViewers: 10_000,
     maxViewersPerClient: 2500,
     maxBodyBytes: 64 * 1024,
+    trustedProxies: [],
+    sessionHours: 168,
     help: false,
   });
 });
@@ -135,6 +137,32 @@ Deno.test("parseConfig() reads the hardening flags", () => {
   assert.equal(config.maxBodyBytes, 4096);
   assert.deepEqual(parseConfig([], { SHIPLOG_MASK_ENV: "A, B,," }).maskEnv, ["A", "B"]);
   assert.equal(parseConfig([], { SHIPLOG_TOKEN: "s3cret-token" }).token, "s3cret-token");
+});
+
+Deno.test("parseConfig() reads --trusted-proxy (repeatable, comma-separated) and --session-hours", () => {
+  const config = parseConfig([
+    "--trusted-proxy=10.0.0.0/8, fd00::/8",
+    "--trusted-proxy",
+    "192.168.1.10",
+    "--session-hours=12",
+  ], { SHIPLOG_TRUSTED_PROXY: "172.16.0.0/12", SHIPLOG_SESSION_HOURS: "1" });
+  assert.deepEqual(config.trustedProxies, ["10.0.0.0/8", "fd00::/8", "192.168.1.10"]);
+  assert.equal(config.sessionHours, 12);
+  const fromEnv = parseConfig([], { SHIPLOG_TRUSTED_PROXY: "172.16.0.0/12,::1", SHIPLOG_SESSION_HOURS: "1" });
+  assert.deepEqual(fromEnv.trustedProxies, ["172.16.0.0/12", "::1"]);
+  assert.equal(fromEnv.sessionHours, 1);
+  assert.throws(
+    () => parseConfig(["--trusted-proxy=10.0.0.0/8,10.0.0.0/33"], {}),
+    /^RangeError: Cannot parse --trusted-proxy "10\.0\.0\.0\/33": expected an IPv4 or IPv6 address/,
+  );
+  assert.throws(
+    () => parseConfig([], { SHIPLOG_TRUSTED_PROXY: "proxy.internal" }),
+    /^RangeError: Cannot parse SHIPLOG_TRUSTED_PROXY "proxy\.internal": expected an IPv4 or IPv6 address/,
+  );
+  assert.throws(
+    () => parseConfig(["--session-hours=0"], {}),
+    /Cannot parse --session-hours "0": expected an integer from 1 to 8760/,
+  );
 });
 
 Deno.test("parseConfig(): a token flag beats the variable of the other way to give the token", () => {

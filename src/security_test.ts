@@ -183,11 +183,12 @@ Deno.test("signing in sets an HttpOnly SameSite=Lax cookie that is not the token
       body: new URLSearchParams({ token: TOKEN, next: `/deployment/${id}` }),
     });
     assert.equal(response.status, 303);
+    await response.body?.cancel();
     const location = response.headers.get("location")!;
     assert.equal(location, `/deployment/${id}`);
     assert.ok(!location.includes(TOKEN));
     const setCookie = response.headers.get("set-cookie")!;
-    assert.match(setCookie, /^shiplog_session=[0-9a-f]{64}; /);
+    assert.match(setCookie, /^shiplog_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; /);
     assert.match(setCookie, /; HttpOnly(;|$)/);
     assert.match(setCookie, /; SameSite=Lax(;|$)/);
     assert.doesNotMatch(setCookie, /Secure/, "no Secure over plain http, or browsers would drop it");
@@ -212,11 +213,105 @@ Deno.test("signing in sets an HttpOnly SameSite=Lax cookie that is not the token
     assert.equal(response.status, 401);
     await response.body?.cancel();
   });
-  await t.step("sign-out clears the cookie", async () => {
+  await t.step("sign-out clears the cookie, and the session it held is refused from then on", async () => {
     const response = await request(app, "sign-out", { method: "POST", headers: { cookie } });
     assert.equal(response.status, 303);
+    await response.body?.cancel();
     assert.match(response.headers.get("set-cookie")!, /^shiplog_session=; .*Max-Age=0/);
+    assert.equal(await status(app, "api/deployments", { cookie }), 401);
   });
+});
+
+/** Signs in with `token` from the form and returns the `Cookie` header value of the new session. */
+async function signIn(app: App, token = TOKEN, headers: Record<string, string> = {}): Promise<string> {
+  const response = await request(app, "sign-in", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams({ token, next: "/" }),
+  });
+  assert.equal(response.status, 303);
+  await response.body?.cancel();
+  return response.headers.get("set-cookie")!.split(";")[0];
+}
+
+/** The status of a GET of `path`; its body is dropped. */
+async function status(app: App, path: string, headers: Record<string, string> = {}): Promise<number> {
+  const response = await request(app, path, { headers });
+  await response.body?.cancel();
+  return response.status;
+}
+
+Deno.test("each sign-in is a session of its own, and signing one out leaves the others", async () => {
+  await using app = await startTestApp({ token: TOKEN, command: "true" });
+  const [first, second] = [await signIn(app), await signIn(app)];
+  assert.notEqual(first, second);
+  const out = await request(app, "sign-out", { method: "POST", headers: { cookie: first } });
+  assert.equal(out.status, 303);
+  await out.body?.cancel();
+  assert.equal(await status(app, "api/deployments", { cookie: first }), 401);
+  assert.equal(await status(app, "api/deployments", { cookie: second }), 200);
+});
+
+Deno.test("a session is signed out for good: still refused after a restart; a new token ends every session", async () => {
+  await using dir = await makeTempDir();
+  const config = { token: TOKEN, command: "true", dir: dir.path };
+  let kept = "", signedOut = "";
+  {
+    await using app = await startTestApp(config);
+    [kept, signedOut] = [await signIn(app), await signIn(app)];
+    await (await request(app, "sign-out", { method: "POST", headers: { cookie: signedOut } })).body?.cancel();
+    assert.equal(await status(app, "api/deployments", { cookie: signedOut }), 401);
+  }
+  {
+    await using app = await startTestApp(config);
+    assert.equal(await status(app, "api/deployments", { cookie: kept }), 200, "a session outlives a restart");
+    assert.equal(await status(app, "api/deployments", { cookie: signedOut }), 401, "a sign-out too");
+  }
+  {
+    await using app = await startTestApp({ ...config, token: `${TOKEN}-new` });
+    assert.equal(await status(app, "api/deployments", { cookie: kept }), 401, "the token changed");
+    const fresh = await signIn(app, `${TOKEN}-new`);
+    assert.equal(await status(app, "api/deployments", { cookie: fresh }), 200);
+  }
+  const file = await Deno.lstat(join(dir.path, ".sessions.json"));
+  assert.equal(file.mode! & 0o777, 0o600);
+});
+
+Deno.test("a session expires after the session lifetime", async () => {
+  await using app = await startTestApp({ token: TOKEN, command: "true" }, { sessionMs: 1000 });
+  const signedIn = await request(app, "sign-in", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: TOKEN, next: "/" }),
+  });
+  await signedIn.body?.cancel();
+  // The browser drops it then too.
+  assert.match(signedIn.headers.get("set-cookie")!, /; Max-Age=1;/);
+  const cookie = signedIn.headers.get("set-cookie")!.split(";")[0];
+  const issued = performance.now();
+  assert.equal(await status(app, "api/deployments", { cookie }), 200);
+  await waitFor(
+    "the session to expire",
+    async () => await status(app, "api/deployments", { cookie }) === 401,
+    {
+      ...APP_WAIT,
+      intervalMs: 100,
+    },
+  );
+  assert.ok(performance.now() - issued >= 900, "not before its time");
+});
+
+Deno.test("made-up session cookies, twenty of them, lock nobody out: the real cookie and token still pass", async () => {
+  await using app = await startTestApp({ token: TOKEN, command: "true" });
+  const cookie = await signIn(app);
+  const [payload] = cookie.slice("shiplog_session=".length).split(".");
+  for (let i = 0; i < 20; i++) {
+    const forged = i % 2 ? `${payload}.${btoa(String(i)).padEnd(43, "A")}` : `guess-${crypto.randomUUID()}`;
+    assert.equal(await status(app, "api/deployments", { cookie: `shiplog_session=${forged}` }), 401, forged);
+  }
+  assert.equal(await status(app, "api/deployments", { cookie }), 200);
+  assert.equal(await status(app, "api/deployments", BEARER), 200);
+  assert.equal(await status(app, "api/deployments", { authorization: "Bearer wrong-token" }), 401, "not 429");
 });
 
 Deno.test("a wrong token is 401: at sign-in (the form again) and as a bearer", async () => {
@@ -282,31 +377,116 @@ Deno.test("sign-in's next cannot send anyone off-site", async () => {
   assert.ok(page.includes('name="next" value="/"'), page);
 });
 
-Deno.test("repeated wrong credentials from one address get 429 with Retry-After", async () => {
-  await using app = await startTestApp({ token: TOKEN, command: "true" }, { maxAuthFailures: 3 });
+Deno.test("repeated wrong tokens from one address get 429 with Retry-After, the right one still passes", async () => {
+  await using app = await startTestApp(
+    { token: TOKEN, command: "true" },
+    { maxAuthFailures: 3, authIntervalMs: 100 },
+  );
   for (let i = 0; i < 3; i++) {
-    const response = await request(app, "api/deployments", {
-      headers: { authorization: `Bearer guess-${i}` },
-    });
-    assert.equal(response.status, 401);
-    await response.body?.cancel();
+    assert.equal(await status(app, "api/deployments", { authorization: `Bearer guess-${i}` }), 401);
   }
-  for (const headers of [{ authorization: "Bearer guess-4" }, BEARER, {}]) {
-    const response = await request(app, "api/deployments", { headers });
-    assert.equal(response.status, 429);
-    const retryAfter = Number(response.headers.get("retry-after"));
-    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
-    await response.body?.cancel();
-  }
-  const signIn = await request(app, "sign-in", {
+  const refused = await request(app, "api/deployments", { headers: { authorization: "Bearer guess-4" } });
+  assert.equal(refused.status, 429);
+  const retryAfter = Number(refused.headers.get("retry-after"));
+  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, String(retryAfter));
+  assert.equal(
+    await refused.text(),
+    "Too many wrong tokens from your address: tries are slowed down; try again later\n",
+  );
+  const wrongForm = await request(app, "sign-in", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token: TOKEN }),
+    body: new URLSearchParams({ token: "guess-5", next: "/" }),
   });
-  assert.equal(signIn.status, 429);
-  assert.ok(Number(signIn.headers.get("retry-after")) >= 1);
-  await signIn.body?.cancel();
-  assert.equal((await request(app, "healthz")).status, 200);
+  assert.equal(wrongForm.status, 429);
+  assert.ok(Number(wrongForm.headers.get("retry-after")) >= 1);
+  assert.match(
+    await wrongForm.text(),
+    /Too many wrong tokens from your address.*name="token"/s,
+    "the form again",
+  );
+  assert.equal(await status(app, "api/deployments", BEARER), 200);
+  assert.equal(await status(app, "api/deployments"), 401, "no credentials: sign in, not 429");
+  const cookie = await signIn(app);
+  assert.equal(await status(app, "api/deployments", { cookie }), 200);
+  assert.equal(await status(app, "healthz"), 200);
+});
+
+Deno.test("a throttled address's guesses are answered one per interval, however many it sends at once", async () => {
+  const intervalMs = 300;
+  await using app = await startTestApp(
+    { token: TOKEN, command: "true" },
+    { maxAuthFailures: 1, authIntervalMs: intervalMs },
+  );
+  assert.equal(await status(app, "api/deployments", { authorization: "Bearer guess-0" }), 401);
+  const started = performance.now();
+  const guesses = Array.from(
+    { length: 5 },
+    (_, i) => status(app, "api/deployments", { authorization: `Bearer g-${i}` }),
+  );
+  assert.deepEqual(await Promise.all(guesses), [429, 429, 429, 429, 429]);
+  const took = performance.now() - started;
+  assert.ok(took >= 4 * intervalMs - 50, `5 guesses answered within ${Math.round(took)} ms`);
+  assert.equal(await status(app, "api/deployments", BEARER), 200);
+});
+
+Deno.test("X-Forwarded-For is believed only from a --trusted-proxy: throttle and viewer caps per forwarded client", async (t) => {
+  const guess = (client: string) => ({ authorization: "Bearer wrong-guess", "x-forwarded-for": client });
+  await t.step(
+    "without --trusted-proxy the header is ignored: every client is the proxy's address",
+    async () => {
+      await using app = await startTestApp({ token: TOKEN, command: "true" }, { maxAuthFailures: 2 });
+      assert.equal(await status(app, "api/deployments", guess("203.0.113.1")), 401);
+      assert.equal(await status(app, "api/deployments", guess("203.0.113.2")), 401);
+      assert.equal(await status(app, "api/deployments", guess("203.0.113.3")), 429);
+    },
+  );
+  await t.step("from a trusted proxy the throttle is per forwarded client", async () => {
+    await using app = await startTestApp(
+      { token: TOKEN, command: "true", trustedProxies: ["127.0.0.1/32"] },
+      { maxAuthFailures: 2 },
+    );
+    assert.equal(await status(app, "api/deployments", guess("203.0.113.1")), 401);
+    assert.equal(await status(app, "api/deployments", guess("203.0.113.1")), 401);
+    assert.equal(await status(app, "api/deployments", guess("203.0.113.1")), 429);
+    // A client cannot pick an address of its own: the proxy's addition, on the right, is the one used.
+    assert.equal(await status(app, "api/deployments", guess("198.51.100.9, 203.0.113.1")), 429);
+    assert.equal(await status(app, "api/deployments", guess("203.0.113.2")), 401, "another client");
+    assert.equal(
+      await status(app, "api/deployments", guess("203.0.113.2, 127.0.0.1")),
+      401,
+      "past our proxies",
+    );
+    assert.equal(await status(app, "api/deployments", guess("203.0.113.2, 127.0.0.1")), 429);
+  });
+  await t.step(
+    "the per-client cap on event streams follows the forwarded address, only from a trusted proxy",
+    async () => {
+      for (const trusted of [true, false]) {
+        await using app = await startTestApp({
+          command: "sleep 30",
+          maxViewers: 100,
+          maxViewersPerClient: 1,
+          trustedProxies: trusted ? ["127.0.0.1/32"] : [],
+        });
+        const open: Response[] = [];
+        try {
+          const from = async (client: string) => {
+            const response = await request(app, "events", { headers: { "x-forwarded-for": client } });
+            if (response.status === 200) open.push(response);
+            else await response.body?.cancel();
+            return response.status;
+          };
+          assert.equal(await from("203.0.113.1"), 200);
+          assert.equal(await from("203.0.113.1"), 429);
+          assert.equal(await from("203.0.113.2"), trusted ? 200 : 429);
+        } finally {
+          for (const response of open) await response.body?.cancel();
+        }
+        await waitForStreams(app, 0, "every stream released");
+      }
+    },
+  );
 });
 
 // --- Cross-site requests --------------------------------------------------------------------------------
@@ -372,6 +552,28 @@ Deno.test("a cross-site sign-in is refused too, even with the right token", asyn
   assert.equal(response.status, 403);
   assert.equal(response.headers.get("set-cookie"), null);
   await response.body?.cancel();
+});
+
+Deno.test("a cross-site sign-out is refused with 403 and signs nobody out", async () => {
+  await using app = await startTestApp({ token: TOKEN, command: "true" });
+  const cookie = await signIn(app);
+  const crossSite: Record<string, string>[] = [{ "sec-fetch-site": "cross-site" }, {
+    origin: "https://evil.example",
+  }];
+  for (const headers of crossSite) {
+    const response = await request(app, "sign-out", { method: "POST", headers: { cookie, ...headers } });
+    assert.equal(response.status, 403, JSON.stringify(headers));
+    assert.equal(response.headers.get("set-cookie"), null);
+    assert.equal(await response.text(), "Cross-site requests are refused\n");
+  }
+  assert.equal(await status(app, "api/deployments", { cookie }), 200, "still signed in");
+  const own = await request(app, "sign-out", {
+    method: "POST",
+    headers: { cookie, "sec-fetch-site": "same-origin" },
+  });
+  assert.equal(own.status, 303);
+  await own.body?.cancel();
+  assert.equal(await status(app, "api/deployments", { cookie }), 401);
 });
 
 // --- Security headers -----------------------------------------------------------------------------------

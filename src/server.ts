@@ -9,6 +9,7 @@
  */
 
 import type { Auth } from "./auth.ts";
+import type { TrustedProxies } from "./client_address.ts";
 import type { Deployment } from "./deployment.ts";
 import { isFinal } from "./deployment.ts";
 import { isDeploymentId } from "./deployment_id.ts";
@@ -38,6 +39,8 @@ export interface ServerContext {
   viewerLimit: ViewerLimit;
   /** Set when a token is required. */
   auth?: Auth;
+  /** The proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); none when unset. */
+  trustedProxies?: TrustedProxies;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
   /** The address bound (`--hostname`): a name the `Host` header may carry besides localhost and IP literals. */
@@ -51,6 +54,7 @@ export interface ServerContext {
 /** What one request's handler gets besides the request. */
 interface RequestContext extends ServerContext {
   params: Record<string, string | undefined>;
+  /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
   address: string;
   /** Opens an event stream for this client, within the caps. */
   openStream(): EventStream;
@@ -138,7 +142,7 @@ const ROUTES: Route[] = [
       await discardBody(request, FORM_TYPES, maxBodyBytes);
       const headers = new Headers({ location: "/" });
       // Without a token there is no session: no cookie to clear (not one named "undefined").
-      if (auth) headers.set("set-cookie", auth.sessionCookie().replace(/=[^;]*/, "=") + "; Max-Age=0");
+      if (auth) headers.set("set-cookie", await auth.signOut(request));
       return new Response(null, { status: 303, headers });
     },
   }, true),
@@ -188,7 +192,9 @@ export function createHandler(
     onOverflow: () => context.metrics.slowViewersDisconnected++,
   };
   return async (request, info) => {
-    const address = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
+    const peer = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
+    const forwarded = context.trustedProxies?.clientAddress(peer, request.headers.get("x-forwarded-for"));
+    const address = forwarded ?? peer;
     let url: URL | undefined;
     let response: Response;
     try {
@@ -229,7 +235,7 @@ async function dispatch(
   for (const { pattern, methods, open } of ROUTES_BY_SEGMENT.get(firstSegment(url.pathname)) ?? []) {
     const match = pattern.exec(path);
     if (!match) continue;
-    if (!open) authorize(request, context, address);
+    if (!open) await authorize(request, context, address);
     const method = request.method === "HEAD" ? "GET" : request.method;
     const handle = methods[method as keyof Route["methods"]];
     if (!handle) {
@@ -244,7 +250,7 @@ async function dispatch(
       openStream: () => openStream(context, address, streamOptions, completed),
     });
   }
-  authorize(request, context, address);
+  await authorize(request, context, address);
   throw new HttpError(404, "Not found");
 }
 
@@ -298,16 +304,12 @@ function checkHost(url: URL, { auth, hostname }: ServerContext): void {
   throw new HttpError(403, `Host "${host}" is not served without --token; use localhost or an IP address`);
 }
 
-/** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token. */
-function authorize(request: Request, { auth }: ServerContext, address: string): void {
+/** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token or a session. */
+async function authorize(request: Request, { auth }: ServerContext, address: string): Promise<void> {
   if (!auth) return;
-  const result = auth.check(request, address);
+  const result = await auth.check(request, address);
   if (result === "ok") return;
-  if (result === "throttled") {
-    throw new HttpError(429, "Too many wrong credentials; try again later", {
-      "retry-after": String(auth.retryAfterSeconds(address)),
-    });
-  }
+  if (result === "throttled") throw tooManyWrongTokens(auth, address);
   throw new HttpError(401, result === "wrong" ? "Wrong token" : "Sign in with the access token", {
     "www-authenticate": 'Bearer realm="shiplog"',
   });
@@ -400,14 +402,24 @@ async function signIn(request: Request, { auth, address, maxBodyBytes }: Request
   const form = await readForm(request, maxBodyBytes);
   const next = safeNext(form.get("next"));
   if (!auth) return new Response(null, { status: 303, headers: { location: next } });
-  const result = auth.signIn(form.get("token") ?? "", address);
+  const result = await auth.signIn(form.get("token") ?? "", address);
   if (result === "throttled") {
-    throw new HttpError(429, "Too many wrong credentials; try again later", {
-      "retry-after": String(auth.retryAfterSeconds(address)),
-    });
+    // The form again, to try once more (in a while), not a page with no way on.
+    const page = signInResponse(next, 429, TOO_MANY_WRONG_TOKENS);
+    page.headers.set("retry-after", String(auth.retryAfterSeconds(address)));
+    return page;
   }
   if (result !== "ok") return signInResponse(next, 401, "Wrong token");
   return new Response(null, { status: 303, headers: { location: next, "set-cookie": auth.sessionCookie() } });
+}
+
+const TOO_MANY_WRONG_TOKENS =
+  "Too many wrong tokens from your address: tries are slowed down; try again later";
+
+function tooManyWrongTokens(auth: Auth, address: string): HttpError {
+  return new HttpError(429, TOO_MANY_WRONG_TOKENS, {
+    "retry-after": String(auth.retryAfterSeconds(address)),
+  });
 }
 
 function signInResponse(next: string, status: number, message?: string): Response {
