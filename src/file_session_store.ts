@@ -7,9 +7,8 @@
  * writer. A file that cannot be parsed is replaced by a new secret: that ends every session, which is safe.
  */
 
-import { constants } from "node:fs";
-import { open } from "node:fs/promises";
 import { join } from "node:path";
+import { openRegularFile } from "./regular_file.ts";
 import type { SessionStore } from "./session_store.ts";
 
 /** The file's name in the data directory. */
@@ -92,25 +91,15 @@ export class FileSessionStore implements SessionStore {
 }
 
 /**
- * The file's content; `undefined` when there is none or it cannot be parsed (told). Opened without following
- * links, and without blocking on a FIFO.
+ * The file's content; `undefined` when there is none or it cannot be parsed (told). Opened as the lock file is:
+ * never through a link, and a FIFO is refused before it could block.
  */
 async function readSaved(path: string): Promise<Saved | undefined> {
-  let text: string;
-  try {
-    const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      if (!(await file.stat()).isFile()) throw notARegularFile(path);
-      text = await file.readFile("utf8");
-    } finally {
-      await file.close();
-    }
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT") return undefined;
-    if (code === "ELOOP") throw notARegularFile(path);
-    throw error;
-  }
+  const opened = openRegularFile(path, { read: true });
+  if (!opened) return undefined;
+  if ("refused" in opened) throw new Error(`Cannot use ${path}: it is ${opened.refused}; remove it`);
+  // The readable closes the file once read to its end, or on an error.
+  const text = await new Response(opened.file.readable).text();
   try {
     const saved = JSON.parse(text);
     if (isSaved(saved)) return saved;
@@ -127,8 +116,4 @@ function isSaved(value: unknown): value is Saved {
     /^[A-Za-z0-9+/]{43}=$/.test(saved.secret) && typeof saved.revoked === "object" &&
     saved.revoked !== null &&
     Object.values(saved.revoked).every(Number.isFinite);
-}
-
-function notARegularFile(path: string): Error {
-  return new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`);
 }

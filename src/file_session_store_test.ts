@@ -42,13 +42,13 @@ Deno.test("FileSessionStore refuses a symlink or a FIFO in its file's place, and
   await Deno.symlink(target, path);
   await assert.rejects(
     () => FileSessionStore.open(dir.path),
-    new Error(`Cannot use ${path}: not a regular file (a symlink, a FIFO?); remove it`),
+    new Error(`Cannot use ${path}: it is a symlink, not a regular file; remove it`),
   );
   assert.equal(await Deno.readTextFile(target), "not yours\n");
   await Deno.remove(path);
   const mkfifo = await new Deno.Command("mkfifo", { args: [path] }).output();
   assert.ok(mkfifo.success);
-  await assert.rejects(() => FileSessionStore.open(dir.path), /not a regular file/);
+  await assert.rejects(() => FileSessionStore.open(dir.path), /it is a FIFO, not a regular file/);
 });
 
 Deno.test("FileSessionStore replaces a file it cannot parse with a new secret, and says so", async () => {
