@@ -11,6 +11,7 @@ import { isFinal } from "./deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { isSlowClientError, OpenStreams } from "./event_stream.ts";
 import { FileStore } from "./file_store.ts";
+import { Listener } from "./listener.ts";
 import { LogHub } from "./log_hub.ts";
 import { Metrics } from "./metrics.ts";
 import { killOrphans } from "./orphans.ts";
@@ -107,20 +108,17 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     maxQueueBytes: options.maxQueueBytes,
   });
 
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  const listener = Listener.listen(handler, {
     port: config.port,
     hostname: config.hostname,
-    ...config.tls,
-    onListen: (address) => listening.resolve(address),
+    tls: config.tls,
     onError: (error) => {
       // A slow viewer's stream is ended with an error on purpose, so that its connection is dropped.
       if (!isSlowClientError(error)) console.error("shiplog: request failed:", error);
       return new Response("Internal server error\n", { status: 500 });
     },
-  }, handler);
-  const address = await Promise.race([listening.promise, server.finished.then(() => null)]);
-  if (!address) throw new Error(`Cannot listen on ${config.hostname}:${config.port}`);
+  });
+  const address = listener.address;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
 
   let stopping: Promise<void> | undefined;
@@ -128,7 +126,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     url: `${config.tls ? "https" : "http"}://${host}:${address.port}/`,
     shutdown: () =>
       stopping ??= (async () => {
-        const closed = server.shutdown();
+        const closed = listener.shutdown();
         await runner.shutdown();
         if (!await deployments.saveUnsaved()) {
           console.error("shiplog: some deployment records could not be written; the next start records them");

@@ -29,6 +29,8 @@ export interface SpawnOptions {
    * `/dev/full`; without it those fail (the orphans are then silently left running). Default false.
    */
   allowAll?: boolean;
+  /** Run under this open file limit (`ulimit -n`, soft and hard). Default: this process's. */
+  openFileLimit?: number;
 }
 
 /** The permissions of `deno task start`. */
@@ -44,8 +46,12 @@ export async function spawnShiplog(
   options: SpawnOptions = {},
 ): Promise<Program> {
   const permissions = options.allowAll ? ["--allow-all"] : START_PERMISSIONS;
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, "main.ts", "--port", "0", "--dir", dir, ...args],
+  const command = [Deno.execPath(), "run", ...permissions, "main.ts", "--port", "0", "--dir", dir, ...args];
+  const limited = options.openFileLimit === undefined
+    ? command
+    : ["sh", "-c", `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`, ...command];
+  const process = new Deno.Command(limited[0], {
+    args: limited.slice(1),
     cwd: root,
     stdin: "null",
     stdout: "piped",
