@@ -9,6 +9,7 @@ import { Auth } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { isFinal } from "./deployment.ts";
 import { Deployments } from "./deployments.ts";
+import { descriptorBudget, measureDescriptors } from "./descriptor_budget.ts";
 import { isSlowClientError, OpenStreams } from "./event_stream.ts";
 import { FileStore } from "./file_store.ts";
 import { Listener } from "./listener.ts";
@@ -16,6 +17,7 @@ import { LogHub } from "./log_hub.ts";
 import { Metrics } from "./metrics.ts";
 import { killOrphans } from "./orphans.ts";
 import { Pages } from "./pages.ts";
+import { RequestLimit } from "./request_limit.ts";
 import { Runner } from "./runner.ts";
 import { createHandler } from "./server.ts";
 import { StartGuard } from "./start_guard.ts";
@@ -92,6 +94,13 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     secure: config.tls !== undefined,
     maxFailures: options.maxAuthFailures,
   });
+  const budget = descriptorBudget({
+    ...await measureDescriptors(),
+    maxRunning: config.maxRunning,
+    maxViewers: config.maxViewers,
+    maxViewersPerClient: config.maxViewersPerClient,
+  });
+  if (budget.lowered) console.error(`shiplog: ${budget.lowered}`);
   const handler = createHandler({
     deployments,
     store,
@@ -101,7 +110,8 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     pages,
     metrics,
     auth,
-    viewerLimit: new ViewerLimit(config.maxViewers, config.maxViewersPerClient),
+    viewerLimit: new ViewerLimit(budget.maxViewers, budget.maxViewersPerClient),
+    requestLimit: budget.maxConnections === Infinity ? undefined : new RequestLimit(budget.maxConnections),
     startGuard: new StartGuard(),
     maxBodyBytes: config.maxBodyBytes,
     hostname: config.hostname,
