@@ -7,7 +7,7 @@ import {
   parseDescriptors,
   SPARE_DESCRIPTORS,
 } from "./descriptor_budget.ts";
-import { makeTempDir, waitFor, waitForValue, withDeadline } from "./test_helpers.ts";
+import { closeAll, makeTempDir, waitFor, waitForValue, withDeadline } from "./test_helpers.ts";
 import { spawnShiplog, terminate } from "./test_program.ts";
 
 Deno.test("parseDescriptors() reads the limit and the count; unlimited is undefined, no count is assumed", () => {
@@ -104,14 +104,6 @@ function complete(text: string): boolean {
   if (end < 0) return false;
   const length = Number(/^content-length: (\d+)$/im.exec(text.slice(0, end))?.[1] ?? 0);
   return new TextEncoder().encode(text.slice(end + 4)).length >= length;
-}
-
-function closeAll(conns: Deno.Conn[]): void {
-  for (const conn of conns) {
-    try {
-      conn.close();
-    } catch { /* closed already */ }
-  }
 }
 
 Deno.test({
