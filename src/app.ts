@@ -10,13 +10,16 @@ import { TrustedProxies } from "./client_address.ts";
 import type { Config } from "./config.ts";
 import { isFinal } from "./deployment.ts";
 import { Deployments } from "./deployments.ts";
+import { descriptorBudget, measureDescriptors } from "./descriptor_budget.ts";
 import { isSlowClientError, OpenStreams } from "./event_stream.ts";
 import { FileSessionStore } from "./file_session_store.ts";
 import { FileStore } from "./file_store.ts";
+import { Listener } from "./listener.ts";
 import { LogHub } from "./log_hub.ts";
 import { Metrics } from "./metrics.ts";
 import { killOrphans } from "./orphans.ts";
 import { Pages } from "./pages.ts";
+import { RequestLimit } from "./request_limit.ts";
 import { Runner } from "./runner.ts";
 import { createHandler } from "./server.ts";
 import { StartGuard } from "./start_guard.ts";
@@ -107,6 +110,13 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
       intervalMs: options.authIntervalMs,
       sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
     });
+  const budget = descriptorBudget({
+    ...await measureDescriptors(),
+    maxRunning: config.maxRunning,
+    maxViewers: config.maxViewers,
+    maxViewersPerClient: config.maxViewersPerClient,
+  });
+  if (budget.lowered) console.error(`shiplog: ${budget.lowered}`);
   const handler = createHandler({
     deployments,
     store,
@@ -119,27 +129,25 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     trustedProxies: config.trustedProxies.length > 0
       ? TrustedProxies.parse(config.trustedProxies)
       : undefined,
-    viewerLimit: new ViewerLimit(config.maxViewers, config.maxViewersPerClient),
+    viewerLimit: new ViewerLimit(budget.maxViewers, budget.maxViewersPerClient),
+    requestLimit: budget.maxConnections === Infinity ? undefined : new RequestLimit(budget.maxConnections),
     startGuard: new StartGuard(),
     maxBodyBytes: config.maxBodyBytes,
     hostname: config.hostname,
     maxQueueBytes: options.maxQueueBytes,
   });
 
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  const listener = Listener.listen(handler, {
     port: config.port,
     hostname: config.hostname,
-    ...config.tls,
-    onListen: (address) => listening.resolve(address),
+    tls: config.tls,
     onError: (error) => {
       // A slow viewer's stream is ended with an error on purpose, so that its connection is dropped.
       if (!isSlowClientError(error)) console.error("shiplog: request failed:", error);
       return new Response("Internal server error\n", { status: 500 });
     },
-  }, handler);
-  const address = await Promise.race([listening.promise, server.finished.then(() => null)]);
-  if (!address) throw new Error(`Cannot listen on ${config.hostname}:${config.port}`);
+  });
+  const address = listener.address;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
 
   let stopping: Promise<void> | undefined;
@@ -147,7 +155,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     url: `${config.tls ? "https" : "http"}://${host}:${address.port}/`,
     shutdown: () =>
       stopping ??= (async () => {
-        const closed = server.shutdown();
+        const closed = listener.shutdown();
         await runner.shutdown();
         if (!await deployments.saveUnsaved()) {
           console.error("shiplog: some deployment records could not be written; the next start records them");

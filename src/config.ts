@@ -36,9 +36,9 @@ export interface Config {
   maxLogBytes: number;
   /** Finished deployments kept; older ones are deleted with their files. */
   keep: number;
-  /** Event streams open at once, in all. */
+  /** Event streams open at once, in all (lowered at start-up to fit the open file limit). */
   maxViewers: number;
-  /** Event streams open at once from one client address. */
+  /** Event streams open at once from one client address (lowered likewise). */
   maxViewersPerClient: number;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes: number;
@@ -179,7 +179,7 @@ const OPTIONS: Option[] = [
     fallback: 10_000,
     min: 1,
     max: 1_000_000,
-    description: "event streams open at once",
+    description: "event streams open at once, lowered to fit ulimit -n",
   },
   {
     flag: "max-viewers-per-client",
@@ -189,7 +189,7 @@ const OPTIONS: Option[] = [
     fallback: 2500,
     min: 1,
     max: 1_000_000,
-    description: "event streams open at once from one client address",
+    description: "event streams open at once from one client address, lowered to fit ulimit -n",
   },
   {
     flag: "max-body-bytes",

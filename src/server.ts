@@ -22,6 +22,7 @@ import type { LogHub } from "./log_hub.ts";
 import type { LogStore } from "./log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages } from "./pages.ts";
+import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "./runner.ts";
 import type { StartGuard } from "./start_guard.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
@@ -37,6 +38,8 @@ export interface ServerContext {
   pages: Pages;
   metrics: Metrics;
   viewerLimit: ViewerLimit;
+  /** The cap on requests in progress, from the open file limit; none when the limit is unknown. */
+  requestLimit?: RequestLimit;
   /** Set when a token is required. */
   auth?: Auth;
   /** The proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); none when unset. */
@@ -198,6 +201,7 @@ export function createHandler(
     let url: URL | undefined;
     let response: Response;
     try {
+      admit(context, info.completed);
       url = requestUrl(request);
       response = await dispatch(request, url, context, address, streamOptions, info.completed);
     } catch (error) {
@@ -208,6 +212,13 @@ export function createHandler(
     }
     return response;
   };
+}
+
+/** Throws 503 past the cap on requests in progress: the client is to close this connection and come back. */
+function admit({ requestLimit }: ServerContext, completed: Promise<void> | undefined): void {
+  if (!requestLimit || !completed) return;
+  const refused = requestLimit.acquire(completed);
+  if (refused) throw new HttpError(503, refused, { connection: "close", "retry-after": "5" });
 }
 
 /**

@@ -77,6 +77,15 @@ export async function withDeadline<T>(what: string, promise: Promise<T>, timeout
   }
 }
 
+/** Closes every one of `resources` (connections, say) that is not closed already. */
+export function closeAll(resources: Iterable<{ close(): void }>): void {
+  for (const resource of resources) {
+    try {
+      resource.close();
+    } catch { /* closed already */ }
+  }
+}
+
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

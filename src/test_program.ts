@@ -36,6 +36,8 @@ export interface SpawnOptions {
    * a full disk. Default none.
    */
   fileSizeBlocks?: number;
+  /** Run under this open file limit (`ulimit -n`, soft and hard). Default: this process's. */
+  openFileLimit?: number;
 }
 
 /** The permissions of `deno task start`. */
@@ -52,9 +54,14 @@ export async function spawnShiplog(
 ): Promise<Program> {
   const permissions = options.allowAll ? ["--allow-all"] : START_PERMISSIONS;
   const command = [Deno.execPath(), "run", ...permissions, "main.ts", "--port", "0", "--dir", dir, ...args];
-  const limited = options.fileSizeBlocks === undefined
+  // Limits as a shell sets them, then the program in the shell's place.
+  const limits = [
+    ...options.fileSizeBlocks === undefined ? [] : [`trap '' XFSZ; ulimit -f ${options.fileSizeBlocks}`],
+    ...options.openFileLimit === undefined ? [] : [`ulimit -n ${options.openFileLimit}`],
+  ];
+  const limited = limits.length === 0
     ? command
-    : ["sh", "-c", `trap '' XFSZ; ulimit -f ${options.fileSizeBlocks}; exec "$0" "$@"`, ...command];
+    : ["sh", "-c", `${limits.join(" && ")} && exec "$0" "$@"`, ...command];
   const process = new Deno.Command(limited[0], {
     args: limited.slice(1),
     cwd: root,
