@@ -78,6 +78,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
   const runner = new Runner(deployments, store, {
     command: config.command,
     maxRunning: config.maxRunning,
+    maxQueued: config.maxQueued,
     graceMs: options.graceMs,
     simulationLineDelayMs: options.simulationLineDelayMs,
     // The token is in the deploy command's environment too (inherited): it must not reach a log either.
@@ -129,6 +130,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     shutdown: () =>
       stopping ??= (async () => {
         const closed = server.shutdown();
+        deployments.stopPruning();
         await runner.shutdown();
         if (!await deployments.saveUnsaved()) {
           console.error("shiplog: some deployment records could not be written; the next start records them");
