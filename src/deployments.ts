@@ -137,7 +137,7 @@ export class Deployments extends EventTarget {
     } finally {
       // Even when the record could not be written (a full disk), this process knows the truth: say it.
       this.dispatchEvent(new CustomEvent("change", { detail: next }));
-      // Only once written: deleted as too old while its write is under way, it would be written back after.
+      // Only once its write is over: deleted as too old while the write is under way, it would come back.
       if (isFinal(next.status)) this.#finished.push(next);
     }
     await this.saveUnsaved();

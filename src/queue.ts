@@ -17,7 +17,10 @@ export class Queue<T> {
     return this.#members.size;
   }
 
-  /** Adds an item at the end; one already in the queue keeps its place. */
+  /**
+   * Adds an item at the end; one already in the queue keeps its place. Each item is meant to be added once (a
+   * deployment's id): one deleted and added again would be handed out at its first place.
+   */
   add(item: T): void {
     if (this.#members.has(item)) return;
     this.#members.add(item);
