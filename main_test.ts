@@ -7,7 +7,7 @@ import { EventSource } from "eventsource";
 import { ENVIRONMENT_VARIABLES } from "./src/config.ts";
 import { killOrphans } from "./src/orphans.ts";
 import { createDeployment, getDeployment } from "./src/test_app.ts";
-import { isProcessAlive, makeTempDir, waitFor, waitForValue } from "./src/test_helpers.ts";
+import { isProcessAlive, makeTempDir, waitFor, waitForValue, withDeadline } from "./src/test_helpers.ts";
 import {
   assertExitsCleanly,
   spawnShiplog,
@@ -109,6 +109,67 @@ Deno.test({
       await killOrphans([id]);
     }
   },
+});
+
+Deno.test("SIGTERM with 10,000 queued exits within the deadline, every record interrupted; the next start prunes", async (t) => {
+  await using dir = await makeTempDir();
+  const queued = 10_000;
+  // One deployment runs for the length of the test, so that every other one stays queued.
+  await using shiplog = await spawnShiplog(dir.path, [
+    "--command",
+    "sleep 600",
+    "--max-running",
+    "1",
+    "--max-queued",
+    String(queued),
+  ]);
+  const start = async () => {
+    const response = await fetch(new URL("start", shiplog.url), {
+      method: "POST",
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(30_000),
+    });
+    return { status: response.status, text: await response.text() };
+  };
+  await t.step(
+    "10,001 starts, 16 at a time: the queue fills up to --max-queued, then Start is 503",
+    async () => {
+      let sent = 0;
+      const senders = Array.from({ length: 16 }, async () => {
+        while (sent < queued + 1) {
+          sent++;
+          const { status, text } = await start();
+          assert.equal(status, 201, text);
+        }
+      });
+      await withDeadline("10,001 starts", Promise.all(senders), 120_000);
+      const refused = await start();
+      assert.equal(refused.status, 503);
+      assert.match(refused.text, /10000 are queued already \(--max-queued 10000\)/);
+    },
+  );
+  await t.step("SIGTERM: exit 0 before the deadline, every record on disk interrupted", async () => {
+    const { code, elapsedMs } = await terminate(shiplog, 30_000);
+    assert.equal(code, 0, shiplog.stderr());
+    assert.doesNotMatch(shiplog.stderr(), /took too long/);
+    assert.ok(elapsedMs < 5000, `exit took ${elapsedMs} ms`);
+    const statuses = new Map<string, number>();
+    for await (const entry of Deno.readDir(dir.path)) {
+      if (!entry.name.endsWith(".json")) continue;
+      const { status } = JSON.parse(await Deno.readTextFile(`${dir.path}/${entry.name}`));
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+    // Nothing deleted at shutdown (--keep 1000 is the next start's to apply): the deadline goes to writing.
+    assert.deepEqual(statuses, new Map([["interrupted", queued + 1]]));
+  });
+  await t.step("the next start keeps the 1,000 that finished last (--keep)", async () => {
+    await using again = await spawnShiplog(dir.path);
+    const list = await (await fetch(new URL("api/deployments", again.url))).json();
+    assert.equal(list.length, 1000);
+    assert.equal((await terminate(again)).code, 0);
+    const records = await Array.fromAsync(Deno.readDir(dir.path), (entry) => entry.name);
+    assert.equal(records.filter((name) => name.endsWith(".json")).length, 1000);
+  });
 });
 
 Deno.test("a second shiplog on the same --dir is refused and leaves the first one's deployment running", async () => {

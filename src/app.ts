@@ -93,6 +93,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     command: config.command,
     env: config.commandEnv,
     maxRunning: config.maxRunning,
+    maxQueued: config.maxQueued,
     graceMs: options.graceMs,
     simulationLineDelayMs: options.simulationLineDelayMs,
     // The command does not inherit the token, but may know it another way (a script that reads the file).
@@ -156,6 +157,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     shutdown: () =>
       stopping ??= (async () => {
         const closed = listener.shutdown();
+        deployments.stopPruning();
         await runner.shutdown();
         if (!await deployments.saveUnsaved()) {
           console.error("shiplog: some deployment records could not be written; the next start records them");

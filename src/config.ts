@@ -21,6 +21,8 @@ export interface Config {
   command: string | undefined;
   /** How many deployments run at once; more wait as `queued`. */
   maxRunning: number;
+  /** How many deployments may wait `queued`; Start past it is refused with 503. */
+  maxQueued: number;
   /** Seconds of silence after which an SSE stream gets a heartbeat comment. */
   heartbeatSeconds: number;
   /** The access token every route but `/healthz` requires; `undefined` means open access. */
@@ -110,6 +112,16 @@ const OPTIONS: Option[] = [
     min: 1,
     max: 1000,
     description: "deployments run at once",
+  },
+  {
+    flag: "max-queued",
+    key: "maxQueued",
+    kind: "integer",
+    value: "N",
+    fallback: 1000,
+    min: 1,
+    max: 100_000,
+    description: "deployments waiting to run; Start past it answers 503",
   },
   {
     flag: "heartbeat",

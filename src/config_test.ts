@@ -8,6 +8,7 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     dir: "./deployments",
     command: undefined,
     maxRunning: 2,
+    maxQueued: 1000,
     heartbeatSeconds: 15,
     token: undefined,
     tokenFile: undefined,
@@ -125,6 +126,7 @@ Deno.test("parseConfig() reads the hardening flags", () => {
     "--max-viewers=9",
     "--max-viewers-per-client=3",
     "--max-body-bytes=4096",
+    "--max-queued=20",
   ], { SHIPLOG_MASK_ENV: "IGNORED" });
   assert.equal(config.tokenFile, "/run/secret");
   assert.equal(config.cert, "c.pem");
@@ -135,6 +137,8 @@ Deno.test("parseConfig() reads the hardening flags", () => {
   assert.equal(config.maxViewers, 9);
   assert.equal(config.maxViewersPerClient, 3);
   assert.equal(config.maxBodyBytes, 4096);
+  assert.equal(config.maxQueued, 20);
+  assert.equal(parseConfig([], { SHIPLOG_MAX_QUEUED: "10000" }).maxQueued, 10_000);
   assert.deepEqual(parseConfig([], { SHIPLOG_MASK_ENV: "A, B,," }).maskEnv, ["A", "B"]);
   assert.equal(parseConfig([], { SHIPLOG_TOKEN: "s3cret-token" }).token, "s3cret-token");
 });
@@ -199,4 +203,7 @@ Deno.test("parseConfig() rejects contradictory or malformed hardening flags", ()
   assert.throws(() => parseConfig(["--mask-env=A B"], {}), /expected an environment variable name/);
   assert.throws(() => parseConfig(["--max-log-bytes=10"], {}), RangeError);
   assert.throws(() => parseConfig(["--keep=0"], {}), RangeError);
+  assert.throws(() => parseConfig(["--max-queued=0"], {}), {
+    message: 'Cannot parse --max-queued "0": expected an integer from 1 to 100000',
+  });
 });

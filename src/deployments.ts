@@ -7,6 +7,7 @@
  */
 
 import { type Deployment, isFinal, type Status } from "./deployment.ts";
+import { Heap } from "./heap.ts";
 import type { LogStore } from "./log_store.ts";
 
 /** The detail of a `change` event: the record after the change. */
@@ -15,13 +16,26 @@ export type DeploymentChange = CustomEvent<Deployment>;
 export type DeploymentRemoval = CustomEvent<string>;
 
 /**
+ * Records written or deleted at once when there are many (a long queue stopped at shutdown, the start after):
+ * one by one would take seconds; all at once, a file descriptor each.
+ */
+const WRITES_AT_ONCE = 16;
+
+/**
  * All deployments, loaded from the store at start-up. Dispatches `change` with the new record, and `remove`
- * with the id of one deleted.
+ * with the id of one deleted. A change costs O(log n) at most, however many deployments there are: the
+ * counts by status are kept as records change, and the finished ones in a heap by when they finished.
  */
 export class Deployments extends EventTarget {
   #store: LogStore;
+  /** By creation, oldest first (records are created in that order): {@linkcode list} has little to sort. */
   #records = new Map<string, Deployment>();
+  #counts = new Map<Status, number>();
+  /** The finished records written (or tried), the one to delete first at the top. */
+  #finished = new Heap<Deployment>((a, b) => compareText(finishedOrder(a), finishedOrder(b)));
   #keep: number;
+  /** False once {@linkcode stopPruning} was called. */
+  #pruning = true;
   /**
    * Records changed in memory whose write failed (a full disk): written again after the next write that
    * succeeds, and at shutdown, so that what the disk keeps is the truth (a failure's reason, say), not the
@@ -48,47 +62,44 @@ export class Deployments extends EventTarget {
   ): Promise<Deployments> {
     const now = options.now ?? (() => new Date());
     const deployments = new Deployments(store, options.keep ?? Infinity);
-    for (const record of await store.list()) {
-      deployments.#records.set(record.id, record);
-      if (!isFinal(record.status)) {
-        deployments.interruptedAtLoad.push(record.id);
-        try {
-          await deployments.update(record.id, {
-            status: "interrupted",
-            finishedAt: await lastSignOfLife(store, record, now()),
-            reason: `shiplog stopped while this deployment was ${record.status}`,
-          });
-        } catch (error) {
-          // A full disk or a read-only directory must not keep every log from being served: the record is
-          // interrupted in memory (update() changes it before it writes), and written after the next write
-          // that succeeds, or by the next start.
-          console.error(
-            `shiplog: cannot record deployment ${record.id} as interrupted: ${(error as Error).message}`,
-          );
-        }
-      }
+    const records = (await store.list()).sort((a, b) => -newestFirst(a, b));
+    for (const record of records) {
+      deployments.#set(record);
+      if (isFinal(record.status)) deployments.#finished.push(record);
+      else deployments.interruptedAtLoad.push(record.id);
     }
+    await forEachAtOnce(deployments.interruptedAtLoad, WRITES_AT_ONCE, async (id) => {
+      const record = deployments.#records.get(id)!;
+      try {
+        await deployments.update(id, {
+          status: "interrupted",
+          finishedAt: await lastSignOfLife(store, record, now()),
+          reason: `shiplog stopped while this deployment was ${record.status}`,
+        });
+      } catch (error) {
+        // A full disk or a read-only directory must not keep every log from being served: the record is
+        // interrupted in memory (update() changes it before it writes), and written after the next write
+        // that succeeds, or by the next start.
+        console.error(`shiplog: cannot record deployment ${id} as interrupted: ${(error as Error).message}`);
+      }
+    });
     await deployments.#prune();
     return deployments;
   }
 
   /** Every deployment, newest first. */
   list(): Deployment[] {
-    // Ids break ties of the same millisecond, so the order is the same after a restart.
-    return [...this.#records.values()].sort((a, b) =>
-      b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)
-    );
+    // Nearly in order already, which the sort goes through in one pass; it puts right a clock set back.
+    return [...this.#records.values()].reverse().sort(newestFirst);
   }
 
   get(id: string): Deployment | undefined {
     return this.#records.get(id);
   }
 
-  /** How many deployments have each status. */
+  /** How many deployments have each status (none: no entry). */
   countByStatus(): Map<Status, number> {
-    const counts = new Map<Status, number>();
-    for (const { status } of this.#records.values()) counts.set(status, (counts.get(status) ?? 0) + 1);
-    return counts;
+    return new Map([...this.#counts].filter(([, count]) => count > 0));
   }
 
   /** Creates a `queued` deployment with a fresh id and an empty log. */
@@ -104,7 +115,7 @@ export class Deployments extends EventTarget {
       reason: null,
     };
     await this.#store.save(deployment);
-    this.#records.set(deployment.id, deployment);
+    this.#set(deployment);
     await this.saveUnsaved();
     this.dispatchEvent(new CustomEvent("change", { detail: deployment }));
     return deployment;
@@ -116,7 +127,7 @@ export class Deployments extends EventTarget {
     if (!current) throw new RangeError(`Cannot update deployment ${id}: no such deployment`);
     if (isFinal(current.status)) return current;
     const next = { ...current, ...patch };
-    this.#records.set(id, next);
+    this.#set(next);
     try {
       await this.#store.save(next);
       this.#unsaved.delete(id);
@@ -126,15 +137,35 @@ export class Deployments extends EventTarget {
     } finally {
       // Even when the record could not be written (a full disk), this process knows the truth: say it.
       this.dispatchEvent(new CustomEvent("change", { detail: next }));
+      // Only once its write is over: deleted as too old while the write is under way, it would come back.
+      if (isFinal(next.status)) this.#finished.push(next);
     }
     await this.saveUnsaved();
     if (isFinal(next.status)) await this.#prune();
     return next;
   }
 
+  /**
+   * Gives every deployment of `ids` the same change (at shutdown, the queue's), {@linkcode WRITES_AT_ONCE}
+   * writes at a time. A record that cannot be written stays changed in memory and is left to
+   * {@linkcode saveUnsaved}, which says whether all were written in the end.
+   */
+  async updateAll(ids: readonly string[], patch: Partial<Omit<Deployment, "id">>): Promise<void> {
+    await forEachAtOnce(ids, WRITES_AT_ONCE, (id) => this.update(id, patch).then(() => {}, () => {}));
+  }
+
+  /**
+   * From now on (a shutdown) deletes nothing: the deadline goes to writing what happened to every deployment,
+   * and the next start deletes those beyond the number to keep.
+   */
+  stopPruning(): void {
+    this.#pruning = false;
+  }
+
   /** Writes the records whose last write failed; true when none is left unwritten. */
   async saveUnsaved(): Promise<boolean> {
-    for (const id of [...this.#unsaved]) {
+    // Not a copy of the set: this runs after every write, and the set may be long while the disk is full.
+    for (const id of this.#unsaved) {
       try {
         // Written again if it changed meanwhile (an update racing this write): an older copy must not land last.
         for (let record = this.#records.get(id); record;) {
@@ -153,24 +184,68 @@ export class Deployments extends EventTarget {
     return true;
   }
 
+  /** Puts a record in memory, new or changed, and counts its status. */
+  #set(record: Deployment): void {
+    const before = this.#records.get(record.id);
+    if (before) this.#count(before.status, -1);
+    this.#count(record.status, 1);
+    this.#records.set(record.id, record);
+  }
+
+  #delete(record: Deployment): void {
+    this.#records.delete(record.id);
+    this.#count(record.status, -1);
+  }
+
+  #count(status: Status, by: number): void {
+    this.#counts.set(status, (this.#counts.get(status) ?? 0) + by);
+  }
+
   /**
    * Deletes the finished deployments beyond the number to keep, those that finished longest ago first, records
    * and logs alike. By when they finished, not when they were created: a long deployment that ends after
    * shorter ones started later is the newest news, not the first to go.
    */
   async #prune(): Promise<void> {
-    const finished = this.list().filter((deployment) => isFinal(deployment.status))
-      .sort((a, b) => finishedOrder(b).localeCompare(finishedOrder(a)));
-    for (const old of finished.slice(this.#keep)) {
-      this.#records.delete(old.id);
-      this.dispatchEvent(new CustomEvent("remove", { detail: old.id }));
-      try {
-        await this.#store.remove(old.id);
-      } catch (error) {
-        console.error(`shiplog: cannot delete old deployment ${old.id}:`, error);
-      }
+    const old: string[] = [];
+    while (this.#pruning && this.#finished.size > this.#keep) {
+      const record = this.#finished.pop()!;
+      this.#delete(record);
+      this.dispatchEvent(new CustomEvent("remove", { detail: record.id }));
+      old.push(record.id);
     }
+    // Many at a start after a long queue was stopped, or after --keep was lowered.
+    await forEachAtOnce(old, WRITES_AT_ONCE, async (id) => {
+      try {
+        await this.#store.remove(id);
+      } catch (error) {
+        console.error(`shiplog: cannot delete old deployment ${id}:`, error);
+      }
+    });
   }
+}
+
+/** Calls `task` for every item, at most `limit` at once, in the items' order; resolves when all have settled. */
+async function forEachAtOnce<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  const pending = items.values();
+  const worker = async () => {
+    for (const item of pending) await task(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Newest first; ids break ties of the same millisecond, so the order is the same after a restart. */
+function newestFirst(a: Deployment, b: Deployment): number {
+  return compareText(b.createdAt, a.createdAt) || compareText(b.id, a.id);
+}
+
+/** Text by code points: ISO dates and lowercase UUIDs sort as they should, faster than `localeCompare`. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** When an unfinished deployment was last known alive: its log's last write, within its start and `now`. */

@@ -243,3 +243,64 @@ Deno.test("Deployments.update() of an unknown id throws a RangeError", async () 
   const deployments = await Deployments.load(fixture.store);
   await assert.rejects(() => deployments.update(crypto.randomUUID(), { status: "running" }), RangeError);
 });
+
+Deno.test("Deployments.updateAll() writes a long queue's records a few at a time: neither one by one nor all at once", async () => {
+  await using fixture = await openStore();
+  let writing = 0;
+  let most = 0;
+  // The real store, with its writes counted while under way.
+  const counted = new Proxy(fixture.store, {
+    get(store, name) {
+      if (name !== "save") return Reflect.get(store, name).bind(store);
+      return async (deployment: Deployment) => {
+        most = Math.max(most, ++writing);
+        try {
+          await store.save(deployment);
+        } finally {
+          writing--;
+        }
+      };
+    },
+  });
+  const deployments = await Deployments.load(counted);
+  const ids: string[] = [];
+  for (let i = 0; i < 200; i++) ids.push((await deployments.create(null)).id);
+  most = 0;
+  const changes = listen(deployments);
+
+  await deployments.updateAll(ids, { status: "interrupted", finishedAt: "2026-11-24T09:00:00.000Z" });
+  assert.ok(most > 1 && most <= 16, `${most} writes at once`);
+  assert.equal(changes.length, 200);
+  for (const id of ids) assert.equal((await fixture.readRecord(id)).status, "interrupted");
+  assert.deepEqual(deployments.countByStatus(), new Map([["interrupted", 200]]));
+});
+
+Deno.test("after stopPruning() nothing is deleted; the next load deletes the deployments beyond keep", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store, { keep: 2 });
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    ids.push((await deployments.create(null, new Date(Date.UTC(2026, 10, 24, 8, i)))).id);
+  }
+  await deployments.update(ids[0], { status: "succeeded", finishedAt: "2026-11-24T08:10:00.000Z" });
+  assert.deepEqual(deployments.countByStatus(), new Map([["queued", 3], ["succeeded", 1]]));
+
+  deployments.stopPruning();
+  // Finished in another order than created: the two that finished last are kept.
+  const finishedAt = ["2026-11-24T08:13:00.000Z", "2026-11-24T08:12:00.000Z", "2026-11-24T08:11:00.000Z"];
+  for (const [i, id] of ids.slice(1).entries()) {
+    await deployments.update(id, { status: "failed", finishedAt: finishedAt[i] });
+  }
+  assert.equal(deployments.list().length, 4);
+  assert.deepEqual(deployments.countByStatus(), new Map([["succeeded", 1], ["failed", 3]]));
+  const records = async () =>
+    (await Array.fromAsync(Deno.readDir(fixture.dir), (entry) => entry.name)).filter((name) =>
+      name.endsWith(".json")
+    ).length;
+  assert.equal(await records(), 4);
+
+  const reloaded = await Deployments.load(fixture.store, { keep: 2 });
+  assert.deepEqual(reloaded.list().map((each) => each.id), [ids[2], ids[1]]);
+  assert.deepEqual(reloaded.countByStatus(), new Map([["failed", 2]]));
+  assert.equal(await records(), 2);
+});

@@ -7,11 +7,13 @@
  * what it left running is stopped: its group, and processes that left the group but still hold its output.
  */
 
+import type { Deployment } from "./deployment.ts";
 import type { Deployments } from "./deployments.ts";
 import { LineSplitter } from "./line_splitter.ts";
 import type { LogAppender, LogStore } from "./log_store.ts";
 import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "./output_filter.ts";
+import { Queue } from "./queue.ts";
 import { settlesWithin } from "./settles_within.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
 
@@ -34,6 +36,8 @@ export interface RunnerOptions {
   secrets?: readonly string[];
   /** Bytes a log may reach; past it one notice is written and further output dropped. Default: no cap. */
   maxLogBytes?: number;
+  /** Deployments that may wait `queued`; {@linkcode Runner.start} refuses more. Default 1000. */
+  maxQueued?: number;
 }
 
 type StopReason = "cancelled" | "interrupted";
@@ -54,7 +58,11 @@ export class Runner {
   #env: Readonly<Record<string, string>> | undefined;
   #secrets: readonly string[];
   #maxLogBytes: number | undefined;
-  #queue: string[] = [];
+  #maxQueued: number;
+  /** The queued deployments' ids. */
+  #queue = new Queue<string>();
+  /** Starts whose deployment is being created: they count against the cap, and shutdown waits for them. */
+  #starting = new Set<Promise<unknown>>();
   #running = new Map<string, Running>();
   #shuttingDown = false;
 
@@ -68,6 +76,7 @@ export class Runner {
     this.#env = options.env;
     this.#secrets = options.secrets ?? [];
     this.#maxLogBytes = options.maxLogBytes;
+    this.#maxQueued = options.maxQueued ?? 1000;
   }
 
   /** The command each deployment runs, `null` for the simulation. */
@@ -79,18 +88,40 @@ export class Runner {
     return this.#running.size;
   }
 
-  /** Queues a deployment (already created as `queued`) and starts it when a slot is free. */
-  enqueue(id: string): void {
-    if (this.#shuttingDown) return;
-    this.#queue.push(id);
-    this.#startNext();
+  /** How many deployments {@linkcode start} takes at most while others wait. */
+  get maxQueued(): number {
+    return this.#maxQueued;
+  }
+
+  /** True once {@linkcode shutdown} was called: {@linkcode start} takes nothing more. */
+  get stopping(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /**
+   * Creates a deployment (`queued`) with `create`, queues it and starts it when a slot is free. Resolves with
+   * `undefined`, having created nothing, when `maxQueued` deployments wait already (counting those being
+   * created) or when shutting down.
+   */
+  async start(create: () => Promise<Deployment>): Promise<Deployment | undefined> {
+    if (this.#shuttingDown || this.#queue.size + this.#starting.size >= this.#maxQueued) return undefined;
+    // Queued even when shutdown has begun meanwhile: shutdown waits for this, then interrupts the queue.
+    const started = create().then((deployment) => {
+      this.#queue.add(deployment.id);
+      this.#startNext();
+      return deployment;
+    });
+    this.#starting.add(started);
+    try {
+      return await started;
+    } finally {
+      this.#starting.delete(started);
+    }
   }
 
   /** Stops a queued or running deployment; resolves once it has ended. False when it was not active. */
   async cancel(id: string): Promise<boolean> {
-    const queued = this.#queue.indexOf(id);
-    if (queued >= 0) {
-      this.#queue.splice(queued, 1);
+    if (this.#queue.delete(id)) {
       await this.#deployments.update(id, { status: "cancelled", finishedAt: new Date().toISOString() });
       return true;
     }
@@ -101,23 +132,32 @@ export class Runner {
     return true;
   }
 
-  /** Stops everything: queued and running deployments end `interrupted`. */
+  /**
+   * Stops everything: queued and running deployments end `interrupted`. The queue's records are written a few
+   * at a time while the running ones stop, so that a long queue is on disk within the shutdown deadline.
+   */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
-    const queued = this.#queue.splice(0);
+    const stopped = [...this.#running.values()].map((running) => {
+      running.stop.abort("interrupted" satisfies StopReason);
+      return running.done;
+    });
+    // A start under way ends in the queue, interrupted with the rest.
+    await Promise.allSettled(this.#starting);
+    const queued = this.#queue.clear();
     const finishedAt = new Date().toISOString();
-    const reason = "shiplog was stopped";
     await Promise.all([
-      ...queued.map((id) => this.#deployments.update(id, { status: "interrupted", finishedAt, reason })),
-      ...[...this.#running.values()].map((running) => {
-        running.stop.abort("interrupted" satisfies StopReason);
-        return running.done;
+      this.#deployments.updateAll(queued, {
+        status: "interrupted",
+        finishedAt,
+        reason: "shiplog was stopped",
       }),
+      ...stopped,
     ]);
   }
 
   #startNext(): void {
-    while (this.#running.size < this.#maxRunning && this.#queue.length > 0) {
+    while (!this.#shuttingDown && this.#running.size < this.#maxRunning && this.#queue.size > 0) {
       const id = this.#queue.shift()!;
       const stop = new AbortController();
       const done = this.#run(id, stop.signal).catch((error) => {

@@ -31,9 +31,9 @@ async function startRunner(options: RunnerOptions = {}) {
     dir: temp.path,
     /** Creates a deployment and queues it. */
     async start(): Promise<string> {
-      const { id } = await deployments.create(runner.command);
-      runner.enqueue(id);
-      return id;
+      const deployment = await runner.start(() => deployments.create(runner.command));
+      assert.ok(deployment, "started");
+      return deployment.id;
     },
     status: (id: string) => deployments.get(id)!.status,
     readLog: (id: string) => Deno.readTextFile(join(temp.path, `${id}.log`)),
@@ -435,4 +435,52 @@ Deno.test("Runner.cancel() of the simulated deployment records it cancelled at o
   await waitFor("it to run", () => fixture.status(id) === "running");
   await withDeadline("cancel", fixture.runner.cancel(id), 1000);
   assert.equal(fixture.status(id), "cancelled");
+});
+
+Deno.test("Runner.start() refuses past maxQueued, counting starts under way, and creates nothing then", async () => {
+  await using temp = await makeTempDir();
+  const gate = gated(temp.path);
+  await using fixture = await startRunner({ command: gate.command, maxRunning: 1, maxQueued: 2 });
+  const running = await fixture.start();
+  await waitFor("the first to run", () => fixture.status(running) === "running");
+  let created = 0;
+  const create = () => {
+    created++;
+    return fixture.deployments.create(fixture.runner.command);
+  };
+  // Three at once for two places: the third is refused before the other two have been created.
+  const starts = await Promise.all([1, 2, 3].map(() => fixture.runner.start(create)));
+  assert.equal(starts.filter((each) => each !== undefined).length, 2);
+  assert.equal(created, 2, "nothing created for the refused start");
+  assert.equal(await fixture.runner.start(create), undefined);
+  assert.equal(fixture.deployments.list().length, 3);
+
+  // A cancel makes room.
+  await fixture.runner.cancel(starts[0]!.id);
+  const another = await fixture.runner.start(create);
+  assert.equal(another?.status, "queued");
+  await gate.open(running);
+  await waitFor("the next to run", () => fixture.status(starts[1]!.id) === "running");
+  assert.ok(await fixture.runner.start(create), "a start that ran makes room");
+});
+
+Deno.test("Runner.shutdown() interrupts a deployment whose creation was under way, and refuses new starts", async () => {
+  await using fixture = await startRunner({ command: "sleep 30", maxRunning: 1 });
+  const running = await fixture.start();
+  await waitFor("the first to run", () => fixture.status(running) === "running");
+  const creating = Promise.withResolvers<void>();
+  const late = fixture.runner.start(async () => {
+    await creating.promise;
+    return await fixture.deployments.create(fixture.runner.command);
+  });
+  const stopped = fixture.runner.shutdown();
+  assert.equal(fixture.runner.stopping, true);
+  assert.equal(await fixture.runner.start(() => fixture.deployments.create(null)), undefined);
+  creating.resolve();
+  await withDeadline("shutdown", stopped);
+  const made = await late;
+  assert.ok(made);
+  assert.equal(fixture.deployments.get(made.id)?.status, "interrupted");
+  assert.equal(fixture.deployments.get(running)?.status, "interrupted");
+  assert.equal(fixture.deployments.list().length, 2);
 });

@@ -85,20 +85,28 @@ const ROUTES: Route[] = [
   route("/start", {
     POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard }) => {
       const key = await startKey(request, maxBodyBytes);
-      const start = startGuard.start(key, () =>
-        deployments.create(runner.command).catch((error) => {
-          // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
-          console.error("shiplog: cannot create a deployment:", (error as Error).message);
-          // The cause without the path after it ("No space left on device (os error 28): write '/…'").
-          const cause = (error as Error).message.replace(/\): .*$/s, ")");
-          throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
-        }));
+      const start = startGuard.start(key, async () => {
+        const deployment = await runner.start(() =>
+          deployments.create(runner.command).catch((error) => {
+            // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
+            console.error("shiplog: cannot create a deployment:", (error as Error).message);
+            // The cause without the path after it ("No space left on device (os error 28): write '/…'").
+            const cause = (error as Error).message.replace(/\): .*$/s, ")");
+            throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
+          })
+        );
+        if (deployment) return deployment;
+        throw new HttpError(
+          503,
+          runner.stopping
+            ? "Cannot start a deployment: shiplog is stopping"
+            : `Cannot start a deployment: ${runner.maxQueued} are queued already (--max-queued ${runner.maxQueued}); ` +
+              "try again once some have started",
+        );
+      });
       const deployment = await start.deployment;
       // The same press sent again: the deployment it made, not a second one.
-      if (!start.repeated) {
-        metrics.deploymentsStarted++;
-        runner.enqueue(deployment.id);
-      }
+      if (!start.repeated) metrics.deploymentsStarted++;
       if (wantsJson(request)) return Response.json(deployment, { status: 201 });
       return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
     },
@@ -284,8 +292,9 @@ function errorResponse(
       headers.forEach((value, name) => page.headers.set(name, value));
       return page;
     }
-    // A browser shown a bare line of text would have no way on; a client of the API gets just the line.
-    if ((request.method === "GET" || request.method === "HEAD") && acceptsHtml(request)) {
+    // A browser (a page, or a form sent: Start) shown a bare line of text would have no way on; a client of the
+    // API gets just the line.
+    if (acceptsHtml(request)) {
       headers.set("content-type", "text/html; charset=utf-8");
       return new Response(errorPage(error.status, error.message), { status: error.status, headers });
     }

@@ -507,6 +507,43 @@ Deno.test("POST /start with the same key twice makes one deployment; the home pa
   await malformed.body?.cancel();
 });
 
+Deno.test("past --max-queued, Start is 503 with the reason, a page for the form, and creates nothing", async () => {
+  await using app = await startTestApp({ command: "sleep 30", maxRunning: 1, maxQueued: 2 });
+  const running = await createDeployment(app);
+  await waitFor(
+    "the first to run",
+    async () => (await getDeployment(app, running.id)).status === "running",
+    APP_WAIT,
+  );
+  for (let i = 0; i < 2; i++) await createDeployment(app);
+  const message =
+    "Cannot start a deployment: 2 are queued already (--max-queued 2); try again once some have started";
+
+  const api = await fetch(new URL("start", app.url), {
+    method: "POST",
+    headers: { accept: "application/json" },
+  });
+  assert.equal(api.status, 503);
+  assert.equal(await api.text(), `${message}\n`);
+  // The home page's form, sent by a browser: the message as a page with the way home.
+  const form = await fetch(new URL("start", app.url), {
+    method: "POST",
+    headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8" },
+    body: new URLSearchParams({ key: crypto.randomUUID() }),
+    redirect: "manual",
+  });
+  assert.equal(form.status, 503);
+  assert.equal(form.headers.get("content-type"), "text/html; charset=utf-8");
+  const page = await form.text();
+  assert.match(page, /<h1>503 Service Unavailable<\/h1>/);
+  assert.ok(page.includes(`<p>${message}</p>`), page);
+  assert.match(page, /<a href="\/">/);
+
+  const list: Deployment[] = await (await fetch(new URL("api/deployments", app.url))).json();
+  assert.equal(list.length, 3, "nothing created");
+  assert.match(await metricsText(app), /^shiplog_deployments_started_total 3$/m);
+});
+
 Deno.test("a browser that asks for an unknown page gets an HTML page with the message and a link home", async () => {
   await using app = await startTestApp({ command: "true" });
   const unknown = crypto.randomUUID();
