@@ -748,9 +748,10 @@ Deno.test("a log that cannot be read (a symlink loop) reads as empty: no 500, an
   await using app = await startTestApp({ command: "echo hello; sleep 0.3" });
   const { id } = await createDeployment(app);
   const log = join(app.dir, `${id}.log`);
+  // Put in place by a rename, at once: between a remove and a symlink, the runner's next write makes the log anew.
   const loop = async () => {
-    await Deno.remove(log);
-    await Deno.symlink(log, log);
+    await Deno.symlink(log, `${log}.loop`);
+    await Deno.rename(`${log}.loop`, log);
   };
   await t.step("while it runs, the stream opens", async () => {
     await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
