@@ -81,9 +81,6 @@ Deno.test({
   name:
     "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, --keep, #L<n>, big log",
   ignore: !chromiumFound && !inCi,
-  // puppeteer keeps a WebSocket and child-process handles whose teardown finishes after close() resolves.
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     if (!chromiumFound) {
       throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
