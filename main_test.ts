@@ -3,7 +3,8 @@
  */
 
 import assert from "node:assert/strict";
-import { EventSource } from "eventsource";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import { EventSource } from "npm:eventsource@5.1.5";
 import { killOrphans } from "./src/orphans.ts";
 import { isProcessAlive, makeTempDir, waitFor } from "./src/test_helpers.ts";
 import {
@@ -110,6 +111,26 @@ Deno.test({
       await killOrphans([id]);
     }
   },
+});
+
+Deno.test("deno task start fetches nothing: what only the tests use is not installed for it", async () => {
+  // An empty cache, as on a machine that never ran shiplog: `deno task` installs what the lockfile it finds
+  // lists before it runs a task, and `deno run` what the program imports. `--help` runs the program and exits.
+  await using cache = await makeTempDir();
+  const start = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "start", "--help"],
+    cwd: root,
+    env: { DENO_DIR: cache.path, NO_COLOR: "1" },
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const stderr = new TextDecoder().decode(start.stderr);
+  assert.equal(start.code, 0, stderr);
+  assert.match(new TextDecoder().decode(start.stdout), /--max-running N/);
+  assert.doesNotMatch(stderr, /Download/);
+  // Deno makes the npm folder in any case; it stays empty.
+  const fetched = await Array.fromAsync(Deno.readDir(`${cache.path}/npm`), (entry) => entry.name)
+    .catch((error) => error instanceof Deno.errors.NotFound ? [] : Promise.reject(error));
+  assert.deepEqual(fetched, [], "npm packages were fetched");
 });
 
 Deno.test("a second shiplog on the same --dir is refused and leaves the first one's deployment running", async () => {

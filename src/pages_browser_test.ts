@@ -6,8 +6,10 @@
 // Without /usr/bin/chromium the test is skipped with a loud notice, except under CI=true, where a missing
 // browser fails it.
 import assert from "node:assert/strict";
-import puppeteer from "puppeteer-core";
-import type { Browser, Page } from "puppeteer-core";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import puppeteer from "npm:puppeteer-core@25.16.0";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 
 /** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
 const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { EventSource } from "eventsource";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import { EventSource } from "npm:eventsource@5.1.5";
 import { type Deployment, isFinal } from "./deployment.ts";
 import {
   APP_WAIT,
