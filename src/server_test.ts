@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
-import { EventSource } from "eventsource";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import { EventSource } from "npm:eventsource@5.1.5";
 import { type Deployment, isFinal } from "./deployment.ts";
 import {
   APP_WAIT,
@@ -402,6 +403,7 @@ Deno.test("POST /start answers a form with 303 and JSON with 201; the built-in d
   });
   assert.equal(form.status, 303);
   const location = form.headers.get("location")!;
+  await form.body?.cancel();
   assert.match(location, /^\/deployment\/[0-9a-f-]{36}$/);
   const page = await fetch(new URL(location, app.url));
   assert.equal(page.status, 200);
@@ -491,6 +493,7 @@ Deno.test("POST /start with the same key twice makes one deployment; the home pa
   const [first, second] = await Promise.all([press(), press()]);
   assert.deepEqual([first.status, second.status], [303, 303]);
   assert.equal(second.headers.get("location"), first.headers.get("location"));
+  await Promise.all([first.body?.cancel(), second.body?.cancel()]);
   const api = (headers: Record<string, string>) =>
     fetch(new URL("start", app.url), { method: "POST", headers: { accept: "application/json", ...headers } })
       .then((response) => response.json());
@@ -562,6 +565,7 @@ Deno.test("a browser that asks for an unknown page gets an HTML page with the me
   assert.match(await wrong.text(), /<p>Method GET is not allowed here; allowed: POST<\/p>/);
   const head = await fetch(new URL(`deployment/${unknown}`, app.url), { method: "HEAD", headers: browser });
   assert.deepEqual([head.status, head.headers.get("content-type")], [404, "text/html; charset=utf-8"]);
+  await head.body?.cancel();
   const api = await fetch(new URL(`api/deployments/${unknown}`, app.url));
   assert.equal(api.headers.get("content-type"), "text/plain; charset=utf-8");
   assert.equal(await api.text(), "No such deployment\n");
