@@ -40,9 +40,9 @@ export interface DescriptorBudget {
 }
 
 /**
- * The caps that fit under the open file limit. Event streams get nine tenths of the connections, so that pages,
- * API calls and `/healthz` still get through when they are all taken. Throws a `RangeError` for a limit too low
- * to serve at all.
+ * The caps that fit under the open file limit. Event streams get nine tenths of the room, at two descriptors
+ * each, so that pages, API calls and `/healthz` still get through when they are all taken, and one client gets
+ * the flags' share of them. Throws a `RangeError` for a limit too low to serve at all.
  */
 export function descriptorBudget(use: DescriptorUse): DescriptorBudget {
   if (use.limit === undefined) {
@@ -50,8 +50,8 @@ export function descriptorBudget(use: DescriptorUse): DescriptorBudget {
     return { maxConnections: Infinity, maxViewers, maxViewersPerClient, lowered: undefined };
   }
   const headroom = use.open + use.maxRunning * DESCRIPTORS_PER_RUNNING + SPARE_DESCRIPTORS;
-  const maxConnections = use.limit - headroom;
-  if (maxConnections < MIN_CONNECTIONS) {
+  const available = use.limit - headroom;
+  if (available < MIN_CONNECTIONS) {
     throw new RangeError(
       `Cannot serve with an open file limit of ${use.limit} (ulimit -n): expected at least ` +
         `${
@@ -59,9 +59,14 @@ export function descriptorBudget(use: DescriptorUse): DescriptorBudget {
         } with --max-running ${use.maxRunning} (${use.open} are open at start-up)`,
     );
   }
-  const fit = maxConnections - Math.ceil(maxConnections / 10);
+  // A stream may hold two descriptors, its socket and, while its history is replayed, its log: nine tenths of
+  // the room go to streams at two each, and requests in progress are capped so that sockets and replays fit.
+  const fit = Math.floor((available - Math.ceil(available / 10)) / 2);
+  const maxConnections = available - fit;
   const maxViewers = Math.min(use.maxViewers, fit);
-  const maxViewersPerClient = Math.min(use.maxViewersPerClient, fit);
+  // One client keeps the share of all streams the flags give it (a quarter by default), not all of them.
+  const share = Math.min(1, use.maxViewersPerClient / use.maxViewers);
+  const maxViewersPerClient = Math.min(use.maxViewersPerClient, Math.max(1, Math.floor(maxViewers * share)));
   const changes = [
     ...maxViewers < use.maxViewers ? [`--max-viewers from ${use.maxViewers} to ${maxViewers}`] : [],
     ...maxViewersPerClient < use.maxViewersPerClient

@@ -28,17 +28,23 @@ Deno.test("measureDescriptors() finds the limit a child of this process inherits
 
 Deno.test("descriptorBudget() keeps room for the runtime, the running deployments and spare", () => {
   const use = { limit: 1024, open: 30, maxRunning: 2, maxViewers: 10_000, maxViewersPerClient: 2500 };
-  const connections = 1024 - 30 - 2 * DESCRIPTORS_PER_RUNNING - SPARE_DESCRIPTORS;
-  const viewers = connections - Math.ceil(connections / 10);
+  const available = 1024 - 30 - 2 * DESCRIPTORS_PER_RUNNING - SPARE_DESCRIPTORS;
+  // Two descriptors a stream (its socket, and its log while replayed) in nine tenths of the room.
+  const viewers = Math.floor((available - Math.ceil(available / 10)) / 2);
+  const connections = available - viewers;
   const budget = descriptorBudget(use);
   assert.deepEqual(budget, {
     maxConnections: connections,
     maxViewers: viewers,
-    maxViewersPerClient: viewers,
+    // The flags' share: a quarter, so that one client cannot take every stream.
+    maxViewersPerClient: Math.floor(viewers / 4),
     lowered: `the open file limit (1024, ulimit -n) allows ${connections} requests in progress and lowers ` +
-      `--max-viewers from 10000 to ${viewers} and --max-viewers-per-client from 2500 to ${viewers}; ` +
-      "raise the limit for more",
+      `--max-viewers from 10000 to ${viewers} and --max-viewers-per-client from 2500 to ${
+        Math.floor(viewers / 4)
+      }; raise the limit for more`,
   });
+  // Requests in progress (streams among them) and the logs of streams replaying fit in the room together.
+  assert.ok(connections + viewers <= available && connections - viewers >= available / 10);
   // Caps already under the limit stay as they are, and there is nothing to say.
   assert.deepEqual(descriptorBudget({ ...use, maxViewers: 100, maxViewersPerClient: 10 }), {
     maxConnections: connections,
@@ -111,10 +117,13 @@ Deno.test({
   ignore: Deno.build.os !== "linux",
   async fn() {
     await using dir = await makeTempDir();
-    await using shiplog = await spawnShiplog(dir.path, [], { openFileLimit: 256 });
+    // One client may take every stream, so that this one can reach the cap on all of them.
+    await using shiplog = await spawnShiplog(dir.path, ["--max-viewers-per-client", "10000"], {
+      openFileLimit: 256,
+    });
     const port = Number(new URL(shiplog.url).port);
     const [, connections, viewers] = (await waitForValue("the lowered caps on stderr", () =>
-      /allows (\d+) requests in progress and lowers --max-viewers from 10000 to (\d+) and --max-viewers-per-client from 2500 to \2; raise the limit for more\n/
+      /allows (\d+) requests in progress and lowers --max-viewers from 10000 to (\d+) and --max-viewers-per-client from 10000 to \2; raise the limit for more\n/
         .exec(shiplog.stderr()) ?? undefined)).map(Number);
     assert.ok(viewers < connections && connections < 256, shiplog.stderr());
     const held: Deno.Conn[] = [];
