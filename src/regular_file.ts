@@ -26,8 +26,9 @@ const ATTEMPTS = 3;
 /**
  * Opens `path` with `options` if it is a regular file; returns why not if something else is there, and
  * `undefined` if nothing is (and `options` create nothing). Synchronous, like the stat beside every use of it:
- * a local open is microseconds, and what could block (a FIFO) is refused before it is opened. Other errors
- * (its mode, a read-only directory) are thrown.
+ * a local open is microseconds, and what could block (a FIFO) is refused before it is opened. Only a FIFO
+ * swapped in between the lstat and the open, by somebody who may write to the data directory, could still
+ * block it: `Deno.open` has no `O_NONBLOCK`. Other errors (its mode, a read-only directory) are thrown.
  */
 export function openRegularFile(path: string, options: Deno.OpenOptions): RegularFile | Refused | undefined {
   const creates = options.create === true || options.createNew === true;
