@@ -28,6 +28,10 @@ const connection = /** @type {HTMLElement} */ (document.getElementById("connecti
 
 /** The record behind each row, once the stream has sent it. @type {Map<string, Deployment>} */
 const records = new Map();
+/** Each deployment's row: one lookup per event, not a walk of a list that may hold thousands. */
+const rows = new Map(
+  [...list.querySelectorAll("li[data-id]")].map((row) => [/** @type {HTMLElement} */ (row).dataset.id, row]),
+);
 let retryDelay = RETRY_MIN_MS;
 
 localizeServerRows();
@@ -84,7 +88,8 @@ function connect() {
     if (record && typeof record.id === "string") upsert(record);
   });
   source.addEventListener("removed", (event) => {
-    rowElement(event.data)?.remove();
+    rows.get(event.data)?.remove();
+    rows.delete(event.data);
     records.delete(event.data);
   });
   source.addEventListener("error", () => {
@@ -121,6 +126,7 @@ function replaceAll(all) {
     const id = /** @type {HTMLElement} */ (row).dataset.id ?? "";
     if (!keep.has(id)) {
       row.remove();
+      rows.delete(id);
       records.delete(id);
     }
   }
@@ -137,17 +143,20 @@ function replaceAll(all) {
 
 /** @param {Deployment} record */
 function upsert(record) {
-  const isNew = !records.has(record.id) && rowElement(record.id) === null;
+  const isNew = !records.has(record.id) && !rows.has(record.id);
   records.set(record.id, record);
   const row = rowFor(record);
   if (isNew) {
-    // Newest first: before the first row created earlier than this one.
+    // Newest first: before the first row created earlier than this one, found from the top, where a new
+    // deployment belongs.
     const created = Date.parse(record.createdAt);
-    const next = [...list.children].find((other) => {
-      const known = records.get(/** @type {HTMLElement} */ (other).dataset.id ?? "");
-      return known === undefined || Date.parse(known.createdAt) < created;
-    });
-    list.insertBefore(row, next ?? null);
+    let next = /** @type {HTMLElement | null} */ (list.firstElementChild);
+    while (next !== null) {
+      const known = records.get(next.dataset.id ?? "");
+      if (known === undefined || Date.parse(known.createdAt) < created) break;
+      next = /** @type {HTMLElement | null} */ (next.nextElementSibling);
+    }
+    list.insertBefore(row, next);
     flash(row);
   }
 }
@@ -158,8 +167,7 @@ function upsert(record) {
  * @returns {HTMLElement}
  */
 function rowFor(record) {
-  let row = rowElement(record.id);
-  if (row === null) row = createRow(record.id);
+  const row = rows.get(record.id) ?? createRow(record.id);
   const previous = row.dataset.status;
   row.dataset.status = record.status;
   const badge = /** @type {HTMLElement} */ (row.querySelector(".badge"));
@@ -172,14 +180,6 @@ function rowFor(record) {
   renderDuration(row, record);
   if (previous !== undefined && previous !== record.status) flash(row);
   return row;
-}
-
-/** @param {string} id */
-function rowElement(id) {
-  for (const row of list.children) {
-    if (/** @type {HTMLElement} */ (row).dataset.id === id) return /** @type {HTMLElement} */ (row);
-  }
-  return null;
 }
 
 /**
@@ -202,6 +202,7 @@ function createRow(id) {
   // Not announced: it changes every second while the deployment runs, inside the list's live region.
   duration.setAttribute("aria-live", "off");
   row.append(link, " ", badge, " ", time, " ", duration);
+  rows.set(id, row);
   return row;
 }
 
