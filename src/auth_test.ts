@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Auth, type AuthOptions, readCookie, SESSION_COOKIE } from "./auth.ts";
+import { network } from "./auth_throttle.ts";
 import { FileSessionStore } from "./file_session_store.ts";
 import { delay, makeTempDir } from "./test_helpers.ts";
 
@@ -207,6 +208,25 @@ Deno.test("a throttled address gets one answer per interval, however many it ask
   const crowd = Array.from({ length: 3 }, (_, i) => auth.signIn(`guess-more-${i}`, "10.0.0.6"));
   assert.equal(await auth.signIn(TOKEN, "10.0.0.6"), "ok");
   assert.deepEqual(await Promise.all(crowd), Array(3).fill("throttled"));
+});
+
+Deno.test("an IPv6 client is throttled by its /64: a fresh address of the same network is no fresh start", async () => {
+  await using temp = await tempAuth({ maxFailures: 2, intervalMs: 10 });
+  const { auth } = temp;
+  assert.equal(await auth.signIn("wrong-token", "2001:db8:0:1::a"), "wrong");
+  assert.equal(await auth.signIn("wrong-token", "2001:db8:0:1:ffff:1:2:3"), "wrong");
+  assert.equal(await auth.signIn("wrong-token", "2001:0db8:0000:0001::b"), "throttled", "same /64");
+  assert.equal(await auth.signIn("wrong-token", "2001:db8:0:2::a"), "wrong", "another /64");
+  assert.equal(await auth.signIn("wrong-token", "10.0.0.9"), "wrong");
+});
+
+Deno.test("network() is an IPv4 address itself and an IPv6 address's /64", () => {
+  assert.equal(network("10.0.0.9"), "10.0.0.9");
+  assert.equal(network("2001:db8::1"), "2001:db8:0:0::/64");
+  assert.equal(network("2001:0db8:0000:0001:0:0:0:1"), "2001:db8:0:1::/64");
+  assert.equal(network("::1"), "0:0:0:0::/64");
+  assert.equal(network("fe80:1:2:3:4::"), "fe80:1:2:3::/64");
+  assert.equal(network("64:ff9b::192.0.2.1"), "64:ff9b:0:0::/64");
 });
 
 Deno.test("missing credentials do not count as failures", async () => {

@@ -7,8 +7,11 @@
  * requests it sends in parallel (86,400 a day at the default instead of thousands a second), and the right
  * token still gets in from a throttled address, in up to `maxWaiting` intervals. Only while `maxWaiting` or
  * more guesses from that address are in flight at once is it refused too: a token cannot be told from a guess
- * without checking it, and every check is a guess.
+ * without checking it, and every check is a guess. An IPv6 address counts by its /64, which one host commonly
+ * holds whole: otherwise it could guess from a fresh address for every few guesses.
  */
+
+import { isIP } from "node:net";
 
 /** Options of {@linkcode AuthThrottle}. */
 export interface AuthThrottleOptions {
@@ -57,7 +60,7 @@ export class AuthThrottle {
    * attempts already wait.
    */
   async turn(address: string): Promise<"now" | "paced" | "refused"> {
-    const attempts = this.#throttled(address);
+    const attempts = this.#throttled(network(address));
     if (!attempts) return "now";
     if (attempts.waiting >= this.#maxWaiting) return "refused";
     attempts.waiting++;
@@ -78,6 +81,7 @@ export class AuthThrottle {
 
   /** Counts a wrong token from `address`. */
   failed(address: string): void {
+    address = network(address);
     const now = Date.now();
     const attempts = this.#addresses.get(address) ??
       { failures: [], next: 0, waiting: 0, line: Promise.resolve() };
@@ -93,7 +97,7 @@ export class AuthThrottle {
 
   /** Seconds until `address` is no longer throttled, if it stops sending wrong tokens. */
   retryAfterSeconds(address: string): number {
-    const failures = this.#addresses.get(address)?.failures ?? [];
+    const failures = this.#addresses.get(network(address))?.failures ?? [];
     // Throttled while maxFailures are within the window: until the one that makes it maxFailures leaves.
     const lifting = failures[failures.length - this.#maxFailures] ?? Date.now();
     return Math.max(1, Math.ceil((lifting + this.#windowMs - Date.now()) / 1000));
@@ -108,4 +112,16 @@ export class AuthThrottle {
     if (attempts.failures.length === 0 && attempts.waiting === 0) this.#addresses.delete(address);
     return attempts.failures.length >= this.#maxFailures ? attempts : undefined;
   }
+}
+
+/** What is throttled as one: an IPv4 address, or the /64 of an IPv6 one (`2001:db8:0:1::/64`). */
+export function network(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const [head, tail] = address.split("::");
+  const left = head === "" ? [] : head.split(":");
+  // The groups `::` stands for, so that the first four are known; an IPv4 tail (`::ffff:1.2.3.4`) is two.
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const width = (groups: string[]) => groups.reduce((sum, group) => sum + (group.includes(".") ? 2 : 1), 0);
+  const groups = [...left, ...Array(Math.max(0, 8 - width(left) - width(right))).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
