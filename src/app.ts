@@ -117,7 +117,10 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     maxViewers: config.maxViewers,
     maxViewersPerClient: config.maxViewersPerClient,
   });
-  if (budget.lowered) console.error(`shiplog: ${budget.lowered}`);
+  // A default lowered to fit is what --help and the README say; a cap the operator asked for and cannot have is
+  // worth a line.
+  const askedForCaps = config.given.includes("maxViewers") || config.given.includes("maxViewersPerClient");
+  if (budget.lowered && askedForCaps) console.error(`shiplog: ${budget.lowered}`);
   const handler = createHandler({
     deployments,
     store,

@@ -50,6 +50,8 @@ export interface Config {
   sessionHours: number;
   /** `--help` was asked for: print {@linkcode usage} and exit. */
   help: boolean;
+  /** The settings given by a flag or a variable, not left to their defaults. */
+  given: (keyof Config)[];
 }
 
 type Kind = "integer" | "text" | "list";
@@ -277,6 +279,10 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     config[option.key] = resolve(option, values[option.flag], env[envName(option)]);
   }
   const result = config as unknown as Config;
+  result.given = OPTIONS.filter((option) =>
+    values[option.flag] !== undefined || env[envName(option)] !== undefined
+  )
+    .map((option) => option.key);
   // A flag beats a variable, the variable of the other way to give the token too.
   if (values.token !== undefined && values["token-file"] === undefined) result.tokenFile = undefined;
   if (values["token-file"] !== undefined && values.token === undefined) result.token = undefined;

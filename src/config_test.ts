@@ -23,6 +23,7 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     trustedProxies: [],
     sessionHours: 168,
     help: false,
+    given: [],
   });
 });
 
@@ -53,8 +54,11 @@ Deno.test("parseConfig() reads every flag", () => {
       command: "echo hi",
       maxRunning: 5,
       heartbeatSeconds: 3,
+      given: ["port", "hostname", "dir", "command", "maxRunning", "heartbeatSeconds"],
     },
   );
+  const fromEnv = parseConfig(["--port", "1"], { SHIPLOG_MAX_VIEWERS: "9", SHIPLOG_PORT: "2" });
+  assert.deepEqual(fromEnv.given, ["port", "maxViewers"], "a flag or a variable; each setting once");
 });
 
 Deno.test("parseConfig() reads environment variables and lets flags win", () => {

@@ -185,3 +185,21 @@ Deno.test({
     assert.equal(code, 0, shiplog.stderr());
   },
 });
+
+Deno.test({
+  name: "the defaults lowered to fit a low open file limit go without a word; a cap asked for is told",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using dir = await makeTempDir();
+    for (const args of [[], ["--max-viewers", "5000"]]) {
+      await using shiplog = await spawnShiplog(dir.path, args, { openFileLimit: 256 });
+      const { code } = await terminate(shiplog);
+      assert.equal(code, 0, shiplog.stderr());
+      if (args.length === 0) assert.equal(shiplog.stderr(), "");
+      else {assert.match(
+          shiplog.stderr(),
+          /lowers --max-viewers from 5000 to \d+ and --max-viewers-per-client/,
+        );}
+    }
+  },
+});
