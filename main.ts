@@ -59,6 +59,12 @@ async function main(): Promise<number> {
         `a value under ${MIN_SECRET_LENGTH} characters would mask ordinary text too`,
     );
   }
+  // Listened for before anything starts: a signal that comes as the listening line is printed (a supervisor's
+  // stop right after start) would otherwise end the process by the signal's default action, without a shutdown.
+  const stopped = Promise.withResolvers<void>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => stopped.resolve());
+  }
   let app;
   try {
     const tls = config.cert === undefined || config.key === undefined
@@ -76,10 +82,6 @@ async function main(): Promise<number> {
   }
   console.log(`shiplog listening on ${app.url}`);
 
-  const stopped = Promise.withResolvers<void>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stopped.resolve());
-  }
   await stopped.promise;
   // A stuck shutdown must not keep the process alive: the deadline is what a supervisor can rely on.
   const deadline = setTimeout(async () => {

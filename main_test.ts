@@ -51,6 +51,16 @@ Deno.test("the program runs a deployment, streams it to the end, and exits 0 on 
   await stream.body?.cancel();
 });
 
+Deno.test("SIGTERM sent as soon as the program says it listens still shuts it down cleanly, exit 0", async () => {
+  await using dir = await makeTempDir();
+  // The race is narrow: a few starts, each stopped the moment its listening line is read.
+  for (let i = 0; i < 8; i++) {
+    await using shiplog = await spawnShiplog(dir.path);
+    const { code } = await terminate(shiplog);
+    assert.equal(code, 0, `start ${i + 1}: ${shiplog.stderr()}`);
+  }
+});
+
 Deno.test("after kill -9 mid-deployment, a restart records the deployment as interrupted", async () => {
   await using dir = await makeTempDir();
   let id: string | undefined;
