@@ -5,7 +5,8 @@
  * command given after its options (`deno test …`), passes its output through unchanged, follows in Deno's
  * test reporter which test and step of which file is running, and stops the command with every process it
  * started when no test or step has started or ended for `--test-seconds` (default 180), or when the whole run
- * passes `--total-seconds` (default 1800). It then says which test hung and exits 1; otherwise it exits with
+ * passes `--total-seconds` (default 1800), or when it gets SIGINT or SIGTERM itself. It then says which test hung
+ * and exits 1; otherwise it exits with
  * the command's status.
  *
  * Usage: `deno run --allow-all tools/test_with_deadline.ts [--test-seconds S] [--total-seconds S] deno test …`
@@ -100,6 +101,8 @@ function stripAnsi(text: string): string {
   return text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
+const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
+
 /**
  * Runs `command`, its output passed through, until it ends or a deadline passes; resolves with its exit code,
  * or 1 after a deadline (with the reason on stderr).
@@ -131,8 +134,16 @@ export async function runWithDeadline(command: string[], options: DeadlineOption
     clearInterval(timer);
     stopTree(child);
   }, options.checkIntervalMs ?? 500);
+  // Stopped itself (a CI run cancelled, a supervisor): not without what it started, which would run on.
+  const onSignal = () => {
+    expired ??= "The tests were stopped by a signal";
+    clearInterval(timer);
+    stopTree(child);
+  };
+  for (const name of STOP_SIGNALS) Deno.addSignalListener(name, onSignal);
   const status = await child.status;
   clearInterval(timer);
+  for (const name of STOP_SIGNALS) Deno.removeSignalListener(name, onSignal);
   // A process the tests left running may still hold the output open: that must not hold this up too.
   let outputTimer: ReturnType<typeof setTimeout> | undefined;
   const outputHeld = await Promise.race([

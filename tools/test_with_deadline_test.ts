@@ -41,6 +41,44 @@ Deno.test("test_with_deadline stops a test that awaits forever, and the processe
   }
 });
 
+Deno.test("test_with_deadline given SIGTERM stops the tests and the processes they started", async () => {
+  await using dir = await makeTempDir();
+  const pids = `${dir.path}/pids`;
+  const watchdog = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "--allow-all", WATCHDOG, "--test-seconds", "120"],
+      ...[
+        Deno.execPath(),
+        "test",
+        "--allow-all",
+        "--no-check",
+        "--filter",
+        "fixture awaits forever",
+        FIXTURE,
+      ],
+    ],
+    env: { NO_COLOR: "1", FIXTURE_PIDS: pids },
+    stdout: "null",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).spawn();
+  const output = watchdog.output();
+  await waitFor(
+    "the fixture's processes",
+    async () => (await Deno.readTextFile(pids).catch(() => "")) !== "",
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  watchdog.kill("SIGTERM");
+  const { code, stderr } = await output;
+  assert.equal(code, 1);
+  assert.match(new TextDecoder().decode(stderr), /The tests were stopped by a signal/);
+  for (const pid of (await Deno.readTextFile(pids)).split(" ").map(Number)) {
+    await waitFor(`process ${pid} to be stopped`, () => !isProcessAlive(pid));
+  }
+});
+
 Deno.test("test_with_deadline passes the output and the exit status through", async () => {
   const passes = await watch("fixture passes");
   assert.equal(passes.code, 0, passes.stderr);
