@@ -70,6 +70,8 @@ interface Option {
 }
 
 const MiB = 1024 * 1024;
+/** The longest deploy command, in bytes of UTF-8. */
+const MAX_COMMAND_BYTES = 8192;
 
 const OPTIONS: Option[] = [
   {
@@ -302,6 +304,14 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     result.trustedProxies,
     values["trusted-proxy"] !== undefined ? "--trusted-proxy" : "SHIPLOG_TRUSTED_PROXY",
   );
+  // The command is in every record, and a record over 64 KiB is not loaded: even JSON-escaped (six characters
+  // for a control character at most), this leaves it room.
+  if (result.command !== undefined && new TextEncoder().encode(result.command).length > MAX_COMMAND_BYTES) {
+    throw new RangeError(
+      `Cannot use ${values.command !== undefined ? "--command" : "SHIPLOG_COMMAND"}: expected at most ` +
+        `${MAX_COMMAND_BYTES} bytes; put a longer command in a script and run that`,
+    );
+  }
   for (const name of result.maskEnv) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
       throw new TypeError(`Cannot mask --mask-env "${name}": expected an environment variable name`);

@@ -80,6 +80,19 @@ Deno.test("parseConfig() reads environment variables and lets flags win", () => 
   assert.equal(parseConfig(["--port", "1234"], env).port, 1234);
 });
 
+Deno.test("parseConfig() rejects a command over 8192 bytes, which would not fit in a record", () => {
+  assert.equal(parseConfig(["--command", "x".repeat(8192)], {}).command?.length, 8192);
+  assert.throws(() => parseConfig(["--command", "é".repeat(4097)], {}), {
+    name: "RangeError",
+    message:
+      "Cannot use --command: expected at most 8192 bytes; put a longer command in a script and run that",
+  });
+  assert.throws(
+    () => parseConfig([], { SHIPLOG_COMMAND: "x".repeat(8193) }),
+    /^RangeError: Cannot use SHIPLOG_COMMAND/,
+  );
+});
+
 Deno.test("parseConfig() rejects a port above 65535 with a clear message", () => {
   assert.throws(() => parseConfig(["--port", "65536"], {}), {
     name: "RangeError",
