@@ -84,6 +84,17 @@ export async function startApp(config: AppConfig, options: AppOptions = {}): Pro
 }
 
 async function startOn(store: FileStore, pages: Pages, config: AppConfig, options: AppOptions): Promise<App> {
+  // Before the previous run's deployments are recovered: a limit too low to serve exits having changed nothing.
+  const budget = descriptorBudget({
+    ...await measureDescriptors(),
+    maxRunning: config.maxRunning,
+    maxViewers: config.maxViewers,
+    maxViewersPerClient: config.maxViewersPerClient,
+  });
+  // A default lowered to fit is what --help and the README say; a cap the operator asked for and cannot have is
+  // worth a line.
+  const askedForCaps = config.given.includes("maxViewers") || config.given.includes("maxViewersPerClient");
+  if (budget.lowered && askedForCaps) console.error(`shiplog: ${budget.lowered}`);
   const deployments = await Deployments.load(store, { keep: config.keep });
   const reaped = await killOrphans(deployments.interruptedAtLoad);
   if (reaped > 0) {
@@ -111,16 +122,6 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
       intervalMs: options.authIntervalMs,
       sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
     });
-  const budget = descriptorBudget({
-    ...await measureDescriptors(),
-    maxRunning: config.maxRunning,
-    maxViewers: config.maxViewers,
-    maxViewersPerClient: config.maxViewersPerClient,
-  });
-  // A default lowered to fit is what --help and the README say; a cap the operator asked for and cannot have is
-  // worth a line.
-  const askedForCaps = config.given.includes("maxViewers") || config.given.includes("maxViewersPerClient");
-  if (budget.lowered && askedForCaps) console.error(`shiplog: ${budget.lowered}`);
   const handler = createHandler({
     deployments,
     store,

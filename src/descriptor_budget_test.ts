@@ -203,3 +203,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a limit too low to serve exits 1 before the previous run's deployments are recovered",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using dir = await makeTempDir();
+    const id = crypto.randomUUID();
+    const record = {
+      id,
+      status: "running",
+      command: "sleep 600",
+      createdAt: new Date().toISOString(),
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      exitCode: null,
+      reason: null,
+    };
+    await Deno.writeTextFile(`${dir.path}/${id}.json`, JSON.stringify(record));
+    await assert.rejects(
+      () => spawnShiplog(dir.path, [], { openFileLimit: 64 }),
+      /shiplog exited before listening: shiplog: Cannot serve with an open file limit of 64 \(ulimit -n\)/,
+    );
+    assert.equal(JSON.parse(await Deno.readTextFile(`${dir.path}/${id}.json`)).status, "running");
+  },
+});
