@@ -7,7 +7,7 @@
 
 import { startApp } from "./src/app.ts";
 import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
-import { MIN_SECRET_LENGTH, OutputFilter } from "./src/output_filter.ts";
+import { MIN_SECRET_LENGTH, OutputFilter } from "./src/logs/output_filter.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /** How long, past the deadline, stopping what deployments left running may take. */

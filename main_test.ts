@@ -6,16 +6,22 @@ import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import { EventSource } from "npm:eventsource@5.1.5";
 import { ENVIRONMENT_VARIABLES } from "./src/config.ts";
-import { killOrphans } from "./src/orphans.ts";
-import { createDeployment, getDeployment } from "./src/test_app.ts";
-import { isProcessAlive, makeTempDir, waitFor, waitForValue, withDeadline } from "./src/test_helpers.ts";
+import { killOrphans } from "./src/runs/orphans.ts";
+import { createDeployment, getDeployment } from "./src/testing/test_app.ts";
+import {
+  isProcessAlive,
+  makeTempDir,
+  waitFor,
+  waitForValue,
+  withDeadline,
+} from "./src/testing/test_helpers.ts";
 import {
   assertExitsCleanly,
   spawnShiplog,
   startDeployment,
   terminate,
   waitForStatus,
-} from "./src/test_program.ts";
+} from "./src/testing/test_program.ts";
 
 const root = new URL(".", import.meta.url);
 

@@ -6,7 +6,7 @@
  * of the records left on disk (none should be `queued` or `running`). Add `--max-queued N` for more than 1,000.
  */
 
-import { spawnShiplog, terminate } from "../src/test_program.ts";
+import { spawnShiplog, terminate } from "../src/testing/test_program.ts";
 
 const count = Number(Deno.args[0] ?? 10_000);
 const dir = await Deno.makeTempDir({ prefix: "shiplog_shutdown_" });

@@ -5,25 +5,25 @@
  * deployments (recorded `interrupted`, so their viewers get `done`), end every other stream, close the store.
  */
 
-import { Auth } from "./auth.ts";
-import { TrustedProxies } from "./client_address.ts";
+import { Auth } from "./http/auth.ts";
+import { TrustedProxies } from "./http/client_address.ts";
 import type { Config } from "./config.ts";
-import { isFinal } from "./deployment.ts";
-import { Deployments } from "./deployments.ts";
-import { descriptorBudget, measureDescriptors } from "./descriptor_budget.ts";
-import { isSlowClientError, OpenStreams } from "./event_stream.ts";
-import { FileSessionStore } from "./file_session_store.ts";
-import { FileStore } from "./file_store.ts";
-import { Listener } from "./listener.ts";
-import { LogHub } from "./log_hub.ts";
-import { Metrics } from "./metrics.ts";
-import { killOrphans } from "./orphans.ts";
-import { Pages } from "./pages.ts";
-import { RequestLimit } from "./request_limit.ts";
-import { Runner } from "./runner.ts";
-import { createHandler } from "./server.ts";
-import { StartGuard } from "./start_guard.ts";
-import { ViewerLimit } from "./viewer_limit.ts";
+import { isFinal } from "./logs/deployment.ts";
+import { Deployments } from "./runs/deployments.ts";
+import { descriptorBudget, measureDescriptors } from "./http/descriptor_budget.ts";
+import { isSlowClientError, OpenStreams } from "./http/event_stream.ts";
+import { FileSessionStore } from "./http/file_session_store.ts";
+import { FileStore } from "./logs/file_store.ts";
+import { Listener } from "./http/listener.ts";
+import { LogHub } from "./http/log_hub.ts";
+import { Metrics } from "./http/metrics.ts";
+import { killOrphans } from "./runs/orphans.ts";
+import { Pages } from "./http/pages.ts";
+import { RequestLimit } from "./http/request_limit.ts";
+import { Runner } from "./runs/runner.ts";
+import { createHandler } from "./http/server.ts";
+import { StartGuard } from "./http/start_guard.ts";
+import { ViewerLimit } from "./http/viewer_limit.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
 export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { TrustedProxies } from "./client_address.ts";
+import { TrustedProxies } from "./http/client_address.ts";
 
 /** Everything shiplog needs to start, fully resolved. */
 export interface Config {

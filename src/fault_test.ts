@@ -8,16 +8,16 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Deployment } from "./deployment.ts";
-import { getDeployment, metric } from "./test_app.ts";
-import { delay, deploymentRecord, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
+import type { Deployment } from "./logs/deployment.ts";
+import { getDeployment, metric } from "./testing/test_app.ts";
+import { delay, deploymentRecord, makeTempDir, waitFor, withDeadline } from "./testing/test_helpers.ts";
 import {
   assertExitsCleanly,
   spawnShiplog,
   startDeployment,
   terminate,
   waitForStatus,
-} from "./test_program.ts";
+} from "./testing/test_program.ts";
 
 const encoder = new TextEncoder();
 const MB = 1024 * 1024;

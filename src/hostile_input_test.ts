@@ -8,8 +8,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { App, AppConfig, AppOptions } from "./app.ts";
-import { APP_WAIT, createDeployment, getDeployment, metric, startTestApp, TIMEOUT_MS } from "./test_app.ts";
-import { delay, makeTempDir, waitFor, withDeadline } from "./test_helpers.ts";
+import {
+  APP_WAIT,
+  createDeployment,
+  getDeployment,
+  metric,
+  startTestApp,
+  TIMEOUT_MS,
+} from "./testing/test_app.ts";
+import { delay, makeTempDir, waitFor, withDeadline } from "./testing/test_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { App } from "./app.ts";
-import { type Deployment, isFinal } from "./deployment.ts";
-import { LOCK_FILE } from "./directory_lock.ts";
+import { type Deployment, isFinal } from "./logs/deployment.ts";
+import { LOCK_FILE } from "./logs/directory_lock.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -18,8 +18,8 @@ import {
   startTestApp,
   type TestApp,
   TIMEOUT_MS,
-} from "./test_app.ts";
-import { delay, makeTempDir, waitFor, waitForValue } from "./test_helpers.ts";
+} from "./testing/test_app.ts";
+import { delay, makeTempDir, waitFor, waitForValue } from "./testing/test_helpers.ts";
 
 const TOKEN = "t0ken-for-security-tests";
 const BEARER = { authorization: `Bearer ${TOKEN}` };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseArgs, TestProgress } from "./test_with_deadline.ts";
-import { isProcessAlive, makeTempDir, waitFor } from "../src/test_helpers.ts";
+import { isProcessAlive, makeTempDir, waitFor } from "../src/testing/test_helpers.ts";
 
 const WATCHDOG = new URL("test_with_deadline.ts", import.meta.url).pathname;
 const FIXTURE = new URL("test_with_deadline_fixture.ts", import.meta.url).pathname;

@@ -1,0 +1,74 @@
+/**
+ * @module
+ * Counters of what shiplog did, and their rendering in the Prometheus text format for `GET /metrics`. Gauges
+ * that can be read off live objects (viewers, deployments by status) are passed in when rendering, not kept.
+ */
+
+import { type Status, STATUSES } from "../logs/deployment.ts";
+
+/** What is known only at the moment of rendering. */
+export interface Gauges {
+  deploymentsByStatus: Map<Status, number>;
+  logViewers: number;
+  followedLogs: number;
+  openStreams: number;
+}
+
+/** Counters that only grow while the server runs. */
+export class Metrics {
+  linesSent = 0;
+  eventStreamsOpened = 0;
+  slowViewersDisconnected = 0;
+  viewersBehind = 0;
+  deploymentsStarted = 0;
+  requestErrors = 0;
+
+  /** The Prometheus text exposition of the counters and `gauges`. */
+  render(gauges: Gauges): string {
+    const out: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) out.push(`${name}${labels} ${value}`);
+    };
+    metric(
+      "shiplog_deployments",
+      "gauge",
+      "Deployments by status.",
+      STATUSES.map((status) => [`{status="${status}"}`, gauges.deploymentsByStatus.get(status) ?? 0]),
+    );
+    metric(
+      "shiplog_log_viewers",
+      "gauge",
+      "Viewers following the log of a deployment not ended yet (queued or running).",
+      [["", gauges.logViewers]],
+    );
+    metric("shiplog_followed_logs", "gauge", "Logs followed for live viewers.", [["", gauges.followedLogs]]);
+    metric("shiplog_event_streams", "gauge", "Open event streams of any kind.", [["", gauges.openStreams]]);
+    metric("shiplog_log_lines_sent_total", "counter", "Log lines sent to viewers.", [["", this.linesSent]]);
+    metric("shiplog_event_streams_opened_total", "counter", "Event streams opened.", [[
+      "",
+      this.eventStreamsOpened,
+    ]]);
+    metric(
+      "shiplog_slow_viewers_disconnected_total",
+      "counter",
+      "Viewers disconnected because they did not read fast enough.",
+      [["", this.slowViewersDisconnected]],
+    );
+    metric(
+      "shiplog_viewers_behind_total",
+      "counter",
+      "Times a viewer fell far behind the others in a burst and read on from the log file on its own.",
+      [["", this.viewersBehind]],
+    );
+    metric("shiplog_deployments_started_total", "counter", "Deployments created.", [[
+      "",
+      this.deploymentsStarted,
+    ]]);
+    metric("shiplog_request_errors_total", "counter", "Requests that failed unexpectedly.", [[
+      "",
+      this.requestErrors,
+    ]]);
+    return out.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,805 @@
+/// <reference lib="dom" />
+// The pages in a real browser: Debian's Chromium, driven by puppeteer-core, against the real server spawned
+// as a subprocess (`main.ts --port 0`) with a deploy command that writes progress lines, ANSI colours and a
+// line of HTML. Screenshots of both pages (desktop and phone) go to test-output/screenshots/.
+//
+// Without /usr/bin/chromium the test is skipped with a loud notice, except under CI=true, where a missing
+// browser fails it.
+import assert from "node:assert/strict";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import puppeteer from "npm:puppeteer-core@25.16.0";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
+
+/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
+const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
+const REPO = new URL("../..", import.meta.url);
+const SCREENSHOTS = new URL("test-output/screenshots/", REPO);
+/**
+ * A backstop for the whole test (alone it takes about 45 s; a loaded machine several times that), after which
+ * the browser and server are torn down. In the suite, the watchdog of `deno task test` stops a stalled step
+ * sooner.
+ */
+const DEADLINE_MS = 300_000;
+/** How long one wait in the page may take. */
+const WAIT_MS = 15_000;
+/** Lines of the "big" deployment, drawn while the test checks the page stays responsive. */
+const BIG_LINES = 100_000;
+/** The slowest drawing of the big log that passes, even on a loaded machine: alone, about 8,000 lines/s. */
+const MIN_LINES_PER_SECOND = 1000;
+/** Lines of the "wrap" deployment: long enough to wrap on a phone, arriving 200 at a time. */
+const WRAP_LINES = 5_000;
+
+const chromiumFound = await fileExists(CHROMIUM);
+const inCi = Deno.env.get("CI") === "true";
+if (!chromiumFound && !inCi) {
+  console.warn(
+    `\n${"!".repeat(78)}\n!! SKIPPED: chromium not found at ${CHROMIUM}; the browser tests did not run.\n` +
+      `!! Install it (apt-get install -y chromium) to run them. Under CI=true this is a failure.\n${
+        "!".repeat(78)
+      }\n`,
+  );
+}
+
+// The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
+// and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
+// directory, it writes BIG_LINES numbered lines at once instead; with `wrap`, WRAP_LINES long lines in bursts;
+// with `blank`, a few lines with blank ones between them; with `badges`, text on coloured backgrounds.
+const DEPLOY_SCRIPT = `#!/bin/sh
+if [ -e "$(dirname "$0")/big" ]; then
+  rm "$(dirname "$0")/big"
+  printf '[1/2] Flooding\\n'
+  i=1; while [ $i -le ${BIG_LINES - 2} ]; do echo "line $i of the flood"; i=$((i+1)); done
+  printf '[2/2] Flooded\\n'
+  exit 0
+fi
+if [ -e "$(dirname "$0")/badges" ]; then
+  rm "$(dirname "$0")/badges"
+  printf '\\033[30;42m PASS \\033[0m \\033[37;41m FAIL \\033[0m \\033[43m warn \\033[0m \\033[7;31m inverse \\033[0m \\033[1;97;44m info \\033[0m \\033[40m black \\033[0m \\033[30;7m inverse black \\033[0m \\033[37;7m inverse white \\033[0m\\n'
+  exit 0
+fi
+if [ -e "$(dirname "$0")/blank" ]; then
+  rm "$(dirname "$0")/blank"
+  printf 'first\\n\\n\\nsecond\\n\\nthird\\n'
+  exit 0
+fi
+if [ -e "$(dirname "$0")/wrap" ]; then
+  rm "$(dirname "$0")/wrap"
+  i=1; while [ $i -le ${WRAP_LINES} ]; do
+    echo "$i lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore"
+    [ $((i % 200)) -eq 0 ] && sleep 0.05
+    i=$((i+1))
+  done
+  exit 0
+fi
+printf 'Deploying \\033[1mshiplog\\033[0m to \\033[36mstaging\\033[0m\\n'
+printf '[1/3] Building image\\n'
+printf '\\033[32mok\\033[0m \\033[1;31mbold red\\033[0m \\033[38;5;208morange\\033[0m \\033[2Kerased-code\\n'
+printf '%s\\n' '<img src=x onerror=window.__pwned=1><script>window.__pwned=1</script>'
+sleep 1
+printf '[2/3] Pushing image\\n'
+printf 'uploading 10%%\\ruploading 100%%\\n'
+sleep 1
+printf '[3/3] Rolling out\\n'
+sleep 1
+printf '\\033[1;32mdone\\033[0m\\n'
+`;
+
+Deno.test({
+  name:
+    "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, --keep, #L<n>, big log",
+  ignore: !chromiumFound && !inCi,
+  async fn(t) {
+    if (!chromiumFound) {
+      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
+    }
+    const dir = await Deno.makeTempDir({ prefix: "shiplog_pages_" });
+    const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
+    await Deno.writeTextFile(`${dir}/deploy.sh`, DEPLOY_SCRIPT);
+    let server: Server | undefined;
+    let browser: Browser | undefined;
+    const deadline = setTimeout(() => {
+      console.error(`pages_browser_test: deadline of ${DEADLINE_MS} ms passed; tearing down`);
+      browser?.close().catch(() => {});
+      server?.child.kill("SIGKILL");
+    }, DEADLINE_MS);
+    try {
+      server = await startServer(dir, `sh ${dir}/deploy.sh`);
+      browser = await puppeteer.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        // A hung DevTools call fails within this instead of waiting for the suite's deadline.
+        protocolTimeout: 20_000,
+        userDataDir: profile,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-dev-shm-usage",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      await Deno.mkdir(SCREENSHOTS, { recursive: true });
+      const base = server.url;
+      const errors: string[] = [];
+      const open = async (url: string, viewport = { width: 1280, height: 800 }) => {
+        const page = await browser!.newPage();
+        page.setDefaultTimeout(WAIT_MS);
+        page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
+        await page.setViewport(viewport);
+        await page.goto(url);
+        return page;
+      };
+
+      let firstId = "";
+      await t.step(
+        "Start on the home page redirects to the deployment, whose log and list update live",
+        async () => {
+          const home = await open(base);
+          // No deployment yet: the list says so.
+          assert.equal(await home.$eval(".empty", (element) => getComputedStyle(element).display), "block");
+          await home.screenshot({ path: new URL("home-empty-desktop.png", SCREENSHOTS).pathname });
+          await waitFor(home, `document.querySelector("#connection").dataset.state === "live"`);
+          const page = await open(base);
+          await Promise.all([page.waitForNavigation(), page.click("#start")]);
+          const match = /\/deployment\/([0-9a-f-]{36})$/.exec(page.url());
+          assert.ok(match, `redirected to ${page.url()}`);
+          firstId = match[1];
+
+          // The first lines arrive while the deployment is still running: they are streamed, not loaded at the end.
+          await waitFor(page, `document.getElementById("L2") !== null`);
+          assert.equal(await text(page, "#status"), "running");
+          assert.equal(await text(page, "#connection"), "Live");
+          assert.match(await page.title(), /Running/);
+          // The home page, open all along, shows the new deployment running without a reload.
+          await waitFor(
+            home,
+            `document.querySelector('li[data-id="${firstId}"]')?.dataset.status === "running"`,
+          );
+
+          await waitFor(page, `document.querySelector("#status").textContent === "succeeded"`);
+          await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+          // Lines are drawn on the next animation frame, which may come after `done` set the state.
+          await waitFor(page, `document.getElementById("L6") !== null`);
+          const bar = await page.$eval("#progress", (element) => ({
+            now: element.getAttribute("aria-valuenow"),
+            max: element.getAttribute("aria-valuemax"),
+            state: element.getAttribute("data-state"),
+            width: (element.firstElementChild as HTMLElement).style.width,
+          }));
+          assert.deepEqual(bar, { now: "3", max: "3", state: "succeeded", width: "100%" });
+          assert.match(await text(page, "#elapsed-label"), /Took/);
+          assert.match(await text(page, "#elapsed"), /^\d+s$/);
+          assert.match(await page.title(), /Succeeded/);
+          assert.equal(
+            await page.$("#cancel:not([hidden])"),
+            null,
+            "Cancel is hidden once the deployment ended",
+          );
+          // A CR overwrite shows its last segment, as a terminal would.
+          assert.equal(await text(page, "#L6 .text"), "uploading 100%");
+
+          await waitFor(
+            home,
+            `document.querySelector('li[data-id="${firstId}"]')?.dataset.status === "succeeded" &&
+           document.querySelector('li[data-id="${firstId}"] .badge').textContent === "succeeded"`,
+          );
+          await screenshots(home, "home");
+          await screenshots(page, "deployment");
+          await home.close();
+          await page.close();
+        },
+      );
+
+      await t.step("a log line of HTML and script is shown as text and runs nothing", async () => {
+        const page = await open(`${base}deployment/${firstId}`);
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        await waitFor(page, `document.getElementById("L4") !== null`);
+        assert.equal(
+          await text(page, "#L4 .text"),
+          "<img src=x onerror=window.__pwned=1><script>window.__pwned=1</script>",
+        );
+        assert.equal(await page.evaluate(`typeof window.__pwned`), "undefined");
+        assert.equal(await page.$("#log img, #log script"), null);
+        await page.close();
+      });
+
+      await t.step("ANSI colours and bold become styled spans; other escape codes are stripped", async () => {
+        const page = await open(`${base}deployment/${firstId}`);
+        await waitFor(page, `document.getElementById("L3") !== null`);
+        const spans = await page.$$eval("#L3 .text span", (elements) =>
+          elements.map((element) => ({
+            text: element.textContent,
+            className: element.className,
+            color: getComputedStyle(element).color,
+            weight: getComputedStyle(element).fontWeight,
+          })));
+        assert.deepEqual(spans.map((span) => [span.text, span.className]), [
+          ["ok", "ansi-fg-2"],
+          ["bold red", "ansi-bold ansi-fg-1"],
+          ["orange", ""],
+        ]);
+        assert.equal(spans[1].weight, "700");
+        assert.equal(spans[2].color, "rgb(255, 135, 0)");
+        const plain = await page.$eval("#L3 .text", (element) => getComputedStyle(element).color);
+        assert.notEqual(spans[0].color, plain, "a coloured span is drawn in another colour than plain text");
+        assert.equal(await text(page, "#L3 .text"), "ok bold red orange erased-code");
+        await page.close();
+      });
+
+      await t.step(
+        "#L<n> scrolls to that line and highlights it; clicking a number selects its line",
+        async () => {
+          const page = await open(`${base}deployment/${firstId}#L5`, { width: 1280, height: 300 });
+          await waitFor(page, `document.getElementById("L5")?.classList.contains("highlight") === true`);
+          assert.equal(await page.$$eval(".line.highlight", (elements) => elements.length), 1);
+          await page.click("#L2 .ln");
+          assert.equal(new URL(page.url()).hash, "#L2");
+          assert.deepEqual(await page.$$eval(".line.highlight", (elements) => elements.map((e) => e.id)), [
+            "L2",
+          ]);
+          // A line past the end of the finished log is said to be missing, not silently ignored.
+          const past = await open(`${base}deployment/${firstId}#L99999`);
+          await waitFor(past, `!document.getElementById("message").hidden`);
+          assert.match(await text(past, "#message"), /^There is no line 99,999: this log has 8 lines\.$/);
+          // And so is one asked for later, by a link within the page.
+          await past.evaluate(`location.hash = "#L777"`);
+          await waitFor(past, `document.getElementById("message").textContent.includes("777")`);
+          await past.close();
+          // Tab from the log leaves it: no line number of a long log is a Tab stop of its own.
+          await page.focus("#log");
+          await page.keyboard.press("Tab");
+          const focused = await page.evaluate(`document.activeElement.closest("#log") === null`);
+          assert.equal(focused, true, "Tab went to a line of the log");
+          await page.close();
+        },
+      );
+
+      for (const javaScript of [true, false]) {
+        const how = javaScript ? "" : ", without JavaScript,";
+        await t.step(`a double click on Start${how} with a slow network, starts one deployment`, async () => {
+          const page = await browser!.newPage();
+          page.setDefaultTimeout(WAIT_MS);
+          await page.setJavaScriptEnabled(javaScript);
+          await page.goto(base);
+          if (javaScript) {
+            await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
+          }
+          const before = (await (await fetch(`${base}api/deployments`)).json()).length;
+          const cdp = await page.createCDPSession();
+          await cdp.send("Network.enable");
+          await cdp.send("Network.emulateNetworkConditions", {
+            offline: false,
+            latency: 400,
+            downloadThroughput: -1,
+            uploadThroughput: -1,
+          });
+          const button = (await (await page.$("#start"))!.boundingBox())!;
+          const navigated = page.waitForNavigation();
+          // Two presses 100 ms apart: the first POST is still on its way when the second one is made.
+          await page.mouse.click(button.x + 20, button.y + 10);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          await page.mouse.click(button.x + 20, button.y + 10);
+          await navigated;
+          assert.match(page.url(), /\/deployment\/[0-9a-f-]{36}$/);
+          // A second POST would still be on its way: give it the latency's time to land.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const after = (await (await fetch(`${base}api/deployments`)).json()).length;
+          assert.equal(after - before, 1);
+          await page.close();
+        });
+      }
+
+      await t.step(
+        "without JavaScript, a deployment's page shows its status and links to its raw log",
+        async () => {
+          const page = await browser!.newPage();
+          await page.setJavaScriptEnabled(false);
+          await page.goto(`${base}deployment/${firstId}`);
+          assert.equal(await text(page, "#status"), "succeeded");
+          assert.equal(await text(page, "#deployment-id"), firstId.slice(0, 8));
+          await Promise.all([page.waitForNavigation(), page.click("#raw-log")]);
+          assert.match(await page.$eval("body", (body) => body.textContent ?? ""), /Rolling out/);
+          await page.close();
+        },
+      );
+
+      await t.step("reloading mid-deployment shows every line once and keeps following", async () => {
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`);
+        await waitFor(page, `document.getElementById("L3") !== null`);
+        assert.equal(await text(page, "#status"), "running");
+        await page.reload();
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        const raw = await (await fetch(`${base}deployments/${id}/log`)).text();
+        const expected = raw.split("\n").slice(0, -1).map((_, index) => `L${index + 1}`);
+        assert.equal(expected.length, 8);
+        await waitFor(page, `document.querySelectorAll(".line").length >= 8`);
+        const ids = await page.$$eval(".line", (elements) => elements.map((element) => element.id));
+        assert.deepEqual(ids, expected);
+        assert.equal(await text(page, "#line-count"), `${expected.length} lines`);
+        await page.close();
+      });
+
+      await t.step("when the stream is refused, the page retries on its own with backoff", async () => {
+        const page = await browser!.newPage();
+        page.setDefaultTimeout(WAIT_MS);
+        page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
+        await page.setViewport({ width: 1280, height: 800 });
+        // The first request for the stream gets a 503, which makes EventSource give up for good.
+        const streams: string[] = [];
+        await page.setRequestInterception(true);
+        page.on("request", (request) => {
+          if (!new URL(request.url()).pathname.startsWith("/events/")) return void request.continue();
+          streams.push(request.url());
+          if (streams.length === 1) return void request.respond({ status: 503, body: "try later" });
+          return void request.continue();
+        });
+        await page.goto(`${base}deployment/${firstId}`);
+        await waitFor(
+          page,
+          `document.querySelector("#connection").textContent.startsWith("Reconnecting in")`,
+        );
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        // Lines are drawn on the next animation frame, which may come after `done` set the state.
+        await waitFor(page, `document.querySelectorAll(".line").length >= 8`);
+        assert.equal(streams.length, 2);
+        assert.equal(await page.evaluate(`document.querySelectorAll(".line").length`), 8);
+        await page.close();
+      });
+
+      await t.step("Cancel stops a running deployment and the badge says so", async () => {
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`);
+        await waitFor(page, `document.querySelector("#status").textContent === "running"`);
+        await waitFor(page, `document.getElementById("L2") !== null`);
+        await page.screenshot({ path: new URL("deployment-running-desktop.png", SCREENSHOTS).pathname });
+        await page.click("#cancel");
+        await waitFor(page, `document.querySelector("#status").textContent === "cancelled"`);
+        assert.equal(await page.$eval("#status", (element) => element.className), "badge status-cancelled");
+        assert.match(await page.title(), /Cancelled/);
+        await waitFor(page, `document.querySelector("#cancel").hidden`);
+        // The pressed button is gone: keyboard focus is on the log, not back at the page's start.
+        assert.equal(await page.evaluate(`document.activeElement.id`), "log");
+        const record = await (await fetch(`${base}api/deployments/${id}`)).json();
+        // When it started, as a time element a reader's tools can read.
+        assert.equal(
+          await page.$eval("#started", (time) => (time as HTMLTimeElement).dateTime),
+          record.startedAt,
+        );
+        assert.notEqual(await text(page, "#started"), "");
+        assert.equal(record.status, "cancelled");
+        await page.close();
+      });
+
+      await t.step(
+        "connecting the home page's list moves no row, so its live region announces nothing",
+        async () => {
+          const page = await browser!.newPage();
+          page.setDefaultTimeout(WAIT_MS);
+          // Rows added to or removed from the list itself (not changes inside a row), from the first paint on.
+          await page.evaluateOnNewDocument(`document.addEventListener("DOMContentLoaded", () => {
+          window.__rowsMoved = 0;
+          new MutationObserver((records) => {
+            for (const record of records) window.__rowsMoved += record.addedNodes.length + record.removedNodes.length;
+          }).observe(document.getElementById("deployments"), { childList: true });
+        })`);
+          await page.goto(base);
+          await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
+          assert.ok(await page.$$eval("#deployments li", (rows) => rows.length) >= 3);
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the list the stream opens with, applied
+          assert.equal(await page.evaluate(`window.__rowsMoved`), 0);
+          await page.close();
+        },
+      );
+
+      await t.step("both pages name an icon that is served, and load with no failed request", async () => {
+        const page = await browser!.newPage();
+        const failed: string[] = [];
+        page.on("response", (response) => {
+          if (response.status() >= 400) failed.push(`${response.status()} ${response.url()}`);
+        });
+        // And what the page logs as an error (a resource that failed to load, say).
+        page.on("console", (message) => {
+          if (message.type() === "error") failed.push(`${message.text()} ${message.location().url ?? ""}`);
+        });
+        for (const url of [base, `${base}deployment/${firstId}`]) {
+          await page.goto(url);
+          await waitFor(page, `document.readyState === "complete"`);
+          const icon = await page.$eval('link[rel="icon"]', (link) => (link as HTMLLinkElement).href);
+          const answer = await fetch(icon);
+          await answer.body?.cancel();
+          assert.equal(answer.headers.get("content-type"), "image/svg+xml");
+        }
+        assert.deepEqual(failed, []);
+        await page.close();
+      });
+
+      await t.step("on a phone, the durations of the list line up from row to row", async () => {
+        const page = await open(base, { width: 375, height: 800 });
+        const edges = await page.$$eval(
+          "#deployments li .duration",
+          // Where the text ends, not the cell: a grid item stretches across its cell, however its text sits.
+          (cells) =>
+            cells.filter((cell) => cell.textContent).map((cell) => {
+              const range = document.createRange();
+              range.selectNodeContents(cell);
+              return Math.round(range.getBoundingClientRect().right);
+            }),
+        );
+        assert.ok(edges.length >= 3, `${edges.length} durations`);
+        assert.equal(new Set(edges).size, 1, `the durations end at ${edges.join(", ")}`);
+        await page.close();
+      });
+
+      await t.step("a deployment deleted by --keep leaves the live list", async () => {
+        const keepDir = await Deno.makeTempDir({ prefix: "shiplog_keep_" });
+        const keeping = await startServer(keepDir, "true", ["--keep", "1"]);
+        try {
+          const first = await startDeployment(keeping.url);
+          const home = await open(keeping.url);
+          // Live, with the first row: only the feed can take the row away now, not a reload of the list.
+          await waitFor(
+            home,
+            `document.querySelector("#connection").dataset.state === "live" &&
+             document.querySelector('li[data-id="${first}"]') !== null`,
+          );
+          const second = await startDeployment(keeping.url);
+          await waitFor(home, `document.querySelector('li[data-id="${first}"]') === null`);
+          assert.ok(await home.$(`li[data-id="${second}"]`), "the deployment kept is still listed");
+          // The list is a live region; its running durations, which tick every second, are kept out of it.
+          const live = await home.$eval(
+            `li[data-id="${second}"] .duration`,
+            (e) => e.getAttribute("aria-live"),
+          );
+          assert.equal(live, "off");
+          await home.close();
+        } finally {
+          await keeping.stop();
+          await Deno.remove(keepDir, { recursive: true });
+        }
+      });
+
+      await t.step(
+        "after the token changes, open pages show the sign-in form instead of retrying",
+        async () => {
+          const tokenDir = await Deno.makeTempDir({ prefix: "shiplog_token_" });
+          const port = freePort();
+          const flags = (token: string) => ["--port", String(port), "--token", token];
+          let guarded = await startServer(tokenDir, "sleep 30", flags("first-token-123"));
+          try {
+            const home = await open(guarded.url);
+            await home.type("#token", "first-token-123");
+            await Promise.all([home.waitForNavigation(), home.keyboard.press("Enter")]);
+            await waitFor(home, `document.querySelector("#connection").dataset.state === "live"`);
+            const id = await startDeployment(guarded.url, { authorization: "Bearer first-token-123" });
+            const page = await open(`${guarded.url}deployment/${id}`);
+            await waitFor(page, `document.querySelector("#connection").dataset.state === "live"`);
+            // Killed, not stopped: a stop would end the deployment, and its page with it.
+            guarded.child.kill("SIGKILL");
+            await guarded.child.status;
+            guarded = await startServer(tokenDir, "sleep 30", flags("second-token-456"));
+            for (const tab of [home, page]) await waitFor(tab, `document.querySelector("#token") !== null`);
+            const next = await page.$eval("input[name=next]", (input) => (input as HTMLInputElement).value);
+            assert.equal(next, `/deployment/${id}`, "signing in again comes back to the deployment");
+            // A link to a line keeps its #L<n> through signing in, though the server never sees it.
+            const linked = await open(`${guarded.url}deployment/${id}#L1`);
+            await linked.type("#token", "second-token-456");
+            await Promise.all([linked.waitForNavigation(), linked.keyboard.press("Enter")]);
+            // The deployment ended with the killed server: its page shows it ended.
+            await waitFor(linked, `document.querySelector("#connection")?.dataset.state === "ended"`);
+            assert.equal(new URL(linked.url()).pathname, `/deployment/${id}`);
+            assert.equal(new URL(linked.url()).hash, "#L1");
+            await linked.close();
+            await home.close();
+            await page.close();
+          } finally {
+            await guarded.stop();
+            await Deno.remove(tokenDir, { recursive: true });
+          }
+        },
+      );
+
+      await t.step("a log replaced while the page watches is shown anew from line 1", async () => {
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`);
+        await waitFor(page, `document.getElementById("L4") !== null`);
+        // Replaced (another file renamed over it): truncation in place is detected only while the file is
+        // shorter than what was read, and the deploy script keeps appending, so a rename keeps this test exact.
+        await Deno.writeTextFile(`${dir}/${id}.log.new`, "rewritten 1\nrewritten 2\n");
+        await Deno.rename(`${dir}/${id}.log.new`, `${dir}/${id}.log`);
+        await waitFor(page, `document.getElementById("L1")?.textContent.includes("rewritten 1")`);
+        await waitFor(page, `document.querySelector("#status").textContent === "succeeded"`);
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        const raw = await (await fetch(`${base}deployments/${id}/log`)).text();
+        const count = raw.split("\n").length - 1;
+        await waitFor(page, `document.querySelectorAll(".line").length >= ${count}`);
+        const ids = await page.evaluate<[], () => string[]>(
+          `[...document.querySelectorAll(".line")].map((line) => line.id)`,
+        );
+        assert.deepEqual(ids, ids.map((_, i) => `L${i + 1}`), "every line once, numbered from 1");
+        assert.equal(ids.length, count, "the page shows the log as it is now");
+        await page.close();
+      });
+
+      await t.step(
+        "text on ANSI backgrounds (badges, inverse video) reads at 4.5:1 or better in both themes",
+        async () => {
+          await Deno.writeTextFile(`${dir}/badges`, ""); // the deploy script removes it
+          const id = await startDeployment(base);
+          const page = await open(`${base}deployment/${id}`);
+          await waitFor(page, `document.getElementById("L1") !== null`);
+          // WCAG's contrast ratio of each span's computed text and background colours.
+          const contrasts = () =>
+            page.$$eval("#L1 .text span", (spans) => {
+              const luminance = (color: string) => {
+                const [r, g, b] = color.match(/[\d.]+/g)!.slice(0, 3).map((v) => {
+                  const c = Number(v) / 255;
+                  return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+                });
+                return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+              };
+              return spans.map((span) => {
+                const style = getComputedStyle(span);
+                const [a, b] = [luminance(style.color), luminance(style.backgroundColor)].sort((x, y) =>
+                  y - x
+                );
+                return `${span.textContent!.trim()} ${((a + 0.05) / (b + 0.05)).toFixed(2)}`;
+              });
+            });
+          for (const scheme of ["light", "dark"]) {
+            await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
+            const found = await contrasts();
+            assert.equal(found.length, 8, found.join(", "));
+            for (const entry of found) {
+              assert.ok(Number(entry.split(" ").at(-1)) >= 4.5, `${scheme}: ${found.join(", ")}`);
+            }
+          }
+          await page.close();
+        },
+      );
+
+      await t.step("copied log text keeps its blank lines and leaves out the line numbers", async () => {
+        await Deno.writeTextFile(`${dir}/blank`, ""); // the deploy script removes it
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`);
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        await waitFor(page, `document.getElementById("L6") !== null`);
+        const copied = await page.evaluate(`(() => {
+          const range = document.createRange();
+          range.setStartBefore(document.getElementById("L1"));
+          range.setEndAfter(document.getElementById("L6"));
+          getSelection().removeAllRanges();
+          getSelection().addRange(range);
+          return getSelection().toString();
+        })()`);
+        assert.equal(String(copied).trimEnd(), "first\n\n\nsecond\n\nthird");
+        await page.close();
+      });
+
+      await t.step("on a phone, a log of lines that wrap is followed to its last line", async () => {
+        await Deno.writeTextFile(`${dir}/wrap`, ""); // the deploy script removes it
+        const id = await startDeployment(base);
+        const page = await open(`${base}deployment/${id}`, { width: 375, height: 800 });
+        await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
+        await waitFor(page, `document.getElementById("L${WRAP_LINES}") !== null`);
+        // Lines drawn off screen are laid out later, taller than estimated: the page must still be at the end.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const gap = await page.$eval("#log", (log) => log.scrollHeight - log.scrollTop - log.clientHeight);
+        assert.ok(gap < 40, `the view stopped ${Math.round(gap)} px above the end`);
+        assert.equal(await text(page, "#follow-state"), "Following");
+        await page.close();
+      });
+
+      await t.step(`${BIG_LINES.toLocaleString("en")} lines arrive without freezing the page`, async () => {
+        await Deno.writeTextFile(`${dir}/big`, ""); // the deploy script removes it
+        const id = await startDeployment(base);
+        const page = await browser!.newPage();
+        page.setDefaultTimeout(WAIT_MS);
+        page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
+        await page.setViewport({ width: 1280, height: 800 });
+        // Time the page's own work per frame: every animation-frame callback, i.e. the batched drawing. (The
+        // browser's own EventSource parsing of a 100,000-event burst also takes the main thread for about a
+        // second in headless Chromium, with an empty handler too; that part is not the page's to fix.)
+        await page.evaluateOnNewDocument(`(() => {
+          window.__longestDraw = 0;
+          window.__draws = 0;
+          const request = window.requestAnimationFrame.bind(window);
+          window.requestAnimationFrame = (callback) => request((time) => {
+            const started = performance.now();
+            callback(time);
+            window.__draws++;
+            window.__longestDraw = Math.max(window.__longestDraw, performance.now() - started);
+          });
+        })()`);
+        const started = Date.now();
+        await page.goto(`${base}deployment/${id}`);
+        await waitForLines(page, BIG_LINES);
+        console.log(`${BIG_LINES} lines drawn in ${Date.now() - started} ms`);
+        assert.equal(await page.evaluate(`document.querySelectorAll(".line").length`), BIG_LINES);
+        // Drawing is spread over many frames, each short. (The bound is loose: a garbage collection of the
+        // 100,000 events may land in any frame.)
+        const draws = Number(await page.evaluate(`window.__draws`));
+        const longest = Number(await page.evaluate(`window.__longestDraw`));
+        assert.ok(draws >= 20, `the lines were drawn in only ${draws} frames`);
+        assert.ok(longest < 1000, `one frame of drawing took ${Math.round(longest)} ms`);
+        // Following: the last line is in view.
+        await waitFor(
+          page,
+          `(() => { const log = document.getElementById("log");
+          return log.scrollHeight - log.scrollTop - log.clientHeight < 40; })()`,
+        );
+        assert.equal(await page.$("#jump:not([hidden])"), null);
+        // Scrolling up stops following and offers "Jump to latest", which goes back to the end.
+        await page.$eval("#log", (element) => element.scrollTo({ top: 0 }));
+        await waitFor(page, `!document.getElementById("jump").hidden`);
+        await page.click("#jump");
+        await waitFor(
+          page,
+          `(() => { const log = document.getElementById("log");
+          return log.scrollHeight - log.scrollTop - log.clientHeight < 40; })()`,
+        );
+        assert.ok(await page.$eval("#jump", (element) => (element as HTMLElement).hidden));
+        assert.equal(await page.evaluate(`document.activeElement.id`), "log");
+        await page.close();
+      });
+
+      assert.deepEqual(errors, [], "no page threw an error");
+    } finally {
+      clearTimeout(deadline);
+      await browser?.close().catch(() => {});
+      await server?.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+interface Server {
+  child: Deno.ChildProcess;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Spawns the real program on a free port and waits for its `http://127.0.0.1:PORT/` line. */
+async function startServer(dir: string, command: string, flags: string[] = []): Promise<Server> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "--port",
+      "0",
+      "--dir",
+      dir,
+      "--command",
+      command,
+      "--max-running",
+      "4",
+      ...flags,
+    ],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  let url: string | undefined;
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    while (url === undefined) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`The server exited before listening; it printed: ${seen}`);
+      seen += value;
+      url = /http:\/\/127\.0\.0\.1:\d+\//.exec(seen)?.[0];
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  // Keep reading, so the server never blocks on a full stdout pipe.
+  const drained = (async () => {
+    while (!(await lines.read()).done) { /* discard */ }
+  })().catch(() => {});
+  return {
+    child,
+    url,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already exited.
+      }
+      await child.status;
+      await drained;
+    },
+  };
+}
+
+async function startDeployment(base: string, headers: Record<string, string> = {}): Promise<string> {
+  const response = await fetch(`${base}start`, {
+    method: "POST",
+    headers: { accept: "application/json", ...headers },
+  });
+  assert.equal(response.status, 201);
+  return (await response.json()).id;
+}
+
+/** A port of 127.0.0.1 free a moment ago, for a server that must come back on the same address. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Waits until `expression` is true in the page. */
+async function waitFor(page: Page, expression: string, timeout = WAIT_MS): Promise<void> {
+  try {
+    await page.waitForFunction(expression, { timeout, polling: 50 });
+  } catch (error) {
+    throw new Error(`Timed out after ${timeout} ms waiting for: ${expression}`, { cause: error });
+  }
+}
+
+/**
+ * Waits until the page has drawn line `count`, for as long as it takes at {@linkcode MIN_LINES_PER_SECOND}:
+ * a busy machine draws slower, and only a page that draws no line for {@linkcode WAIT_MS} fails at once.
+ */
+async function waitForLines(page: Page, count: number): Promise<void> {
+  const timeoutMs = (count / MIN_LINES_PER_SECOND) * 1000;
+  const deadline = Date.now() + timeoutMs;
+  let drawn = -1;
+  let grew = Date.now();
+  while (!await page.evaluate(`document.getElementById("L${count}") !== null`)) {
+    const now = Number((await text(page, "#line-count")).replace(/\D/g, ""));
+    if (now > drawn) [drawn, grew] = [now, Date.now()];
+    if (Date.now() - grew > WAIT_MS) throw new Error(`The page stopped drawing at line ${drawn} of ${count}`);
+    if (Date.now() > deadline) throw new Error(`Only ${drawn} of ${count} lines drawn in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.$eval(selector, (element) => element.textContent ?? "")).trim();
+}
+
+/**
+ * Saves the page at desktop (1280x800) and phone (390x844) sizes, and the desktop size in dark mode. Each
+ * shot waits for the stream to settle and for finite animations (row flashes, the progress bar) to finish.
+ */
+async function screenshots(page: Page, name: string): Promise<void> {
+  // A background tab neither paints nor runs animations: bring it to the front first.
+  await page.bringToFront();
+  const shoot = async (file: string) => {
+    await waitFor(page, `["live", "ended"].includes(document.querySelector("#connection")?.dataset.state)`);
+    const pending = await page.evaluate(`Promise.race([
+      Promise.all(document.getAnimations()
+        .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
+        .map((animation) => animation.finished)).then(() => []),
+      new Promise((resolve) => setTimeout(() => resolve(document.getAnimations()
+        .filter((animation) => animation.playState !== "finished")
+        .map((animation) => animation.animationName ?? animation.transitionProperty)), 3000)),
+    ])`);
+    if (Array.isArray(pending) && pending.length > 0) console.warn(`${file}: still animating:`, pending);
+    await page.screenshot({ path: new URL(file, SCREENSHOTS).pathname });
+  };
+  await page.setViewport({ width: 1280, height: 800 });
+  await shoot(`${name}-desktop.png`);
+  // Not `isMobile`: puppeteer reloads the page for it. The narrow layout is what the shot is about.
+  await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
+  await shoot(`${name}-phone.png`);
+  await page.setViewport({ width: 1280, height: 800 });
+  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
+  await shoot(`${name}-desktop-dark.png`);
+  await page.emulateMediaFeatures([]);
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import type { Deployment } from "../logs/deployment.ts";
+import { errorPage, escapeHtml, formatDuration, Pages, renderRow } from "./pages.ts";
+
+const deployment: Deployment = {
+  id: "0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f",
+  status: "succeeded",
+  command: "./deploy.sh",
+  createdAt: "2026-11-24T08:00:00.000Z",
+  startedAt: "2026-11-24T08:00:01.000Z",
+  finishedAt: "2026-11-24T08:03:08.900Z",
+  exitCode: 0,
+  reason: null,
+};
+
+Deno.test("renderRow() writes the row markup documented in static/index.html", () => {
+  assert.equal(
+    renderRow(deployment),
+    '<li data-id="0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f" data-status="succeeded">' +
+      '<a href="/deployment/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f"><code>0b6f5b8e</code></a> ' +
+      '<span class="badge status-succeeded">succeeded</span> ' +
+      '<time datetime="2026-11-24T08:00:01.000Z">2026-11-24 08:00:01 UTC</time> ' +
+      '<span class="duration" aria-live="off">3m 07s</span></li>',
+  );
+  assert.match(
+    renderRow({ ...deployment, status: "queued", startedAt: null, finishedAt: null }),
+    /<span class="duration" aria-live="off"><\/span>/,
+  );
+});
+
+Deno.test("formatDuration() rounds down and switches units at a minute and an hour", () => {
+  assert.equal(formatDuration(-5), "0s");
+  assert.equal(formatDuration(42_999), "42s");
+  assert.equal(formatDuration(187_000), "3m 07s");
+  assert.equal(formatDuration(7_500_000), "2h 05m");
+});
+
+Deno.test("escapeHtml() leaves no markup", () => {
+  assert.equal(
+    escapeHtml(`<img src=x onerror="a('&')">`),
+    "&#60;img src=x onerror=&#34;a(&#39;&#38;&#39;)&#34;&#62;",
+  );
+});
+
+Deno.test("Pages lists deployments into the home page and serves only known assets", async () => {
+  const pages = await Pages.load();
+  const home = await pages.home([deployment]).text();
+  assert.ok(home.includes(renderRow(deployment)));
+  assert.ok(!home.includes("<!--deployments-->"));
+  const empty = await pages.home([]).text();
+  assert.match(empty, /<ul[^>]*id="deployments"[^>]*>\s*<\/ul>/);
+  assert.equal(pages.asset("style.css")?.headers.get("content-type"), "text/css; charset=utf-8");
+  assert.equal(pages.asset("deployment.js")?.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert.equal(pages.asset("../deno.json"), undefined);
+  assert.equal(pages.asset("index.htm"), undefined);
+});
+
+Deno.test("Pages fills in a deployment's page: id, status and the raw log, for a reader without JavaScript", async () => {
+  const pages = await Pages.load();
+  const page = await pages.deployment({ ...deployment, status: "running" }).text();
+  assert.match(page, /<title>0b6f5b8e · shiplog<\/title>/);
+  assert.match(
+    page,
+    /<code id="deployment-id"[^>]* title="0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f">0b6f5b8e<\/code>/,
+  );
+  assert.match(page, /<span id="status" class="badge status-running"[^>]*>\s*running\s*<\/span>/);
+  assert.match(
+    page,
+    /<a id="raw-log" class="button" href="\/deployments\/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f\/log">/,
+  );
+  assert.match(page, /<noscript>[^]*href="\/deployments\/0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f\/log"/);
+  assert.doesNotMatch(page, /__[A-Z_]+__/);
+});
+
+Deno.test("errorPage() shows the status and the message as text, with a link home", () => {
+  const page = errorPage(404, `No "<b>such</b>" page`);
+  assert.match(page, /<title>404 Not Found · shiplog<\/title>/);
+  assert.match(page, /<p>No &#34;&#60;b&#62;such&#60;\/b&#62;&#34; page<\/p>/);
+  assert.match(page, /<a href="\/">/);
+  assert.match(errorPage(499, "x"), /<h1>499 Error<\/h1>/);
+});

@@ -1,0 +1,487 @@
+/**
+ * @module
+ * The route table and the one error boundary: which path and method reach which module, nothing more. An
+ * unknown path is 404; a known path with another method is 405 with `Allow` derived from the table. Only a
+ * canonical deployment id reaches a module, and an unknown one is 404 before any file is touched. Before any
+ * route: the access check (when a token is set), the cross-site check on POSTs, and the body size cap. Every
+ * answer carries the security headers. {@linkcode HttpError} becomes its status with a short message; anything
+ * else is logged once and is a 500.
+ */
+
+import type { Auth } from "./auth.ts";
+import type { TrustedProxies } from "./client_address.ts";
+import type { Deployment } from "../logs/deployment.ts";
+import { isFinal } from "../logs/deployment.ts";
+import { isDeploymentId } from "../logs/deployment_id.ts";
+import type { Deployments } from "../runs/deployments.ts";
+import { deploymentsFeedResponse } from "./deployments_feed.ts";
+import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
+import { eventsResponse } from "./events_response.ts";
+import { HttpError } from "./http_error.ts";
+import type { LogHub } from "./log_hub.ts";
+import type { LogStore } from "../logs/log_store.ts";
+import type { Metrics } from "./metrics.ts";
+import { errorPage, type Pages } from "./pages.ts";
+import type { RequestLimit } from "./request_limit.ts";
+import type { Runner } from "../runs/runner.ts";
+import type { StartGuard } from "./start_guard.ts";
+import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
+import type { ViewerLimit } from "./viewer_limit.ts";
+
+/** Everything the routes reach. */
+export interface ServerContext {
+  deployments: Deployments;
+  store: LogStore;
+  runner: Runner;
+  hub: LogHub;
+  streams: OpenStreams;
+  pages: Pages;
+  metrics: Metrics;
+  viewerLimit: ViewerLimit;
+  /** The cap on requests in progress, from the open file limit; none when the limit is unknown. */
+  requestLimit?: RequestLimit;
+  /** Set when a token is required. */
+  auth?: Auth;
+  /** The proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); none when unset. */
+  trustedProxies?: TrustedProxies;
+  /** The largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** The address bound (`--hostname`): a name the `Host` header may carry besides localhost and IP literals. */
+  hostname?: string;
+  /** Bytes that may wait for a slow viewer before it is disconnected. */
+  maxQueueBytes?: number;
+  /** One deployment per press of Start. */
+  startGuard: StartGuard;
+}
+
+/** What one request's handler gets besides the request. */
+interface RequestContext extends ServerContext {
+  params: Record<string, string | undefined>;
+  /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
+  address: string;
+  /** Opens an event stream for this client, within the caps. */
+  openStream(): EventStream;
+}
+
+type Handle = (request: Request, context: RequestContext) => Response | Promise<Response>;
+
+interface Route {
+  pattern: URLPattern;
+  methods: Partial<Record<"GET" | "POST", Handle>>;
+  /** Reachable without credentials. */
+  open?: boolean;
+}
+
+const route = (pathname: string, methods: Route["methods"], open = false): Route => ({
+  pattern: new URLPattern({ pathname }),
+  methods,
+  open,
+});
+
+const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
+
+const ROUTES: Route[] = [
+  route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
+  route("/start", {
+    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard }) => {
+      const key = await startKey(request, maxBodyBytes);
+      const start = startGuard.start(key, async () => {
+        const deployment = await runner.start(() =>
+          deployments.create(runner.command).catch((error) => {
+            // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
+            console.error("shiplog: cannot create a deployment:", (error as Error).message);
+            // The cause without the path after it ("No space left on device (os error 28): write '/…'").
+            const cause = (error as Error).message.replace(/\): .*$/s, ")");
+            throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
+          })
+        );
+        if (deployment) return deployment;
+        throw new HttpError(
+          503,
+          runner.stopping
+            ? "Cannot start a deployment: shiplog is stopping"
+            : `Cannot start a deployment: ${runner.maxQueued} are queued already (--max-queued ${runner.maxQueued}); ` +
+              "try again once some have started",
+        );
+      });
+      const deployment = await start.deployment;
+      // The same press sent again: the deployment it made, not a second one.
+      if (!start.repeated) metrics.deploymentsStarted++;
+      if (wantsJson(request)) return Response.json(deployment, { status: 201 });
+      return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
+    },
+  }),
+  route("/deployment/:id", {
+    GET: (_, context) => context.pages.deployment(known(context)),
+  }),
+  route("/events", {
+    GET: (_, context) => deploymentsFeedResponse(context.deployments, context.openStream()),
+  }),
+  route("/events/:id", { GET: (request, context) => eventsResponse(request, known(context), context) }),
+  route("/deployments/:id/log", {
+    GET: async (_, context) =>
+      new Response(await context.store.readRaw(known(context).id), {
+        headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
+      }),
+  }),
+  route("/api/deployments", { GET: (_, { deployments }) => Response.json(deployments.list()) }),
+  route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
+  route("/api/deployments/:id/cancel", {
+    POST: async (request, context) => {
+      await discardBody(request, [...FORM_TYPES, "application/json"], context.maxBodyBytes);
+      const deployment = known(context);
+      if (isFinal(deployment.status)) {
+        throw new HttpError(409, `Deployment ${deployment.id} has already ended (${deployment.status})`);
+      }
+      await context.runner.cancel(deployment.id);
+      return Response.json(context.deployments.get(deployment.id));
+    },
+  }),
+  route("/static/:file", {
+    GET: (_, { params, pages }) => {
+      const asset = pages.asset(params.file ?? "");
+      if (!asset) throw new HttpError(404, "Not found");
+      return asset;
+    },
+  }),
+  route("/sign-in", {
+    GET: (request) => signInResponse(safeNext(new URL(request.url).searchParams.get("next")), 200),
+    POST: signIn,
+  }, true),
+  route("/sign-out", {
+    POST: async (request, { auth, maxBodyBytes }) => {
+      await discardBody(request, FORM_TYPES, maxBodyBytes);
+      const headers = new Headers({ location: "/" });
+      // Without a token there is no session: no cookie to clear (not one named "undefined").
+      if (auth) headers.set("set-cookie", await auth.signOut(request));
+      return new Response(null, { status: 303, headers });
+    },
+  }, true),
+  route("/healthz", { GET: () => new Response("ok\n") }, true),
+  route("/metrics", {
+    GET: (_, { metrics, deployments, hub, streams }) =>
+      new Response(
+        metrics.render({
+          deploymentsByStatus: deployments.countByStatus(),
+          logViewers: hub.viewerCount,
+          followedLogs: hub.followedCount,
+          openStreams: streams.size,
+        }),
+        { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
+      ),
+  }),
+];
+
+/**
+ * The routes by the first segment of their path, so a request tries only the patterns that can match it: each
+ * `URLPattern.exec` allocates a kilobyte or more even when it misses, and the event streams are near the end.
+ */
+const ROUTES_BY_SEGMENT = Map.groupBy(ROUTES, (route) => firstSegment(route.pattern.pathname));
+
+function firstSegment(pathname: string): string {
+  const end = pathname.indexOf("/", 1);
+  return end < 0 ? pathname : pathname.slice(0, end);
+}
+
+/** Headers on every answer: a strict Content-Security-Policy (no inline script), no sniffing, no framing. */
+export const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "x-frame-options": "DENY",
+};
+
+/** Creates the request handler of the whole server. */
+export function createHandler(
+  context: ServerContext,
+): (request: Request, info: { remoteAddr: Deno.Addr; completed?: Promise<void> }) => Promise<Response> {
+  // The options of every event stream of this server: one object, not one (and a closure) per stream.
+  const streamOptions: EventStreamOptions = {
+    maxQueueBytes: context.maxQueueBytes,
+    onOverflow: () => context.metrics.slowViewersDisconnected++,
+  };
+  return async (request, info) => {
+    const peer = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
+    const forwarded = context.trustedProxies?.clientAddress(peer, request.headers.get("x-forwarded-for"));
+    const address = forwarded ?? peer;
+    let url: URL | undefined;
+    let response: Response;
+    try {
+      admit(context, info.completed);
+      url = requestUrl(request);
+      response = await dispatch(request, url, context, address, streamOptions, info.completed);
+    } catch (error) {
+      response = errorResponse(request, url, error, context);
+    }
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      if (!response.headers.has(name)) response.headers.set(name, value);
+    }
+    return response;
+  };
+}
+
+/** Throws 503 past the cap on requests in progress: the client is to close this connection and come back. */
+function admit({ requestLimit }: ServerContext, completed: Promise<void> | undefined): void {
+  if (!requestLimit || !completed) return;
+  const refused = requestLimit.acquire(completed);
+  if (refused) throw new HttpError(503, refused, { connection: "close", "retry-after": "5" });
+}
+
+/**
+ * The request's URL, parsed once: routes match its path alone, not a parse of the whole URL per route tried.
+ * The runtime builds it from the Host header, so a Host that makes no URL (`a b`, a port past 65535) is a 400.
+ */
+function requestUrl(request: Request): URL {
+  try {
+    return new URL(request.url);
+  } catch {
+    throw new HttpError(400, "Cannot make a URL of this request: check its Host header");
+  }
+}
+
+async function dispatch(
+  request: Request,
+  url: URL,
+  context: ServerContext,
+  address: string,
+  streamOptions: EventStreamOptions,
+  completed: Promise<void> | undefined,
+): Promise<Response> {
+  checkHost(url, context);
+  const path = { pathname: url.pathname };
+  for (const { pattern, methods, open } of ROUTES_BY_SEGMENT.get(firstSegment(url.pathname)) ?? []) {
+    const match = pattern.exec(path);
+    if (!match) continue;
+    if (!open) await authorize(request, context, address);
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    const handle = methods[method as keyof Route["methods"]];
+    if (!handle) {
+      const allow = Object.keys(methods).flatMap((m) => m === "GET" ? ["GET", "HEAD"] : [m]).join(", ");
+      throw new HttpError(405, `Method ${request.method} is not allowed here; allowed: ${allow}`, { allow });
+    }
+    if (method === "POST") guardPost(request, context);
+    return await handle(request, {
+      ...context,
+      params: match.pathname.groups,
+      address,
+      openStream: () => openStream(context, address, streamOptions, completed),
+    });
+  }
+  await authorize(request, context, address);
+  throw new HttpError(404, "Not found");
+}
+
+/** The answer to a failed request; `url` is undefined when the request's URL could not be made. */
+function errorResponse(
+  request: Request,
+  url: URL | undefined,
+  error: unknown,
+  context: ServerContext,
+): Response {
+  if (error instanceof HttpError) {
+    const headers = new Headers(error.headers);
+    if (error.status === 401 && url && acceptsHtml(request)) {
+      // Back to where the browser was going after signing in, if it can go there by a link: a POST's target
+      // (Start, Cancel) would answer 405 to the GET that follows sign-in.
+      const next = request.method === "GET" || request.method === "HEAD"
+        ? safeNext(url.pathname + url.search)
+        : "/";
+      const page = signInResponse(next, 401, error.message === "Wrong token" ? error.message : undefined);
+      headers.forEach((value, name) => page.headers.set(name, value));
+      return page;
+    }
+    // A browser (a page, or a form sent: Start) shown a bare line of text would have no way on; a client of the
+    // API gets just the line.
+    if (acceptsHtml(request)) {
+      headers.set("content-type", "text/html; charset=utf-8");
+      return new Response(errorPage(error.status, error.message), { status: error.status, headers });
+    }
+    headers.set("content-type", "text/plain; charset=utf-8");
+    return new Response(`${error.message}\n`, { status: error.status, headers });
+  }
+  context.metrics.requestErrors++;
+  console.error(`shiplog: ${request.method} ${url?.pathname ?? request.url} failed:`, error);
+  return new Response("Internal server error\n", {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/**
+ * Without a token, refuses requests addressed to a name other than localhost, an IP literal or the bound
+ * hostname. This stops DNS rebinding: a web page whose own domain resolves to 127.0.0.1 would otherwise be
+ * same-origin with shiplog in the victim's browser, and could read logs and start deployments.
+ */
+function checkHost(url: URL, { auth, hostname }: ServerContext): void {
+  if (auth) return;
+  const host = url.hostname.toLowerCase();
+  const ipLiteral = /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+  if (ipLiteral || host === "localhost" || host.endsWith(".localhost") || host === hostname?.toLowerCase()) {
+    return;
+  }
+  throw new HttpError(403, `Host "${host}" is not served without --token; use localhost or an IP address`);
+}
+
+/** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token or a session. */
+async function authorize(request: Request, { auth }: ServerContext, address: string): Promise<void> {
+  if (!auth) return;
+  const result = await auth.check(request, address);
+  if (result === "ok") return;
+  if (result === "throttled") throw tooManyWrongTokens(auth, address);
+  throw new HttpError(401, result === "wrong" ? "Wrong token" : "Sign in with the access token", {
+    "www-authenticate": 'Bearer realm="shiplog"',
+  });
+}
+
+/**
+ * Refuses cross-site POSTs (a form on another site posting to this one) and oversized bodies. Browsers send
+ * `Sec-Fetch-Site` or `Origin`; clients like curl send neither and are let through (they hold the token).
+ */
+function guardPost(request: Request, { maxBodyBytes }: ServerContext): void {
+  const site = request.headers.get("sec-fetch-site");
+  const origin = request.headers.get("origin");
+  const own = new URL(request.url);
+  if (site !== null && site !== "same-origin" && site !== "none") {
+    throw new HttpError(403, "Cross-site requests are refused");
+  }
+  if (site === null && origin !== null && origin !== own.origin) {
+    throw new HttpError(403, "Cross-site requests are refused");
+  }
+  const length = Number(request.headers.get("content-length") ?? 0);
+  if (length > maxBodyBytes) throw new HttpError(413, `Request body too large (limit ${maxBodyBytes} bytes)`);
+}
+
+/**
+ * Checks the body's type against what the route takes, then reads it to nowhere: counted, so that a body over
+ * the cap is refused whether or not it declared its length.
+ */
+async function discardBody(request: Request, types: string[], maxBytes: number): Promise<void> {
+  const type = mediaType(request);
+  if (type && !types.includes(type)) {
+    await request.body?.cancel();
+    throw new HttpError(415, `Unsupported content type ${type}; expected one of ${types.join(", ")}`);
+  }
+  await readBody(request, maxBytes, () => {});
+}
+
+/**
+ * The key of a press of Start, which makes a repeat of it harmless (see `start_guard.ts`): the form's `key`
+ * field, or an `Idempotency-Key` header. Any other body is read to nowhere, as for any POST.
+ */
+async function startKey(request: Request, maxBytes: number): Promise<string | null> {
+  const header = request.headers.get("idempotency-key");
+  if (mediaType(request) === "application/x-www-form-urlencoded") {
+    const form = await readForm(request, maxBytes);
+    return header ?? form.get("key");
+  }
+  await discardBody(request, [...FORM_TYPES, "application/json"], maxBytes);
+  return header;
+}
+
+/** Reads a small form body, refusing one longer than the cap even when it did not say its length. */
+async function readForm(request: Request, maxBytes: number): Promise<URLSearchParams> {
+  const type = mediaType(request);
+  if (type !== "application/x-www-form-urlencoded") {
+    await request.body?.cancel();
+    throw new HttpError(415, "Unsupported content type; expected application/x-www-form-urlencoded");
+  }
+  const decoder = new TextDecoder();
+  let text = "";
+  await readBody(request, maxBytes, (chunk) => text += decoder.decode(chunk, { stream: true }));
+  return new URLSearchParams(text + decoder.decode());
+}
+
+/** The body's media type, lowercase and without parameters (`; charset=…`); undefined when none is given. */
+function mediaType(request: Request): string | undefined {
+  return request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+}
+
+/** Hands the body's chunks to `onChunk`; 413 past `maxBytes` (the rest is not read), 400 if it breaks off. */
+async function readBody(
+  request: Request,
+  maxBytes: number,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<void> {
+  let size = 0;
+  try {
+    for await (const chunk of request.body ?? []) {
+      size += chunk.length;
+      if (size > maxBytes) throw new HttpError(413, `Request body too large (limit ${maxBytes} bytes)`);
+      onChunk(chunk);
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    // The client went away or broke its body off: its fault, not an unexpected error worth a log line.
+    throw new HttpError(400, "Cannot read the request body");
+  }
+}
+
+async function signIn(request: Request, { auth, address, maxBodyBytes }: RequestContext): Promise<Response> {
+  const form = await readForm(request, maxBodyBytes);
+  const next = safeNext(form.get("next"));
+  if (!auth) return new Response(null, { status: 303, headers: { location: next } });
+  const result = await auth.signIn(form.get("token") ?? "", address);
+  if (result === "throttled") {
+    // The form again, to try once more (in a while), not a page with no way on.
+    const page = signInResponse(next, 429, TOO_MANY_WRONG_TOKENS);
+    page.headers.set("retry-after", String(auth.retryAfterSeconds(address)));
+    return page;
+  }
+  if (result !== "ok") return signInResponse(next, 401, "Wrong token");
+  return new Response(null, { status: 303, headers: { location: next, "set-cookie": auth.sessionCookie() } });
+}
+
+const TOO_MANY_WRONG_TOKENS =
+  "Too many wrong tokens from your address: tries are slowed down; try again later";
+
+function tooManyWrongTokens(auth: Auth, address: string): HttpError {
+  return new HttpError(429, TOO_MANY_WRONG_TOKENS, {
+    "retry-after": String(auth.retryAfterSeconds(address)),
+  });
+}
+
+function signInResponse(next: string, status: number, message?: string): Response {
+  return new Response(signInPage(next, message), {
+    status,
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": SIGN_IN_CSP,
+      "cache-control": "no-store",
+    },
+  });
+}
+
+function openStream(
+  context: ServerContext,
+  address: string,
+  options: EventStreamOptions,
+  completed: Promise<void> | undefined,
+): EventStream {
+  const stream = new EventStream(options);
+  const refused = context.viewerLimit.acquire(address, stream, completed);
+  if (refused) {
+    stream.close();
+    throw new HttpError(429, refused, { "retry-after": "30" });
+  }
+  context.streams.add(stream);
+  context.metrics.eventStreamsOpened++;
+  return stream;
+}
+
+/** The deployment a route's `:id` names; 404 for anything but a known canonical id. */
+function known({ params, deployments }: RequestContext): Deployment {
+  const id = params.id ?? "";
+  const deployment = isDeploymentId(id) ? deployments.get(id) : undefined;
+  if (!deployment) throw new HttpError(404, "No such deployment");
+  return deployment;
+}
+
+function wantsJson(request: Request): boolean {
+  return (request.headers.get("accept") ?? "").includes("application/json");
+}
+
+function acceptsHtml(request: Request): boolean {
+  return (request.headers.get("accept") ?? "").includes("text/html");
+}

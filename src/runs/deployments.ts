@@ -1,0 +1,262 @@
+/**
+ * @module
+ * The deployments of this server: their records, kept in memory and written through to the store, and the
+ * news of every change. Whoever changes a record goes through {@linkcode Deployments.update}, so a listener of
+ * `change` (the event streams, the home page feed) hears of every new status exactly once; one of `remove`
+ * hears of every deployment deleted as too old to keep.
+ */
+
+import { type Deployment, isFinal, type Status } from "../logs/deployment.ts";
+import { Heap } from "./heap.ts";
+import type { LogStore } from "../logs/log_store.ts";
+
+/** The detail of a `change` event: the record after the change. */
+export type DeploymentChange = CustomEvent<Deployment>;
+/** The detail of a `remove` event: the id of the deployment deleted. */
+export type DeploymentRemoval = CustomEvent<string>;
+
+/**
+ * Records written or deleted at once when there are many (a long queue stopped at shutdown, the start after):
+ * one by one would take seconds; all at once, a file descriptor each.
+ */
+const WRITES_AT_ONCE = 16;
+
+/**
+ * All deployments, loaded from the store at start-up. Dispatches `change` with the new record, and `remove`
+ * with the id of one deleted. A change costs O(log n) at most, however many deployments there are: the
+ * counts by status are kept as records change, and the finished ones in a heap by when they finished.
+ */
+export class Deployments extends EventTarget {
+  #store: LogStore;
+  /** By creation, oldest first (records are created in that order): {@linkcode list} has little to sort. */
+  #records = new Map<string, Deployment>();
+  #counts = new Map<Status, number>();
+  /** The finished records written (or tried), the one to delete first at the top. */
+  #finished = new Heap<Deployment>((a, b) => compareText(finishedOrder(a), finishedOrder(b)));
+  #keep: number;
+  /** False once {@linkcode stopPruning} was called. */
+  #pruning = true;
+  /**
+   * Records changed in memory whose write failed (a full disk): written again after the next write that
+   * succeeds, and at shutdown, so that what the disk keeps is the truth (a failure's reason, say), not the
+   * last state it could take.
+   */
+  #unsaved = new Set<string>();
+  /** The deployments that {@linkcode Deployments.load} found unfinished and recorded as interrupted. */
+  readonly interruptedAtLoad: string[] = [];
+
+  private constructor(store: LogStore, keep: number) {
+    super();
+    this.#store = store;
+    this.#keep = keep;
+  }
+
+  /**
+   * Loads every record from the store. A deployment left `queued` or `running` by an earlier process (a crash,
+   * kill -9) is recorded as `interrupted`, so nothing is shown as running forever. It finished, as far as
+   * anyone can tell, when its log was last written: not at this start, which may come hours after a crash.
+   */
+  static async load(
+    store: LogStore,
+    options: { keep?: number; now?: () => Date } = {},
+  ): Promise<Deployments> {
+    const now = options.now ?? (() => new Date());
+    const deployments = new Deployments(store, options.keep ?? Infinity);
+    const records = (await store.list()).sort((a, b) => -newestFirst(a, b));
+    for (const record of records) {
+      deployments.#set(record);
+      if (isFinal(record.status)) deployments.#finished.push(record);
+      else deployments.interruptedAtLoad.push(record.id);
+    }
+    await forEachAtOnce(deployments.interruptedAtLoad, WRITES_AT_ONCE, async (id) => {
+      const record = deployments.#records.get(id)!;
+      try {
+        await deployments.update(id, {
+          status: "interrupted",
+          finishedAt: await lastSignOfLife(store, record, now()),
+          reason: `shiplog stopped while this deployment was ${record.status}`,
+        });
+      } catch (error) {
+        // A full disk or a read-only directory must not keep every log from being served: the record is
+        // interrupted in memory (update() changes it before it writes), and written after the next write
+        // that succeeds, or by the next start.
+        console.error(`shiplog: cannot record deployment ${id} as interrupted: ${(error as Error).message}`);
+      }
+    });
+    await deployments.#prune();
+    return deployments;
+  }
+
+  /** Every deployment, newest first. */
+  list(): Deployment[] {
+    // Nearly in order already, which the sort goes through in one pass; it puts right a clock set back.
+    return [...this.#records.values()].reverse().sort(newestFirst);
+  }
+
+  get(id: string): Deployment | undefined {
+    return this.#records.get(id);
+  }
+
+  /** How many deployments have each status (none: no entry). */
+  countByStatus(): Map<Status, number> {
+    return new Map([...this.#counts].filter(([, count]) => count > 0));
+  }
+
+  /** Creates a `queued` deployment with a fresh id and an empty log. */
+  async create(command: string | null, now: Date = new Date()): Promise<Deployment> {
+    const deployment: Deployment = {
+      id: crypto.randomUUID(),
+      status: "queued",
+      command,
+      createdAt: now.toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      reason: null,
+    };
+    await this.#store.save(deployment);
+    this.#set(deployment);
+    await this.saveUnsaved();
+    this.dispatchEvent(new CustomEvent("change", { detail: deployment }));
+    return deployment;
+  }
+
+  /** Changes a record, writes it to the store, then tells listeners. An ended deployment never changes. */
+  async update(id: string, patch: Partial<Omit<Deployment, "id">>): Promise<Deployment> {
+    const current = this.#records.get(id);
+    if (!current) throw new RangeError(`Cannot update deployment ${id}: no such deployment`);
+    if (isFinal(current.status)) return current;
+    const next = { ...current, ...patch };
+    this.#set(next);
+    try {
+      await this.#store.save(next);
+      this.#unsaved.delete(id);
+    } catch (error) {
+      this.#unsaved.add(id);
+      throw error;
+    } finally {
+      // Even when the record could not be written (a full disk), this process knows the truth: say it.
+      this.dispatchEvent(new CustomEvent("change", { detail: next }));
+      // Only once its write is over: deleted as too old while the write is under way, it would come back.
+      if (isFinal(next.status)) this.#finished.push(next);
+    }
+    await this.saveUnsaved();
+    if (isFinal(next.status)) await this.#prune();
+    return next;
+  }
+
+  /**
+   * Gives every deployment of `ids` the same change (at shutdown, the queue's), {@linkcode WRITES_AT_ONCE}
+   * writes at a time. A record that cannot be written stays changed in memory and is left to
+   * {@linkcode saveUnsaved}, which says whether all were written in the end.
+   */
+  async updateAll(ids: readonly string[], patch: Partial<Omit<Deployment, "id">>): Promise<void> {
+    await forEachAtOnce(ids, WRITES_AT_ONCE, (id) => this.update(id, patch).then(() => {}, () => {}));
+  }
+
+  /**
+   * From now on (a shutdown) deletes nothing: the deadline goes to writing what happened to every deployment,
+   * and the next start deletes those beyond the number to keep.
+   */
+  stopPruning(): void {
+    this.#pruning = false;
+  }
+
+  /** Writes the records whose last write failed; true when none is left unwritten. */
+  async saveUnsaved(): Promise<boolean> {
+    // Not a copy of the set: this runs after every write, and the set may be long while the disk is full.
+    for (const id of this.#unsaved) {
+      try {
+        // Written again if it changed meanwhile (an update racing this write): an older copy must not land last.
+        for (let record = this.#records.get(id); record;) {
+          await this.#store.save(record);
+          const current = this.#records.get(id);
+          if (current === record) break;
+          record = current;
+        }
+        // Deleted as too old meanwhile: what this wrote back must go too.
+        if (!this.#records.has(id)) await this.#store.remove(id).catch(() => {});
+        this.#unsaved.delete(id);
+      } catch {
+        return false; // The disk is still full: the next write tries again.
+      }
+    }
+    return true;
+  }
+
+  /** Puts a record in memory, new or changed, and counts its status. */
+  #set(record: Deployment): void {
+    const before = this.#records.get(record.id);
+    if (before) this.#count(before.status, -1);
+    this.#count(record.status, 1);
+    this.#records.set(record.id, record);
+  }
+
+  #delete(record: Deployment): void {
+    this.#records.delete(record.id);
+    this.#count(record.status, -1);
+  }
+
+  #count(status: Status, by: number): void {
+    this.#counts.set(status, (this.#counts.get(status) ?? 0) + by);
+  }
+
+  /**
+   * Deletes the finished deployments beyond the number to keep, those that finished longest ago first, records
+   * and logs alike. By when they finished, not when they were created: a long deployment that ends after
+   * shorter ones started later is the newest news, not the first to go.
+   */
+  async #prune(): Promise<void> {
+    const old: string[] = [];
+    while (this.#pruning && this.#finished.size > this.#keep) {
+      const record = this.#finished.pop()!;
+      this.#delete(record);
+      this.dispatchEvent(new CustomEvent("remove", { detail: record.id }));
+      old.push(record.id);
+    }
+    // Many at a start after a long queue was stopped, or after --keep was lowered.
+    await forEachAtOnce(old, WRITES_AT_ONCE, async (id) => {
+      try {
+        await this.#store.remove(id);
+      } catch (error) {
+        console.error(`shiplog: cannot delete old deployment ${id}:`, error);
+      }
+    });
+  }
+}
+
+/** Calls `task` for every item, at most `limit` at once, in the items' order; resolves when all have settled. */
+async function forEachAtOnce<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  const pending = items.values();
+  const worker = async () => {
+    for (const item of pending) await task(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Newest first; ids break ties of the same millisecond, so the order is the same after a restart. */
+function newestFirst(a: Deployment, b: Deployment): number {
+  return compareText(b.createdAt, a.createdAt) || compareText(b.id, a.id);
+}
+
+/** Text by code points: ISO dates and lowercase UUIDs sort as they should, faster than `localeCompare`. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** When an unfinished deployment was last known alive: its log's last write, within its start and `now`. */
+async function lastSignOfLife(store: LogStore, record: Deployment, now: Date): Promise<string> {
+  const started = Date.parse(record.startedAt ?? record.createdAt);
+  const written = (await store.lastWrittenAt(record.id).catch(() => undefined))?.getTime() ?? now.getTime();
+  const at = Math.min(now.getTime(), Math.max(written, Number.isNaN(started) ? -Infinity : started));
+  return new Date(at).toISOString();
+}
+
+/** What orders finished deployments: when they finished (ISO dates sort as text), then when created. */
+function finishedOrder(deployment: Deployment): string {
+  return `${deployment.finishedAt ?? deployment.createdAt} ${deployment.createdAt} ${deployment.id}`;
+}

@@ -1,0 +1,361 @@
+/**
+ * @module
+ * Runs deployments: at most `maxRunning` at once, the rest `queued` first in first out. A deployment is the
+ * deploy command run with `sh -c` in its own process group (so stopping it stops everything it started), or
+ * the built-in simulation. Its stdout and stderr are appended to the log line by line as they come. Cancel
+ * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period. When the command exits,
+ * what it left running is stopped: its group, and processes that left the group but still hold its output.
+ */
+
+import type { Deployment } from "../logs/deployment.ts";
+import type { Deployments } from "./deployments.ts";
+import { LineSplitter } from "../logs/line_splitter.ts";
+import type { LogAppender, LogStore } from "../logs/log_store.ts";
+import { findOrphanGroups } from "./orphans.ts";
+import { OutputFilter } from "../logs/output_filter.ts";
+import { Queue } from "./queue.ts";
+import { settlesWithin } from "../logs/settles_within.ts";
+import { simulateDeployment } from "./simulated_deployment.ts";
+
+/** Options of {@linkcode Runner}. */
+export interface RunnerOptions {
+  /** The deploy command for `sh -c`; `undefined` runs the built-in simulation. */
+  command?: string;
+  /** Deployments running at once. Default 2. */
+  maxRunning?: number;
+  /** Milliseconds between SIGINT, SIGTERM and SIGKILL when stopping a command. Default 2000. */
+  graceMs?: number;
+  /** Milliseconds between two lines of the simulation. Default 350. */
+  simulationLineDelayMs?: number;
+  /**
+   * The command's environment, besides the variables shiplog defines for it (`SHIPLOG_DEPLOYMENT_ID`).
+   * Default: shiplog's own, inherited as it is.
+   */
+  env?: Readonly<Record<string, string>>;
+  /** Values replaced by `***` before a line is written. */
+  secrets?: readonly string[];
+  /** Bytes a log may reach; past it one notice is written and further output dropped. Default: no cap. */
+  maxLogBytes?: number;
+  /** Deployments that may wait `queued`; {@linkcode Runner.start} refuses more. Default 1000. */
+  maxQueued?: number;
+}
+
+type StopReason = "cancelled" | "interrupted";
+
+interface Running {
+  stop: AbortController;
+  done: Promise<void>;
+}
+
+/** Queues and runs deployments, writing their output to the store and their statuses to the registry. */
+export class Runner {
+  #deployments: Deployments;
+  #store: LogStore;
+  #command: string | undefined;
+  #maxRunning: number;
+  #graceMs: number;
+  #lineDelayMs: number | undefined;
+  #env: Readonly<Record<string, string>> | undefined;
+  #secrets: readonly string[];
+  #maxLogBytes: number | undefined;
+  #maxQueued: number;
+  /** The queued deployments' ids. */
+  #queue = new Queue<string>();
+  /** Starts whose deployment is being created: they count against the cap, and shutdown waits for them. */
+  #starting = new Set<Promise<unknown>>();
+  #running = new Map<string, Running>();
+  #shuttingDown = false;
+
+  constructor(deployments: Deployments, store: LogStore, options: RunnerOptions = {}) {
+    this.#deployments = deployments;
+    this.#store = store;
+    this.#command = options.command;
+    this.#maxRunning = options.maxRunning ?? 2;
+    this.#graceMs = options.graceMs ?? 2000;
+    this.#lineDelayMs = options.simulationLineDelayMs;
+    this.#env = options.env;
+    this.#secrets = options.secrets ?? [];
+    this.#maxLogBytes = options.maxLogBytes;
+    this.#maxQueued = options.maxQueued ?? 1000;
+  }
+
+  /** The command each deployment runs, `null` for the simulation. */
+  get command(): string | null {
+    return this.#command ?? null;
+  }
+
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** How many deployments {@linkcode start} takes at most while others wait. */
+  get maxQueued(): number {
+    return this.#maxQueued;
+  }
+
+  /** True once {@linkcode shutdown} was called: {@linkcode start} takes nothing more. */
+  get stopping(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /**
+   * Creates a deployment (`queued`) with `create`, queues it and starts it when a slot is free. Resolves with
+   * `undefined`, having created nothing, when `maxQueued` deployments wait already (counting those being
+   * created) or when shutting down.
+   */
+  async start(create: () => Promise<Deployment>): Promise<Deployment | undefined> {
+    if (this.#shuttingDown || this.#queue.size + this.#starting.size >= this.#maxQueued) return undefined;
+    // Queued even when shutdown has begun meanwhile: shutdown waits for this, then interrupts the queue.
+    const started = create().then((deployment) => {
+      this.#queue.add(deployment.id);
+      this.#startNext();
+      return deployment;
+    });
+    this.#starting.add(started);
+    try {
+      return await started;
+    } finally {
+      this.#starting.delete(started);
+    }
+  }
+
+  /** Stops a queued or running deployment; resolves once it has ended. False when it was not active. */
+  async cancel(id: string): Promise<boolean> {
+    if (this.#queue.delete(id)) {
+      await this.#deployments.update(id, { status: "cancelled", finishedAt: new Date().toISOString() });
+      return true;
+    }
+    const running = this.#running.get(id);
+    if (!running) return false;
+    running.stop.abort("cancelled" satisfies StopReason);
+    await running.done;
+    return true;
+  }
+
+  /**
+   * Stops everything: queued and running deployments end `interrupted`. The queue's records are written a few
+   * at a time while the running ones stop, so that a long queue is on disk within the shutdown deadline.
+   */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    const stopped = [...this.#running.values()].map((running) => {
+      running.stop.abort("interrupted" satisfies StopReason);
+      return running.done;
+    });
+    // A start under way ends in the queue, interrupted with the rest.
+    await Promise.allSettled(this.#starting);
+    const queued = this.#queue.clear();
+    const finishedAt = new Date().toISOString();
+    await Promise.all([
+      this.#deployments.updateAll(queued, {
+        status: "interrupted",
+        finishedAt,
+        reason: "shiplog was stopped",
+      }),
+      ...stopped,
+    ]);
+  }
+
+  #startNext(): void {
+    while (!this.#shuttingDown && this.#running.size < this.#maxRunning && this.#queue.size > 0) {
+      const id = this.#queue.shift()!;
+      const stop = new AbortController();
+      const done = this.#run(id, stop.signal).catch((error) => {
+        console.error(`shiplog: deployment ${id} could not be run:`, error);
+      }).finally(() => {
+        this.#running.delete(id);
+        this.#startNext();
+      });
+      this.#running.set(id, { stop, done });
+    }
+  }
+
+  async #run(id: string, signal: AbortSignal): Promise<void> {
+    let log: LogAppender | undefined;
+    let writeError: Error | undefined;
+    const failed = new AbortController();
+    try {
+      log = await this.#store.openAppender(id);
+      await this.#deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
+      const appender = log;
+      const filter = new OutputFilter({ secrets: this.#secrets, maxBytes: this.#maxLogBytes });
+      const write = async (lines: string[]) => {
+        try {
+          await appender.write(filter.filter(lines));
+        } catch (error) {
+          // A full disk or a broken file ends the deployment: output that cannot be kept must not be run blind.
+          writeError ??= error as Error;
+          failed.abort();
+        }
+      };
+      const exitCode = await (this.#command === undefined
+        ? simulateDeployment(write, {
+          signal: AbortSignal.any([signal, failed.signal]),
+          lineDelayMs: this.#lineDelayMs,
+        })
+        : this.#runCommand(id, this.#command, write, {
+          signal: AbortSignal.any([signal, failed.signal]),
+          // Past the size cap (or a write error) output is only drained, not split and decoded for nothing.
+          keeping: () => !filter.full && writeError === undefined,
+        }));
+      const finishedAt = new Date().toISOString();
+      if (writeError) {
+        await this.#deployments.update(id, {
+          status: "failed",
+          finishedAt,
+          exitCode,
+          reason: `Cannot write the log: ${writeError.message}`,
+        });
+      } else if (signal.aborted) {
+        const status = signal.reason as StopReason;
+        await this.#deployments.update(id, {
+          status,
+          finishedAt,
+          exitCode,
+          reason: status === "interrupted" ? "shiplog was stopped" : null,
+        });
+      } else {
+        await this.#deployments.update(id, {
+          status: exitCode === 0 ? "succeeded" : "failed",
+          finishedAt,
+          exitCode,
+          reason: exitCode === 0
+            ? null
+            : exitCode === null
+            ? "the command was killed"
+            : `exit code ${exitCode}`,
+        });
+      }
+    } catch (error) {
+      await this.#deployments.update(id, {
+        status: "failed",
+        finishedAt: new Date().toISOString(),
+        reason: `Cannot run the deployment: ${(error as Error).message}`,
+      }).catch(() => {});
+      throw error;
+    } finally {
+      log?.close();
+    }
+  }
+
+  async #runCommand(
+    id: string,
+    command: string,
+    write: (lines: string[]) => Promise<void>,
+    { signal, keeping }: { signal: AbortSignal; keeping: () => boolean },
+  ): Promise<number | null> {
+    const child = new Deno.Command("sh", {
+      args: ["-c", command],
+      env: { ...this.#env, SHIPLOG_DEPLOYMENT_ID: id },
+      clearEnv: this.#env !== undefined,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      // Its own session and process group, so that a signal to the group reaches every process it starts.
+      detached: true,
+    }).spawn();
+    const stopping = this.#stopOnAbort(child, signal);
+    const readers = [child.stdout.getReader(), child.stderr.getReader()];
+    const copy = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
+      const splitter = new LineSplitter({ maxLineBytes: MAX_LINE_BYTES });
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        if (keeping()) await write(splitter.push(chunk.value));
+      }
+      if (keeping()) await write(splitter.flush());
+    };
+    const copied = Promise.all(readers.map(copy));
+    const status = await child.status;
+    // The deployment is over when its command exits: processes it left behind are stopped like a cancel would
+    // stop them, SIGTERM then SIGKILL, so nothing outlives its deployment, whether or not it holds the pipes.
+    await this.#stopGroup(child.pid);
+    // Output still open with the group gone: something left the group (setsid, a double fork) holding it, and
+    // would keep the deployment running for ever. Its processes are found by the deployment's id in their
+    // environment, as the orphans of a crashed shiplog are, and stopped. A daemon that let go of the output is
+    // left alone: started on purpose, and maybe in use by other deployments. A stopped deployment (a cancel, a
+    // shutdown with its deadline) has spent its grace periods on the group already: then a moment is enough
+    // for the output to end.
+    const drainMs = signal.aborted ? Math.min(this.#graceMs, STOPPED_DRAIN_MS) : this.#graceMs;
+    if (!await settlesWithin(copied, drainMs)) {
+      // SIGTERM, then SIGKILL if the output is still open after the grace period. Waiting for the output, not
+      // for the processes to be gone: a process that died stays in its group as a zombie until init reaps it,
+      // which some inits (or a shiplog running as PID 1) do late or never.
+      const groups = await findOrphanGroups([id], { holdingOutput: true });
+      for (const group of groups) killGroup(group, "SIGTERM");
+      if (groups.length > 0 && !await settlesWithin(copied, this.#graceMs)) {
+        for (const group of groups) killGroup(group, "SIGKILL");
+        await settlesWithin(copied, this.#graceMs);
+      }
+    }
+    // One that also cleared its environment cannot be found (nothing to wait for, then): the output it holds
+    // is no longer read.
+    if (!await settlesWithin(copied, 0)) {
+      await Promise.all(readers.map((reader) => reader.cancel()));
+      await copied;
+      if (keeping()) {
+        await write(["[shiplog] a process the command left running still holds its output open"]);
+      }
+    }
+    await copied;
+    await stopping.finish();
+    return status.signal === null ? status.code : null;
+  }
+
+  /** SIGTERM to a process group, then SIGKILL to what is left of it after the grace period. */
+  async #stopGroup(groupId: number): Promise<void> {
+    if (!killGroup(groupId, "SIGTERM")) return;
+    const deadline = performance.now() + this.#graceMs;
+    while (killGroup(groupId, PROBE) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    killGroup(groupId, "SIGKILL");
+  }
+
+  /** On abort, signals the child's process group with growing force until it has exited. */
+  #stopOnAbort(child: Deno.ChildProcess, signal: AbortSignal): { finish(): Promise<void> } {
+    let exited = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake: (() => void) | undefined;
+    const escalate = async () => {
+      for (const name of ["SIGINT", "SIGTERM", "SIGKILL"] as const) {
+        if (exited) return;
+        if (!killGroup(child.pid, name)) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, this.#graceMs);
+        });
+      }
+    };
+    let escalation: Promise<void> = Promise.resolve();
+    const onAbort = () => escalation = escalate();
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    child.status.then(() => {
+      exited = true;
+      clearTimeout(timer);
+      wake?.();
+    });
+    return {
+      finish: async () => {
+        signal.removeEventListener("abort", onAbort);
+        await escalation;
+      },
+    };
+  }
+}
+
+/** How long the output of a stopped deployment may take to end once its group is gone. */
+const STOPPED_DRAIN_MS = 200;
+/** Longer output lines are cut into pieces of this many bytes. */
+const MAX_LINE_BYTES = 1024 * 1024;
+/** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
+const PROBE = 0 as unknown as Deno.Signal;
+
+/** Signals every process of a group; false when none is left. */
+function killGroup(groupId: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(-groupId, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
