@@ -75,7 +75,9 @@ async function main(): Promise<number> {
     const commandEnv = Object.fromEntries(
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
-    app = await startApp({ ...config, token, tls, secrets: masked.map(({ value }) => value), commandEnv });
+    const instance = config.instance ?? `${Deno.hostname()}:${Deno.pid}`;
+    const secrets = masked.map(({ value }) => value);
+    app = await startApp({ ...config, instance, token, tls, secrets, commandEnv });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;

@@ -8,6 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { TrustedProxies } from "./http/client_address.ts";
+import { redactUrl } from "./redis/redacted_url.ts";
 
 /** Everything shiplog needs to start, fully resolved. */
 export interface Config {
@@ -48,6 +49,18 @@ export interface Config {
   trustedProxies: string[];
   /** How long a sign-in lasts, in hours. */
   sessionHours: number;
+  /**
+   * The Redis (or Valkey) that every instance of a cluster shares: `redis://[[user]:password@]host:port[/db]`
+   * or `rediss://` for TLS. `undefined`: deployments are files in {@linkcode dir}, for this process alone.
+   */
+  redis: string | undefined;
+  /** Keeps several clusters on one Redis apart: every key starts with it and a colon. */
+  redisPrefix: string;
+  /**
+   * This instance's name in a cluster, unique among them: it is in the record of what it runs. `undefined`:
+   * `main.ts` names it `HOSTNAME:PID`.
+   */
+  instance: string | undefined;
   /** `--help` was asked for: print {@linkcode usage} and exit. */
   help: boolean;
   /** The settings given by a flag or a variable, not left to their defaults. */
@@ -113,9 +126,9 @@ const OPTIONS: Option[] = [
     kind: "integer",
     value: "N",
     fallback: 2,
-    min: 1,
+    min: 0,
     max: 1000,
-    description: "deployments run at once",
+    description: "deployments run at once by this instance; 0 (with --redis) runs none",
   },
   {
     flag: "max-queued",
@@ -235,6 +248,29 @@ const OPTIONS: Option[] = [
     max: 8760,
     description: "how long a sign-in lasts",
   },
+  {
+    flag: "redis",
+    key: "redis",
+    kind: "text",
+    value: "URL",
+    description:
+      "share deployments with every shiplog on this Redis: redis://[[user]:password@]host:port[/db]",
+  },
+  {
+    flag: "redis-prefix",
+    key: "redisPrefix",
+    kind: "text",
+    value: "NAME",
+    fallback: "shiplog",
+    description: "the start of every Redis key, to keep clusters on one Redis apart",
+  },
+  {
+    flag: "instance",
+    key: "instance",
+    kind: "text",
+    value: "NAME",
+    description: "this instance's name in a cluster, unique (default: HOSTNAME:PID)",
+  },
 ];
 
 const envName = (option: Option) => `SHIPLOG_${option.flag.toUpperCase().replaceAll("-", "_")}`;
@@ -312,12 +348,57 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
         `${MAX_COMMAND_BYTES} bytes; put a longer command in a script and run that`,
     );
   }
+  if (result.redis !== undefined) {
+    parseRedisUrl(result.redis, values.redis !== undefined ? "--redis" : "SHIPLOG_REDIS");
+  }
+  if (result.maxRunning === 0 && result.redis === undefined) {
+    throw new RangeError(
+      `Cannot use ${values["max-running"] !== undefined ? "--max-running" : "SHIPLOG_MAX_RUNNING"} 0 ` +
+        "without --redis: nothing would ever run; 0 is for an instance of a cluster that only serves",
+    );
+  }
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(result.redisPrefix)) {
+    throw new TypeError(
+      `Cannot use --redis-prefix "${result.redisPrefix}": expected 1 to 64 letters, digits, or . _ : -`,
+    );
+  }
+  if (result.instance !== undefined && !/^[A-Za-z0-9_.:@-]{1,100}$/.test(result.instance)) {
+    throw new TypeError(
+      `Cannot use --instance "${result.instance}": expected 1 to 100 letters, digits, or . _ : @ -`,
+    );
+  }
   for (const name of result.maskEnv) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
       throw new TypeError(`Cannot mask --mask-env "${name}": expected an environment variable name`);
     }
   }
   return result;
+}
+
+/**
+ * Checks a Redis URL: `redis://` or `rediss://`, a host, a port if any from 1 to 65535, a database number if
+ * any. Returns it parsed. The error names the URL without its password.
+ */
+export function parseRedisUrl(text: string, source = "--redis"): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    // Not even a URL: nothing in it can be told from a password, so none of it is repeated.
+    throw new TypeError(`Cannot parse ${source}: expected redis://[[user]:password@]host:port[/db]`);
+  }
+  const shown = redactUrl(url);
+  const problem = url.protocol !== "redis:" && url.protocol !== "rediss:"
+    ? "expected redis:// or rediss://"
+    : url.hostname === ""
+    ? "expected a host"
+    : !/^(\/\d{0,5})?$/.test(url.pathname)
+    ? "expected a database number after the host, like /0"
+    : url.search !== "" || url.hash !== ""
+    ? "expected no ?query or #fragment"
+    : undefined;
+  if (problem) throw new TypeError(`Cannot use ${source} "${shown}": ${problem}`);
+  return url;
 }
 
 /** Refuses a token that cannot protect anything, or that a client could not send back as it is. */

@@ -22,6 +22,9 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     maxBodyBytes: 64 * 1024,
     trustedProxies: [],
     sessionHours: 168,
+    redis: undefined,
+    redisPrefix: "shiplog",
+    instance: undefined,
     help: false,
     given: [],
   });
@@ -104,8 +107,8 @@ Deno.test("parseConfig() rejects non-numeric, negative and fractional numbers", 
   for (const bad of ["abc", "-1", "1.5", "", "1e3", "0x10"]) {
     assert.throws(() => parseConfig([`--port=${bad}`], {}), RangeError, bad);
   }
-  assert.throws(() => parseConfig([], { SHIPLOG_MAX_RUNNING: "0" }), {
-    message: 'Cannot parse SHIPLOG_MAX_RUNNING "0": expected an integer from 1 to 1000',
+  assert.throws(() => parseConfig([], { SHIPLOG_MAX_RUNNING: "1001" }), {
+    message: 'Cannot parse SHIPLOG_MAX_RUNNING "1001": expected an integer from 0 to 1000',
   });
   assert.throws(() => parseConfig(["--heartbeat", "0"], {}), RangeError);
 });
@@ -223,4 +226,51 @@ Deno.test("parseConfig() rejects contradictory or malformed hardening flags", ()
   assert.throws(() => parseConfig(["--max-queued=0"], {}), {
     message: 'Cannot parse --max-queued "0": expected an integer from 1 to 100000',
   });
+});
+
+Deno.test("parseConfig() reads the cluster flags, and checks the Redis URL without printing its password", () => {
+  const config = parseConfig(
+    ["--redis", "redis://:hunter22@10.0.0.5:6380/2", "--redis-prefix", "blue", "--instance", "web-1"],
+    {},
+  );
+  assert.equal(config.redis, "redis://:hunter22@10.0.0.5:6380/2");
+  assert.equal(config.redisPrefix, "blue");
+  assert.equal(config.instance, "web-1");
+  assert.equal(
+    parseConfig([], { SHIPLOG_REDIS: "rediss://cache.internal" }).redis,
+    "rediss://cache.internal",
+  );
+  for (
+    const [url, problem] of [
+      ["http://:hunter22@host:6379", "expected redis:// or rediss://"],
+      ["redis://:hunter22@host:6379/zero", "expected a database number"],
+      ["redis://:hunter22@host:6379/0?timeout=1", "expected no ?query"],
+    ]
+  ) {
+    assert.throws(() => parseConfig(["--redis", url], {}), (error: Error) => {
+      assert.match(
+        error.message,
+        new RegExp(`^Cannot use --redis ".*\\*\\*\\*@host:6379.*": ${RegExp.escape(problem)}`),
+      );
+      assert.doesNotMatch(error.message, /hunter22/);
+      return true;
+    });
+  }
+  assert.throws(() => parseConfig([], { SHIPLOG_REDIS: "not a url hunter22" }), (error: Error) => {
+    assert.equal(
+      error.message,
+      "Cannot parse SHIPLOG_REDIS: expected redis://[[user]:password@]host:port[/db]",
+    );
+    return true;
+  });
+  assert.throws(() => parseConfig(["--redis-prefix", "a b"], {}), /--redis-prefix "a b": expected 1 to 64/);
+  assert.throws(() => parseConfig(["--instance", "web 1"], {}), /--instance "web 1": expected 1 to 100/);
+});
+
+Deno.test("parseConfig() allows --max-running 0 only with --redis: an instance that serves and runs nothing", () => {
+  assert.equal(parseConfig(["--max-running", "0", "--redis", "redis://127.0.0.1:6379"], {}).maxRunning, 0);
+  assert.throws(
+    () => parseConfig(["--max-running", "0"], {}),
+    /^RangeError: Cannot use --max-running 0 without --redis: nothing would ever run/,
+  );
 });
