@@ -50,6 +50,7 @@ class OverlappingReads implements LogStore {
   countLines = (id: string) => this.#files.countLines(id);
   follow: LogStore["follow"] = (id, handlers) => this.#files.follow(id, handlers);
   lastWrittenAt = (id: string) => this.#files.lastWrittenAt(id);
+  byteLength = (id: string) => this.#files.byteLength(id);
   remove = (id: string) => this.#files.remove(id);
   readRaw = (id: string) => this.#files.readRaw(id);
   close = () => this.#files.close();

@@ -27,6 +27,11 @@ export interface Deployment {
   exitCode: number | null;
   /** Why it failed or was interrupted, in words; `null` otherwise. */
   reason: string | null;
+  /**
+   * In a cluster, the instance (its `--instance` name) that runs or ran it; `null` or missing while queued,
+   * and without a cluster.
+   */
+  instance?: string | null;
 }
 
 /** True once a deployment has ended for good. */
@@ -45,5 +50,6 @@ export function isDeployment(value: unknown): value is Deployment {
   return typeof record.id === "string" && STATUSES.includes(record.status as Status) &&
     optionalString("command") && date("createdAt") && optionalDate("startedAt") &&
     optionalDate("finishedAt") && optionalString("reason") &&
+    (record.instance === undefined || optionalString("instance")) &&
     (record.exitCode === null || Number.isInteger(record.exitCode));
 }

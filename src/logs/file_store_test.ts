@@ -963,3 +963,24 @@ Deno.test("FileStore.readRaw() returns the bytes as written, and an empty stream
   assert.deepEqual(new Uint8Array(await new Response(await fixture.store.readRaw(id)).arrayBuffer()), bytes);
   assert.equal(await new Response(await fixture.store.readRaw(crypto.randomUUID())).text(), "");
 });
+
+Deno.test("FileStore: write() resolves with the number of its first line, also after another process appended", async () => {
+  await using temp = await makeTempDir();
+  const store = await FileStore.open(temp.path);
+  try {
+    const id = crypto.randomUUID();
+    const first = await store.openAppender(id);
+    const second = await store.openAppender(id);
+    assert.equal(await first.write(["a", "b"]), 1);
+    assert.equal(await second.write(["c"]), 3);
+    await Deno.writeTextFile(join(temp.path, `${id}.log`), "by hand 1\nby hand 2\n", { append: true });
+    assert.equal(await first.write(["d"]), 6);
+    assert.equal(await first.write([]), 7);
+    assert.equal(await store.byteLength(id), "a\nb\nc\nby hand 1\nby hand 2\nd\n".length);
+    assert.equal(await store.byteLength(crypto.randomUUID()), 0);
+    first.close();
+    second.close();
+  } finally {
+    await store.close();
+  }
+});

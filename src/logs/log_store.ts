@@ -1,8 +1,9 @@
 /**
  * @module
  * The narrow interface between shiplog and where deployments are kept: records, and logs that can be appended
- * to, read from a line cursor and followed. {@linkcode FileStore} (files in a directory) is the built-in one; a
- * store on a shared engine, for several shiplog instances behind one load balancer, implements the same.
+ * to, read from a line cursor and followed. `FileStore` (files in a directory) is the built-in one;
+ * `RedisStore` (Redis Streams, shared by several shiplog instances behind one load balancer) is the other.
+ * Line numbers start at 1 and are the same for every reader; what else a cursor holds is the store's own.
  */
 
 import type { Deployment } from "./deployment.ts";
@@ -11,7 +12,10 @@ import type { Deployment } from "./deployment.ts";
 export interface LineBatch {
   firstLine: number;
   lines: string[];
-  /** Where the batch ends in the log, in bytes: with the last line's number, a cursor to read on from. */
+  /**
+   * Where the batch ends in the log, with the last line's number a cursor to read on from: opaque to all but
+   * the store (a byte offset in a file, the last line's number in a stream).
+   */
   end: number;
 }
 
@@ -24,8 +28,11 @@ export interface ReadLinesOptions {
 
 /** Appends lines to one deployment's log. */
 export interface LogAppender {
-  /** Appends complete lines (without line endings), in one write. */
-  write(lines: string[]): Promise<void>;
+  /**
+   * Appends complete lines (without line endings), in one write, and resolves with the number of the first of
+   * them (with none, the number the next line will have). Lines of two appenders never interleave.
+   */
+  write(lines: string[]): Promise<number>;
   close(): void;
 }
 
@@ -69,11 +76,13 @@ export interface LogStore {
   countLines(id: string): Promise<number>;
   /** Follows a log from its current end. */
   follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower>;
-  /** When the log was last written to (its modification time); `undefined` when there is no log. */
+  /** When the log was last written to; `undefined` when there is no log. */
   lastWrittenAt(id: string): Promise<Date | undefined>;
+  /** The size of the log as written, in bytes of UTF-8 with a line feed after each line; 0 when missing. */
+  byteLength(id: string): Promise<number>;
   /** Deletes a deployment's record and log. */
   remove(id: string): Promise<void>;
-  /** The raw log bytes, as written. */
+  /** The log as text, each line followed by a line feed (a file's bytes as written). */
   readRaw(id: string): Promise<ReadableStream<Uint8Array>>;
   /** Stops watching and releases everything. */
   close(): Promise<void>;
