@@ -3,7 +3,9 @@
  * The deployments of this server: their records, kept in memory and written through to the store, and the
  * news of every change. Whoever changes a record goes through {@linkcode Deployments.update}, so a listener of
  * `change` (the event streams, the home page feed) hears of every new status exactly once; one of `remove`
- * hears of every deployment deleted as too old to keep.
+ * hears of every deployment deleted as too old to keep. In a cluster ({@linkcode SharedRecords}), the records
+ * that other instances write are applied here too, with the same events, so every listener sees every
+ * instance's deployments.
  */
 
 import { type Deployment, isFinal, type Status } from "../logs/deployment.ts";
@@ -14,6 +16,46 @@ import type { LogStore } from "../logs/log_store.ts";
 export type DeploymentChange = CustomEvent<Deployment>;
 /** The detail of a `remove` event: the id of the deployment deleted. */
 export type DeploymentRemoval = CustomEvent<string>;
+
+/** What another instance (or a script) wrote, as heard: a record changed, or one deleted. */
+export interface RecordsListener {
+  /** A record as stored now. */
+  change(record: Deployment): void;
+  /** A record was deleted. */
+  remove(id: string): void;
+  /**
+   * Every record as stored now (after a reconnection, when changes may have been missed): each is applied as a
+   * change, and the records this instance knows that are not among them were deleted.
+   */
+  reload(records: Deployment[]): void;
+}
+
+/**
+ * How the deployments of several instances are shared (a cluster on Redis): without one, this process is alone
+ * with its store. Nothing here runs deployments; that is the {@linkcode RunQueue}'s part.
+ */
+export interface SharedRecords {
+  /** This instance's name (`--instance`), as records of the deployments it runs name it. */
+  readonly instance: string;
+  /**
+   * Starts hearing what other instances write, then lists the records: resolves with them, and from then on
+   * tells `listener` of every change in the order it was made, starting with those made while listing.
+   */
+  listen(listener: RecordsListener): Promise<Deployment[]>;
+  /** Writes a new `queued` record and puts it at the end of the shared queue, in one step. */
+  create(record: Deployment): Promise<void>;
+  /** Runs `task` unless another instance prunes now (then resolves false): one instance at a time prunes. */
+  prune(task: () => Promise<void>): Promise<boolean>;
+}
+
+/** Options of {@linkcode Deployments.load}. */
+export interface DeploymentsOptions {
+  /** Finished deployments to keep; older ones are deleted. Default: all. */
+  keep?: number;
+  now?: () => Date;
+  /** The cluster the records are shared with; default none. */
+  shared?: SharedRecords;
+}
 
 /**
  * Records written or deleted at once when there are many (a long queue stopped at shutdown, the start after):
@@ -28,6 +70,7 @@ const WRITES_AT_ONCE = 16;
  */
 export class Deployments extends EventTarget {
   #store: LogStore;
+  #shared: SharedRecords | undefined;
   /** By creation, oldest first (records are created in that order): {@linkcode list} has little to sort. */
   #records = new Map<string, Deployment>();
   #counts = new Map<Status, number>();
@@ -45,28 +88,34 @@ export class Deployments extends EventTarget {
   /** The deployments that {@linkcode Deployments.load} found unfinished and recorded as interrupted. */
   readonly interruptedAtLoad: string[] = [];
 
-  private constructor(store: LogStore, keep: number) {
+  private constructor(store: LogStore, keep: number, shared: SharedRecords | undefined) {
     super();
     this.#store = store;
     this.#keep = keep;
+    this.#shared = shared;
   }
 
   /**
    * Loads every record from the store. A deployment left `queued` or `running` by an earlier process (a crash,
    * kill -9) is recorded as `interrupted`, so nothing is shown as running forever. It finished, as far as
    * anyone can tell, when its log was last written: not at this start, which may come hours after a crash.
+   * In a cluster, the queue and the other instances' deployments go on: only those recorded as running on this
+   * instance's name are interrupted (an earlier process of the same name ran them, and no longer does).
    */
-  static async load(
-    store: LogStore,
-    options: { keep?: number; now?: () => Date } = {},
-  ): Promise<Deployments> {
+  static async load(store: LogStore, options: DeploymentsOptions = {}): Promise<Deployments> {
     const now = options.now ?? (() => new Date());
-    const deployments = new Deployments(store, options.keep ?? Infinity);
-    const records = (await store.list()).sort((a, b) => -newestFirst(a, b));
+    const shared = options.shared;
+    const deployments = new Deployments(store, options.keep ?? Infinity, shared);
+    const listed = shared ? await shared.listen(deployments.#listener()) : await store.list();
+    const records = listed.sort((a, b) => -newestFirst(a, b));
     for (const record of records) {
+      // Heard while listing, and applied already.
+      if (deployments.#records.has(record.id)) continue;
       deployments.#set(record);
       if (isFinal(record.status)) deployments.#finished.push(record);
-      else deployments.interruptedAtLoad.push(record.id);
+      else if (!shared || (record.status === "running" && record.instance === shared.instance)) {
+        deployments.interruptedAtLoad.push(record.id);
+      }
     }
     await forEachAtOnce(deployments.interruptedAtLoad, WRITES_AT_ONCE, async (id) => {
       const record = deployments.#records.get(id)!;
@@ -114,11 +163,57 @@ export class Deployments extends EventTarget {
       exitCode: null,
       reason: null,
     };
-    await this.#store.save(deployment);
-    this.#set(deployment);
+    if (this.#shared) {
+      await this.#shared.create(deployment);
+      // Claimed by another instance meanwhile, and heard of: that record is the newer one.
+      this.apply(deployment);
+    } else {
+      await this.#store.save(deployment);
+      this.#set(deployment);
+      this.dispatchEvent(new CustomEvent("change", { detail: deployment }));
+    }
     await this.saveUnsaved();
-    this.dispatchEvent(new CustomEvent("change", { detail: deployment }));
     return deployment;
+  }
+
+  /**
+   * Applies a record as stored by someone else (another instance, or a script of the cluster's), and tells
+   * listeners if it changed anything. Changes are applied in the order of a deployment's life and never back:
+   * an older copy heard late (the echo of this instance's own write) changes nothing. A stored ended record wins
+   * over this instance's view, even an ended one: the store never replaces an ended record, so it is the truth.
+   */
+  apply(record: Deployment): void {
+    const current = this.#records.get(record.id);
+    if (current) {
+      if (sameRecord(current, record)) return;
+      if (isFinal(current.status) ? !isFinal(record.status) : stage(record) < stage(current)) return;
+    }
+    this.#set(record);
+    if (isFinal(record.status)) {
+      // What this instance could not write (Redis away) is not what the store keeps: nothing left to write.
+      this.#unsaved.delete(record.id);
+      this.#finished.push(record);
+    }
+    this.dispatchEvent(new CustomEvent("change", { detail: record }));
+    if (isFinal(record.status)) this.#prune().catch(() => {});
+  }
+
+  /** Forgets a deployment deleted by someone else, and tells listeners. */
+  applyRemoval(id: string): void {
+    const current = this.#records.get(id);
+    if (!current) return;
+    this.#delete(current);
+    this.#unsaved.delete(id);
+    this.dispatchEvent(new CustomEvent("remove", { detail: id }));
+  }
+
+  /**
+   * Deletes the finished deployments beyond the number to keep (in a cluster, when no other instance does at
+   * the time): after every end, and from time to time in a cluster, where another instance may have been
+   * pruning when this one's deployment ended.
+   */
+  async prune(): Promise<void> {
+    await this.#prune();
   }
 
   /** Changes a record, writes it to the store, then tells listeners. An ended deployment never changes. */
@@ -184,6 +279,24 @@ export class Deployments extends EventTarget {
     return true;
   }
 
+  /** What the cluster's feed calls. */
+  #listener(): RecordsListener {
+    return {
+      change: (record) => this.apply(record),
+      remove: (id) => this.applyRemoval(id),
+      reload: (records) => {
+        const listed = new Set(records.map(({ id }) => id));
+        for (const record of records) this.apply(record);
+        for (const [id, record] of this.#records) {
+          // Not stored (Redis lost its data, or has not got this instance's writes yet): what this instance
+          // runs and what it could not write yet are written again by it, so they stay.
+          const ours = !isFinal(record.status) && record.instance === this.#shared?.instance;
+          if (!listed.has(id) && !ours && !this.#unsaved.has(id)) this.applyRemoval(id);
+        }
+      },
+    };
+  }
+
   /** Puts a record in memory, new or changed, and counts its status. */
   #set(record: Deployment): void {
     const before = this.#records.get(record.id);
@@ -207,9 +320,20 @@ export class Deployments extends EventTarget {
    * shorter ones started later is the newest news, not the first to go.
    */
   async #prune(): Promise<void> {
+    if (!this.#pruning || this.#finished.size <= this.#keep) return;
+    if (this.#shared) {
+      await this.#shared.prune(() => this.#pruneNow());
+    } else {
+      await this.#pruneNow();
+    }
+  }
+
+  async #pruneNow(): Promise<void> {
     const old: string[] = [];
     while (this.#pruning && this.#finished.size > this.#keep) {
       const record = this.#finished.pop()!;
+      // Replaced since (in a cluster, by the stored ended record) or deleted by another instance: not counted.
+      if (this.#records.get(record.id) !== record) continue;
       this.#delete(record);
       this.dispatchEvent(new CustomEvent("remove", { detail: record.id }));
       old.push(record.id);
@@ -236,6 +360,18 @@ async function forEachAtOnce<T>(
     for (const item of pending) await task(item);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Where a record is in its deployment's life: queued, running, ended. */
+function stage(record: Deployment): number {
+  return record.status === "queued" ? 0 : record.status === "running" ? 1 : 2;
+}
+
+/** True when two records say the same (whatever the order of their fields: Redis's scripts write their own). */
+function sameRecord(a: Deployment, b: Deployment): boolean {
+  return a.id === b.id && a.status === b.status && a.command === b.command && a.createdAt === b.createdAt &&
+    a.startedAt === b.startedAt && a.finishedAt === b.finishedAt && a.exitCode === b.exitCode &&
+    a.reason === b.reason && (a.instance ?? null) === (b.instance ?? null);
 }
 
 /** Newest first; ids break ties of the same millisecond, so the order is the same after a restart. */

@@ -5,15 +5,17 @@
  * the built-in simulation. Its stdout and stderr are appended to the log line by line as they come. Cancel
  * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period. When the command exits,
  * what it left running is stopped: its group, and processes that left the group but still hold its output.
+ * Where the queue is kept is the {@linkcode RunQueue}'s business: this process's memory, or Redis, shared with
+ * the other instances of a cluster.
  */
 
-import type { Deployment } from "../logs/deployment.ts";
-import type { Deployments } from "./deployments.ts";
+import { type Deployment, isFinal } from "../logs/deployment.ts";
+import type { DeploymentChange, Deployments } from "./deployments.ts";
 import { LineSplitter } from "../logs/line_splitter.ts";
 import type { LogAppender, LogStore } from "../logs/log_store.ts";
 import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
-import { Queue } from "./queue.ts";
+import { LocalRunQueue, type RunQueue, type StopReason, type StopRequest } from "./run_queue.ts";
 import { settlesWithin } from "../logs/settles_within.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
 
@@ -38,9 +40,9 @@ export interface RunnerOptions {
   maxLogBytes?: number;
   /** Deployments that may wait `queued`; {@linkcode Runner.start} refuses more. Default 1000. */
   maxQueued?: number;
+  /** Where queued deployments wait. Default: a {@linkcode LocalRunQueue}, this process's own. */
+  queue?: RunQueue;
 }
-
-type StopReason = "cancelled" | "interrupted";
 
 interface Running {
   stop: AbortController;
@@ -59,8 +61,9 @@ export class Runner {
   #secrets: readonly string[];
   #maxLogBytes: number | undefined;
   #maxQueued: number;
-  /** The queued deployments' ids. */
-  #queue = new Queue<string>();
+  #queue: RunQueue;
+  /** Claims asked of a shared queue and not answered yet: they count against the slots. */
+  #claims = new Set<Promise<unknown>>();
   /** Starts whose deployment is being created: they count against the cap, and shutdown waits for them. */
   #starting = new Set<Promise<unknown>>();
   #running = new Map<string, Running>();
@@ -77,7 +80,25 @@ export class Runner {
     this.#secrets = options.secrets ?? [];
     this.#maxLogBytes = options.maxLogBytes;
     this.#maxQueued = options.maxQueued ?? 1000;
+    this.#queue = options.queue ?? new LocalRunQueue(deployments);
+    this.#queue.addEventListener("available", this.#onAvailable);
+    this.#queue.addEventListener("stop", this.#onStop);
+    deployments.addEventListener("change", this.#onChange);
   }
+
+  #onAvailable = () => this.#startNext();
+  #onStop = (event: Event) => {
+    const { id, reason } = (event as StopRequest).detail;
+    this.#running.get(id)?.stop.abort(reason);
+  };
+  /**
+   * A deployment running here that ended elsewhere (another instance recorded it interrupted: this one was
+   * cut off from Redis past its lease) is stopped: the record says it is over, and it must not run on.
+   */
+  #onChange = (event: Event) => {
+    const record = (event as DeploymentChange).detail;
+    if (isFinal(record.status)) this.#running.get(record.id)?.stop.abort("interrupted" satisfies StopReason);
+  };
 
   /** The command each deployment runs, `null` for the simulation. */
   get command(): string | null {
@@ -121,12 +142,8 @@ export class Runner {
 
   /** Stops a queued or running deployment; resolves once it has ended. False when it was not active. */
   async cancel(id: string): Promise<boolean> {
-    if (this.#queue.delete(id)) {
-      await this.#deployments.update(id, { status: "cancelled", finishedAt: new Date().toISOString() });
-      return true;
-    }
     const running = this.#running.get(id);
-    if (!running) return false;
+    if (!running) return await this.#queue.cancel(id);
     running.stop.abort("cancelled" satisfies StopReason);
     await running.done;
     return true;
@@ -138,13 +155,16 @@ export class Runner {
    */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
+    // A claim answered now runs a deployment recorded running here: it stops with the others.
+    await Promise.allSettled(this.#claims);
+    this.#queue.removeEventListener("available", this.#onAvailable);
     const stopped = [...this.#running.values()].map((running) => {
       running.stop.abort("interrupted" satisfies StopReason);
       return running.done;
     });
     // A start under way ends in the queue, interrupted with the rest.
     await Promise.allSettled(this.#starting);
-    const queued = this.#queue.clear();
+    const queued = this.#queue.close();
     const finishedAt = new Date().toISOString();
     await Promise.all([
       this.#deployments.updateAll(queued, {
@@ -154,20 +174,42 @@ export class Runner {
       }),
       ...stopped,
     ]);
+    this.#queue.removeEventListener("stop", this.#onStop);
+    this.#deployments.removeEventListener("change", this.#onChange);
   }
 
   #startNext(): void {
-    while (!this.#shuttingDown && this.#running.size < this.#maxRunning && this.#queue.size > 0) {
-      const id = this.#queue.shift()!;
-      const stop = new AbortController();
-      const done = this.#run(id, stop.signal).catch((error) => {
-        console.error(`shiplog: deployment ${id} could not be run:`, error);
-      }).finally(() => {
-        this.#running.delete(id);
-        this.#startNext();
+    while (
+      !this.#shuttingDown && this.#running.size + this.#claims.size < this.#maxRunning && this.#queue.size > 0
+    ) {
+      const claimed = this.#queue.claim();
+      if (!(claimed instanceof Promise)) {
+        if (claimed === undefined) return;
+        this.#launch(claimed);
+        continue;
+      }
+      // Only a claim that found one asks for the next: none found, the queue says when one is `available`.
+      const claim: Promise<unknown> = claimed.then((id) => {
+        if (id !== undefined) this.#launch(id);
+        return id;
+      }, () => undefined).then((id) => {
+        this.#claims.delete(claim);
+        if (id !== undefined) this.#startNext();
       });
-      this.#running.set(id, { stop, done });
+      this.#claims.add(claim);
     }
+  }
+
+  #launch(id: string): void {
+    const stop = new AbortController();
+    const done = this.#run(id, stop.signal).catch((error) => {
+      console.error(`shiplog: deployment ${id} could not be run:`, error);
+    }).finally(() => {
+      this.#running.delete(id);
+      this.#queue.finished(id);
+      this.#startNext();
+    });
+    this.#running.set(id, { stop, done });
   }
 
   async #run(id: string, signal: AbortSignal): Promise<void> {
@@ -176,7 +218,12 @@ export class Runner {
     const failed = new AbortController();
     try {
       log = await this.#store.openAppender(id);
-      await this.#deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
+      // A shared queue's claim recorded it running already; ended meanwhile (cancelled elsewhere), it is over.
+      const status = this.#deployments.get(id)?.status;
+      if (status === undefined || isFinal(status)) return;
+      if (status === "queued") {
+        await this.#deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
+      }
       const appender = log;
       const filter = new OutputFilter({ secrets: this.#secrets, maxBytes: this.#maxLogBytes });
       const write = async (lines: string[]) => {
