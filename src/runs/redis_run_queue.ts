@@ -1,0 +1,249 @@
+/**
+ * @module
+ * The cluster's one queue, in Redis (`P:queue`, first in first out), and this instance's claims on it. A claim
+ * is one script: the first id leaves the queue, its record becomes `running` on this instance, and the instance
+ * gets the deployment's lease (`P:lease:<id>`, `<instance> <token>` with a time to live) and lists it among the
+ * running (`P:running`, by last sign of life), so no deployment ever runs on two instances. The leases of what
+ * this instance runs are renewed every few seconds; a deployment whose lease lapses is recorded interrupted by
+ * the {@linkcode Reaper} of any instance. Cancel reaches the instance running a deployment on `P:cancel`.
+ */
+
+import { type Deployment, isFinal } from "../logs/deployment.ts";
+import type { DeploymentChange, Deployments } from "./deployments.ts";
+import type { LogStore } from "../logs/log_store.ts";
+import type { RedisConnection } from "../redis/redis_connection.ts";
+import { parseRecord, type RunScripts } from "./run_scripts.ts";
+import type { RunQueue, StopReason } from "./run_queue.ts";
+
+/** Options of {@linkcode RedisRunQueue}. */
+export interface RedisRunQueueOptions {
+  /** This instance's name: the records of the deployments it runs name it. */
+  instance: string;
+  /** How long a lease lives unless renewed, in milliseconds. Default 10000. */
+  leaseMs?: number;
+  /** Milliseconds between two renewals of the leases. Default 3000. */
+  renewMs?: number;
+  /**
+   * Milliseconds between two looks at the queue while deployments wait and a slot is free, besides the changes
+   * heard (a claim lost to another instance, one that failed while Redis was away). Default 500. No command
+   * is sent while nothing waits.
+   */
+  pollMs?: number;
+  /**
+   * How long a cancel of a deployment running on another instance waits for its record to end, in milliseconds;
+   * then it answers with the record as it is. Default 10000 (the runner's grace periods and a margin).
+   */
+  cancelWaitMs?: number;
+}
+
+/** The queue shared by a cluster's instances. */
+export class RedisRunQueue extends EventTarget implements RunQueue {
+  #connection: RedisConnection;
+  #deployments: Deployments;
+  #store: LogStore;
+  #scripts: RunScripts;
+  #instance: string;
+  /** The value of every lease this instance holds: its name and a token of this process. */
+  #lease: string;
+  #leaseMs: number;
+  #cancelWaitMs: number;
+  /** The deployments this instance claimed and has not finished. */
+  #held = new Set<string>();
+  /** Cancels heard for deployments not held here while claims were under way: one of them may be it. */
+  #cancelSoon = new Set<string>();
+  #claiming = 0;
+  #closed = false;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #renewing: Promise<void> = Promise.resolve();
+
+  constructor(
+    connection: RedisConnection,
+    deployments: Deployments,
+    store: LogStore,
+    scripts: RunScripts,
+    options: RedisRunQueueOptions,
+  ) {
+    super();
+    this.#connection = connection;
+    this.#deployments = deployments;
+    this.#store = store;
+    this.#scripts = scripts;
+    this.#instance = options.instance;
+    this.#lease = `${options.instance} ${crypto.randomUUID()}`;
+    this.#leaseMs = options.leaseMs ?? 10_000;
+    this.#cancelWaitMs = options.cancelWaitMs ?? 10_000;
+    this.#timers.push(
+      setInterval(() => this.renew().catch(() => {}), options.renewMs ?? 3000),
+      setInterval(() => this.wake(), options.pollMs ?? 500),
+    );
+    deployments.addEventListener("change", this.#onChange);
+  }
+
+  /** Starts hearing cancels. */
+  async listen(): Promise<void> {
+    await this.#connection.subscribe(this.#connection.key("cancel"), (id) => this.#onCancel(id));
+  }
+
+  /** The cluster's queued deployments as this instance knows them, less the claims under way. */
+  get size(): number {
+    if (this.#closed) return 0;
+    return Math.max(0, (this.#deployments.countByStatus().get("queued") ?? 0) - this.#claiming);
+  }
+
+  /** The ids of the deployments this instance runs (it holds their leases). */
+  get held(): ReadonlySet<string> {
+    return this.#held;
+  }
+
+  add(): void {
+    // The record's creation queued it (RedisRecords.create): nothing left to do.
+  }
+
+  async claim(): Promise<string | undefined> {
+    if (this.#closed || this.#connection.problem !== undefined) return undefined;
+    this.#claiming++;
+    try {
+      const now = new Date();
+      const reply = await this.#scripts.claim.run(
+        this.#connection.commands,
+        [this.#connection.key("queue"), this.#connection.key("running")],
+        [
+          this.#connection.prefix,
+          this.#instance,
+          this.#lease,
+          String(this.#leaseMs),
+          now.toISOString(),
+          String(now.getTime()),
+        ],
+      );
+      const record = parseRecord(reply);
+      if (!record) return undefined;
+      this.#held.add(record.id);
+      this.#deployments.apply(record);
+      if (this.#cancelSoon.delete(record.id)) {
+        // Once the runner has it running (it goes on when this resolves).
+        setTimeout(() => this.#stop(record.id, "cancelled"), 0);
+      }
+      return record.id;
+    } finally {
+      if (--this.#claiming === 0) this.#cancelSoon.clear();
+    }
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    const reply = await this.#scripts.cancel.run(
+      this.#connection.commands,
+      [this.#connection.key("queue")],
+      [this.#connection.prefix, id, new Date().toISOString()],
+    );
+    if (!Array.isArray(reply)) return false;
+    const [outcome, json] = reply as [string, string];
+    const record = parseRecord(json);
+    if (record) this.#deployments.apply(record);
+    if (outcome === "stopping") await this.#untilEnded(id);
+    return true;
+  }
+
+  finished(id: string): void {
+    this.#held.delete(id);
+    this.#scripts.release.run(
+      this.#connection.commands,
+      [this.#connection.key("lease", id), this.#connection.key("running")],
+      [this.#lease, id],
+    ).catch(() => {
+      // Redis away: the lease expires, and the reaper takes the ended deployment off the running ones.
+    });
+  }
+
+  close(): string[] {
+    this.#closed = true;
+    return [];
+  }
+
+  /**
+   * Renews the leases of the deployments this instance runs, at once (after a reconnection, before any reaper
+   * can act). One it lost (another process of the same name holds it, or the record ended) is stopped; one whose
+   * record is gone (Redis lost its data) is written again, and its lease taken again at the next renewal.
+   */
+  renew(): Promise<void> {
+    this.#renewing = this.#renewing.then(async () => {
+      const missing: Deployment[] = [];
+      for (const [id, outcome] of await this.#renewAll()) {
+        const record = this.#deployments.get(id);
+        if (outcome === "missing" && record && !isFinal(record.status)) missing.push(record);
+        else if (outcome === "lost") this.#stop(id, "interrupted");
+      }
+      if (missing.length === 0) return;
+      for (const record of missing) await this.#store.save(record);
+      await this.#renewAll();
+    }).catch((error) => {
+      if (this.#connection.problem === undefined) console.error("shiplog: cannot renew the leases:", error);
+    });
+    return this.#renewing;
+  }
+
+  /** Tells the runner to look at the queue if a deployment waits and this instance may take it. */
+  wake(): void {
+    if (!this.#closed && this.size > 0 && this.#connection.problem === undefined) {
+      this.dispatchEvent(new Event("available"));
+    }
+  }
+
+  /** Stops the timers and listeners (after the runner's shutdown). */
+  dispose(): void {
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#deployments.removeEventListener("change", this.#onChange);
+  }
+
+  /** Runs the renewal script on every lease held: the id and outcome of each not renewed. */
+  async #renewAll(): Promise<[string, "lost" | "missing"][]> {
+    if (this.#held.size === 0) return [];
+    const reply = await this.#scripts.renew.run(
+      this.#connection.commands,
+      [this.#connection.key("running")],
+      [
+        this.#connection.prefix,
+        this.#instance,
+        this.#lease,
+        String(this.#leaseMs),
+        String(Date.now()),
+        ...this.#held,
+      ],
+    ) as string[];
+    const outcomes: [string, "lost" | "missing"][] = [];
+    for (let i = 0; i < reply.length; i += 2) outcomes.push([reply[i], reply[i + 1] as "lost" | "missing"]);
+    return outcomes;
+  }
+
+  #onChange = (event: Event) => {
+    if ((event as DeploymentChange).detail.status === "queued") this.wake();
+  };
+
+  #onCancel(id: string): void {
+    if (this.#held.has(id)) this.#stop(id, "cancelled");
+    else if (this.#claiming > 0) this.#cancelSoon.add(id);
+  }
+
+  #stop(id: string, reason: StopReason): void {
+    this.dispatchEvent(new CustomEvent("stop", { detail: { id, reason } }));
+  }
+
+  /** Resolves once the record of `id` has ended, or after the cancel's wait. */
+  #untilEnded(id: string): Promise<void> {
+    return new Promise((resolve) => {
+      const ended = () => isFinal(this.#deployments.get(id)?.status ?? "cancelled");
+      const done = () => {
+        clearTimeout(timer);
+        this.#deployments.removeEventListener("change", onChange);
+        resolve();
+      };
+      const onChange = () => {
+        if (ended()) done();
+      };
+      const timer = setTimeout(done, this.#cancelWaitMs);
+      this.#deployments.addEventListener("change", onChange);
+      onChange();
+    });
+  }
+}

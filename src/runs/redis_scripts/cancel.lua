@@ -1,0 +1,22 @@
+-- Cancels a deployment wherever it is: a queued one leaves the queue and is recorded cancelled, in one step; for
+-- a running one, the instance running it is asked to stop it (on the cancel channel). Returns
+-- {"cancelled", json} or {"stopping", json}, or false when it has ended or is unknown.
+-- KEYS[1] P:queue
+-- ARGV[1] the prefix, ARGV[2] the id, ARGV[3] now (ISO 8601)
+local key = ARGV[1] .. ":deployment:" .. ARGV[2]
+local json = redis.call("GET", key)
+if not json then return false end
+local record = cjson.decode(json)
+if record.status == "queued" then
+  redis.call("LREM", KEYS[1], 1, ARGV[2])
+  record.status = "cancelled"
+  record.finishedAt = ARGV[3]
+  json = cjson.encode(record)
+  redis.call("SET", key, json)
+  redis.call("PUBLISH", ARGV[1] .. ":changes", '{"change":' .. json .. '}')
+  return { "cancelled", json }
+elseif record.status == "running" then
+  redis.call("PUBLISH", ARGV[1] .. ":cancel", ARGV[2])
+  return { "stopping", json }
+end
+return false

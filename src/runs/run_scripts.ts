@@ -1,0 +1,41 @@
+/**
+ * @module
+ * The Lua scripts of the cluster's runs (`redis_scripts/*.lua`): each an atomic step on the shared records, the
+ * queue and the leases, so that two instances never take the same deployment or both end it.
+ */
+
+import { type Deployment, isDeployment } from "../logs/deployment.ts";
+import { RedisScript } from "../redis/redis_script.ts";
+
+/** Every script of the cluster's runs, loaded. */
+export interface RunScripts {
+  enqueue: RedisScript;
+  claim: RedisScript;
+  cancel: RedisScript;
+  renew: RedisScript;
+  release: RedisScript;
+  leaseless: RedisScript;
+  reap: RedisScript;
+  unlock: RedisScript;
+}
+
+const NAMES = ["enqueue", "claim", "cancel", "renew", "release", "leaseless", "reap", "unlock"] as const;
+
+/** Reads the scripts (embedded in the binary with `deno compile --include src/runs/redis_scripts`). */
+export async function loadRunScripts(): Promise<RunScripts> {
+  const loaded = await Promise.all(
+    NAMES.map((name) => RedisScript.load(new URL(`./redis_scripts/${name}.lua`, import.meta.url))),
+  );
+  return Object.fromEntries(NAMES.map((name, i) => [name, loaded[i]])) as unknown as RunScripts;
+}
+
+/** A record as a script wrote it (Lua's JSON); `undefined` when it is not one. */
+export function parseRecord(json: unknown): Deployment | undefined {
+  if (typeof json !== "string") return undefined;
+  try {
+    const record = JSON.parse(json);
+    return isDeployment(record) ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
