@@ -10,7 +10,7 @@
 
 import { type Deployment, isFinal, type Status } from "../logs/deployment.ts";
 import { Heap } from "./heap.ts";
-import type { LogStore } from "../logs/log_store.ts";
+import { type LogStore, RecordEndedError } from "../logs/log_store.ts";
 
 /** The detail of a `change` event: the record after the change. */
 export type DeploymentChange = CustomEvent<Deployment>;
@@ -223,17 +223,30 @@ export class Deployments extends EventTarget {
     if (isFinal(current.status)) return current;
     const next = { ...current, ...patch };
     this.#set(next);
+    let ended: Deployment | undefined;
     try {
       await this.#store.save(next);
       this.#unsaved.delete(id);
     } catch (error) {
-      this.#unsaved.add(id);
-      throw error;
+      if (!(error instanceof RecordEndedError)) {
+        this.#unsaved.add(id);
+        throw error;
+      }
+      ended = error.stored;
     } finally {
-      // Even when the record could not be written (a full disk), this process knows the truth: say it.
-      this.dispatchEvent(new CustomEvent("change", { detail: next }));
-      // Only once its write is over: deleted as too old while the write is under way, it would come back.
-      if (isFinal(next.status)) this.#finished.push(next);
+      // Even when the record could not be written (a full disk), this process knows the truth: say it. Unless,
+      // in a cluster, what another instance stored won meanwhile.
+      if (!ended && (!this.#shared || this.#records.get(id) === next)) {
+        this.dispatchEvent(new CustomEvent("change", { detail: next }));
+        // Only once its write is over: deleted as too old while the write is under way, it would come back.
+        if (isFinal(next.status)) this.#finished.push(next);
+      }
+    }
+    if (ended) {
+      // Another instance ended it first (a reaper that found its lease lapsed): the stored end is the truth.
+      if (this.#records.get(id) === next) this.#set(current);
+      this.apply(ended);
+      return this.#records.get(id) ?? ended;
     }
     await this.saveUnsaved();
     if (isFinal(next.status)) await this.#prune();
@@ -264,7 +277,14 @@ export class Deployments extends EventTarget {
       try {
         // Written again if it changed meanwhile (an update racing this write): an older copy must not land last.
         for (let record = this.#records.get(id); record;) {
-          await this.#store.save(record);
+          try {
+            await this.#store.save(record);
+          } catch (error) {
+            if (!(error instanceof RecordEndedError)) throw error;
+            // Ended by another instance meanwhile: that is what stays.
+            this.apply(error.stored);
+            break;
+          }
           const current = this.#records.get(id);
           if (current === record) break;
           record = current;
@@ -322,7 +342,8 @@ export class Deployments extends EventTarget {
   async #prune(): Promise<void> {
     if (!this.#pruning || this.#finished.size <= this.#keep) return;
     if (this.#shared) {
-      await this.#shared.prune(() => this.#pruneNow());
+      // Redis away: the next end, or the cluster's next look, prunes.
+      await this.#shared.prune(() => this.#pruneNow()).catch(() => {});
     } else {
       await this.#pruneNow();
     }

@@ -44,7 +44,12 @@ export class RedisRecords implements SharedRecords {
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
-  constructor(connection: RedisConnection, store: LogStore, scripts: RunScripts, options: RedisRecordsOptions) {
+  constructor(
+    connection: RedisConnection,
+    store: LogStore,
+    scripts: RunScripts,
+    options: RedisRecordsOptions,
+  ) {
     this.#connection = connection;
     this.#store = store;
     this.#scripts = scripts;

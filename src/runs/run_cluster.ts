@@ -1,0 +1,138 @@
+/**
+ * @module
+ * The runs side of a cluster on Redis, put together for one instance: the shared records
+ * ({@linkcode RedisRecords}), the {@linkcode Deployments} loaded from them, the shared queue with this instance's
+ * claims and leases ({@linkcode RedisRunQueue}) and the {@linkcode Reaper}. It orders what must follow a
+ * reconnection: the leases first (so no reaper interrupts what still runs here), then the records this instance
+ * could not write while Redis was away, then the list of records again, then the queue.
+ *
+ * How `app.ts` uses it, with `--redis`:
+ * ```ts
+ * const cluster = await RunCluster.join(connection, store, { instance: config.instance, keep: config.keep,
+ *   maxQueued: config.maxQueued, graceMs: options.graceMs });
+ * const deployments = cluster.deployments;
+ * const runner = new Runner(deployments, store, { ...asWithoutRedis, queue: cluster.queue });
+ * // at shutdown: deployments.stopPruning(); await runner.shutdown(); await deployments.saveUnsaved();
+ * //              await cluster.close(); then the hub, the store and the connection.
+ * ```
+ */
+
+import { Deployments } from "./deployments.ts";
+import { loadRunScripts } from "./run_scripts.ts";
+import type { LogStore } from "../logs/log_store.ts";
+import { Reaper } from "./reaper.ts";
+import type { RedisConnection } from "../redis/redis_connection.ts";
+import { RedisRecords } from "./redis_records.ts";
+import { RedisRunQueue } from "./redis_run_queue.ts";
+
+/** Options of {@linkcode RunCluster.join}. */
+export interface RunClusterOptions {
+  /** This instance's name (`--instance`), unique in the cluster. */
+  instance: string;
+  /** Finished deployments the cluster keeps (`--keep`). Default: all. */
+  keep?: number;
+  /** Deployments that may wait in the cluster's queue (`--max-queued`). Default 1000. */
+  maxQueued?: number;
+  /** The runner's grace period between signals, in ms (a cancel from another instance waits for a few). Default 2000. */
+  graceMs?: number;
+  /** How long a lease lives unless renewed, in ms. Default 10000. */
+  leaseMs?: number;
+  /** Milliseconds between two renewals of this instance's leases. Default 3000. */
+  renewMs?: number;
+  /** Milliseconds between two looks of the reaper. Default 5000. */
+  reapMs?: number;
+  /** Milliseconds between two looks at the queue while deployments wait. Default 500. */
+  pollMs?: number;
+}
+
+/** One instance's part in the cluster's runs. */
+export class RunCluster {
+  readonly deployments: Deployments;
+  readonly queue: RedisRunQueue;
+  #connection: RedisConnection;
+  #store: LogStore;
+  #records: RedisRecords;
+  #reaper: Reaper;
+  #recovering: Promise<void> = Promise.resolve();
+  #onUp = () => this.#recover();
+  #onEpoch = () => this.#recover();
+
+  private constructor(
+    connection: RedisConnection,
+    store: LogStore,
+    records: RedisRecords,
+    deployments: Deployments,
+    queue: RedisRunQueue,
+    reaper: Reaper,
+  ) {
+    this.#connection = connection;
+    this.#store = store;
+    this.#records = records;
+    this.deployments = deployments;
+    this.queue = queue;
+    this.#reaper = reaper;
+    connection.addEventListener("up", this.#onUp);
+    // A RedisStore tells when Redis lost its data: what this instance runs is written again.
+    if (store instanceof EventTarget) store.addEventListener("epoch", this.#onEpoch);
+  }
+
+  /**
+   * Loads the cluster's records (recording interrupted those an earlier process of this instance's name left
+   * running), and starts hearing changes and cancels, renewing leases, and reaping.
+   */
+  static async join(
+    connection: RedisConnection,
+    store: LogStore,
+    options: RunClusterOptions,
+  ): Promise<RunCluster> {
+    const scripts = await loadRunScripts();
+    const records = new RedisRecords(connection, store, scripts, {
+      instance: options.instance,
+      maxQueued: options.maxQueued,
+    });
+    const deployments = await Deployments.load(store, { keep: options.keep, shared: records });
+    const queue = new RedisRunQueue(connection, deployments, store, scripts, {
+      instance: options.instance,
+      leaseMs: options.leaseMs,
+      renewMs: options.renewMs,
+      pollMs: options.pollMs,
+      // SIGINT, SIGTERM, SIGKILL and the end of the output, each a grace period at most, and a margin.
+      cancelWaitMs: 4 * (options.graceMs ?? 2000) + 2000,
+    });
+    try {
+      await queue.listen();
+    } catch (error) {
+      queue.dispose();
+      records.close();
+      throw error;
+    }
+    const reaper = new Reaper(connection, store, deployments, scripts, {
+      intervalMs: options.reapMs,
+      onTick: () => deployments.prune().catch(() => {}),
+    });
+    return new RunCluster(connection, store, records, deployments, queue, reaper);
+  }
+
+  /** Stops renewing, reaping and hearing (after the runner's shutdown: its deployments have ended). */
+  async close(): Promise<void> {
+    this.#connection.removeEventListener("up", this.#onUp);
+    if (this.#store instanceof EventTarget) this.#store.removeEventListener("epoch", this.#onEpoch);
+    this.queue.dispose();
+    this.#records.close();
+    await this.#reaper.close();
+    await this.#recovering;
+  }
+
+  /**
+   * After a reconnection, or once Redis turned out to have lost its data: leases first, then what could not be
+   * written, then the records listed again, then the queue.
+   */
+  #recover(): void {
+    this.#recovering = this.#recovering.then(async () => {
+      await this.queue.renew();
+      await this.deployments.saveUnsaved();
+      this.#records.resync();
+      this.queue.wake();
+    });
+  }
+}

@@ -1,0 +1,440 @@
+/**
+ * Tests of the runs of a cluster: several "instances" in this process (each its own RedisConnection,
+ * RedisStore, RunCluster and Runner, with its own name) on one real redis-server, running real `sh` commands.
+ * Leases and looks are short so that the bounds of the cluster (seen within 1 s, reaped within the lease and two
+ * looks) are checked in seconds.
+ */
+
+import assert from "node:assert/strict";
+import type { Deployment, Status } from "../logs/deployment.ts";
+import type { DeploymentChange, DeploymentRemoval } from "./deployments.ts";
+import { RedisConnection } from "../redis/redis_connection.ts";
+import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
+import { RedisStore } from "../logs/redis_store.ts";
+import { RunCluster, type RunClusterOptions } from "./run_cluster.ts";
+import { Runner, type RunnerOptions } from "./runner.ts";
+import { delay, makeTempDir, processesInGroup, waitFor, waitForValue } from "../testing/test_helpers.ts";
+
+const LEASE_MS = 1000;
+const REAP_MS = 300;
+
+interface InstanceOptions extends Partial<RunClusterOptions> {
+  command?: string;
+  maxRunning?: number;
+}
+
+/** One shiplog instance's runs on `server`: shut down cleanly, or cut off as by kill -9, when disposed. */
+async function startInstance(server: RedisServer, instance: string, options: InstanceOptions = {}) {
+  const connection = await RedisConnection.connect(server.url, { commandTimeoutMs: 2000 });
+  const store = await RedisStore.open(connection);
+  const cluster = await RunCluster.join(connection, store, {
+    instance,
+    graceMs: 200,
+    leaseMs: LEASE_MS,
+    renewMs: 300,
+    reapMs: REAP_MS,
+    pollMs: 100,
+    ...options,
+  });
+  const { deployments } = cluster;
+  const runner = new Runner(
+    deployments,
+    store,
+    {
+      command: options.command,
+      maxRunning: options.maxRunning ?? 1,
+      graceMs: 200,
+      queue: cluster.queue,
+    } satisfies RunnerOptions,
+  );
+  /** Every change heard, in order: id, status, instance. */
+  const changes: Deployment[] = [];
+  const removals: string[] = [];
+  deployments.addEventListener("change", (event) => changes.push((event as DeploymentChange).detail));
+  deployments.addEventListener("remove", (event) => removals.push((event as DeploymentRemoval).detail));
+  let gone = false;
+  return {
+    instance,
+    connection,
+    deployments,
+    runner,
+    changes,
+    removals,
+    async start(): Promise<string> {
+      const deployment = await runner.start(() => deployments.create(runner.command));
+      assert.ok(deployment, `started on ${instance}`);
+      return deployment.id;
+    },
+    status: (id: string): Status | undefined => deployments.get(id)?.status,
+    /** Stops as SIGTERM does. */
+    async shutdown(): Promise<void> {
+      if (gone) return;
+      gone = true;
+      deployments.stopPruning();
+      await runner.shutdown();
+      await deployments.saveUnsaved();
+      await cluster.close();
+      await store.close();
+      connection.close();
+    },
+    /** Cut off as by kill -9: nothing more reaches Redis; then its processes are stopped. */
+    async kill(): Promise<void> {
+      if (gone) return;
+      gone = true;
+      connection.close();
+      await cluster.close();
+      await store.close();
+      await runner.shutdown();
+    },
+    async [Symbol.asyncDispose]() {
+      await this.shutdown();
+    },
+  };
+}
+
+type Instance = Awaited<ReturnType<typeof startInstance>>;
+
+/** The statuses an instance heard for `id`, in order, each once. */
+function statusesOf(instance: Instance, id: string): Status[] {
+  const statuses: Status[] = [];
+  for (const change of instance.changes) {
+    if (change.id === id && statuses.at(-1) !== change.status) statuses.push(change.status);
+  }
+  return statuses;
+}
+
+/** A command that runs until the file `<dir>/gate-<id>` exists, printing its shell's pid first. */
+function gated(dir: string) {
+  return {
+    command:
+      `echo "shell=$$"; while [ ! -e "${dir}/gate-$SHIPLOG_DEPLOYMENT_ID" ]; do sleep 0.02; done; echo done`,
+    open: (id: string) => Deno.writeTextFile(`${dir}/gate-${id}`, ""),
+  };
+}
+
+Deno.test({
+  name:
+    "a deployment started on one instance is seen on another within 1 s, queued, running there, and ended",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using viewer = await startInstance(server, "web-1", { maxRunning: 0 });
+    await using worker = await startInstance(server, "web-2", { command: "echo x; sleep 0.3" });
+    const started = performance.now();
+    const id = await viewer.start();
+    await waitFor("the worker to know it", () => worker.deployments.get(id) !== undefined, {
+      timeoutMs: 1000,
+    });
+    await waitFor("the viewer to see it running", () => viewer.status(id) === "running", { timeoutMs: 1000 });
+    assert.ok(performance.now() - started < 1000, "running within 1 s");
+    assert.equal(viewer.deployments.get(id)!.instance, "web-2", "the record names the instance running it");
+    await waitFor("the viewer to see it end", () => viewer.status(id) === "succeeded", { timeoutMs: 3000 });
+    assert.deepEqual(statusesOf(viewer, id), ["queued", "running", "succeeded"]);
+    assert.deepEqual(statusesOf(worker, id), ["queued", "running", "succeeded"]);
+    assert.equal(viewer.changes.filter((change) => change.id === id).length, 3, "one change event each");
+    assert.deepEqual(viewer.deployments.get(id), worker.deployments.get(id));
+    assert.equal(viewer.runner.runningCount, 0, "maxRunning 0 never runs one");
+  },
+});
+
+Deno.test({
+  name: "the cluster's queue is first in first out, and no deployment runs on two instances",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using observer = await startInstance(server, "observer", { maxRunning: 0 });
+    await using a = await startInstance(server, "a", { command: "sleep 0.1" });
+    await using b = await startInstance(server, "b", { command: "sleep 0.1" });
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await (i % 2 === 0 ? a : b).start());
+    await waitFor(
+      "all ten to end",
+      () => ids.every((id) => observer.status(id) === "succeeded"),
+      { timeoutMs: 15_000 },
+    );
+    const runs = observer.changes.filter((change) => change.status === "running");
+    assert.deepEqual(runs.map((run) => run.id), ids, "started in the order they were queued, each once");
+    for (const id of ids) {
+      const ranOn = [a, b].filter((instance) =>
+        instance.changes.some((change) => change.id === id && change.status === "running") &&
+        instance.deployments.get(id)!.instance === instance.instance
+      );
+      assert.equal(ranOn.length, 1, `${id} ran on one instance`);
+    }
+    const instances = new Set(runs.map((run) => run.instance));
+    assert.deepEqual([...instances].sort(), ["a", "b"], "both took some");
+    assert.equal(await server.cli("LLEN", "shiplog:queue"), "0");
+    await waitFor(
+      "the leases to be let go",
+      async () => await server.cli("ZCARD", "shiplog:running") === "0",
+    );
+  },
+});
+
+Deno.test({
+  name: "a deployment queued anywhere starts within 1 s of a slot freeing on another instance",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using front = await startInstance(server, "front", { maxRunning: 0 });
+    await using a = await startInstance(server, "a", { command: gate.command });
+    await using b = await startInstance(server, "b", { command: gate.command });
+    const first = await front.start();
+    const second = await front.start();
+    await waitFor(
+      "two to run",
+      () => front.status(first) === "running" && front.status(second) === "running",
+    );
+    const waiting = await front.start();
+    await delay(300);
+    assert.equal(front.status(waiting), "queued", "no slot is free");
+    const freed = front.deployments.get(second)!.instance;
+    await gate.open(second);
+    await waitFor("the slot to free", () => front.status(second) === "succeeded");
+    const freedAt = performance.now();
+    await waitFor("the waiting one to run", () => front.status(waiting) === "running", { timeoutMs: 1000 });
+    assert.ok(performance.now() - freedAt < 1000);
+    assert.equal(front.deployments.get(waiting)!.instance, freed, "on the instance whose slot freed");
+    await gate.open(first);
+    await gate.open(waiting);
+    await waitFor(
+      "both to end",
+      () => front.status(first) === "succeeded" && front.status(waiting) === "succeeded",
+    );
+    assert.equal(a.runner.runningCount + b.runner.runningCount, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "cancel on another instance: a queued deployment ends cancelled unrun, a running one is stopped there",
+  ...REDIS_TEST,
+  fn: async (t) => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using front = await startInstance(server, "front", { maxRunning: 0 });
+    await using worker = await startInstance(server, "worker", { command: gate.command });
+    const running = await front.start();
+    const queued = await front.start();
+    await waitFor("the first to run on the worker", () => front.status(running) === "running");
+
+    await t.step("the queued one", async () => {
+      assert.equal(await front.runner.cancel(queued), true);
+      assert.equal(front.status(queued), "cancelled");
+      assert.equal(front.deployments.get(queued)!.startedAt, null);
+      await waitFor("the worker to hear it", () => worker.status(queued) === "cancelled", {
+        timeoutMs: 1000,
+      });
+      assert.equal(await server.cli("LLEN", "shiplog:queue"), "0", "out of the queue");
+    });
+
+    await t.step("the running one", async () => {
+      const log = await waitForValue("its shell's pid", async () => {
+        const text = await server.cli("XRANGE", `shiplog:log:${running}`, "-", "+");
+        return text.match(/shell=(\d+)/)?.[1];
+      });
+      const shell = Number(log);
+      const began = performance.now();
+      assert.equal(await front.runner.cancel(running), true);
+      assert.ok(performance.now() - began < 3000, "answered once it ended");
+      assert.equal(front.status(running), "cancelled", "ended when the cancel answers");
+      await waitFor("the worker's record", () => worker.status(running) === "cancelled", { timeoutMs: 1000 });
+      assert.equal(worker.runner.runningCount, 0);
+      if (Deno.build.os === "linux") assert.deepEqual(processesInGroup(shell), [], "its processes are gone");
+    });
+
+    await t.step("an ended one is not cancelled again", async () => {
+      assert.equal(await front.runner.cancel(running), false);
+      assert.equal(await front.runner.cancel(crypto.randomUUID()), false);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "an instance cut off as by kill -9 has its running deployment recorded interrupted by another, naming it",
+  ...REDIS_TEST,
+  fn: async (t) => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using survivor = await startInstance(server, "web-1", { maxRunning: 0 });
+    const doomed = await startInstance(server, "web-2", { command: gate.command });
+    let id = "";
+    try {
+      id = await survivor.start();
+      await waitFor("it to run on web-2", () => survivor.status(id) === "running");
+      const startedAt = survivor.deployments.get(id)!.startedAt!;
+
+      await t.step("interrupted within the lease and two looks", async () => {
+        const cutOff = Date.now();
+        await doomed.kill();
+        await waitFor("it to be reaped", () => survivor.status(id) === "interrupted", {
+          timeoutMs: LEASE_MS + 3 * REAP_MS + 2000,
+        });
+        const record = survivor.deployments.get(id)!;
+        assert.equal(record.reason, "instance web-2 stopped answering (its lease expired)");
+        assert.equal(record.instance, "web-2");
+        assert.ok(record.finishedAt! >= startedAt, "finished after it started");
+        assert.ok(
+          Date.parse(record.finishedAt!) <= cutOff + 100,
+          "at its last sign of life, not when reaped",
+        );
+        assert.ok(Date.parse(record.finishedAt!) >= cutOff - 1000, "its last sign of life was recent");
+        assert.equal(await server.cli("ZCARD", "shiplog:running"), "0");
+      });
+
+      await t.step("an instance of the same name started again does not bring it back", async () => {
+        await using again = await startInstance(server, "web-2", { command: gate.command });
+        assert.equal(again.status(id), "interrupted");
+        await delay(LEASE_MS);
+        assert.equal(survivor.status(id), "interrupted");
+        assert.equal(again.runner.runningCount, 0);
+      });
+    } finally {
+      await doomed.kill();
+    }
+  },
+});
+
+Deno.test({
+  name: "an instance started again under its name records interrupted what its earlier process left running",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    // Leases long enough that no reaper acts first.
+    await using other = await startInstance(server, "web-1", { maxRunning: 0, leaseMs: 60_000 });
+    const before = await startInstance(server, "web-2", { command: gate.command, leaseMs: 60_000 });
+    const id = await other.start();
+    await waitFor("it to run on web-2", () => other.status(id) === "running");
+    await before.kill();
+    await using after = await startInstance(server, "web-2", { command: gate.command, leaseMs: 60_000 });
+    assert.equal(after.status(id), "interrupted");
+    assert.match(after.deployments.get(id)!.reason!, /shiplog stopped while this deployment was running/);
+    await waitFor("the other to hear it", () => other.status(id) === "interrupted", { timeoutMs: 1000 });
+  },
+});
+
+Deno.test({
+  name: "shutdown of one instance interrupts what it runs and leaves the queue to the others",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using stays = await startInstance(server, "stays", { command: gate.command });
+    const leaves = await startInstance(server, "leaves", { command: gate.command });
+    try {
+      const first = await stays.start();
+      await waitFor("the first to run", () => stays.status(first) !== "queued");
+      const second = await stays.start();
+      await waitFor(
+        "both to run",
+        () => stays.status(first) === "running" && stays.status(second) === "running",
+      );
+      const onLeaving = stays.deployments.get(first)!.instance === "leaves" ? first : second;
+      const onStaying = onLeaving === first ? second : first;
+      const waiting = await stays.start();
+
+      await leaves.shutdown();
+      assert.equal(stays.status(waiting), "queued", "the queue is not interrupted");
+      await waitFor("the stopped one's end", () => stays.status(onLeaving) === "interrupted", {
+        timeoutMs: 1000,
+      });
+      assert.equal(stays.deployments.get(onLeaving)!.reason, "shiplog was stopped");
+
+      await gate.open(onStaying);
+      await waitFor(
+        "the waiting one to run on the instance left",
+        () => stays.status(waiting) === "running",
+        {
+          timeoutMs: 2000,
+        },
+      );
+      assert.equal(stays.deployments.get(waiting)!.instance, "stays");
+      await gate.open(waiting);
+      await waitFor("it to end", () => stays.status(waiting) === "succeeded", { timeoutMs: 2000 });
+    } finally {
+      await leaves.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "--keep holds for the cluster: one instance deletes each deployment beyond it, leaving no key behind",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using a = await startInstance(server, "a", { command: "echo x", keep: 2 });
+    await using b = await startInstance(server, "b", { command: "echo x", keep: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = await (i % 2 === 0 ? a : b).start();
+      await waitFor(
+        `deployment ${i} to end`,
+        () => a.status(id) === "succeeded" && b.status(id) === "succeeded",
+      );
+      ids.push(id);
+    }
+    await waitFor(
+      "four deleted",
+      () => a.deployments.list().length === 2 && b.deployments.list().length === 2,
+      {
+        timeoutMs: 3000,
+      },
+    );
+    for (const instance of [a, b]) {
+      assert.deepEqual(instance.deployments.list().map(({ id }) => id), ids.slice(4).reverse());
+      assert.deepEqual([...instance.removals].sort(), ids.slice(0, 4).sort(), "each removal heard once");
+    }
+    assert.equal(await server.cli("ZCARD", "shiplog:deployments"), "2");
+    const keys = (await server.cli("KEYS", "*")).split("\n");
+    for (const id of ids.slice(0, 4)) {
+      assert.deepEqual(keys.filter((key) => key.includes(id)), [], `nothing left of ${id}`);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "leases that lapsed while Redis was away do not interrupt what still runs; records are written when it is back",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using watcher = await startInstance(server, "watcher", { maxRunning: 0 });
+    await using worker = await startInstance(server, "worker", { command: gate.command, maxRunning: 2 });
+    const longer = await watcher.start();
+    const shorter = await watcher.start();
+    await waitFor(
+      "both to run",
+      () => watcher.status(longer) === "running" && watcher.status(shorter) === "running",
+    );
+
+    await server.stop();
+    await waitFor("the worker to see Redis away", () => worker.connection.problem !== undefined);
+    // Longer than a lease: every lease has lapsed when Redis comes back.
+    await gate.open(shorter);
+    await waitFor("the shorter one to end while Redis is away", () => worker.status(shorter) === "succeeded");
+    await delay(LEASE_MS * 1.5);
+    await server.start();
+
+    await waitFor("the ended one's record", () => watcher.status(shorter) === "succeeded", {
+      timeoutMs: 5000,
+    });
+    // Long enough for the reapers to look several times.
+    await delay(LEASE_MS + 4 * REAP_MS);
+    assert.equal(watcher.status(longer), "running", "not interrupted");
+    assert.equal(worker.runner.runningCount, 1);
+    await gate.open(longer);
+    await waitFor("it to end as it would have", () => watcher.status(longer) === "succeeded", {
+      timeoutMs: 3000,
+    });
+  },
+});
