@@ -21,6 +21,7 @@ const REAP_MS = 300;
 interface InstanceOptions extends Partial<RunClusterOptions> {
   command?: string;
   maxRunning?: number;
+  maxQueued?: number;
 }
 
 /** One shiplog instance's runs on `server`: shut down cleanly, or cut off as by kill -9, when disposed. */
@@ -43,6 +44,7 @@ async function startInstance(server: RedisServer, instance: string, options: Ins
     {
       command: options.command,
       maxRunning: options.maxRunning ?? 1,
+      maxQueued: options.maxQueued,
       graceMs: 200,
       queue: cluster.queue,
     } satisfies RunnerOptions,
@@ -242,7 +244,9 @@ Deno.test({
       assert.ok(performance.now() - began < 3000, "answered once it ended");
       assert.equal(front.status(running), "cancelled", "ended when the cancel answers");
       await waitFor("the worker's record", () => worker.status(running) === "cancelled", { timeoutMs: 1000 });
-      assert.equal(worker.runner.runningCount, 0);
+      await waitFor("the worker's run to be over", () => worker.runner.runningCount === 0, {
+        timeoutMs: 1000,
+      });
       if (Deno.build.os === "linux") assert.deepEqual(processesInGroup(shell), [], "its processes are gone");
     });
 
@@ -370,6 +374,13 @@ Deno.test({
   ...REDIS_TEST,
   fn: async () => {
     await using server = await startRedisServer();
+    const listener = await RedisConnection.connect(server.url);
+    const removed: string[] = [];
+    await listener.subscribe("shiplog:changes", (message) => {
+      const id = JSON.parse(message).remove;
+      if (typeof id === "string") removed.push(id);
+    });
+    using _ = { [Symbol.dispose]: () => listener.close() };
     await using a = await startInstance(server, "a", { command: "echo x", keep: 2 });
     await using b = await startInstance(server, "b", { command: "echo x", keep: 2 });
     const ids: string[] = [];
@@ -392,6 +403,8 @@ Deno.test({
       assert.deepEqual(instance.deployments.list().map(({ id }) => id), ids.slice(4).reverse());
       assert.deepEqual([...instance.removals].sort(), ids.slice(0, 4).sort(), "each removal heard once");
     }
+    await delay(3 * REAP_MS); // the looks, which prune too
+    assert.deepEqual([...removed].sort(), ids.slice(0, 4).sort(), "each deleted once, by one instance");
     assert.equal(await server.cli("ZCARD", "shiplog:deployments"), "2");
     const keys = (await server.cli("KEYS", "*")).split("\n");
     for (const id of ids.slice(0, 4)) {
@@ -436,5 +449,67 @@ Deno.test({
     await waitFor("it to end as it would have", () => watcher.status(longer) === "succeeded", {
       timeoutMs: 3000,
     });
+  },
+});
+
+Deno.test({
+  name: "--max-queued counts the cluster's queue: a start on another instance is refused once it is full",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using a = await startInstance(server, "a", { maxRunning: 0, maxQueued: 2 });
+    await using b = await startInstance(server, "b", { maxRunning: 0, maxQueued: 2 });
+    await a.start();
+    await a.start();
+    await waitFor("b to know both", () => b.deployments.countByStatus().get("queued") === 2, {
+      timeoutMs: 1000,
+    });
+    assert.equal(await b.runner.start(() => b.deployments.create(null)), undefined, "refused on b");
+    assert.equal(await server.cli("LLEN", "shiplog:queue"), "2");
+  },
+});
+
+Deno.test({
+  name: "Redis restarted without its data: what an instance runs is written again, and its end recorded",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using watcher = await startInstance(server, "watcher", { maxRunning: 0 });
+    await using worker = await startInstance(server, "worker", { command: gate.command });
+    const id = await watcher.start();
+    const ended = await watcher.start();
+    await waitFor("the first to run", () => watcher.status(id) === "running");
+    await server.cli("SET", "shiplog:marker", "before");
+
+    await server.start({ wipe: true });
+    await waitFor(
+      "the record written again",
+      async () => /"running"/.test(await server.cli("GET", `shiplog:deployment:${id}`)),
+      {
+        timeoutMs: 5000,
+      },
+    );
+    assert.equal(await server.cli("GET", "shiplog:marker"), "", "the data was lost");
+    await waitFor(
+      "its lease taken again",
+      async () => (await server.cli("GET", `shiplog:lease:${id}`)).startsWith("worker "),
+      {
+        timeoutMs: 3000,
+      },
+    );
+    await waitFor(
+      "the queued one, lost with the data, to be forgotten",
+      () => watcher.status(ended) === undefined,
+      {
+        timeoutMs: 3000,
+      },
+    );
+    await delay(LEASE_MS + 3 * REAP_MS);
+    assert.equal(watcher.status(id), "running", "not reaped");
+    assert.equal(worker.runner.runningCount, 1, "it ran on");
+    await gate.open(id);
+    await waitFor("its end on every instance", () => watcher.status(id) === "succeeded", { timeoutMs: 3000 });
   },
 });
