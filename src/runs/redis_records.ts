@@ -23,6 +23,8 @@ export interface RedisRecordsOptions {
   pruneLockMs?: number;
   /** Milliseconds between two probes after a reconnection, until one is heard. Default 250. */
   probeIntervalMs?: number;
+  /** How long the pruner waits to hear its own probe before it gives up its turn, in ms. Default 1000. */
+  catchUpMs?: number;
 }
 
 type Message = { change: Deployment } | { remove: string };
@@ -42,6 +44,9 @@ export class RedisRecords implements SharedRecords {
   /** The probe this instance waits to hear, and the timer that sends it again. */
   #probe: string | undefined;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Probes sent to know that everything published before them has been heard, and who waits for each. */
+  #waiting = new Map<string, () => void>();
+  #catchUpMs: number;
   #closed = false;
 
   constructor(
@@ -57,6 +62,7 @@ export class RedisRecords implements SharedRecords {
     this.#maxQueued = options.maxQueued ?? 1000;
     this.#pruneLockMs = options.pruneLockMs ?? 30_000;
     this.#probeIntervalMs = options.probeIntervalMs ?? 250;
+    this.#catchUpMs = options.catchUpMs ?? 1000;
   }
 
   async listen(listener: RecordsListener): Promise<Deployment[]> {
@@ -105,6 +111,9 @@ export class RedisRecords implements SharedRecords {
     ]);
     if (String(taken) !== "OK") return false;
     try {
+      // The last pruner's deletions were published before it let go of the lock: heard before this probe, they
+      // are not deleted again.
+      if (!await this.#caughtUp()) return false;
       await task();
     } finally {
       await this.#scripts.unlock.run(this.#connection.commands, [lock], [token]).catch(() => {});
@@ -133,6 +142,28 @@ export class RedisRecords implements SharedRecords {
     send();
   }
 
+  /** Resolves true once this instance has heard everything published on the changes channel until now. */
+  async #caughtUp(): Promise<boolean> {
+    if (this.#heard) return false; // A list is under way: what it heard is applied after it.
+    const probe = crypto.randomUUID();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const heard = new Promise<boolean>((resolve) => {
+      this.#waiting.set(probe, () => resolve(true));
+      timer = setTimeout(() => resolve(false), this.#catchUpMs);
+    });
+    try {
+      await this.#connection.commands.sendCommand([
+        "PUBLISH",
+        this.#connection.key("changes"),
+        JSON.stringify({ probe }),
+      ]);
+      return await heard;
+    } finally {
+      clearTimeout(timer);
+      this.#waiting.delete(probe);
+    }
+  }
+
   /** Stops hearing changes and probing. */
   close(): void {
     this.#closed = true;
@@ -151,6 +182,7 @@ export class RedisRecords implements SharedRecords {
     if (typeof message !== "object" || message === null) return;
     const fields = message as Record<string, unknown>;
     if (typeof fields.probe === "string") {
+      this.#waiting.get(fields.probe)?.();
       if (fields.probe === this.#probe) {
         this.#probe = undefined;
         clearTimeout(this.#probeTimer);

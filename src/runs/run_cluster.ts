@@ -6,6 +6,17 @@
  * reconnection: the leases first (so no reaper interrupts what still runs here), then the records this instance
  * could not write while Redis was away, then the list of records again, then the queue.
  *
+ * Leases and outages: a lease lives 10 s and is renewed every 3 s, so a reaper (looking every 5 s) records a
+ * killed instance's deployments interrupted within about 25 s. While Redis is away nothing can be renewed, and
+ * leases lapse (a Redis restarted from its AOF drops them). That alone never interrupts a deployment: a reaper
+ * reaps only a lease missing at two looks in a row with its connection up throughout (a `down` starts the count
+ * over), and the owner renews its leases as soon as its connection is up, before anything else, taking a
+ * lapsed one again when the record still says it runs there. Only an instance that stays cut off from Redis a
+ * look longer than the others is taken for gone; when it comes back, it hears the stored `interrupted` (a
+ * stored end wins over its view) and stops the deployment. On Redis data loss (the store's `epoch` event, or a
+ * renewal that finds no record), this instance writes again the records of what it runs and takes their
+ * leases again; the queue and the other records were lost with the data and are forgotten.
+ *
  * How `app.ts` uses it, with `--redis`:
  * ```ts
  * const cluster = await RunCluster.join(connection, store, { instance: config.instance, keep: config.keep,

@@ -513,3 +513,37 @@ Deno.test({
     await waitFor("its end on every instance", () => watcher.status(id) === "succeeded", { timeoutMs: 3000 });
   },
 });
+
+Deno.test({
+  name:
+    "a deployment recorded ended by another instance while it runs here is stopped, and the stored end stays",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    await using other = await startInstance(server, "other", { maxRunning: 0 });
+    await using owner = await startInstance(server, "owner", { command: gate.command });
+    const id = await other.start();
+    await waitFor("it to run on the owner", () => owner.status(id) === "running");
+    const shell = Number(
+      await waitForValue("its shell's pid", async () => {
+        const text = await server.cli("XRANGE", `shiplog:log:${id}`, "-", "+");
+        return text.match(/shell=(\d+)/)?.[1];
+      }),
+    );
+    // What a reaper that found its lease lapsed would write (the owner cut off from Redis, say).
+    const ended: Deployment = {
+      ...other.deployments.get(id)!,
+      status: "interrupted",
+      finishedAt: new Date().toISOString(),
+      reason: "instance owner stopped answering (its lease expired)",
+    };
+    await other.deployments.update(id, ended);
+    await waitFor("the owner to stop it", () => owner.runner.runningCount === 0, { timeoutMs: 2000 });
+    assert.deepEqual(owner.deployments.get(id), other.deployments.get(id));
+    assert.equal(owner.deployments.get(id)!.reason, "instance owner stopped answering (its lease expired)");
+    assert.match(await server.cli("GET", `shiplog:deployment:${id}`), /stopped answering/);
+    if (Deno.build.os === "linux") assert.deepEqual(processesInGroup(shell), [], "its processes are gone");
+  },
+});
