@@ -8,63 +8,12 @@
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import { EventSource } from "npm:eventsource@5.1.5";
-import { FileStore } from "../logs/file_store.ts";
 import { RedisConnection } from "../redis/redis_connection.ts";
-import { Deployments } from "../runs/deployments.ts";
-import { Runner } from "../runs/runner.ts";
+import { serveHttp } from "../testing/http_test_server.ts";
 import { REDIS_TEST, startRedisServer } from "../testing/redis_server.ts";
 import { makeTempDir, waitFor, waitForValue, withDeadline } from "../testing/test_helpers.ts";
-import { OpenStreams } from "./event_stream.ts";
-import type { Health } from "./health.ts";
-import { LogHub } from "./log_hub.ts";
-import { Metrics } from "./metrics.ts";
-import { Pages } from "./pages.ts";
-import { createHandler } from "./server.ts";
-import { StartGuard } from "./start_guard.ts";
-import { ViewerLimit } from "./viewer_limit.ts";
 
 const WAIT = { timeoutMs: 10_000, intervalMs: 20 };
-
-interface Served extends AsyncDisposable {
-  url: string;
-}
-
-/** The whole HTTP side on a free port, with its records and logs in `dir`, and `health` if given. */
-async function serve(dir: string, command: string, health?: Health): Promise<Served> {
-  const store = await FileStore.open(dir, { pollIntervalMs: 100 });
-  const deployments = await Deployments.load(store);
-  const runner = new Runner(deployments, store, { command, maxRunning: 4, graceMs: 200 });
-  const hub = new LogHub(store, deployments);
-  const streams = new OpenStreams(1000);
-  const handler = createHandler({
-    deployments,
-    store,
-    runner,
-    hub,
-    streams,
-    pages: await Pages.load(),
-    metrics: new Metrics(),
-    viewerLimit: new ViewerLimit(100, 100),
-    startGuard: new StartGuard(),
-    maxBodyBytes: 65_536,
-    health,
-    instance: "web-1",
-    unavailableRetryMs: 100,
-  });
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/`,
-    async [Symbol.asyncDispose]() {
-      const closed = server.shutdown();
-      await runner.shutdown();
-      await hub.settled();
-      streams.closeAll();
-      hub.close();
-      await closed;
-      await store.close();
-    },
-  };
-}
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<Response> {
   return await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
@@ -109,7 +58,7 @@ async function readStream(
 
 Deno.test("without a health dependency (files): /healthz is 200 and /metrics names the instance, no Redis", async () => {
   await using dir = await makeTempDir();
-  await using served = await serve(dir.path, "true");
+  await using served = await serveHttp(dir.path, { command: "true" });
   const health = await get(`${served.url}healthz`);
   assert.equal(health.status, 200);
   assert.equal(await health.text(), "ok\n");
@@ -131,11 +80,10 @@ Deno.test({
     try {
       await using dir = await makeTempDir();
       // A line every 50 ms for about 3 s: lines keep coming while Redis is away and after it is back.
-      await using served = await serve(
-        dir.path,
-        "i=1; while [ $i -le 60 ]; do echo line $i; i=$((i+1)); sleep 0.05; done",
-        connection,
-      );
+      await using served = await serveHttp(dir.path, {
+        command: "i=1; while [ $i -le 60 ]; do echo line $i; i=$((i+1)); sleep 0.05; done",
+        health: connection,
+      });
       const base = served.url;
 
       let id = "";
