@@ -19,6 +19,7 @@ import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_
 import { eventsResponse } from "./events_response.ts";
 import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
+import { BodyLines, type LogAppend } from "./log_append.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages } from "./pages.ts";
@@ -52,6 +53,8 @@ export interface ServerContext {
   maxQueueBytes?: number;
   /** One deployment per press of Start. */
   startGuard: StartGuard;
+  /** Lines from outside into the logs of unfinished deployments. */
+  logAppend: LogAppend;
 }
 
 /** What one request's handler gets besides the request. */
@@ -135,6 +138,20 @@ const ROUTES: Route[] = [
       }
       await context.runner.cancel(deployment.id);
       return Response.json(context.deployments.get(deployment.id));
+    },
+  }),
+  route("/api/deployments/:id/log", {
+    POST: async (request, context) => {
+      const { id } = known(context);
+      if (mediaType(request) !== "text/plain") {
+        await request.body?.cancel();
+        throw new HttpError(415, "Unsupported content type; expected text/plain");
+      }
+      // Before the body is read: an ended deployment is refused without waiting for it.
+      context.logAppend.checkOpen(id);
+      const lines = new BodyLines();
+      await readBody(request, context.maxBodyBytes, (chunk) => lines.push(chunk));
+      return Response.json(await context.logAppend.append(id, lines.end()));
     },
   }),
   route("/static/:file", {
