@@ -41,7 +41,14 @@ export interface SpawnOptions {
 }
 
 /** The permissions of `deno task start`. */
-const START_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-run"];
+const START_PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--allow-sys=hostname",
+];
 
 /**
  * Starts `main.ts` on a free port with its deployments in `dir`, plus `args`, and waits (up to 15 s) for its
