@@ -143,9 +143,10 @@ const ROUTES: Route[] = [
   route("/api/deployments/:id/log", {
     POST: async (request, context) => {
       const { id } = known(context);
-      if (mediaType(request) !== "text/plain") {
+      const type = mediaType(request);
+      if (type !== "text/plain") {
         await request.body?.cancel();
-        throw new HttpError(415, "Unsupported content type; expected text/plain");
+        throw new HttpError(415, `Unsupported content type ${type || "(none)"}; expected text/plain`);
       }
       // Before the body is read: an ended deployment is refused without waiting for it.
       context.logAppend.checkOpen(id);
