@@ -117,6 +117,9 @@ export async function startNginx(upstreams: readonly string[]): Promise<NginxSer
   const binary = BINARY;
   const temp: TempDir = await makeTempDir();
   const dir = temp.path;
+  // Run as root, nginx's workers are another user (www-data), and write request bodies to its temporary
+  // directories in here.
+  await Deno.chmod(dir, 0o755);
   const example = await Deno.readTextFile(NGINX_CONF);
   const ipv6 = hasIpv6Loopback();
   const errorLog = () => Deno.readTextFile(join(dir, "error.log")).catch(() => "");
