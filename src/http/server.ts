@@ -34,6 +34,8 @@ export interface ServerContext {
   deployments: Deployments;
   store: LogStore;
   runner: Runner;
+  /** Lines from outside into the logs of unfinished deployments. */
+  logAppend: LogAppend;
   hub: LogHub;
   streams: OpenStreams;
   pages: Pages;
@@ -53,8 +55,6 @@ export interface ServerContext {
   maxQueueBytes?: number;
   /** One deployment per press of Start. */
   startGuard: StartGuard;
-  /** Lines from outside into the logs of unfinished deployments. */
-  logAppend: LogAppend;
 }
 
 /** What one request's handler gets besides the request. */
