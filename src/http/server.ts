@@ -25,6 +25,7 @@ import {
 } from "./health.ts";
 import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
+import { BodyLines, type LogAppend } from "./log_append.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages } from "./pages.ts";
@@ -39,6 +40,8 @@ export interface ServerContext {
   deployments: Deployments;
   store: LogStore;
   runner: Runner;
+  /** Lines from outside into the logs of unfinished deployments. */
+  logAppend: LogAppend;
   hub: LogHub;
   streams: OpenStreams;
   pages: Pages;
@@ -167,6 +170,21 @@ const ROUTES: Route[] = [
       }
       await context.runner.cancel(deployment.id);
       return Response.json(context.deployments.get(deployment.id));
+    },
+  }),
+  route("/api/deployments/:id/log", {
+    POST: async (request, context) => {
+      const { id } = known(context);
+      const type = mediaType(request);
+      if (type !== "text/plain") {
+        await request.body?.cancel();
+        throw new HttpError(415, `Unsupported content type ${type || "(none)"}; expected text/plain`);
+      }
+      // Before the body is read: an ended deployment is refused without waiting for it.
+      context.logAppend.checkOpen(id);
+      const lines = new BodyLines();
+      await readBody(request, context.maxBodyBytes, (chunk) => lines.push(chunk));
+      return Response.json(await context.logAppend.append(id, lines.end()));
     },
   }),
   route("/static/:file", {
