@@ -10,6 +10,7 @@ import { Deployments } from "../runs/deployments.ts";
 import { Runner } from "../runs/runner.ts";
 import { OpenStreams } from "../http/event_stream.ts";
 import type { Health } from "../http/health.ts";
+import { LogAppend } from "../http/log_append.ts";
 import { LogHub } from "../http/log_hub.ts";
 import { Metrics } from "../http/metrics.ts";
 import { Pages } from "../http/pages.ts";
@@ -45,6 +46,7 @@ export async function serveHttp(dir: string, options: HttpTestServerOptions): Pr
     deployments,
     store,
     runner,
+    logAppend: new LogAppend(deployments, store),
     hub,
     streams,
     pages: await Pages.load(),
