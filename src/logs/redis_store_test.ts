@@ -90,6 +90,9 @@ Deno.test({
       return true;
     });
     await assert.rejects(one.store.save(running), RecordEndedError);
+    // The same record again, in another order of fields, is no change: taken.
+    const { reason, id, ...rest } = interrupted;
+    await one.store.save({ reason, ...rest, id });
     await one.store.save(interrupted);
     assert.deepEqual(await one.store.list(), [interrupted]);
   },
@@ -418,5 +421,33 @@ Deno.test({
     await delay(100);
     assert.deepEqual(followed.events, []);
     assert.equal(await instance.connection.commands.sendCommand(["PING"]), "PONG");
+  },
+});
+
+Deno.test({
+  name: "RedisStore.save() of an end waits for the output kept while Redis was away: it is written first",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { retryMs: 60_000 });
+    const record = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:00:01.000Z" });
+    await instance.store.save(record);
+    const appender = await instance.store.openAppender(record.id);
+    await server.stop();
+    await waitFor("Redis seen down", () => instance.connection.problem !== undefined);
+    for (let i = 0; i < 5000; i += 100) {
+      await appender.write(Array.from({ length: 100 }, (_, j) => `line ${i + j + 1}`));
+    }
+    appender.close();
+    // The runner saves the end as soon as Redis is back, as the store starts writing what it kept.
+    const saved = new Promise<void>((resolve, reject) => {
+      instance.connection.addEventListener("up", () => {
+        instance.store.save({ ...record, status: "succeeded", finishedAt: "2026-11-24T08:01:00.000Z" })
+          .then(resolve, reject);
+      }, { once: true });
+    });
+    await server.start();
+    await withDeadline("the save", saved, 10_000);
+    assert.equal(await instance.store.countLines(record.id), 5000);
   },
 });
