@@ -451,3 +451,23 @@ Deno.test({
     assert.equal(await instance.store.countLines(record.id), 5000);
   },
 });
+
+Deno.test({
+  name: "RedisStore: nothing is read with no follower, and an idle follower costs one read per block timeout",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { blockMs: 200 });
+    await delay(500);
+    assert.equal(await callsOf(server, "xread"), 0, "no follower: no read");
+    const followed = await follow(instance.store, crypto.randomUUID());
+    await delay(1000);
+    const reads = await callsOf(server, "xread");
+    assert.ok(reads >= 3 && reads <= 7, `${reads} reads in 1 s with a block timeout of 200 ms`);
+    followed.follower.close();
+    await delay(500); // the read in flight times out, and is not sent again
+    const after = await callsOf(server, "xread");
+    await delay(500);
+    assert.equal(await callsOf(server, "xread"), after, "no read once the last follower closed");
+  },
+});
