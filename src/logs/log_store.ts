@@ -26,6 +26,36 @@ export interface ReadLinesOptions {
   from?: number;
 }
 
+/** Options of {@linkcode LogStore.openAppender}. */
+export interface AppenderOptions {
+  /**
+   * While a store's engine cannot be reached (Redis away): `true` (default), the lines are kept in a bounded
+   * buffer and written, in order, once it is back, and `write()` resolves at once with 0 (their numbers are
+   * not known yet); `false`, `write()` rejects with {@linkcode StoreUnavailableError} and nothing is kept.
+   * A store that is always reachable (files) ignores it.
+   */
+  bufferWhileAway?: boolean;
+}
+
+/** The store's engine cannot be reached now (Redis away): try again later (HTTP 503). */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}
+
+/**
+ * A record that has ended was not written over (a store shared by several instances refuses it: an ended
+ * deployment never changes again). `stored` is the record as it stays.
+ */
+export class RecordEndedError extends Error {
+  override name = "RecordEndedError";
+  readonly stored: Deployment;
+
+  constructor(stored: Deployment) {
+    super(`Cannot change deployment ${stored.id}: it ended already (${stored.status})`);
+    this.stored = stored;
+  }
+}
+
 /** Appends lines to one deployment's log. */
 export interface LogAppender {
   /**
@@ -40,7 +70,7 @@ export interface LogAppender {
 export interface LogFollowHandlers {
   /** New complete lines were appended. */
   onLines(batch: LineBatch): void;
-  /** The log was truncated, replaced or deleted: line numbers start over. */
+  /** The log was truncated, replaced or deleted, or the store lost it (Redis lost its data): numbers start over. */
   onReset(): void;
   /**
    * Between the pieces of a long read (a burst), the follower waits for what this returns, if anything: so it
@@ -62,10 +92,14 @@ export interface LogFollower {
 export interface LogStore {
   /** Every deployment record, in no particular order. */
   list(): Promise<Deployment[]>;
-  /** Writes a deployment's record, replacing the previous one atomically. A new (queued) one gets an empty log. */
+  /**
+   * Writes a deployment's record, replacing the previous one atomically. A new (queued) one gets an empty log.
+   * A store shared by several instances (Redis) never replaces an ended record by another one: it rejects with
+   * {@linkcode RecordEndedError}.
+   */
   save(deployment: Deployment): Promise<void>;
   /** Opens a deployment's log for appending. */
-  openAppender(id: string): Promise<LogAppender>;
+  openAppender(id: string, options?: AppenderOptions): Promise<LogAppender>;
   /**
    * Reads the complete lines after line `afterLine`, in batches; a missing log reads as empty. A batch may
    * also hold lines already read (a paged read whose pages start at the last entry seen, or an entry of several
