@@ -138,6 +138,28 @@ Deno.test({
           assert.match(await response.text(), /^Cannot start a deployment now: the store cannot be reached/);
         });
 
+        await t.step("cancel, an append and the raw log are 503 too, not 500", async () => {
+          for (
+            const [path, init, what] of [
+              [`api/deployments/${id}/cancel`, { method: "POST" }, "cancel a deployment"],
+              [`api/deployments/${id}/log`, {
+                method: "POST",
+                headers: { "content-type": "text/plain" },
+                body: "from CI\n",
+              }, "append to a log"],
+              [`deployments/${id}/log`, {}, "read the log"],
+            ] as const
+          ) {
+            const response = await fetch(`${base}${path}`, init);
+            assert.equal(response.status, 503, path);
+            assert.equal(response.headers.get("retry-after"), "5");
+            assert.match(
+              await response.text(),
+              new RegExp(`^Cannot ${what} now: the store cannot be reached`),
+            );
+          }
+        });
+
         await t.step(
           "a new event stream is a 200 that says unavailable, with retry, and ends at once",
           async () => {

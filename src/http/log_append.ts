@@ -9,7 +9,7 @@
 
 import { isFinal } from "../logs/deployment.ts";
 import { LineSplitter } from "../logs/line_splitter.ts";
-import type { LogStore } from "../logs/log_store.ts";
+import { type LogStore, StoreUnavailableError } from "../logs/log_store.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
 import type { Deployments } from "../runs/deployments.ts";
 import { HttpError } from "./http_error.ts";
@@ -76,10 +76,16 @@ export class LogAppend {
       writtenBytes: written,
     });
     const kept = full ? [] : filter.filter(lines);
-    const appender = await this.#store.openAppender(id);
+    // Nothing kept for later while a shared store is away: the client is told to send again (503).
+    const appender = await this.#store.openAppender(id, { bufferWhileAway: false });
     let firstLine: number;
     try {
       firstLine = await appender.write(kept);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      throw new HttpError(503, `Cannot append to the log now: ${error.message}; try again shortly`, {
+        "retry-after": "5",
+      });
     } finally {
       appender.close();
     }

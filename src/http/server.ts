@@ -105,14 +105,7 @@ const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
     POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
-      if (health?.problem !== undefined) {
-        await request.body?.cancel();
-        throw new HttpError(
-          503,
-          `Cannot start a deployment now: the store cannot be reached (${health.problem}); try again shortly`,
-          { "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
-        );
-      }
+      await refuseWhileAway(request, health, "start a deployment");
       const key = await startKey(request, maxBodyBytes);
       const start = await startGuard.start(key, async () => {
         const deployment = await runner.start(() =>
@@ -154,15 +147,17 @@ const ROUTES: Route[] = [
     },
   }),
   route("/deployments/:id/log", {
-    GET: async (_, context) =>
-      new Response(await context.store.readRaw(known(context).id), {
-        headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
-      }),
+    GET: async (request, context) =>
+      await refuseWhileAway(request, context.health, "read the log") ??
+        new Response(await context.store.readRaw(known(context).id), {
+          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
+        }),
   }),
   route("/api/deployments", { GET: (_, { deployments }) => Response.json(deployments.list()) }),
   route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
   route("/api/deployments/:id/cancel", {
     POST: async (request, context) => {
+      await refuseWhileAway(request, context.health, "cancel a deployment");
       await discardBody(request, [...FORM_TYPES, "application/json"], context.maxBodyBytes);
       const deployment = known(context);
       if (isFinal(deployment.status)) {
@@ -175,6 +170,7 @@ const ROUTES: Route[] = [
   route("/api/deployments/:id/log", {
     POST: async (request, context) => {
       const { id } = known(context);
+      await refuseWhileAway(request, context.health, "append to a log");
       const type = mediaType(request);
       if (type !== "text/plain") {
         await request.body?.cancel();
@@ -542,6 +538,24 @@ function openStream(
 }
 
 const DEFAULT_RETRY_MS = 2000;
+
+/**
+ * While the store is away, refuses what needs it (503 with Retry-After; the body is let go unread). Resolves
+ * with nothing otherwise.
+ */
+async function refuseWhileAway(
+  request: Request,
+  health: Health | undefined,
+  what: string,
+): Promise<undefined> {
+  if (health?.problem === undefined) return undefined;
+  await request.body?.cancel();
+  throw new HttpError(
+    503,
+    `Cannot ${what} now: the store cannot be reached (${health.problem}); try again shortly`,
+    { "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+  );
+}
 
 /** While the store is away, the answer to a new event stream (see `health.ts`); else `undefined`. */
 function unavailableStream({ health, unavailableRetryMs }: RequestContext): Response | undefined {
