@@ -15,6 +15,7 @@ import { isSlowClientError, OpenStreams } from "./http/event_stream.ts";
 import { FileSessionStore } from "./http/file_session_store.ts";
 import { FileStore } from "./logs/file_store.ts";
 import { Listener } from "./http/listener.ts";
+import { LogAppend } from "./http/log_append.ts";
 import { LogHub } from "./http/log_hub.ts";
 import { Metrics } from "./http/metrics.ts";
 import { killOrphans } from "./runs/orphans.ts";
@@ -100,6 +101,8 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
   if (reaped > 0) {
     console.error(`shiplog: stopped ${reaped} process group(s) left running by a previous shiplog`);
   }
+  // The command does not inherit the token, but may know it another way (a script that reads the file).
+  const secrets = [...config.secrets ?? [], ...config.token === undefined ? [] : [config.token]];
   const runner = new Runner(deployments, store, {
     command: config.command,
     env: config.commandEnv,
@@ -107,8 +110,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     maxQueued: config.maxQueued,
     graceMs: options.graceMs,
     simulationLineDelayMs: options.simulationLineDelayMs,
-    // The command does not inherit the token, but may know it another way (a script that reads the file).
-    secrets: [...config.secrets ?? [], ...config.token === undefined ? [] : [config.token]],
+    secrets,
     maxLogBytes: config.maxLogBytes,
   });
   const hub = new LogHub(store, deployments);
@@ -137,6 +139,8 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     viewerLimit: new ViewerLimit(budget.maxViewers, budget.maxViewersPerClient),
     requestLimit: budget.maxConnections === Infinity ? undefined : new RequestLimit(budget.maxConnections),
     startGuard: new StartGuard(),
+    // Lines sent from outside meet the rules of the command's own output.
+    logAppend: new LogAppend(deployments, store, { secrets, maxLogBytes: config.maxLogBytes }),
     maxBodyBytes: config.maxBodyBytes,
     hostname: config.hostname,
     maxQueueBytes: options.maxQueueBytes,

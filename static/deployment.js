@@ -21,6 +21,8 @@ const FOLLOW_SLACK_PX = 32;
 /** Backoff when the stream failed for good (non-200 answer, e.g. a restarting server): 1 s doubling to 30 s. */
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
+/** What the connection says while the server cannot reach the store that its cluster shares. */
+const UNAVAILABLE = "Reconnecting… (the server cannot reach its store)";
 
 const TITLE_MARK = {
   queued: "\u25cb", // ○
@@ -43,6 +45,8 @@ const elements = {
   status: $("status"),
   startedFact: $("started-fact"),
   started: /** @type {HTMLTimeElement} */ ($("started")),
+  instanceFact: $("instance-fact"),
+  instance: $("instance"),
   elapsed: $("elapsed"),
   elapsedLabel: $("elapsed-label"),
   exitFact: $("exit-fact"),
@@ -70,6 +74,7 @@ const deploymentId = decodeURIComponent(location.pathname.split("/").filter(Bool
  * @property {string | null} finishedAt
  * @property {number | null} exitCode
  * @property {string | null} reason
+ * @property {string | null} [instance] In a cluster, the instance that runs or ran it.
  */
 
 const view = {
@@ -99,6 +104,8 @@ const view = {
   retryDelay: RETRY_MIN_MS,
   /** Reconnections made after the deployment was known to be over; a second failure then means "nothing left". */
   retriesAfterEnd: 0,
+  /** The server said it cannot reach its store: its stream ends, and EventSource comes back after a while. */
+  unavailable: false,
   /** @type {number | undefined} */
   ticker: undefined,
   /** The line named by `#L<n>` that has not arrived yet. @type {number | null} */
@@ -145,13 +152,22 @@ function connect() {
 
   source.addEventListener("open", () => {
     view.retryDelay = RETRY_MIN_MS;
-    setConnection("live", "Live");
+  });
+  // Live once the first status arrives, not at `open`: a server that cannot reach its store opens, says so, and
+  // ends, and EventSource resumes after the delay it was given (Last-Event-ID), as after any end of the stream.
+  source.addEventListener("unavailable", (event) => {
+    view.unavailable = true;
+    setConnection("reconnecting", UNAVAILABLE, event.data);
   });
   source.addEventListener("message", (event) => receiveLine(event));
   // The log was truncated, replaced or deleted: the server ends the stream and the reconnection (resuming
   // after id 0) replays the new log from line 1, so what is shown goes.
   source.addEventListener("reset", () => clearLog());
   source.addEventListener("status", (event) => {
+    if (elements.connection.dataset.state !== "live") {
+      view.unavailable = false;
+      setConnection("live", "Live");
+    }
     const record = parseJson(event.data);
     if (record) applyDeployment(record);
   });
@@ -162,7 +178,7 @@ function connect() {
   source.addEventListener("error", () => {
     if (view.ended || view.source !== source) return;
     if (source.readyState === EventSource.CONNECTING) {
-      setConnection("reconnecting", "Reconnecting…");
+      if (!view.unavailable) setConnection("reconnecting", "Reconnecting…");
     } else {
       source.close();
       retryLater();
@@ -257,10 +273,12 @@ async function finish(result) {
 /**
  * @param {"connecting" | "live" | "reconnecting" | "ended"} state
  * @param {string} text
+ * @param {string} [detail] Shown on hover: the server's reason.
  */
-function setConnection(state, text) {
+function setConnection(state, text, detail = "") {
   elements.connection.dataset.state = state;
   elements.connection.textContent = text;
+  elements.connection.title = detail;
 }
 
 /** @param {string} text */
@@ -296,6 +314,8 @@ function applyDeployment(record) {
     elements.started.textContent = formatTime(record.startedAt, Date.now());
     elements.started.title = new Date(record.startedAt).toLocaleString();
   }
+  elements.instanceFact.hidden = !record.instance;
+  elements.instance.textContent = record.instance ?? "";
   elements.exitFact.hidden = record.exitCode === null || record.exitCode === undefined;
   elements.exitCode.textContent = String(record.exitCode ?? "");
 

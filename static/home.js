@@ -11,6 +11,8 @@ import { elapsedMilliseconds, formatDuration, formatTime, shortId } from "./form
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 30_000;
+/** What the connection says while the server cannot reach the store that its cluster shares. */
+const UNAVAILABLE = "Reconnecting… (the server cannot reach its store)";
 /** How long a second press of Start is taken for a double click rather than meant. */
 const RESUBMIT_AFTER_MS = 10_000;
 
@@ -21,6 +23,7 @@ const RESUBMIT_AFTER_MS = 10_000;
  * @property {string} createdAt
  * @property {string | null} startedAt
  * @property {string | null} finishedAt
+ * @property {string | null} [instance] In a cluster, the instance that runs or ran it.
  */
 
 const list = /** @type {HTMLUListElement} */ (document.getElementById("deployments"));
@@ -74,12 +77,20 @@ function guardStart() {
 
 function connect() {
   const source = new EventSource("/events");
+  /** The server said it cannot reach its store: the stream ends, and EventSource comes back after a while. */
+  let unavailable = false;
   setConnection("connecting", "Connecting…");
   source.addEventListener("open", () => {
     retryDelay = RETRY_MIN_MS;
-    setConnection("live", "Live");
+  });
+  // Live once the list arrives, not at `open`: a server that cannot reach its store opens, says so, and ends.
+  source.addEventListener("unavailable", (event) => {
+    unavailable = true;
+    setConnection("reconnecting", UNAVAILABLE, event.data);
   });
   source.addEventListener("deployments", (event) => {
+    unavailable = false;
+    setConnection("live", "Live");
     const all = parseJson(event.data);
     if (Array.isArray(all)) replaceAll(all);
   });
@@ -94,7 +105,7 @@ function connect() {
   });
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CONNECTING) {
-      setConnection("reconnecting", "Reconnecting…");
+      if (!unavailable) setConnection("reconnecting", "Reconnecting…");
       return;
     }
     // EventSource gave up (a non-200 answer): try again ourselves, waiting longer each time.
@@ -173,6 +184,7 @@ function rowFor(record) {
   const badge = /** @type {HTMLElement} */ (row.querySelector(".badge"));
   badge.className = `badge status-${record.status}`;
   badge.textContent = record.status;
+  renderInstance(row, record.instance);
   const time = /** @type {HTMLTimeElement} */ (row.querySelector("time"));
   time.dateTime = record.startedAt ?? record.createdAt;
   time.textContent = formatTime(time.dateTime, Date.now());
@@ -204,6 +216,24 @@ function createRow(id) {
   row.append(link, " ", badge, " ", time, " ", duration);
   rows.set(id, row);
   return row;
+}
+
+/**
+ * The instance that runs or ran it, inside the link after the short id (see index.html); none without one.
+ * @param {HTMLElement} row
+ * @param {string | null | undefined} instance
+ */
+function renderInstance(row, instance) {
+  const link = /** @type {HTMLElement} */ (row.querySelector("a"));
+  let element = link.querySelector(".instance");
+  if (!instance) return element?.remove();
+  if (element === null) {
+    element = document.createElement("span");
+    element.className = "instance";
+    link.append(element);
+  }
+  const text = ` on ${instance}`;
+  if (element.textContent !== text) element.textContent = text;
 }
 
 /**
@@ -257,10 +287,12 @@ function flash(row) {
 /**
  * @param {"connecting" | "live" | "reconnecting"} state
  * @param {string} text
+ * @param {string} [detail] Shown on hover: the server's reason.
  */
-function setConnection(state, text) {
+function setConnection(state, text, detail = "Live updates") {
   connection.dataset.state = state;
   connection.textContent = text;
+  connection.title = detail;
 }
 
 /** @param {string} text */

@@ -3,7 +3,7 @@
  * Access control with one shared token. API clients send `Authorization: Bearer <token>`; browsers sign in once
  * on a small form and get an `HttpOnly`, `SameSite=Lax` cookie holding a session, never the token: a random
  * id with its issue time and expiry, signed (HMAC-SHA256) with a key derived from the token and a secret of the
- * {@linkcode SessionStore}. So a session cannot be computed from the token alone, a new token ends every
+ * {@linkcode SessionStore} (derived again if the store's secret changes: a cluster's Redis that lost it). So a session cannot be computed from the token alone, a new token ends every
  * session, and signing out revokes the one signed out. A valid session always passes; a cookie that is not one
  * is just no session. Wrong tokens are counted per address and slow that address's attempts down
  * ({@linkcode AuthThrottle}). Comparisons are constant-time.
@@ -46,8 +46,9 @@ const HOUR_MS = 3_600_000;
 /** Checks credentials against one token. */
 export class Auth {
   #token: Uint8Array;
+  #plainToken: string;
   /** Signs sessions: derived from the store's secret and the token, so that a new token ends every session. */
-  #key: Uint8Array;
+  #key: { secret: Uint8Array; key: Uint8Array } | undefined;
   #sessions: SessionStore;
   #throttle: AuthThrottle;
   #secure: boolean;
@@ -55,7 +56,7 @@ export class Auth {
 
   private constructor(token: string, sessions: SessionStore, options: AuthOptions) {
     this.#token = digest(token);
-    this.#key = createHmac("sha256", sessions.secret).update(`shiplog session key v2\n${token}`).digest();
+    this.#plainToken = token;
     this.#sessions = sessions;
     this.#throttle = new AuthThrottle(options);
     this.#secure = options.secure ?? false;
@@ -133,7 +134,16 @@ export class Auth {
   }
 
   #mac(payload: string): string {
-    return createHmac("sha256", this.#key).update(payload).digest("base64url");
+    return createHmac("sha256", this.#sessionKey()).update(payload).digest("base64url");
+  }
+
+  #sessionKey(): Uint8Array {
+    const secret = this.#sessions.secret;
+    if (this.#key?.secret !== secret) {
+      const key = createHmac("sha256", secret).update(`shiplog session key v2\n${this.#plainToken}`).digest();
+      this.#key = { secret, key };
+    }
+    return this.#key.key;
   }
 
   #cookie(value: string, maxAgeSeconds: number): string {

@@ -261,6 +261,18 @@ export class OpenStreams {
     for (const stream of [...this.#streams]) stream.close();
   }
 
+  /**
+   * Ends every stream open now with `last` (the store went away, say), but goes on taking new ones: their
+   * clients reconnect, with `Last-Event-ID`, and resume where they were.
+   */
+  endAll(last: string): void {
+    const bytes = encoder.encode(last);
+    for (const stream of [...this.#streams]) {
+      stream.send(bytes);
+      stream.close();
+    }
+  }
+
   #delete(stream: EventStream): void {
     this.#streams.delete(stream);
     if (this.#streams.size === 0) {

@@ -319,3 +319,23 @@ Deno.test("OpenStreams.add() of a stream that already ended keeps no timer", () 
   streams.add(stream);
   assert.equal(streams.size, 0);
 });
+
+Deno.test("OpenStreams.endAll() ends every open stream with its last words, and still takes new ones", async () => {
+  const streams = new OpenStreams(10_000);
+  const all = [new EventStream(), new EventStream()];
+  for (const stream of all) {
+    streams.add(stream);
+    stream.send("data: before\n\n");
+  }
+  streams.endAll("retry: 100\n\nevent: unavailable\ndata: away\n\n");
+  assert.equal(streams.size, 0);
+  for (const stream of all) {
+    assert.equal(await readAll(stream), "data: before\n\nretry: 100\n\nevent: unavailable\ndata: away\n\n");
+  }
+  const next = new EventStream();
+  streams.add(next);
+  assert.equal(next.closed, false);
+  assert.equal(streams.size, 1);
+  streams.closeAll();
+  assert.equal(await readAll(next), "");
+});

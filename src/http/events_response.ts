@@ -13,6 +13,7 @@ import type { Deployments } from "../runs/deployments.ts";
 import type { EventStream } from "./event_stream.ts";
 import type { EncodedBatch, LogHub, LogViewer } from "./log_hub.ts";
 import type { LineBatch, LogStore } from "../logs/log_store.ts";
+import type { Health } from "./health.ts";
 import type { Metrics } from "./metrics.ts";
 import { encodeComment, encodeEvent, encodeLogLines, encodeRetry, skipEvents } from "../logs/sse_encoder.ts";
 
@@ -24,6 +25,8 @@ export interface EventsContext {
   metrics: Metrics;
   /** Opens a stream for this client: kept alive by heartbeats, counted against the caps (throws 429 past them). */
   openStream: () => EventStream;
+  /** Whether the shared store can be reached: a read that fails while it cannot is expected, not logged. */
+  health?: Health;
 }
 
 /** The headers of every event stream: no caching, no proxy buffering, no compression. */
@@ -100,6 +103,7 @@ class LogStreamViewer implements LogViewer {
   // The store and the metrics, not the whole request context: that stays garbage once the response is made.
   #store: LogStore;
   #metrics: Metrics;
+  #health: Health | undefined;
   #lastSent: number;
   /** Where line `lastSent` ends in the log, once known: a replay reads on from there. */
   #lastSentEnd: number | undefined;
@@ -115,6 +119,7 @@ class LogStreamViewer implements LogViewer {
     this.#lastSent = after;
     this.#store = context.store;
     this.#metrics = context.metrics;
+    this.#health = context.health;
   }
 
   lines(batch: EncodedBatch): void {
@@ -158,7 +163,8 @@ class LogStreamViewer implements LogViewer {
 
   startReplay(): void {
     this.#replay().catch((error) => {
-      if (!this.#stream.closed) {
+      // The store going away ends the stream (its client comes back); a read may fail just before that.
+      if (!this.#stream.closed && this.#health?.problem === undefined) {
         console.error(`shiplog: streaming the log of ${this.#deployment.id} failed:`, error);
       }
       this.#stream.close();

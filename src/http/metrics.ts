@@ -1,7 +1,8 @@
 /**
  * @module
  * Counters of what shiplog did, and their rendering in the Prometheus text format for `GET /metrics`. Gauges
- * that can be read off live objects (viewers, deployments by status) are passed in when rendering, not kept.
+ * that can be read off live objects (viewers, deployments by status, the Redis connection) and the instance's
+ * name are passed in when rendering, not kept.
  */
 
 import { type Status, STATUSES } from "../logs/deployment.ts";
@@ -12,6 +13,10 @@ export interface Gauges {
   logViewers: number;
   followedLogs: number;
   openStreams: number;
+  /** In a cluster, whether Redis can be reached now; `undefined` with files (no such metric). */
+  redisUp?: boolean;
+  /** This instance's name (`--instance`), in both modes: which instance a scrape reached. */
+  instance?: string;
 }
 
 /** Counters that only grow while the server runs. */
@@ -69,6 +74,23 @@ export class Metrics {
       "",
       this.requestErrors,
     ]]);
+    if (gauges.instance !== undefined) {
+      metric("shiplog_instance_info", "gauge", "The name of this instance (--instance), always 1.", [[
+        `{instance="${labelValue(gauges.instance)}"}`,
+        1,
+      ]]);
+    }
+    if (gauges.redisUp !== undefined) {
+      metric("shiplog_redis_up", "gauge", "1 while Redis can be reached, 0 while it cannot.", [[
+        "",
+        gauges.redisUp ? 1 : 0,
+      ]]);
+    }
     return out.join("\n") + "\n";
   }
+}
+
+/** A label value as the text format escapes it: backslash, double quote and line feed. */
+function labelValue(text: string): string {
+  return text.replace(/[\\"\n]/g, (c) => c === "\n" ? "\\n" : `\\${c}`);
 }

@@ -83,8 +83,12 @@ export function renderRow(deployment: Deployment): string {
   const duration = deployment.finishedAt
     ? formatDuration(Date.parse(deployment.finishedAt) - Date.parse(start))
     : "";
+  // In a cluster, the instance that runs or ran it; a leading space inside, so a row without one is unchanged.
+  const instance = deployment.instance
+    ? `<span class="instance"> on ${escapeHtml(deployment.instance)}</span>`
+    : "";
   return `<li data-id="${id}" data-status="${status}">` +
-    `<a href="/deployment/${id}"><code>${id.slice(0, 8)}</code></a> ` +
+    `<a href="/deployment/${id}"><code>${id.slice(0, 8)}</code>${instance}</a> ` +
     `<span class="badge status-${status}">${status}</span> ` +
     `<time datetime="${escapeHtml(start)}">${escapeHtml(start.replace("T", " ").slice(0, 19))} UTC</time> ` +
     // Not announced: a running duration changes every second, inside the list's live region.

@@ -10,6 +10,10 @@ import assert from "node:assert/strict";
 import puppeteer from "npm:puppeteer-core@25.16.0";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
+import { RedisConnection } from "../redis/redis_connection.ts";
+import { serveHttp } from "../testing/http_test_server.ts";
+import { REDIS_TEST, startRedisServer } from "../testing/redis_server.ts";
+import { deploymentRecord } from "../testing/test_helpers.ts";
 
 /** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
 const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
@@ -651,6 +655,126 @@ Deno.test({
       clearTimeout(deadline);
       await browser?.close().catch(() => {});
       await server?.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "pages in Chromium show the instance, say so while the server cannot reach its store, and go live again after",
+  ignore: (!chromiumFound && !inCi) || REDIS_TEST.ignore,
+  async fn(t) {
+    if (!chromiumFound) {
+      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
+    }
+    await using redis = await startRedisServer();
+    const connection = await RedisConnection.connect(redis.url, {
+      commandTimeoutMs: 500,
+      connectTimeoutMs: 200,
+    });
+    const dir = await Deno.makeTempDir({ prefix: "shiplog_pages_" });
+    const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
+    // A deployment another instance ran, as its record says.
+    const ran = deploymentRecord({
+      status: "succeeded",
+      createdAt: "2026-11-24T08:00:00.000Z",
+      startedAt: "2026-11-24T08:00:01.000Z",
+      finishedAt: "2026-11-24T08:00:05.000Z",
+      exitCode: 0,
+      instance: "web-2",
+    });
+    await Deno.writeTextFile(`${dir}/${ran.id}.json`, JSON.stringify(ran));
+    await Deno.writeTextFile(`${dir}/${ran.id}.log`, "deployed\n");
+    let browser: Browser | undefined;
+    try {
+      await using served = await serveHttp(dir, {
+        command: "i=1; while [ $i -le 150 ]; do echo line $i; i=$((i+1)); sleep 0.05; done",
+        health: connection,
+        unavailableRetryMs: 200,
+      });
+      const base = served.url;
+      browser = await puppeteer.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        protocolTimeout: 20_000,
+        userDataDir: profile,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+      });
+      const errors: string[] = [];
+      const open = async (url: string) => {
+        const page = await browser!.newPage();
+        page.setDefaultTimeout(WAIT_MS);
+        page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
+        await page.goto(url);
+        return page;
+      };
+      const running = await startDeployment(base);
+      const home = await open(base);
+      const page = await open(`${base}deployment/${running}`);
+      const state = (which: Page) =>
+        which.$eval("#connection", (element) => (element as HTMLElement).dataset.state);
+
+      await t.step(
+        "the list and the deployment page name the instance that ran it, only when there is one",
+        async () => {
+          await waitFor(home, `document.querySelector("#connection").dataset.state === "live"`);
+          assert.equal(await text(home, `li[data-id="${ran.id}"] .instance`), "on web-2");
+          assert.equal(await home.$(`li[data-id="${running}"] .instance`), null);
+          const other = await open(`${base}deployment/${ran.id}`);
+          await waitFor(other, `!document.getElementById("instance-fact").hidden`);
+          assert.equal(await text(other, "#instance-fact"), "Instance web-2");
+          await other.close();
+          await waitFor(page, `document.getElementById("L3") !== null`);
+          assert.ok(await page.$eval("#instance-fact", (element) => (element as HTMLElement).hidden));
+        },
+      );
+
+      await t.step(
+        "Redis stopped: both pages say the server cannot reach its store, and keep trying",
+        async () => {
+          await redis.stop();
+          for (const which of [home, page]) {
+            await waitFor(
+              which,
+              `document.querySelector("#connection").textContent.includes("cannot reach its store")`,
+            );
+          }
+          // Several retries (200 to 400 ms apart) later, still trying, never given up.
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          for (const which of [home, page]) {
+            assert.equal(await state(which), "reconnecting");
+            assert.match(await text(which, "#connection"), /cannot reach its store/);
+          }
+        },
+      );
+
+      await t.step(
+        "Redis back: both go live again, and the log goes on with no gap and no duplicate",
+        async () => {
+          await redis.start();
+          await waitFor(home, `document.querySelector("#connection").dataset.state === "live"`);
+          await waitFor(
+            page,
+            `["live", "ended"].includes(document.querySelector("#connection").dataset.state)`,
+          );
+          // The deployment writes its lines for about 8 s.
+          await waitFor(page, `document.getElementById("L150") !== null`);
+          const numbers = await page.$$eval(
+            "#log .line",
+            (lines) => lines.map((line) => Number(line.id.slice(1))),
+          );
+          assert.deepEqual(
+            numbers,
+            Array.from({ length: 150 }, (_, i) => i + 1),
+          );
+        },
+      );
+      assert.deepEqual(errors, [], "no page threw an error");
+    } finally {
+      await browser?.close().catch(() => {});
+      connection.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     }

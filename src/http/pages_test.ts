@@ -28,6 +28,17 @@ Deno.test("renderRow() writes the row markup documented in static/index.html", (
   );
 });
 
+Deno.test("renderRow() names the instance after the short id only when the record has one, escaped", () => {
+  assert.match(
+    renderRow({ ...deployment, instance: "web-1" }),
+    /<a href="[^"]+"><code>0b6f5b8e<\/code><span class="instance"> on web-1<\/span><\/a> /,
+  );
+  assert.match(renderRow({ ...deployment, instance: "<b>x" }), /> on &#60;b&#62;x<\/span>/);
+  for (const instance of [null, undefined, ""]) {
+    assert.doesNotMatch(renderRow({ ...deployment, instance }), /instance/);
+  }
+});
+
 Deno.test("formatDuration() rounds down and switches units at a minute and an hour", () => {
   assert.equal(formatDuration(-5), "0s");
   assert.equal(formatDuration(42_999), "42s");

@@ -17,14 +17,21 @@ import type { Deployments } from "../runs/deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse } from "./events_response.ts";
+import {
+  type Health,
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+  unavailableEvent,
+  unavailableStreamResponse,
+} from "./health.ts";
 import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
+import { BodyLines, type LogAppend } from "./log_append.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages } from "./pages.ts";
 import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "../runs/runner.ts";
-import type { StartGuard } from "./start_guard.ts";
+import type { StartKeyGuard } from "./start_guard.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
 import type { ViewerLimit } from "./viewer_limit.ts";
 
@@ -33,6 +40,8 @@ export interface ServerContext {
   deployments: Deployments;
   store: LogStore;
   runner: Runner;
+  /** Lines from outside into the logs of unfinished deployments. */
+  logAppend: LogAppend;
   hub: LogHub;
   streams: OpenStreams;
   pages: Pages;
@@ -50,8 +59,20 @@ export interface ServerContext {
   hostname?: string;
   /** Bytes that may wait for a slow viewer before it is disconnected. */
   maxQueueBytes?: number;
-  /** One deployment per press of Start. */
-  startGuard: StartGuard;
+  /** One deployment per press of Start (across the cluster, with a guard on the shared store). */
+  startGuard: StartKeyGuard;
+  /**
+   * Whether the store that a cluster shares can be reached (see `health.ts`): in a cluster, the instance's
+   * `RedisConnection`. None with files: always healthy.
+   */
+  health?: Health;
+  /** This instance's name (`--instance`), for `/metrics`. */
+  instance?: string;
+  /**
+   * The reconnection delay sent to event streams while the store is away, in milliseconds; each stream is
+   * given a delay between this and twice this. Default 2000.
+   */
+  unavailableRetryMs?: number;
 }
 
 /** What one request's handler gets besides the request. */
@@ -83,9 +104,10 @@ const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
-    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard }) => {
+    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
+      await refuseWhileAway(request, health, "start a deployment");
       const key = await startKey(request, maxBodyBytes);
-      const start = startGuard.start(key, async () => {
+      const start = await startGuard.start(key, async () => {
         const deployment = await runner.start(() =>
           deployments.create(runner.command).catch((error) => {
             // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
@@ -115,19 +137,27 @@ const ROUTES: Route[] = [
     GET: (_, context) => context.pages.deployment(known(context)),
   }),
   route("/events", {
-    GET: (_, context) => deploymentsFeedResponse(context.deployments, context.openStream()),
+    GET: (_, context) =>
+      unavailableStream(context) ?? deploymentsFeedResponse(context.deployments, context.openStream()),
   }),
-  route("/events/:id", { GET: (request, context) => eventsResponse(request, known(context), context) }),
+  route("/events/:id", {
+    GET: (request, context) => {
+      const deployment = known(context);
+      return unavailableStream(context) ?? eventsResponse(request, deployment, context);
+    },
+  }),
   route("/deployments/:id/log", {
-    GET: async (_, context) =>
-      new Response(await context.store.readRaw(known(context).id), {
-        headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
-      }),
+    GET: async (request, context) =>
+      await refuseWhileAway(request, context.health, "read the log") ??
+        new Response(await context.store.readRaw(known(context).id), {
+          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
+        }),
   }),
   route("/api/deployments", { GET: (_, { deployments }) => Response.json(deployments.list()) }),
   route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
   route("/api/deployments/:id/cancel", {
     POST: async (request, context) => {
+      await refuseWhileAway(request, context.health, "cancel a deployment");
       await discardBody(request, [...FORM_TYPES, "application/json"], context.maxBodyBytes);
       const deployment = known(context);
       if (isFinal(deployment.status)) {
@@ -135,6 +165,22 @@ const ROUTES: Route[] = [
       }
       await context.runner.cancel(deployment.id);
       return Response.json(context.deployments.get(deployment.id));
+    },
+  }),
+  route("/api/deployments/:id/log", {
+    POST: async (request, context) => {
+      const { id } = known(context);
+      await refuseWhileAway(request, context.health, "append to a log");
+      const type = mediaType(request);
+      if (type !== "text/plain") {
+        await request.body?.cancel();
+        throw new HttpError(415, `Unsupported content type ${type || "(none)"}; expected text/plain`);
+      }
+      // Before the body is read: an ended deployment is refused without waiting for it.
+      context.logAppend.checkOpen(id);
+      const lines = new BodyLines();
+      await readBody(request, context.maxBodyBytes, (chunk) => lines.push(chunk));
+      return Response.json(await context.logAppend.append(id, lines.end()));
     },
   }),
   route("/static/:file", {
@@ -157,15 +203,29 @@ const ROUTES: Route[] = [
       return new Response(null, { status: 303, headers });
     },
   }, true),
-  route("/healthz", { GET: () => new Response("ok\n") }, true),
+  route("/healthz", {
+    GET: (_, { health }) =>
+      health?.problem === undefined
+        ? new Response("ok\n")
+        // For a load balancer: this instance cannot serve now. The reason is for whoever looks.
+        : new Response(`unavailable: ${health.problem}\n`, {
+          status: 503,
+          headers: {
+            "content-type": "text/plain; charset=utf-8",
+            "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS),
+          },
+        }),
+  }, true),
   route("/metrics", {
-    GET: (_, { metrics, deployments, hub, streams }) =>
+    GET: (_, { metrics, deployments, hub, streams, health, instance }) =>
       new Response(
         metrics.render({
           deploymentsByStatus: deployments.countByStatus(),
           logViewers: hub.viewerCount,
           followedLogs: hub.followedCount,
           openStreams: streams.size,
+          redisUp: health === undefined ? undefined : health.problem === undefined,
+          instance,
         }),
         { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } },
       ),
@@ -202,6 +262,13 @@ export function createHandler(
     maxQueueBytes: context.maxQueueBytes,
     onOverflow: () => context.metrics.slowViewersDisconnected++,
   };
+  // The store went away: every stream ends, and its client comes back (with Last-Event-ID) after a delay.
+  context.health?.addEventListener("down", () => {
+    const problem = context.health?.problem;
+    if (problem !== undefined) {
+      context.streams.endAll(unavailableEvent(problem, context.unavailableRetryMs ?? DEFAULT_RETRY_MS));
+    }
+  });
   return async (request, info) => {
     const peer = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
     const forwarded = context.trustedProxies?.clientAddress(peer, request.headers.get("x-forwarded-for"));
@@ -468,6 +535,33 @@ function openStream(
   context.streams.add(stream);
   context.metrics.eventStreamsOpened++;
   return stream;
+}
+
+const DEFAULT_RETRY_MS = 2000;
+
+/**
+ * While the store is away, refuses what needs it (503 with Retry-After; the body is let go unread). Resolves
+ * with nothing otherwise.
+ */
+async function refuseWhileAway(
+  request: Request,
+  health: Health | undefined,
+  what: string,
+): Promise<undefined> {
+  if (health?.problem === undefined) return undefined;
+  await request.body?.cancel();
+  throw new HttpError(
+    503,
+    `Cannot ${what} now: the store cannot be reached (${health.problem}); try again shortly`,
+    { "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+  );
+}
+
+/** While the store is away, the answer to a new event stream (see `health.ts`); else `undefined`. */
+function unavailableStream({ health, unavailableRetryMs }: RequestContext): Response | undefined {
+  const problem = health?.problem;
+  if (problem === undefined) return undefined;
+  return unavailableStreamResponse(problem, unavailableRetryMs ?? DEFAULT_RETRY_MS);
 }
 
 /** The deployment a route's `:id` names; 404 for anything but a known canonical id. */

@@ -3,7 +3,9 @@
  * One deployment per press of Start. The home page's form carries a fresh key (an API client may send one as
  * `Idempotency-Key`); the same key sent again within a short window, by a double click without JavaScript or a
  * request sent twice, gets the deployment the first one made instead of a second one. A failed start frees its
- * key, so trying again works.
+ * key, so trying again works. {@linkcode StartGuard} remembers the keys in this process; a guard on a store
+ * that several instances share (`RedisStartGuard`) implements {@linkcode StartKeyGuard} as well, so that the same
+ * key sent to two instances starts one deployment.
  */
 
 import type { Deployment } from "../logs/deployment.ts";
@@ -27,8 +29,28 @@ export interface Start {
   repeated: boolean;
 }
 
-/** Remembers the keys of recent starts. */
-export class StartGuard {
+/** What the routes need of a guard: the start of a key, made once. */
+export interface StartKeyGuard {
+  /** Calls `create` unless a start with `key` (if any) was made within the window. 400 for a malformed key. */
+  start(key: string | null | undefined, create: () => Promise<Deployment>): Start | Promise<Start>;
+}
+
+/**
+ * A key as sent, without the quotes the draft standard puts around it; `undefined` for none. Throws 400 for a
+ * malformed one.
+ */
+export function parseStartKey(key: string | null | undefined): string | undefined {
+  if (key === null || key === undefined || key === "") return undefined;
+  // The draft standard sends it as a quoted string: `Idempotency-Key: "8e03978e-…"`.
+  if (key.length > 1 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1);
+  if (!KEY.test(key)) {
+    throw new HttpError(400, "Cannot use the start key: expected 1 to 255 visible ASCII characters");
+  }
+  return key;
+}
+
+/** Remembers the keys of recent starts, in this process. */
+export class StartGuard implements StartKeyGuard {
   #recent = new Map<string, { at: number; deployment: Promise<Deployment> }>();
   #windowMs: number;
   #maxKeys: number;
@@ -39,13 +61,9 @@ export class StartGuard {
   }
 
   /** Calls `create` unless a start with `key` (if any) was made within the window. 400 for a malformed key. */
-  start(key: string | null | undefined, create: () => Promise<Deployment>): Start {
-    if (key === null || key === undefined || key === "") return { deployment: create(), repeated: false };
-    // The draft standard sends it as a quoted string: `Idempotency-Key: "8e03978e-…"`.
-    if (key.length > 1 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1);
-    if (!KEY.test(key)) {
-      throw new HttpError(400, "Cannot use the start key: expected 1 to 255 visible ASCII characters");
-    }
+  start(sent: string | null | undefined, create: () => Promise<Deployment>): Start {
+    const key = parseStartKey(sent);
+    if (key === undefined) return { deployment: create(), repeated: false };
     const now = Date.now();
     this.#forgetOld(now);
     const earlier = this.#recent.get(key);

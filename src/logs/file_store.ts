@@ -51,6 +51,11 @@ export class FileStore implements LogStore {
   #index = new LineIndex();
   /** The count of each log under way, which later counts of the same log wait for. */
   #counting = new Map<string, Promise<number>>();
+  /**
+   * The last write under way to each log, which the next write of any appender of that log waits for: so that
+   * no other write of this store lands between a write's count of the lines before it and its own lines.
+   */
+  #writes = new Map<string, Promise<void>>();
 
   private constructor(dir: string, lock: DirectoryLock, options: FileStoreOptions) {
     this.#dir = dir;
@@ -115,8 +120,9 @@ export class FileStore implements LogStore {
     const path = this.#path(id, "log");
     let file = openForAppending(path);
     let inode = (await file.stat()).ino;
-    // Writes are chained so that lines from two sources (stdout, stderr) never interleave within a line.
-    let last: Promise<void> = Promise.resolve();
+    // Writes are chained, with those of every other appender of the log, so that lines from two sources
+    // (stdout, stderr, lines posted to the API) never interleave within a line and are numbered right.
+    const writes = this.#writes;
     // After a failed write nothing more is written: lines after a gap would read as if none were lost.
     let failure: unknown;
     let closed = false;
@@ -128,7 +134,7 @@ export class FileStore implements LogStore {
     return {
       write(lines: string[]): Promise<number> {
         const bytes = encoder.encode(lines.length === 0 ? "" : lines.join("\n") + "\n");
-        const written = last.then(async () => {
+        const written = (writes.get(id) ?? Promise.resolve()).then(async () => {
           if (failure !== undefined) throw failure;
           let before = 0;
           let done = 0;
@@ -162,7 +168,9 @@ export class FileStore implements LogStore {
             throw error;
           }
         });
-        last = written.then(() => {}, () => {});
+        const settled = written.then(() => {}, () => {});
+        writes.set(id, settled);
+        settled.then(() => writes.get(id) === settled && writes.delete(id));
         return written;
       },
       close: () => {

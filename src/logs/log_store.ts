@@ -70,7 +70,7 @@ export interface LogAppender {
 export interface LogFollowHandlers {
   /** New complete lines were appended. */
   onLines(batch: LineBatch): void;
-  /** The log was truncated, replaced or deleted: line numbers start over. */
+  /** The log was truncated, replaced or deleted, or the store lost it (Redis lost its data): numbers start over. */
   onReset(): void;
   /**
    * Between the pieces of a long read (a burst), the follower waits for what this returns, if anything: so it

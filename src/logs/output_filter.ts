@@ -15,6 +15,8 @@ export interface OutputFilterOptions {
   secrets?: readonly string[];
   /** Bytes of log allowed (UTF-8, line endings included); output past it is dropped. Default: no cap. */
   maxBytes?: number;
+  /** Bytes the log holds already, counted against `maxBytes` (lines appended to a log written before). Default 0. */
+  writtenBytes?: number;
 }
 
 const encoder = new TextEncoder();
@@ -59,6 +61,7 @@ export class OutputFilter {
     this.#secrets = [...new Set([...secrets, ...secrets.flatMap(encodedForms), ...anywhere])]
       .sort((a, b) => b.length - a.length);
     this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#bytes = options.writtenBytes ?? 0;
   }
 
   /**

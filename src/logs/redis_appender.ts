@@ -81,6 +81,8 @@ export class RedisAppender implements LogAppender {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #stopped = false;
+  /** Those waiting for the queue to be empty. */
+  #drainWaiters: (() => void)[] = [];
 
   constructor(call: AppendCall, options: RedisAppenderOptions) {
     this.#append = call;
@@ -98,9 +100,15 @@ export class RedisAppender implements LogAppender {
     return this.#token;
   }
 
-  /** True while lines are waiting to be written (or being written). */
-  get pending(): boolean {
-    return this.#queue.length > 0;
+  /** What the log is called in messages: the deployment's id. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Resolves once nothing is waiting to be written (or the appender stopped). */
+  whenWritten(): Promise<void> {
+    if (this.#queue.length === 0 || this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
   /**
@@ -194,6 +202,7 @@ export class RedisAppender implements LogAppender {
     } finally {
       this.#sending = false;
     }
+    if (this.#queue.length === 0) this.#drained();
     if (this.#closed && this.#queue.length === 0) this.#done();
   }
 
@@ -312,6 +321,10 @@ export class RedisAppender implements LogAppender {
     ];
     notice.size = notice.lines[0].length + 1;
     this.#queuedSize += notice.size;
+  }
+
+  #drained(): void {
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
   }
 
   #done(): void {

@@ -49,7 +49,7 @@ export class RedisLogReader {
     this.#blockMs = options.blockMs ?? 10_000;
     this.#count = options.count ?? 1000;
     this.#retryMs = options.retryMs ?? 1000;
-    this.#run();
+    this.#run().catch((error) => console.error("shiplog: the reader of the followed logs stopped:", error));
   }
 
   /** Follows stream `key` from line `nextLine` on. */
@@ -170,9 +170,14 @@ export class RedisLogReader {
       const batches = entriesToBatches(entries);
       const after = sent.get(key) ?? Number.MAX_SAFE_INTEGER;
       for (const follower of followers) {
-        for (const batch of batches) {
-          if (follower.paused) break;
-          if (follower.take(batch, after)) follower.pace();
+        try {
+          for (const batch of batches) {
+            if (follower.paused) break;
+            if (follower.take(batch, after)) follower.pace();
+          }
+        } catch (error) {
+          // A follower's own failure: the others, and the reader, go on.
+          console.error(`shiplog: a follower of ${key} failed:`, error);
         }
       }
     }

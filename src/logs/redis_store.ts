@@ -11,7 +11,7 @@
 
 import type { RedisClient, RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
-import { type Deployment, isDeployment } from "./deployment.ts";
+import { type Deployment, isDeployment, isFinal } from "./deployment.ts";
 import {
   type AppenderOptions,
   type LineBatch,
@@ -38,6 +38,8 @@ export interface RedisStoreOptions {
   pageLines?: number;
 }
 
+/** The longest a record's end waits for the output its appenders kept while Redis was away. */
+const FLUSH_WAIT_MS = 2000;
 /** How many records one `MGET` reads. */
 const RECORDS_PER_READ = 500;
 const encoder = new TextEncoder();
@@ -122,6 +124,8 @@ export class RedisStore extends EventTarget implements LogStore {
   }
 
   async save(deployment: Deployment): Promise<void> {
+    // An end is written after the output kept while Redis was away: viewers end at the end, after the last line.
+    if (isFinal(deployment.status)) await this.#outputWritten(deployment.id);
     const reply = await this.#scripts.save.run(
       this.#commands,
       [this.#key("deployment", deployment.id), this.#key("deployments")],
@@ -242,6 +246,21 @@ export class RedisStore extends EventTarget implements LogStore {
       }
       if (!Array.isArray(reply) || reply.length < count) return;
     }
+  }
+
+  /**
+   * Waits, while Redis can be reached and at most `FLUSH_WAIT_MS`, until the appenders of deployment `id` have
+   * written what they kept.
+   */
+  async #outputWritten(id: string): Promise<void> {
+    const waits = [...this.#appenders].filter((appender) => appender.name === id).map((a) => a.whenWritten());
+    if (waits.length === 0 || this.#connection.problem !== undefined) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(waits),
+      new Promise((resolve) => timer = setTimeout(resolve, FLUSH_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Redis is back: first whether it kept its data, then the followers read on and the appenders write. */

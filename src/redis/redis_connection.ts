@@ -95,7 +95,9 @@ export class RedisConnection extends EventTarget {
         }),
       ]);
     } catch (error) {
+      // Its wait to reconnect ends on its own timer: nothing of it outlives this.
       base.destroy();
+      await new Promise((resolve) => setTimeout(resolve, MAX_RECONNECT_DELAY_MS + 20));
       throw error;
     } finally {
       clearTimeout(timer);
@@ -129,11 +131,17 @@ export class RedisConnection extends EventTarget {
     await (await this.#subscriber).subscribe(channel, listener);
   }
 
-  /** Closes every connection. */
-  close(): void {
+  /**
+   * Closes every connection. Resolves once nothing of them is left: a client waiting to reconnect (Redis away)
+   * notices only when its wait is over, at most {@linkcode MAX_RECONNECT_DELAY_MS} later.
+   */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const client of [this.#base, ...this.#others]) client.destroy();
+    const clients = [this.#base, ...this.#others];
+    const waiting = clients.some((client) => client.isOpen && !client.isReady);
+    for (const client of clients) client.destroy();
+    if (waiting) await new Promise((resolve) => setTimeout(resolve, MAX_RECONNECT_DELAY_MS + 20));
   }
 
   async #open(): Promise<RedisClient> {

@@ -6,11 +6,13 @@
  * where they fail: CI installs it.
  */
 
+import { fileURLToPath } from "node:url";
 import { makeTempDir, type TempDir, waitFor } from "./test_helpers.ts";
 
 /** `SHIPLOG_TEST_REDIS_SERVER` names another binary (or none, to check the skip and CI rules). */
 const BINARY = Deno.env.get("SHIPLOG_TEST_REDIS_SERVER") ?? "redis-server";
 const inCi = Deno.env.get("CI") === "true";
+const CONFIG = fileURLToPath(new URL("../../deploy/redis.conf", import.meta.url));
 
 function findBinary(): boolean {
   try {
@@ -67,6 +69,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   const launch = async () => {
     const args = [
+      // The settings the README recommends; those below are this test's own.
+      CONFIG,
       "--port",
       String(port),
       "--bind",

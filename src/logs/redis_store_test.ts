@@ -1,0 +1,473 @@
+/**
+ * Tests of what only the Redis store has, on a real `redis-server` per test: several instances on one Redis,
+ * Redis restarted (with its append-only file, or without its data), Redis down while a deployment writes, the
+ * connections it takes, and its scripts. What every store must do is in `log_store_contract_test.ts`.
+ */
+
+import assert from "node:assert/strict";
+import { type Deployment } from "./deployment.ts";
+import { type LogFollowHandlers, RecordEndedError, StoreUnavailableError } from "./log_store.ts";
+import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
+import { RedisConnection } from "../redis/redis_connection.ts";
+import { RedisScript } from "../redis/redis_script.ts";
+import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
+import { delay, deploymentRecord, waitFor, withDeadline } from "../testing/test_helpers.ts";
+
+const PREFIX = "t";
+
+/** One shiplog instance's store on `server`: its own connection; both closed when disposed. */
+async function openInstance(server: RedisServer, options: RedisStoreOptions = {}) {
+  const connection = await RedisConnection.connect(server.url, { prefix: PREFIX, commandTimeoutMs: 2000 });
+  const store = await RedisStore.open(connection, options);
+  return {
+    store,
+    connection,
+    async [Symbol.asyncDispose]() {
+      await store.close();
+      connection.close();
+    },
+  };
+}
+
+/** Follows a log and records what it is told as `"<number>:<text>"` and `"reset"`. */
+async function follow(store: RedisStore, id: string, extra: Partial<LogFollowHandlers> = {}) {
+  const events: string[] = [];
+  const follower = await store.follow(id, {
+    onLines: (batch) => batch.lines.forEach((line, i) => events.push(`${batch.firstLine + i}:${line}`)),
+    onReset: () => events.push("reset"),
+    ...extra,
+  });
+  return { follower, events, [Symbol.dispose]: () => follower.close() };
+}
+
+async function readAll(store: RedisStore, id: string): Promise<string[]> {
+  const all: string[] = [];
+  for await (const batch of store.readLines(id, 0)) {
+    batch.lines.forEach((line, i) => all.push(`${batch.firstLine + i}:${line}`));
+  }
+  return all;
+}
+
+function numbered(prefix: string, from: number, to: number): string[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => `${from + i}:${prefix}${from + i}`);
+}
+
+/** How many times Redis ran a command since it started (`INFO commandstats`). */
+async function callsOf(server: RedisServer, command: string): Promise<number> {
+  const stats = await server.cli("INFO", "commandstats");
+  return Number(stats.match(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m"))?.[1] ?? 0);
+}
+
+/** The clients connected to Redis, without the `redis-cli` that asks. */
+async function clientCount(server: RedisServer): Promise<number> {
+  const clients = (await server.cli("CLIENT", "LIST")).split("\n").filter((line) => line.startsWith("id="));
+  return clients.filter((line) => !line.includes("cmd=client|list")).length;
+}
+
+Deno.test({
+  name: "RedisStore.save() refuses to change an ended record, from any instance, and takes the same again",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using one = await openInstance(server);
+    await using two = await openInstance(server);
+    const queued = deploymentRecord();
+    await one.store.save(queued);
+    const running: Deployment = { ...queued, status: "running", startedAt: "2026-11-24T08:00:01.000Z" };
+    await two.store.save(running);
+    const interrupted: Deployment = {
+      ...running,
+      status: "interrupted",
+      finishedAt: "2026-11-24T08:00:30.000Z",
+      reason: "instance a was lost",
+    };
+    await two.store.save(interrupted);
+    // The instance that ran it did not hear in time, and says it succeeded.
+    const succeeded: Deployment = { ...running, status: "succeeded", finishedAt: "2026-11-24T08:00:31.000Z" };
+    await assert.rejects(one.store.save(succeeded), (error) => {
+      assert.ok(error instanceof RecordEndedError);
+      assert.deepEqual(error.stored, interrupted);
+      return true;
+    });
+    await assert.rejects(one.store.save(running), RecordEndedError);
+    // The same record again, in another order of fields, is no change: taken.
+    const { reason, id, ...rest } = interrupted;
+    await one.store.save({ reason, ...rest, id });
+    await one.store.save(interrupted);
+    assert.deepEqual(await one.store.list(), [interrupted]);
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore.save() and remove() announce each change on P:changes; a removed deployment leaves no key",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server);
+    const messages: unknown[] = [];
+    await instance.connection.subscribe(`${PREFIX}:changes`, (message) => messages.push(JSON.parse(message)));
+    const record = deploymentRecord();
+    await instance.store.save(record);
+    const appender = await instance.store.openAppender(record.id);
+    await appender.write(["a line"]);
+    appender.close();
+    await waitFor("the change", () => messages.length === 1);
+    assert.deepEqual(messages[0], { change: record });
+    const keysOf = async () => (await server.cli("--scan", "--pattern", `${PREFIX}:*`)).split("\n").sort();
+    assert.deepEqual(await keysOf(), [
+      `${PREFIX}:deployment:${record.id}`,
+      `${PREFIX}:deployments`,
+      `${PREFIX}:epoch`,
+      `${PREFIX}:log:${record.id}`,
+      `${PREFIX}:log:${record.id}:info`,
+    ]);
+    await instance.store.remove(record.id);
+    await waitFor("the removal", () => messages.length === 2);
+    assert.deepEqual(messages[1], { remove: record.id });
+    assert.deepEqual(await keysOf(), [`${PREFIX}:epoch`]);
+  },
+});
+
+Deno.test({
+  name: "RedisStore: a line written through one instance reaches a follower on another",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using writer = await openInstance(server);
+    await using viewer = await openInstance(server);
+    const id = crypto.randomUUID();
+    using followed = await follow(viewer.store, id);
+    const appender = await writer.store.openAppender(id);
+    const started = performance.now();
+    await appender.write(["across instances"]);
+    await waitFor("the line on the other instance", () => followed.events.length === 1);
+    assert.deepEqual(followed.events, ["1:across instances"]);
+    assert.ok(performance.now() - started < 500, "within a fraction of the block timeout");
+    appender.close();
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: a log followed while the read blocks is read at once (CLIENT UNBLOCK), not at the timeout",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { blockMs: 20_000 });
+    using first = await follow(instance.store, crypto.randomUUID());
+    // The read of the first log is blocked in Redis by now.
+    await waitFor("the blocked read", async () => (await server.cli("CLIENT", "LIST")).includes("cmd=xread"));
+    const id = crypto.randomUUID();
+    using second = await follow(instance.store, id);
+    const appender = await instance.store.openAppender(id);
+    const started = performance.now();
+    await appender.write(["to the second"]);
+    await waitFor("the second log's line", () => second.events.length === 1, { timeoutMs: 2000 });
+    assert.ok(performance.now() - started < 1000);
+    assert.deepEqual(first.events, []);
+    appender.close();
+  },
+});
+
+Deno.test({
+  name: "RedisStore: 50 followed logs take no more connections than one (commands, one blocking, pub/sub)",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server);
+    await instance.connection.subscribe(`${PREFIX}:changes`, () => {});
+    const before = await clientCount(server);
+    assert.equal(before, 3, "commands, the blocking reader, pub/sub");
+    const ids = Array.from({ length: 50 }, () => crypto.randomUUID());
+    const followed = await Promise.all(ids.map((id) => follow(instance.store, id)));
+    const appender = await instance.store.openAppender(ids[0]);
+    for (const [i, id] of ids.entries()) {
+      const log = await instance.store.openAppender(id);
+      await log.write([`line of log ${i}`]);
+      log.close();
+    }
+    await waitFor("a line in every log", () => followed.every((log) => log.events.length === 1));
+    followed.forEach((log, i) => assert.deepEqual(log.events, [`1:line of log ${i}`]));
+    assert.equal(await clientCount(server), before);
+    appender.close();
+    for (const log of followed) log.follower.close();
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: a batch goes in one script call per 1000 lines, and a follower gets a burst in few reads",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server);
+    const id = crypto.randomUUID();
+    using followed = await follow(instance.store, id);
+    const appender = await instance.store.openAppender(id);
+    // The first call loads the script into Redis (EVALSHA, then EVAL): counted from the next one.
+    assert.equal(await appender.write([]), 1);
+    const calls = await callsOf(server, "evalsha") + await callsOf(server, "eval");
+    assert.equal(await appender.write(Array.from({ length: 100 }, (_, i) => `line ${i + 1}`)), 1);
+    assert.equal(await callsOf(server, "evalsha") + await callsOf(server, "eval") - calls, 1);
+    assert.equal(await appender.write(Array.from({ length: 2500 }, (_, i) => `line ${i + 101}`)), 101);
+    assert.equal(await callsOf(server, "evalsha") + await callsOf(server, "eval") - calls, 4);
+    await waitFor("the burst", () => followed.events.length === 2600);
+    assert.deepEqual(followed.events, numbered("line ", 1, 2600));
+    // Read by the reader, a page of up to 1000 lines at a time: not a range per line.
+    assert.ok(await callsOf(server, "xread") < 20, `${await callsOf(server, "xread")} reads`);
+    assert.equal(await callsOf(server, "xrange"), 0);
+    appender.close();
+  },
+});
+
+Deno.test({
+  name: "append.lua: the same call again (a retry after a lost answer) writes nothing and answers the same",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    const connection = await RedisConnection.connect(server.url);
+    try {
+      const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url));
+      const keys = ["s", "s:info"];
+      assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
+      assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
+      assert.equal(await script.run(connection.commands, keys, ["other", "1", "c"]), 3);
+      assert.equal(await script.run(connection.commands, keys, ["token", "2", "d"]), 4);
+      assert.equal(await server.cli("XLEN", "s"), "4");
+      assert.equal(await server.cli("HGET", "s:info", "lines"), "4");
+      assert.equal(await server.cli("HGET", "s:info", "bytes"), "8");
+    } finally {
+      connection.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: while Redis is down a write resolves at once and keeps its lines; all are written once it is back",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { retryMs: 200 });
+    const id = crypto.randomUUID();
+    const appender = await instance.store.openAppender(id);
+    assert.equal(await appender.write(["line 1", "line 2"]), 1);
+    await server.stop();
+    await waitFor("Redis seen down", () => instance.connection.problem !== undefined);
+    for (let i = 3; i <= 2000; i += 2) {
+      assert.equal(
+        await withDeadline("a write while down", appender.write([`line ${i}`, `line ${i + 1}`]), 500),
+        0,
+      );
+    }
+    appender.close(); // what it keeps is still written
+    await server.start();
+    await waitFor(
+      "every line in Redis",
+      async () => (await instance.store.countLines(id).catch(() => 0)) === 2000,
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    assert.deepEqual(await readAll(instance.store, id), numbered("line ", 1, 2000));
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: past the buffer's bound output is dropped, with one notice line, and output after it is written",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { retryMs: 200, maxBufferBytes: 1000 });
+    const id = crypto.randomUUID();
+    const appender = await instance.store.openAppender(id);
+    await server.stop();
+    await waitFor("Redis seen down", () => instance.connection.problem !== undefined);
+    // 100 lines of 10 characters: the bound holds 90 of them (11 each with its line feed).
+    for (let i = 1; i <= 100; i++) await appender.write([`kept ${String(i).padStart(5, "0")}`]);
+    await server.start();
+    await waitFor("Redis seen up", () => instance.connection.problem === undefined, { timeoutMs: 10_000 });
+    await waitFor("the kept lines and the notice", async () => (await instance.store.countLines(id)) === 91, {
+      timeoutMs: 10_000,
+    });
+    assert.equal(await appender.write(["after"]), 92);
+    appender.close();
+    const all = await readAll(instance.store, id);
+    assert.deepEqual(
+      all.slice(0, 90),
+      Array.from({ length: 90 }, (_, i) => `${i + 1}:kept ${String(i + 1).padStart(5, "0")}`),
+    );
+    assert.deepEqual(all.slice(90), [
+      "91:[shiplog] Redis was unreachable: 10 lines (110 bytes) of output were dropped",
+      "92:after",
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: an appender opened without bufferWhileAway rejects with StoreUnavailableError while Redis is down",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server);
+    const id = crypto.randomUUID();
+    const appender = await instance.store.openAppender(id, { bufferWhileAway: false });
+    assert.equal(await appender.write(["before"]), 1);
+    await server.stop();
+    await waitFor("Redis seen down", () => instance.connection.problem !== undefined);
+    await assert.rejects(
+      withDeadline("a write while down", appender.write(["lost"]), 3000),
+      StoreUnavailableError,
+    );
+    await server.start();
+    await waitFor("Redis seen up", () => instance.connection.problem === undefined, { timeoutMs: 10_000 });
+    assert.equal(await appender.write(["after"]), 2);
+    appender.close();
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: a follower and a writer survive a Redis restart with its data (AOF): no gap, no duplicate",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: true });
+    await using writer = await openInstance(server, { retryMs: 100 });
+    await using viewer = await openInstance(server, { retryMs: 100 });
+    const id = crypto.randomUUID();
+    using followed = await follow(viewer.store, id);
+    const appender = await writer.store.openAppender(id);
+    let written = 0;
+    let writing = true;
+    const writes = (async () => {
+      while (writing) {
+        await appender.write(Array.from({ length: 5 }, (_, i) => `line ${written + i + 1}`));
+        written += 5;
+        await delay(2);
+      }
+    })();
+    await waitFor("lines before the restart", () => followed.events.length >= 200);
+    await server.stop();
+    await delay(300);
+    await server.start();
+    const restartedAt = written;
+    await waitFor("writes well after the restart", () => written >= restartedAt + 300, { timeoutMs: 10_000 });
+    writing = false;
+    await writes;
+    appender.close();
+    await waitFor("every line at the follower", () => followed.events.length >= written, {
+      timeoutMs: 10_000,
+    });
+    assert.deepEqual(followed.events, numbered("line ", 1, written));
+    assert.deepEqual(await readAll(viewer.store, id), numbered("line ", 1, written));
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: Redis restarted without its data: followers reset, an epoch event, numbers start at 1 again",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: false });
+    await using instance = await openInstance(server, { retryMs: 100 });
+    await using other = await openInstance(server, { retryMs: 100 });
+    let epochs = 0;
+    instance.store.addEventListener("epoch", () => epochs++);
+    let otherEpochs = 0;
+    other.store.addEventListener("epoch", () => otherEpochs++);
+    const epoch = instance.store.epoch;
+    assert.equal(other.store.epoch, epoch, "the instances agree on one epoch");
+    const record = deploymentRecord();
+    await instance.store.save(record);
+    const id = record.id;
+    const appender = await instance.store.openAppender(id);
+    await appender.write(["old 1", "old 2"]);
+    using followed = await follow(other.store, id);
+    await server.start({ wipe: true });
+    await waitFor("the reset on both instances", () => epochs === 1 && otherEpochs === 1, {
+      timeoutMs: 10_000,
+    });
+    assert.notEqual(instance.store.epoch, epoch);
+    assert.equal(instance.store.epoch, other.store.epoch, "the instances agree on the new epoch");
+    assert.deepEqual(followed.events, ["reset"]);
+    assert.deepEqual(
+      await instance.store.list(),
+      [],
+      "the records are gone: whoever holds them writes them again",
+    );
+    assert.equal(await appender.write(["new 1"]), 1);
+    await waitFor("the new line", () => followed.events.length === 2);
+    assert.deepEqual(followed.events, ["reset", "1:new 1"]);
+    appender.close();
+  },
+});
+
+Deno.test({
+  name: "RedisStore.close() stops the reader: a follower hears nothing more; the connection stays open",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server);
+    await using writer = await openInstance(server);
+    const id = crypto.randomUUID();
+    using followed = await follow(instance.store, id);
+    await instance.store.close();
+    const appender = await writer.store.openAppender(id);
+    await appender.write(["after close"]);
+    appender.close();
+    await delay(100);
+    assert.deepEqual(followed.events, []);
+    assert.equal(await instance.connection.commands.sendCommand(["PING"]), "PONG");
+  },
+});
+
+Deno.test({
+  name: "RedisStore.save() of an end waits for the output kept while Redis was away: it is written first",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { retryMs: 60_000 });
+    const record = deploymentRecord({ status: "running", startedAt: "2026-11-24T08:00:01.000Z" });
+    await instance.store.save(record);
+    const appender = await instance.store.openAppender(record.id);
+    await server.stop();
+    await waitFor("Redis seen down", () => instance.connection.problem !== undefined);
+    for (let i = 0; i < 5000; i += 100) {
+      await appender.write(Array.from({ length: 100 }, (_, j) => `line ${i + j + 1}`));
+    }
+    appender.close();
+    // The runner saves the end as soon as Redis is back, as the store starts writing what it kept.
+    const saved = new Promise<void>((resolve, reject) => {
+      instance.connection.addEventListener("up", () => {
+        instance.store.save({ ...record, status: "succeeded", finishedAt: "2026-11-24T08:01:00.000Z" })
+          .then(resolve, reject);
+      }, { once: true });
+    });
+    await server.start();
+    await withDeadline("the save", saved, 10_000);
+    assert.equal(await instance.store.countLines(record.id), 5000);
+  },
+});
+
+Deno.test({
+  name: "RedisStore: nothing is read with no follower, and an idle follower costs one read per block timeout",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server, { blockMs: 200 });
+    await delay(500);
+    assert.equal(await callsOf(server, "xread"), 0, "no follower: no read");
+    const followed = await follow(instance.store, crypto.randomUUID());
+    await delay(1000);
+    const reads = await callsOf(server, "xread");
+    assert.ok(reads >= 3 && reads <= 7, `${reads} reads in 1 s with a block timeout of 200 ms`);
+    followed.follower.close();
+    await delay(500); // the read in flight times out, and is not sent again
+    const after = await callsOf(server, "xread");
+    await delay(500);
+    assert.equal(await callsOf(server, "xread"), after, "no read once the last follower closed");
+  },
+});
