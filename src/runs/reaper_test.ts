@@ -98,7 +98,7 @@ Deno.test({
       await reaper.close();
       records.close();
       await store.close();
-      connection.close();
+      await connection.close();
     }
   },
 });

@@ -53,7 +53,7 @@ Deno.test({
       for (const { connection, store, cluster } of opened) {
         await cluster.close();
         await store.close();
-        connection.close();
+        await connection.close();
       }
     }
   },

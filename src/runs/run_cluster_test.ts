@@ -77,13 +77,13 @@ async function startInstance(server: RedisServer, instance: string, options: Ins
       await deployments.saveUnsaved();
       await cluster.close();
       await store.close();
-      connection.close();
+      await connection.close();
     },
     /** Cut off as by kill -9: nothing more reaches Redis; then its processes are stopped. */
     async kill(): Promise<void> {
       if (gone) return;
       gone = true;
-      connection.close();
+      await connection.close();
       await cluster.close();
       await store.close();
       await runner.shutdown();
@@ -380,7 +380,7 @@ Deno.test({
       const id = JSON.parse(message).remove;
       if (typeof id === "string") removed.push(id);
     });
-    using _ = { [Symbol.dispose]: () => listener.close() };
+    await using _ = { [Symbol.asyncDispose]: () => listener.close() };
     await using a = await startInstance(server, "a", { command: "echo x", keep: 2 });
     await using b = await startInstance(server, "b", { command: "echo x", keep: 2 });
     const ids: string[] = [];
