@@ -5,26 +5,23 @@
  * deployments (recorded `interrupted`, so their viewers get `done`), end every other stream, close the store.
  */
 
+import { type Backend, openBackend } from "./backend.ts";
+import type { Config } from "./config.ts";
 import { Auth } from "./http/auth.ts";
 import { TrustedProxies } from "./http/client_address.ts";
-import type { Config } from "./config.ts";
-import { isFinal } from "./logs/deployment.ts";
-import { Deployments } from "./runs/deployments.ts";
-import { descriptorBudget, measureDescriptors } from "./http/descriptor_budget.ts";
+import { type DescriptorBudget, descriptorBudget, measureDescriptors } from "./http/descriptor_budget.ts";
 import { isSlowClientError, OpenStreams } from "./http/event_stream.ts";
-import { FileSessionStore } from "./http/file_session_store.ts";
-import { FileStore } from "./logs/file_store.ts";
 import { Listener } from "./http/listener.ts";
 import { LogAppend } from "./http/log_append.ts";
 import { LogHub } from "./http/log_hub.ts";
 import { Metrics } from "./http/metrics.ts";
-import { killOrphans } from "./runs/orphans.ts";
 import { Pages } from "./http/pages.ts";
 import { RequestLimit } from "./http/request_limit.ts";
-import { Runner } from "./runs/runner.ts";
 import { createHandler } from "./http/server.ts";
-import { StartGuard } from "./http/start_guard.ts";
 import { ViewerLimit } from "./http/viewer_limit.ts";
+import { isFinal } from "./logs/deployment.ts";
+import { killOrphans } from "./runs/orphans.ts";
+import { Runner } from "./runs/runner.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
 export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {
@@ -74,17 +71,6 @@ export interface App {
 /** Starts shiplog as configured. */
 export async function startApp(config: AppConfig, options: AppOptions = {}): Promise<App> {
   const pages = await Pages.load();
-  const store = await FileStore.open(config.dir, { pollIntervalMs: options.pollIntervalMs });
-  try {
-    return await startOn(store, pages, config, options);
-  } catch (error) {
-    // The directory's lock and watcher are let go: a caller that goes on (a test, say) may open it again.
-    await store.close();
-    throw error;
-  }
-}
-
-async function startOn(store: FileStore, pages: Pages, config: AppConfig, options: AppOptions): Promise<App> {
   // Before the previous run's deployments are recovered: a limit too low to serve exits having changed nothing.
   const budget = descriptorBudget({
     ...await measureDescriptors(),
@@ -92,17 +78,42 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     maxViewers: config.maxViewers,
     maxViewersPerClient: config.maxViewersPerClient,
   });
+  const backend = await openBackend(config, {
+    pollIntervalMs: options.pollIntervalMs,
+    graceMs: options.graceMs,
+  });
+  try {
+    return await startOn(backend, budget, pages, config, options);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+}
+
+async function startOn(
+  backend: Backend,
+  budget: DescriptorBudget,
+  pages: Pages,
+  config: AppConfig,
+  options: AppOptions,
+): Promise<App> {
+  const { store, deployments } = backend;
   // A default lowered to fit is what --help and the README say; a cap the operator asked for and cannot have is
   // worth a line.
   const askedForCaps = config.given.includes("maxViewers") || config.given.includes("maxViewersPerClient");
   if (budget.lowered && askedForCaps) console.error(`shiplog: ${budget.lowered}`);
-  const deployments = await Deployments.load(store, { keep: config.keep });
   const reaped = await killOrphans(deployments.interruptedAtLoad);
   if (reaped > 0) {
     console.error(`shiplog: stopped ${reaped} process group(s) left running by a previous shiplog`);
   }
-  // The command does not inherit the token, but may know it another way (a script that reads the file).
-  const secrets = [...config.secrets ?? [], ...config.token === undefined ? [] : [config.token]];
+  // The command inherits neither the token nor the Redis URL, but may know them another way (a script that
+  // reads the file).
+  const redisPassword = config.redis === undefined ? "" : decodeURIComponent(new URL(config.redis).password);
+  const secrets = [
+    ...config.secrets ?? [],
+    ...config.token === undefined ? [] : [config.token],
+    ...redisPassword === "" ? [] : [redisPassword],
+  ];
   const runner = new Runner(deployments, store, {
     command: config.command,
     env: config.commandEnv,
@@ -112,18 +123,17 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
     simulationLineDelayMs: options.simulationLineDelayMs,
     secrets,
     maxLogBytes: config.maxLogBytes,
+    queue: backend.queue,
   });
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(config.heartbeatSeconds * 1000);
   const metrics = new Metrics();
-  const auth = config.token === undefined
-    ? undefined
-    : Auth.create(config.token, await FileSessionStore.open(config.dir), {
-      secure: config.tls !== undefined,
-      maxFailures: options.maxAuthFailures,
-      intervalMs: options.authIntervalMs,
-      sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
-    });
+  const auth = config.token === undefined ? undefined : Auth.create(config.token, await backend.sessions(), {
+    secure: config.tls !== undefined,
+    maxFailures: options.maxAuthFailures,
+    intervalMs: options.authIntervalMs,
+    sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
+  });
   const handler = createHandler({
     deployments,
     store,
@@ -138,7 +148,9 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
       : undefined,
     viewerLimit: new ViewerLimit(budget.maxViewers, budget.maxViewersPerClient),
     requestLimit: budget.maxConnections === Infinity ? undefined : new RequestLimit(budget.maxConnections),
-    startGuard: new StartGuard(),
+    startGuard: backend.startGuard,
+    health: backend.health,
+    instance: config.instance,
     // Lines sent from outside meet the rules of the command's own output.
     logAppend: new LogAppend(deployments, store, { secrets, maxLogBytes: config.maxLogBytes }),
     maxBodyBytes: config.maxBodyBytes,
@@ -175,7 +187,7 @@ async function startOn(store: FileStore, pages: Pages, config: AppConfig, option
         streams.closeAll();
         hub.close();
         await closed;
-        await store.close();
+        await backend.close();
       })(),
     abandon: async () => {
       const left = deployments.list().filter((deployment) => !isFinal(deployment.status));

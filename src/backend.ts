@@ -1,0 +1,112 @@
+/**
+ * @module
+ * Where this instance keeps its deployments, and what it shares with others: a directory of its own (the
+ * default), or the Redis of a cluster (`--redis`). Either gives the store of records and logs, the deployments
+ * loaded from it, the queue the runner takes them from, sessions, the press-once guard on Start, and whether
+ * the store can be reached. Everything past this module is the same in both modes.
+ */
+
+import type { Config } from "./config.ts";
+import { FileSessionStore } from "./http/file_session_store.ts";
+import type { Health } from "./http/health.ts";
+import { RedisSessionStore } from "./http/redis_session_store.ts";
+import { RedisStartGuard } from "./http/redis_start_guard.ts";
+import type { SessionStore } from "./http/session_store.ts";
+import { StartGuard, type StartKeyGuard } from "./http/start_guard.ts";
+import { FileStore } from "./logs/file_store.ts";
+import type { LogStore } from "./logs/log_store.ts";
+import { RedisStore } from "./logs/redis_store.ts";
+import { RedisConnection } from "./redis/redis_connection.ts";
+import { Deployments } from "./runs/deployments.ts";
+import { RunCluster } from "./runs/run_cluster.ts";
+import type { RunQueue } from "./runs/run_queue.ts";
+
+/** What {@linkcode openBackend} needs of the configuration. */
+export type BackendConfig = Pick<Config, "dir" | "keep" | "maxQueued" | "redis" | "redisPrefix"> & {
+  /** This instance's name; required with `redis`. */
+  instance?: string;
+};
+
+/** Settings that only tests change. */
+export interface BackendOptions {
+  /** How often followed log files are checked without a notification, in milliseconds. */
+  pollIntervalMs?: number;
+  /** The runner's grace period between signals, in milliseconds (a cancel from elsewhere waits for a few). */
+  graceMs?: number;
+}
+
+/** Where deployments are kept, opened. */
+export interface Backend {
+  readonly store: LogStore;
+  readonly deployments: Deployments;
+  /** The cluster's queue; `undefined`: the runner keeps its own. */
+  readonly queue: RunQueue | undefined;
+  readonly startGuard: StartKeyGuard;
+  /** Whether the shared store can be reached; `undefined` with files (always). */
+  readonly health: Health | undefined;
+  /** The session state, opened when first asked for (only with a token). */
+  sessions(): Promise<SessionStore>;
+  /** Lets go of everything, after the runner has stopped and the records were written. */
+  close(): Promise<void>;
+}
+
+/** Opens the backend that `config` asks for. */
+export function openBackend(config: BackendConfig, options: BackendOptions = {}): Promise<Backend> {
+  return config.redis === undefined ? openFiles(config, options) : openRedis(config.redis, config, options);
+}
+
+async function openFiles(config: BackendConfig, options: BackendOptions): Promise<Backend> {
+  const store = await FileStore.open(config.dir, { pollIntervalMs: options.pollIntervalMs });
+  try {
+    const deployments = await Deployments.load(store, { keep: config.keep });
+    return {
+      store,
+      deployments,
+      queue: undefined,
+      startGuard: new StartGuard(),
+      health: undefined,
+      sessions: () => FileSessionStore.open(config.dir),
+      close: () => store.close(),
+    };
+  } catch (error) {
+    // The directory's lock and watcher are let go: a caller that goes on (a test, say) may open it again.
+    await store.close();
+    throw error;
+  }
+}
+
+async function openRedis(url: string, config: BackendConfig, options: BackendOptions): Promise<Backend> {
+  if (config.instance === undefined) throw new TypeError("Cannot join a cluster without an instance name");
+  const connection = await RedisConnection.connect(url, { prefix: config.redisPrefix });
+  const undo: (() => unknown)[] = [() => connection.close()];
+  try {
+    const store = await RedisStore.open(connection);
+    undo.unshift(() => store.close());
+    const cluster = await RunCluster.join(connection, store, {
+      instance: config.instance,
+      keep: config.keep,
+      maxQueued: config.maxQueued,
+      graceMs: options.graceMs,
+    });
+    undo.unshift(() => cluster.close());
+    const startGuard = await RedisStartGuard.create(connection);
+    let sessions: Promise<RedisSessionStore> | undefined;
+    return {
+      store,
+      deployments: cluster.deployments,
+      queue: cluster.queue,
+      startGuard,
+      health: connection,
+      sessions: () => sessions ??= RedisSessionStore.open(connection),
+      close: async () => {
+        await cluster.close();
+        (await sessions?.catch(() => undefined))?.close();
+        await store.close();
+        await connection.close();
+      },
+    };
+  } catch (error) {
+    for (const step of undo) await step();
+    throw error;
+  }
+}
