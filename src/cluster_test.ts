@@ -1,0 +1,284 @@
+/**
+ * End to end, with real processes: several shiplog programs on one real redis-server, behind a real nginx
+ * running `deploy/nginx.conf`. What a user of a cluster sees when an instance dies, when Redis goes away, and
+ * when deployments wait for a free slot somewhere.
+ */
+
+import assert from "node:assert/strict";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import { EventSource } from "npm:eventsource@5.1.5";
+import type { Deployment } from "./logs/deployment.ts";
+import { NGINX_TEST, startNginx } from "./testing/nginx_server.ts";
+import { REDIS_TEST, type RedisServer, startRedisServer } from "./testing/redis_server.ts";
+import { getDeployment, metric } from "./testing/test_app.ts";
+import { makeTempDir, waitFor, waitForValue } from "./testing/test_helpers.ts";
+import { type Program, spawnShiplog, terminate, waitForStatus } from "./testing/test_program.ts";
+
+const CLUSTER_TEST = { ignore: REDIS_TEST.ignore || NGINX_TEST.ignore };
+
+/** A line every 20 ms, `count` of them. */
+function printLines(count: number): string {
+  return `i=1; while [ $i -le ${count} ]; do echo "line $i"; i=$((i+1)); sleep 0.02; done`;
+}
+
+interface Cluster extends AsyncDisposable {
+  redis: RedisServer;
+  instances: Map<string, Program>;
+  /** Starts (again) the instance `name`. */
+  spawn(name: string): Promise<Program>;
+}
+
+/** A redis-server and one shiplog per name on it, each `--max-running 1`, running `command`. */
+async function startCluster(names: string[], command: string): Promise<Cluster> {
+  const redis = await startRedisServer();
+  const dir = await makeTempDir();
+  const instances = new Map<string, Program>();
+  // Every program started, killed ones among them: each is disposed of at the end.
+  const all: Program[] = [];
+  const prefix = `test${crypto.randomUUID().slice(0, 8)}`;
+  const spawn = async (name: string) => {
+    const program = await spawnShiplog(`${dir.path}/${name}`, [
+      "--redis",
+      redis.url,
+      "--redis-prefix",
+      prefix,
+      "--instance",
+      name,
+      "--max-running",
+      "1",
+      "--command",
+      command,
+    ]);
+    instances.set(name, program);
+    all.push(program);
+    return program;
+  };
+  try {
+    for (const name of names) await spawn(name);
+  } catch (error) {
+    for (const program of all) await program[Symbol.asyncDispose]();
+    await redis[Symbol.asyncDispose]();
+    await dir[Symbol.asyncDispose]();
+    throw error;
+  }
+  return {
+    redis,
+    instances,
+    spawn,
+    async [Symbol.asyncDispose]() {
+      for (const program of all) await program[Symbol.asyncDispose]();
+      await redis[Symbol.asyncDispose]();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function startThrough(url: string): Promise<Deployment> {
+  const response = await fetch(new URL("start", url), {
+    method: "POST",
+    headers: { accept: "application/json" },
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  return await response.json();
+}
+
+async function listOf(program: Program): Promise<Deployment[]> {
+  const response = await fetch(new URL("api/deployments", program.url), {
+    signal: AbortSignal.timeout(10_000),
+  });
+  return await response.json();
+}
+
+function kill9(program: Program): Promise<Deno.CommandStatus> {
+  program.process.kill("SIGKILL");
+  return program.process.status;
+}
+
+Deno.test({
+  name:
+    "three instances behind nginx: seen everywhere, a viewer resumes on another after kill -9, cancel anywhere",
+  ...CLUSTER_TEST,
+  fn: async (t) => {
+    await using cluster = await startCluster(["a", "b", "c"], printLines(150));
+    const programs = () => [...cluster.instances.values()];
+    await using nginx = await startNginx(programs().map((program) => new URL(program.url).host));
+
+    let deployment: Deployment | undefined;
+    await t.step("a deployment started through nginx is listed by every instance within 1 s", async () => {
+      deployment = await startThrough(nginx.url);
+      await Promise.all(
+        programs().map((program) =>
+          waitFor(
+            `the deployment on ${program.url}`,
+            async () => (await listOf(program)).some(({ id }) => id === deployment!.id),
+            { timeoutMs: 1000, intervalMs: 20 },
+          )
+        ),
+      );
+    });
+    const id = deployment!.id;
+    const runner = (await waitForStatus(programs()[0], id, "running")).instance!;
+    assert.ok(cluster.instances.has(runner), `runs on one of them, not ${runner}`);
+
+    await t.step(
+      "kill -9 of the instance a viewer is on: it resumes on another, no gap, no duplicate",
+      async () => {
+        const lines: number[] = [];
+        const done = Promise.withResolvers<void>();
+        let source: EventSource | undefined;
+        let viewerOn: string | undefined;
+        try {
+          // nginx sends each new connection to the next instance: one that does not run the deployment is found
+          // within three tries.
+          for (let attempt = 0; attempt < 6 && viewerOn === undefined; attempt++) {
+            source?.close();
+            lines.length = 0;
+            source = new EventSource(`${nginx.url}events/${id}`);
+            source.addEventListener("message", (event) => lines.push(Number(event.lastEventId)));
+            source.addEventListener("done", () => done.resolve());
+            await waitFor("the first lines", () => lines.length >= 3, { timeoutMs: 10_000 });
+            for (const [name, program] of cluster.instances) {
+              if (name !== runner && await metric(program, "shiplog_log_viewers") === 1) viewerOn = name;
+            }
+          }
+          assert.ok(viewerOn, "a viewer on an instance that does not run the deployment");
+          const before = lines.length;
+          await kill9(cluster.instances.get(viewerOn)!);
+          cluster.instances.delete(viewerOn);
+          await waitFor("lines after the kill", () => lines.length > before + 10, { timeoutMs: 10_000 });
+          await Promise.race([done.promise, waitFor("the end", () => false, { timeoutMs: 15_000 })]);
+          assert.deepEqual(lines, Array.from({ length: 150 }, (_, index) => index + 1));
+        } finally {
+          source?.close();
+        }
+      },
+    );
+
+    await t.step("a running deployment cancelled through another instance ends cancelled", async () => {
+      const next = await startThrough(nginx.url);
+      const running = await waitForStatus(programs()[0], next.id, "running");
+      const other = [...cluster.instances].find(([name]) => name !== running.instance)![1];
+      const response = await fetch(new URL(`api/deployments/${next.id}/cancel`, other.url), {
+        method: "POST",
+        signal: AbortSignal.timeout(15_000),
+      });
+      assert.equal(response.status, 200);
+      assert.equal((await response.json()).status, "cancelled");
+      for (const program of programs()) {
+        assert.equal((await waitForStatus(program, next.id, "cancelled", 2000)).instance, running.instance);
+      }
+    });
+
+    await t.step("SIGTERM of one instance: exit 0 in 5 s; the others keep serving", async () => {
+      const [name, program] = [...cluster.instances][0];
+      const { code, elapsedMs } = await terminate(program);
+      cluster.instances.delete(name);
+      assert.equal(code, 0, program.stderr());
+      assert.ok(elapsedMs < 5000);
+      const health = await fetch(`${nginx.url}healthz`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      assert.equal((await getDeployment({ url: nginx.url }, id)).status, "succeeded");
+    });
+  },
+});
+
+Deno.test({
+  name: "kill -9 of the instance running a deployment: a survivor records it interrupted, naming it, in 30 s",
+  ...CLUSTER_TEST,
+  fn: async () => {
+    await using cluster = await startCluster(["a", "b"], "echo started; sleep 60");
+    const [a, b] = [cluster.instances.get("a")!, cluster.instances.get("b")!];
+    const { id } = await startThrough(a.url);
+    const running = await waitForStatus(a, id, "running");
+    const [lost, survivor] = running.instance === "a" ? ["a", b] : ["b", a];
+    const killedAt = performance.now();
+    await kill9(cluster.instances.get(lost)!);
+    const record = await waitForStatus(survivor, id, "interrupted", 30_000);
+    assert.ok(performance.now() - killedAt < 30_000);
+    assert.match(record.reason ?? "", new RegExp(`instance ${lost}\\b`));
+    assert.equal(record.instance, lost);
+    await assertRestartLeavesItInterrupted(cluster, lost, id);
+  },
+});
+
+/** The lost instance started again under its name: the deployment stays interrupted, and it serves again. */
+async function assertRestartLeavesItInterrupted(cluster: Cluster, name: string, id: string): Promise<void> {
+  const again = await cluster.spawn(name);
+  assert.equal((await getDeployment(again, id)).status, "interrupted");
+  const next = await startThrough(again.url);
+  assert.equal((await waitForStatus(again, next.id, "running")).status, "running");
+}
+
+Deno.test({
+  name: "one queue for the cluster: --max-running 1 each runs the queue first in first out, each once",
+  ...CLUSTER_TEST,
+  fn: async () => {
+    await using cluster = await startCluster(["a", "b"], "sleep 0.4; echo done");
+    const [a, b] = [cluster.instances.get("a")!, cluster.instances.get("b")!];
+    const ids: string[] = [];
+    // Started through both instances in turn.
+    for (let index = 0; index < 6; index++) ids.push((await startThrough(index % 2 ? b.url : a.url)).id);
+    const finished = await waitForValue("every deployment to succeed", async () => {
+      const records = (await listOf(a)).filter(({ id }) => ids.includes(id));
+      return records.length === ids.length && records.every(({ status }) => status === "succeeded")
+        ? records
+        : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+    const byStart = [...finished].sort((x, y) => Date.parse(x.startedAt!) - Date.parse(y.startedAt!));
+    assert.deepEqual(byStart.map(({ id }) => id), ids, "started in the order they were queued");
+    // Never more than one at once on an instance, so never more than two in the cluster.
+    for (const record of finished) {
+      const overlapping = finished.filter((other) =>
+        other !== record && other.instance === record.instance &&
+        Date.parse(other.startedAt!) < Date.parse(record.finishedAt!) &&
+        Date.parse(record.startedAt!) < Date.parse(other.finishedAt!)
+      );
+      assert.deepEqual(overlapping, [], `${record.id} overlaps on ${record.instance}`);
+    }
+    assert.deepEqual(new Set(finished.map(({ instance }) => instance)), new Set(["a", "b"]));
+    // Each one's output once: it ran once.
+    for (const id of ids) {
+      const log = await (await fetch(new URL(`deployments/${id}/log`, b.url))).text();
+      assert.equal(log, "done\n");
+    }
+  },
+});
+
+Deno.test({
+  name: "Redis stopped while a deployment writes: instances stay up, /healthz 503, no line lost, all resumes",
+  ...CLUSTER_TEST,
+  fn: async () => {
+    await using cluster = await startCluster(["a", "b"], printLines(200));
+    const [a, b] = [cluster.instances.get("a")!, cluster.instances.get("b")!];
+    const { id } = await startThrough(a.url);
+    await waitForStatus(a, id, "running");
+    await cluster.redis.stop();
+    for (const program of [a, b]) {
+      await waitFor("a 503 from /healthz", async () => {
+        const response = await fetch(new URL("healthz", program.url));
+        await response.body?.cancel();
+        return response.status === 503;
+      }, { timeoutMs: 5000 });
+    }
+    const refused = await fetch(new URL("start", b.url), {
+      method: "POST",
+      headers: { accept: "application/json" },
+    });
+    assert.equal(refused.status, 503);
+    assert.match(await refused.text(), /Cannot start a deployment now: the store cannot be reached/);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await cluster.redis.start();
+    const record = await waitForStatus(b, id, "succeeded", 20_000);
+    assert.equal(record.exitCode, 0);
+    const log = await (await fetch(new URL(`deployments/${id}/log`, b.url))).text();
+    assert.equal(log, Array.from({ length: 200 }, (_, index) => `line ${index + 1}\n`).join(""));
+    for (const program of [a, b]) {
+      const health = await fetch(new URL("healthz", program.url));
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+    }
+    assert.equal((await startThrough(b.url)).status, "queued");
+  },
+});
