@@ -11,7 +11,7 @@ import type { Deployment } from "./logs/deployment.ts";
 import { NGINX_TEST, startNginx } from "./testing/nginx_server.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "./testing/redis_server.ts";
 import { getDeployment, metric } from "./testing/test_app.ts";
-import { makeTempDir, waitFor, waitForValue } from "./testing/test_helpers.ts";
+import { makeTempDir, waitFor, waitForValue, withDeadline } from "./testing/test_helpers.ts";
 import { type Program, spawnShiplog, terminate, waitForStatus } from "./testing/test_program.ts";
 
 const CLUSTER_TEST = { ignore: REDIS_TEST.ignore || NGINX_TEST.ignore };
@@ -147,7 +147,7 @@ Deno.test({
           await kill9(cluster.instances.get(viewerOn)!);
           cluster.instances.delete(viewerOn);
           await waitFor("lines after the kill", () => lines.length > before + 10, { timeoutMs: 10_000 });
-          await Promise.race([done.promise, waitFor("the end", () => false, { timeoutMs: 15_000 })]);
+          await withDeadline("the end of the stream", done.promise, 15_000);
           assert.deepEqual(lines, Array.from({ length: 150 }, (_, index) => index + 1));
         } finally {
           source?.close();
