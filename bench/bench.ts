@@ -13,11 +13,21 @@
  * Scenarios 1 to 6 are those of the benchmark's issue; 7 (resuming with `Last-Event-ID`) is shiplog's alone,
  * as the baseline keeps no line numbers.
  *
+ * Scenario 8 is shiplog's alone too: cluster mode beside file mode in the same run. It starts a `redis-server`
+ * of its own (`redis_server.ts`: a free port, a temporary directory, `deploy/redis.conf` with `appendfsync
+ * everysec`) and two instances on it, `a` running the deployment and `b` only serving, opens 10 viewers
+ * alternating between them, and has the writer `POST /api/deployments/<id>/log` to `a` (in cluster mode the log
+ * is not a file): 500 lines at 50 lines/s, one per request, for latency; 500,000 lines, 1,000 per request, for
+ * throughput. Then the same load against one file-mode shiplog, written through the same route. Its table rows
+ * put the cluster in the shiplog column and file mode in the baseline column (ratio = cluster ÷ file mode); the
+ * CPU per delivered line is both instances' together, redis-server's apart. It needs `redis-server` on PATH.
+ *
  * Prints a Markdown table on stdout, progress on stderr, and writes all figures (every run) as JSON to
  * `bench/results/<timestamp>.json` (git-ignored).
  *
- * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all seven), `--rounds N` (runs per system
- * instead of each scenario's default), `--profile DIR` (V8 CPU profiles of the servers, `deno run --cpu-prof`).
+ * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all eight), `--rounds N` (runs per system
+ * instead of each scenario's default), `--profile DIR` (V8 CPU profiles of the servers, `deno run --cpu-prof`;
+ * scenario 8's named `-instance-a`, `-instance-b` and `-file-mode`).
  */
 
 import {
@@ -29,6 +39,7 @@ import {
   wallClock,
 } from "./viewer.ts";
 import { readClockTicks, statCpuMs } from "./proc_stat.ts";
+import { type RedisServer, startRedisServer } from "./redis_server.ts";
 import type { WriterReport, WriterSpec, WriterTarget } from "./writer.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url);
@@ -100,18 +111,25 @@ function isLiveResult(result: unknown): result is LiveResult {
   return typeof result === "object" && result !== null && "cpuPerLineUs" in result;
 }
 
-/** CPU time (ms) of each thread of a process, summed by thread name (`deno`, `notify-rs inotify`, …). */
-function cpuByThreadMs(pid: number): Map<string, number> {
+/** CPU time (ms) of several processes together (a cluster's instances). */
+function cpuOfMs(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+}
+
+/** CPU time (ms) of each thread of some processes, summed by thread name (`deno`, `notify-rs inotify`, …). */
+function cpuByThreadMs(pids: number[]): Map<string, number> {
   const byName = new Map<string, number>();
-  for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
-    } catch {
-      continue; // The thread ended meanwhile.
+  for (const pid of pids) {
+    for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+      let stat: string;
+      try {
+        stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+      } catch {
+        continue; // The thread ended meanwhile.
+      }
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      byName.set(name, (byName.get(name) ?? 0) + statCpuMs(stat, clockTicks));
     }
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    byName.set(name, (byName.get(name) ?? 0) + statCpuMs(stat, clockTicks));
   }
   return byName;
 }
@@ -124,6 +142,12 @@ function memoryKiB(pid: number): { peak: number; rss: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
   return { peak: field("VmHWM"), rss: field("VmRSS") };
+}
+
+/** VmHWM and VmRSS of several processes, summed (KiB). */
+function memoryOfKiB(pids: number[]): { peak: number; rss: number } {
+  const each = pids.map(memoryKiB);
+  return { peak: each.reduce((sum, m) => sum + m.peak, 0), rss: each.reduce((sum, m) => sum + m.rss, 0) };
 }
 
 /** CPU time (ms) the whole machine spent busy, from the first line of /proc/stat. */
@@ -148,16 +172,16 @@ function ownCpuMs(): number {
  * CPU used by other processes of the machine while a measurement runs, as a percentage of all cores: the
  * benchmark shares the machine, and a busy neighbour shows up here instead of silently in the figures.
  */
-function otherLoad(serverPid: number): () => number {
+function otherLoad(serverPids: number[]): () => number {
   const start = {
     machine: machineBusyMs(),
     own: ownCpuMs(),
-    server: cpuMs(serverPid),
+    server: cpuOfMs(serverPids),
     at: performance.now(),
   };
   return () => {
     const machine = machineBusyMs() - start.machine;
-    const ours = ownCpuMs() - start.own + cpuMs(serverPid) - start.server;
+    const ours = ownCpuMs() - start.own + cpuOfMs(serverPids) - start.server;
     const elapsed = performance.now() - start.at;
     return Math.max(0, (machine - ours) / (elapsed * navigator.hardwareConcurrency)) * 100;
   };
@@ -298,44 +322,38 @@ class ServerProcess {
 
 interface System {
   name: SystemName;
+  /** The process that takes the writes and serves the scenarios that need one viewer at a time. */
   pid: number;
+  /** Every server process whose CPU time and memory count as the server's: `[pid]`, or a cluster's instances. */
+  pids: number[];
+  /** A cluster's `redis-server`, whose CPU time is reported apart from the instances'. */
+  redisPid?: number;
   /** Creates `n` deployments (shiplog) or channels (baseline) ready to be written to and viewed. */
   createChannels(n: number): Promise<string[]>;
   eventsUrl(channel: string): string;
+  /** The channel's event stream on every instance: live scenarios spread their viewers over them in turn. */
+  eventsUrls(channel: string): string[];
   writerTarget(channels: string[]): WriterTarget;
   /** Ends a channel so that a new viewer gets its whole history and then `done`. */
   finish(channel: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function startShiplog(extraArgs: string[], runtimeFlags: string[]): Promise<System> {
-  const dir = await Deno.makeTempDir({ prefix: "shiplog-bench-" });
-  const server = new ServerProcess("shiplog", [
-    "run",
-    "-A",
-    ...runtimeFlags,
-    "main.ts",
-    "--port",
-    "0",
-    "--dir",
-    dir,
-    "--command",
-    "sleep 600",
-    ...extraArgs,
-  ]);
-  let base: string;
-  try {
-    base = (await server.waitFor(/http:\/\/127\.0\.0\.1:\d+\//))[0];
-  } catch (error) {
-    await server.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw error;
-  }
-  const logPath = (id: string) => `${dir}/${id}.log`;
+/** How the writer reaches a shiplog: appending to the log files, or `POST /api/deployments/<id>/log`. */
+type WriteOver = "files" | "http";
+
+/** The writes of a POST batch stay under the default `--max-body-bytes` (64 KiB): lines are about 32 bytes. */
+const HTTP_BATCH = 1000;
+
+/** shiplog's HTTP API, as the scenarios use it, on the instance at `base`. */
+function shiplogApi(base: string) {
+  const statusOf = async (id: string): Promise<string> => {
+    const response = await fetch(`${base}api/deployments/${id}`, { signal: AbortSignal.timeout(5_000) });
+    return (await response.json()).status;
+  };
   return {
-    name: "shiplog",
-    pid: server.pid,
-    async createChannels(n) {
+    /** `n` deployments of `sleep 600`, through `POST /start`. */
+    async start(n: number): Promise<string[]> {
       const ids: string[] = [];
       for (let i = 0; i < n; i++) {
         const response = await fetch(`${base}start`, {
@@ -349,6 +367,88 @@ async function startShiplog(extraArgs: string[], runtimeFlags: string[]): Promis
           throw new Error(`POST /start -> ${response.status}: ${text.slice(0, 200)}`);
         }
         ids.push(JSON.parse(text).id);
+      }
+      return ids;
+    },
+    /** Waits until every deployment of `ids` is running. */
+    async running(ids: string[]): Promise<void> {
+      await within(
+        15_000,
+        "shiplog running the deployments",
+        (async () => {
+          for (const id of ids) while (await statusOf(id) !== "running") await delay(20);
+        })(),
+      );
+    },
+    async finish(id: string): Promise<void> {
+      const response = await fetch(`${base}api/deployments/${id}/cancel`, {
+        method: "POST",
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await response.text();
+      if (response.status !== 200) {
+        throw new Error(`cancel ${id} -> ${response.status}: ${text.slice(0, 200)}`);
+      }
+      await within(
+        10_000,
+        `deployment ${id} finishing after cancel`,
+        (async () => {
+          while (["queued", "running"].includes(await statusOf(id))) await delay(20);
+        })(),
+      );
+    },
+    logUrl: (id: string) => `${base}api/deployments/${id}/log`,
+  };
+}
+
+/** Starts a shiplog process; resolves with it and its `http://127.0.0.1:PORT/`. */
+async function startShiplogProcess(name: string, args: string[]): Promise<[ServerProcess, string]> {
+  const server = new ServerProcess(name, args);
+  try {
+    return [server, (await server.waitFor(/http:\/\/127\.0\.0\.1:\d+\//))[0]];
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+async function startShiplog(
+  extraArgs: string[],
+  runtimeFlags: string[],
+  writeOver: WriteOver = "files",
+): Promise<System> {
+  const dir = await Deno.makeTempDir({ prefix: "shiplog-bench-" });
+  let server: ServerProcess;
+  let base: string;
+  try {
+    [server, base] = await startShiplogProcess("shiplog", [
+      "run",
+      "-A",
+      ...runtimeFlags,
+      "main.ts",
+      "--port",
+      "0",
+      "--dir",
+      dir,
+      "--command",
+      "sleep 600",
+      ...extraArgs,
+    ]);
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  const api = shiplogApi(base);
+  const logPath = (id: string) => `${dir}/${id}.log`;
+  return {
+    name: "shiplog",
+    pid: server.pid,
+    pids: [server.pid],
+    async createChannels(n) {
+      const ids = await api.start(n);
+      if (writeOver === "http") {
+        await api.running(ids);
+        return ids;
       }
       // The writer appends to the log file; wait until the runner has created it.
       await within(
@@ -370,36 +470,94 @@ async function startShiplog(extraArgs: string[], runtimeFlags: string[]): Promis
       return ids;
     },
     eventsUrl: (id) => `${base}events/${id}`,
-    writerTarget: (ids) => ({ kind: "files", paths: ids.map(logPath) }),
-    async finish(id) {
-      const response = await fetch(`${base}api/deployments/${id}/cancel`, {
-        method: "POST",
-        signal: AbortSignal.timeout(10_000),
-      });
-      const text = await response.text();
-      if (response.status !== 200) {
-        throw new Error(`cancel ${id} -> ${response.status}: ${text.slice(0, 200)}`);
-      }
-      await within(
-        10_000,
-        `deployment ${id} finishing after cancel`,
-        (async () => {
-          for (;;) {
-            const status = await fetch(`${base}api/deployments/${id}`, {
-              signal: AbortSignal.timeout(5_000),
-            });
-            const deployment = await status.json();
-            if (!["queued", "running"].includes(deployment.status)) return;
-            await delay(20);
-          }
-        })(),
-      );
-    },
+    eventsUrls: (id) => [`${base}events/${id}`],
+    writerTarget: (ids) =>
+      writeOver === "http"
+        ? { kind: "http", urls: ids.map(api.logUrl) }
+        : { kind: "files", paths: ids.map(logPath) },
+    finish: api.finish,
     async stop() {
       await server.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** `--cpu-prof-name=X.cpuprofile` made `X-<part>.cpuprofile`, for a scenario with several server processes. */
+function profileFlags(runtimeFlags: string[], part: string): string[] {
+  return runtimeFlags.map((flag) =>
+    flag.startsWith("--cpu-prof-name=") ? flag.replace(/\.cpuprofile$/, `-${part}.cpuprofile`) : flag
+  );
+}
+
+/**
+ * Two shiplog instances on one `redis-server` of their own: `a` runs the deployments and takes the writes
+ * (`POST /api/deployments/<id>/log`, the one way in from outside in cluster mode), `b` (`--max-running 0`)
+ * only serves, so that every line reaches b's viewers through Redis.
+ */
+async function startCluster(runtimeFlags: string[]): Promise<System> {
+  const started: { stop(): Promise<void> }[] = [];
+  const dirs: string[] = [];
+  let stopping: Promise<void> | undefined;
+  // Once, however often called (an interrupt and the scenario's end may both ask); the instances before Redis,
+  // which they need to stop cleanly.
+  const stop = () =>
+    stopping ??= (async () => {
+      for (const part of [...started].reverse()) await part.stop();
+      for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    })();
+  try {
+    const redis: RedisServer = await startRedisServer({ appendfsync: "everysec" });
+    started.push(redis);
+    const prefix = `bench-${crypto.randomUUID().slice(0, 8)}`;
+    const instance = async (name: string, extraArgs: string[]) => {
+      const dir = await Deno.makeTempDir({ prefix: `shiplog-bench-${name}-` });
+      dirs.push(dir);
+      const [server, base] = await startShiplogProcess(`shiplog ${name}`, [
+        "run",
+        "-A",
+        ...profileFlags(runtimeFlags, `instance-${name}`),
+        "main.ts",
+        "--port",
+        "0",
+        "--dir",
+        dir,
+        "--redis",
+        redis.url,
+        "--redis-prefix",
+        prefix,
+        "--instance",
+        name,
+        "--command",
+        "sleep 600",
+        ...extraArgs,
+      ]);
+      started.push(server);
+      return { pid: server.pid, base };
+    };
+    const a = await instance("a", []);
+    const b = await instance("b", ["--max-running", "0"]);
+    const api = shiplogApi(a.base);
+    return {
+      name: "shiplog",
+      pid: a.pid,
+      pids: [a.pid, b.pid],
+      redisPid: redis.pid,
+      async createChannels(n) {
+        const ids = await api.start(n);
+        await api.running(ids);
+        return ids;
+      },
+      eventsUrl: (id) => `${a.base}events/${id}`,
+      eventsUrls: (id) => [`${a.base}events/${id}`, `${b.base}events/${id}`],
+      writerTarget: (ids) => ({ kind: "http", urls: ids.map(api.logUrl) }),
+      finish: api.finish,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 async function startBaseline(runtimeFlags: string[]): Promise<System> {
@@ -417,8 +575,10 @@ async function startBaseline(runtimeFlags: string[]): Promise<System> {
   return {
     name: "baseline",
     pid: server.pid,
+    pids: [server.pid],
     createChannels: (n) => Promise.resolve(Array.from({ length: n }, () => `c${++next}`)),
     eventsUrl: (channel) => `${base}events/${channel}`,
+    eventsUrls: (channel) => [`${base}events/${channel}`],
     writerTarget: (channels) => ({ kind: "baseline", port: controlPort, channels }),
     async finish(channel) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: controlPort });
@@ -472,6 +632,8 @@ interface LiveOptions {
    * both servers are measured warm; they take line numbers 1…warmup, and ids are still checked.
    */
   warmup: number;
+  /** With rate 0: lines per write (the writer's default unless given). */
+  batch?: number;
 }
 
 interface Delivery {
@@ -487,8 +649,14 @@ interface Delivery {
 
 interface LiveResult extends Delivery {
   latency: LatencySummary;
+  /** CPU time of the server's processes (a cluster's instances together). */
   serverCpuMs: number;
   cpuPerLineUs: number;
+  /** CPU time of each server process, in the order of `System.pids`. */
+  cpuByProcessMs: number[];
+  /** A cluster's redis-server: its CPU time meanwhile, and per delivered line (µs). */
+  redisCpuMs?: number;
+  redisCpuPerLineUs?: number;
   /** Server CPU time by thread name meanwhile (ms). */
   serverCpuByThreadMs: Record<string, number>;
   /** Server CPU per delivered line spent in the thread of `Deno.watchFs` (µs); 0 for the baseline. */
@@ -525,7 +693,8 @@ function delivery(viewers: Viewer[], linesEach: number): Delivery {
 
 async function liveScenario(system: System, options: LiveOptions): Promise<LiveResult> {
   const channels = await system.createChannels(options.deployments);
-  const urls = channels.map((channel) => system.eventsUrl(channel));
+  // Viewers go round robin over these: in a cluster, a channel's viewers alternate between the instances.
+  const urls = channels.flatMap((channel) => system.eventsUrls(channel));
   const total = options.deployments * options.viewersPerDeployment;
   const abort = new AbortController();
   const latency = new LatencyRecorder();
@@ -553,6 +722,7 @@ async function liveScenario(system: System, options: LiveOptions): Promise<LiveR
         lines: options.warmup,
         rate: options.rate,
         prefix: "warmup",
+        batch: options.batch,
       }, options.deadlineMs);
       await within(
         options.deadlineMs,
@@ -564,33 +734,39 @@ async function liveScenario(system: System, options: LiveOptions): Promise<LiveR
     }
     await delay(200); // let the subscriptions settle
     progress(`  ${system.name}: writing`);
-    const load = otherLoad(system.pid);
-    const threadsBefore = cpuByThreadMs(system.pid);
-    const cpuBefore = cpuMs(system.pid);
+    const redisPids = system.redisPid === undefined ? [] : [system.redisPid];
+    const load = otherLoad([...system.pids, ...redisPids]);
+    const threadsBefore = cpuByThreadMs(system.pids);
+    const cpuBefore = system.pids.map(cpuMs);
+    const redisCpuBefore = cpuOfMs(redisPids);
     const viewerCpuBefore = viewerCpuMs();
     const started = wallClock();
     const writer = runWriter({
       target: system.writerTarget(channels),
       lines: options.lines,
       rate: options.rate,
+      batch: options.batch,
     }, options.deadlineMs);
+    // Awaited below; should the measurement fail before that, its failure must not go unhandled.
+    writer.catch(() => {});
     const deadline = delay(options.deadlineMs, abort.signal).then(() => "deadline");
     const outcome = await Promise.race([everyone.then(() => "all"), deadline]);
-    const cpuAfter = cpuMs(system.pid);
+    const cpuByProcessMs = system.pids.map((pid, i) => cpuMs(pid) - cpuBefore[i]);
+    const redisCpuMs = cpuOfMs(redisPids) - redisCpuBefore;
     const serverCpuByThreadMs: Record<string, number> = {};
-    for (const [name, ms] of cpuByThreadMs(system.pid)) {
+    for (const [name, ms] of cpuByThreadMs(system.pids)) {
       // A thread that ended meanwhile takes its time with it: never below zero.
       serverCpuByThreadMs[name] = Math.max(0, ms - (threadsBefore.get(name) ?? 0));
     }
     const viewerCpu = viewerCpuMs() - viewerCpuBefore;
     const otherLoadPercent = load();
     const durationMs = wallClock() - started;
-    const memory = memoryKiB(system.pid);
+    const memory = memoryOfKiB(system.pids);
     const writerReport = await writer;
     if (outcome !== "all") progress(`  ${system.name}: deadline of ${options.deadlineMs} ms reached`);
     await delay(300); // anything arriving now would be a duplicate
     const result = delivery(viewers, options.lines);
-    const serverCpuMs = cpuAfter - cpuBefore;
+    const serverCpuMs = cpuByProcessMs.reduce((sum, ms) => sum + ms, 0);
     const watcherCpuUs = Object.entries(serverCpuByThreadMs)
       .filter(([name]) => WATCHER_THREAD.test(name))
       .reduce((sum, [, ms]) => sum + ms, 0) * 1000;
@@ -604,6 +780,10 @@ async function liveScenario(system: System, options: LiveOptions): Promise<LiveR
       latency: latency.summary(),
       serverCpuMs,
       cpuPerLineUs: serverCpuMs * 1000 / Math.max(1, result.delivered),
+      cpuByProcessMs,
+      ...(system.redisPid === undefined
+        ? {}
+        : { redisCpuMs, redisCpuPerLineUs: redisCpuMs * 1000 / Math.max(1, result.delivered) }),
       serverCpuByThreadMs,
       watcherCpuPerLineUs: watcherCpuUs / Math.max(1, result.delivered),
       otherCpuPerLineUs: (serverCpuMs * 1000 - watcherCpuUs) / Math.max(1, result.delivered),
@@ -632,7 +812,7 @@ interface CatchUpResult extends Delivery {
 
 async function catchUpScenario(system: System, lines: number): Promise<CatchUpResult> {
   const [channel] = await system.createChannels(1);
-  const load = otherLoad(system.pid);
+  const load = otherLoad([system.pid]);
   const target = system.writerTarget([channel]);
   await runWriter({ target, lines, rate: 0, padTo: 100, batch: 2000 }, 60_000);
   const logBytes = target.kind === "files" ? (await Deno.stat(target.paths[0])).size : NaN;
@@ -679,7 +859,7 @@ interface ResumeResult extends Delivery {
  */
 async function resumeScenario(system: System, lines: number, resumes: number): Promise<ResumeResult> {
   const [channel] = await system.createChannels(1);
-  const load = otherLoad(system.pid);
+  const load = otherLoad([system.pid]);
   await runWriter(
     { target: system.writerTarget([channel]), lines, rate: 0, padTo: 100, batch: 2000 },
     60_000,
@@ -716,6 +896,64 @@ async function resumeScenario(system: System, lines: number, resumes: number): P
   };
 }
 
+/** The cluster scenario's two measurements, on one system. */
+interface ClusterPart {
+  /** 10 viewers, 500 lines at 50 lines/s, one line per request. */
+  latency: LiveResult;
+  /** 10 viewers, 500,000 lines as fast as the writer can, 1,000 lines per request. */
+  throughput: LiveResult;
+}
+
+interface ClusterResult {
+  /** One shiplog in file mode, written through the same route as the cluster: the comparison. */
+  file: ClusterPart;
+  /** Two instances on one Redis, the viewers alternating between them, the writer on the first. */
+  cluster: ClusterPart;
+  /** The worst of the four measurements. */
+  otherLoadPercent: number;
+}
+
+const CLUSTER_LATENCY: LiveOptions = {
+  deployments: 1,
+  viewersPerDeployment: 10,
+  lines: 500,
+  rate: 50,
+  deadlineMs: 20_000,
+  warmup: 25,
+};
+
+const CLUSTER_THROUGHPUT: LiveOptions = {
+  deployments: 1,
+  viewersPerDeployment: 10,
+  lines: 500_000,
+  rate: 0,
+  deadlineMs: 30_000,
+  warmup: HTTP_BATCH,
+  batch: HTTP_BATCH,
+};
+
+/**
+ * Cluster mode beside file mode, in one run and under the same load: two instances on a `redis-server` of their
+ * own (first, so that a missing redis-server fails at once), then one shiplog in file mode. Both are written
+ * through `POST /api/deployments/<id>/log`, the one way in from outside in cluster mode, so the comparison is
+ * like for like.
+ */
+async function clusterScenario(runtimeFlags: string[]): Promise<ClusterResult> {
+  const measure = (mode: string) => async (system: System): Promise<ClusterPart> => {
+    progress(`  ${mode}: latency, 50 lines/s`);
+    const latency = await liveScenario(system, CLUSTER_LATENCY);
+    progress(`  ${mode}: throughput, ${CLUSTER_THROUGHPUT.lines.toLocaleString("en-US")} lines`);
+    return { latency, throughput: await liveScenario(system, CLUSTER_THROUGHPUT) };
+  };
+  const cluster = await withSystem(() => startCluster(runtimeFlags), measure("cluster"));
+  const file = await withSystem(
+    () => startShiplog([], profileFlags(runtimeFlags, "file-mode"), "http"),
+    measure("file mode"),
+  );
+  const parts = [file.latency, file.throughput, cluster.latency, cluster.throughput];
+  return { file, cluster, otherLoadPercent: Math.max(...parts.map((r) => r.otherLoadPercent)) };
+}
+
 interface IdleResult {
   viewers: number;
   connected: number;
@@ -733,7 +971,7 @@ async function idleScenario(system: System, count: number): Promise<IdleResult> 
   // Warm up the path with a few viewers so one-time allocations are not charged to the idle viewers.
   const abort = new AbortController();
   try {
-    const load = otherLoad(system.pid);
+    const load = otherLoad([system.pid]);
     const warm = await openViewers([url], 20, { expectedLines: Infinity, signal: abort.signal });
     await delay(500);
     const rssBefore = memoryKiB(system.pid).rss;
@@ -804,6 +1042,12 @@ function catchUpCell(r: CatchUpResult | undefined): string {
 
 function allDelivered(d: Delivery | undefined): boolean | undefined {
   return d === undefined ? undefined : d.delivered === d.expected && d.errors === 0;
+}
+
+/** CPU per delivered line (µs) of one of the server's processes (a cluster's instance `index`). */
+function perLineUs(r: LiveResult, index: number): number | undefined {
+  const ms = r.cpuByProcessMs[index];
+  return ms === undefined ? undefined : ms * 1000 / Math.max(1, r.delivered);
 }
 
 type Results = Record<string, Partial<Record<SystemName, unknown>>>;
@@ -987,6 +1231,80 @@ function buildRows(results: Results): Row[] {
       target: verdict(allDelivered(s), "every line after Last-Event-ID once, in order"),
     });
   }
+  const eight = results["8"] as Partial<Record<SystemName, ClusterResult>> | undefined;
+  const e = eight?.shiplog;
+  if (e !== undefined) {
+    // The shiplog column is the cluster, the baseline column shiplog in file mode; the ratio cluster ÷ file.
+    const c = e.cluster;
+    const f = e.file;
+    const label = "8 · cluster vs file mode, 10 viewers (5 + 5 in the cluster), written by POST";
+    for (const key of ["p50", "p99", "max"] as const) {
+      const ratio = ratioOf(c.latency.latency[key], f.latency.latency[key]);
+      rows.push({
+        scenario: `${label}, 50 lines/s: latency ${key} (ms)`,
+        shiplog: fmt(c.latency.latency[key], 2),
+        baseline: fmt(f.latency.latency[key], 2),
+        ratio: fmt(ratio, 2),
+        target: key !== "p99" ? "—" : verdict(
+          ratio !== undefined && ratio <= 2 && c.latency.latency.p99 < 100,
+          "≤ 2× file mode, < 100 ms",
+        ),
+      });
+    }
+    const both = (a: Delivery, b: Delivery) => (allDelivered(a) ?? false) && (allDelivered(b) ?? false);
+    rows.push({
+      scenario: "8 · 50 lines/s: lines delivered",
+      shiplog: deliveredCell(c.latency),
+      baseline: deliveredCell(f.latency),
+      ratio: "—",
+      target: verdict(both(c.latency, f.latency), "every line once, in order"),
+    });
+    const cpuRows = (part: "latency" | "throughput", what: string) => {
+      rows.push({
+        scenario: `8 · ${what}: server CPU per delivered line (µs; the cluster: both instances)`,
+        shiplog: `${fmt(c[part].cpuPerLineUs, 2)} (a ${fmt(perLineUs(c[part], 0), 2)}, b ${
+          fmt(perLineUs(c[part], 1), 2)
+        })`,
+        baseline: fmt(f[part].cpuPerLineUs, 2),
+        ratio: fmt(ratioOf(c[part].cpuPerLineUs, f[part].cpuPerLineUs), 2),
+        target: "—",
+      });
+      rows.push({
+        scenario: `8 · ${what}: redis-server's CPU per delivered line (µs)`,
+        shiplog: fmt(c[part].redisCpuPerLineUs, 2),
+        baseline: "—",
+        ratio: "—",
+        target: "—",
+      });
+    };
+    cpuRows("latency", "50 lines/s");
+    const ratio = ratioOf(c.throughput.minLinesPerSecond, f.throughput.minLinesPerSecond);
+    rows.push({
+      scenario: `8 · throughput, ${
+        c.throughput.writer.written.toLocaleString("en-US")
+      } lines, ${HTTP_BATCH} per POST: lines/s (slowest viewer)`,
+      shiplog: fmt(c.throughput.minLinesPerSecond, 0),
+      baseline: fmt(f.throughput.minLinesPerSecond, 0),
+      ratio: fmt(ratio, 2),
+      target: verdict(c.throughput.minLinesPerSecond >= 100_000, "≥ 100,000"),
+    });
+    rows.push({
+      scenario: "8 · throughput: lines delivered",
+      shiplog: deliveredCell(c.throughput),
+      baseline: deliveredCell(f.throughput),
+      ratio: "—",
+      target: verdict(both(c.throughput, f.throughput), "nothing lost"),
+    });
+    const viewerShare = (r: LiveResult) => 100 * r.viewerCpuMs / r.durationMs;
+    rows.push({
+      scenario: "8 · throughput: the viewers' CPU time (% of the run's time; 100 = one core busy)",
+      shiplog: fmt(viewerShare(c.throughput), 0),
+      baseline: fmt(viewerShare(f.throughput), 0),
+      ratio: "—",
+      target: "—",
+    });
+    cpuRows("throughput", "throughput");
+  }
   return rows;
 }
 
@@ -1017,13 +1335,13 @@ interface Args {
 }
 
 function parseArgs(args: string[]): Args {
-  const parsed: Args = { only: SYSTEMS, scenarios: ["1", "2", "3", "4", "5", "6", "7"], aa: false };
+  const parsed: Args = { only: SYSTEMS, scenarios: Object.keys(SCENARIOS), aa: false };
   for (let i = 0; i < args.length; i++) {
     const value = args[i + 1];
     if (args[i] === "--only" && (value === "shiplog" || value === "baseline")) {
       parsed.only = [value];
       i++;
-    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-7](,[1-7])*$/.test(value)) {
+    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-8](,[1-8])*$/.test(value)) {
       parsed.scenarios = value.split(",");
       i++;
     } else if (args[i] === "--rounds" && /^[1-9]$/.test(value ?? "")) {
@@ -1036,7 +1354,7 @@ function parseArgs(args: string[]): Args {
       parsed.aa = true;
     } else {
       const expected =
-        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 7, --rounds N from 1 to 9, --profile DIR or --aa";
+        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 8, --rounds N from 1 to 9, --profile DIR or --aa";
       throw new TypeError(`Cannot parse argument "${args[i]}": expected ${expected}`);
     }
   }
@@ -1060,11 +1378,13 @@ async function machine(): Promise<Record<string, string | number>> {
   };
 }
 
-/** `flags`: extra `deno run` flags for the server processes (profiling). */
-/** A live scenario's run: a fresh server (with `shiplogArgs` for shiplog), then {@linkcode liveScenario}. */
+/**
+ * A live scenario's run: a fresh server (with `shiplogArgs` for shiplog), then {@linkcode liveScenario}.
+ * `flags`: extra `deno run` flags for the server processes (profiling).
+ */
 function live(options: LiveOptions, shiplogArgs: string[] = []) {
   return (name: SystemName, flags: string[]) =>
-    withSystem(name, flags, shiplogArgs, (s) => liveScenario(s, options));
+    withSystem(() => startSystem(name, shiplogArgs, flags), (s) => liveScenario(s, options));
 }
 
 const SCENARIOS: Record<
@@ -1122,7 +1442,7 @@ const SCENARIOS: Record<
     title: "catch-up: a new viewer of a finished 100,000-line (~10 MB) log",
     rounds: 1,
     key: (r: CatchUpResult) => r.medianMs,
-    run: (name, flags) => withSystem(name, flags, [], (s) => catchUpScenario(s, 100_000)),
+    run: (name, flags) => withSystem(() => startSystem(name, [], flags), (s) => catchUpScenario(s, 100_000)),
   },
   "5": {
     title: "throughput: 1,000,000 lines as fast as the writer can, 10 viewers",
@@ -1141,7 +1461,7 @@ const SCENARIOS: Record<
     title: "memory: 2,000 idle viewers",
     rounds: 3,
     key: (r: IdleResult) => r.perViewerKiB,
-    run: (name, flags) => withSystem(name, flags, [], (s) => idleScenario(s, 2000)),
+    run: (name, flags) => withSystem(() => startSystem(name, [], flags), (s) => idleScenario(s, 2000)),
   },
   "7": {
     title:
@@ -1149,19 +1469,24 @@ const SCENARIOS: Record<
     rounds: 1,
     systems: ["shiplog"],
     key: (r: ResumeResult) => r.cpuPerResumeMs,
-    run: (name, flags) => withSystem(name, flags, [], (s) => resumeScenario(s, 100_000, 100)),
+    run: (name, flags) =>
+      withSystem(() => startSystem(name, [], flags), (s) => resumeScenario(s, 100_000, 100)),
+  },
+  "8": {
+    title:
+      "cluster: 2 instances on 1 Redis, 10 viewers split between them, written over HTTP; beside file mode",
+    rounds: 1,
+    systems: ["shiplog"],
+    key: (r: ClusterResult) => r.cluster.latency.latency.p99,
+    run: (_name, flags) => clusterScenario(flags),
   },
 };
 
 const running = new Set<System>();
 
-async function withSystem<T>(
-  name: SystemName,
-  runtimeFlags: string[],
-  shiplogArgs: string[],
-  body: (s: System) => Promise<T>,
-): Promise<T> {
-  const system = await startSystem(name, shiplogArgs, runtimeFlags);
+/** Runs `body` on the system `start` gives, stopping it afterwards (and on an interrupt meanwhile). */
+async function withSystem<T>(start: () => Promise<System>, body: (s: System) => Promise<T>): Promise<T> {
+  const system = await start();
   running.add(system);
   try {
     return await body(system);
@@ -1243,6 +1568,13 @@ async function main(): Promise<void> {
     console.log('A/A run: the column "shiplog" is the baseline too; a ratio\'s distance from 1 is noise.\n');
   }
   console.log(table);
+  if (results["8"]?.shiplog !== undefined) {
+    console.log(
+      "\nScenario 8: the column shiplog is the cluster (instances a and b on one redis-server, appendfsync " +
+        "everysec; the writer on a), the column baseline one shiplog in file mode under the same load, both " +
+        "written through POST /api/deployments/<id>/log; ratio = cluster ÷ file mode.",
+    );
+  }
   if (failures.length > 0) console.log(`\nFailures:\n${failures.map((f) => `- ${f}`).join("\n")}`);
   const rounds = args.scenarios.map((n) => `${n}: ${args.rounds ?? SCENARIOS[n].rounds}`).join(", ");
   console.log(

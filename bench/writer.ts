@@ -2,16 +2,19 @@
  * @module
  * The benchmark's writer, run as its own process the way any program appending to a log would be. It writes
  * numbered, time-stamped lines `seq=N t=MS` (MS = `performance.timeOrigin + performance.now()`, wall-clock ms
- * with fractions, taken just before the write) either by appending to shiplog's `<id>.log` files or by sending
- * `P <channel> <line>` commands to the baseline's control port. Both targets get exactly the same lines on the
- * same schedule.
+ * with fractions, taken just before the write) by appending to shiplog's `<id>.log` files, by sending
+ * `P <channel> <line>` commands to the baseline's control port, or by `POST /api/deployments/<id>/log` (the one
+ * way in from outside in cluster mode, where the log is not a file). Every target gets exactly the same lines on
+ * the same schedule. Over HTTP each write is one request, answered before the next is sent (one connection, kept
+ * alive): two requests in flight could be appended in either order.
  *
  * Run: `deno run -A bench/writer.ts '<WriterSpec as JSON>'`; prints one JSON {@link WriterReport} on stdout.
  */
 
 export type WriterTarget =
   | { kind: "files"; paths: string[] }
-  | { kind: "baseline"; port: number; channels: string[] };
+  | { kind: "baseline"; port: number; channels: string[] }
+  | { kind: "http"; urls: string[] };
 
 export interface WriterSpec {
   target: WriterTarget;
@@ -21,7 +24,7 @@ export interface WriterSpec {
   rate: number;
   /** Pad each line with ` pad=xxx…` to about this many characters; default: no padding. */
   padTo?: number;
-  /** With rate 0: lines per write (default 1000). */
+  /** With rate 0: lines per write (default 1000; over HTTP, keep a write under the server's `--max-body-bytes`). */
   batch?: number;
   /** After the last line, end the baseline channels (`E`); default false. */
   end?: boolean;
@@ -68,6 +71,30 @@ async function openSink(target: WriterTarget): Promise<Sink> {
       },
     };
   }
+  if (target.kind === "http") {
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 1 });
+    return {
+      async write(index, text) {
+        const response = await fetch(target.urls[index], {
+          method: "POST",
+          headers: { "content-type": "text/plain" },
+          body: text,
+          client,
+        });
+        const answer = await response.text();
+        const lines = text.split("\n").length - 1;
+        if (response.status !== 200 || JSON.parse(answer).count !== lines) {
+          throw new Error(
+            `POST ${target.urls[index]} (${lines} lines) -> ${response.status}: ${answer.slice(0, 200)}`,
+          );
+        }
+      },
+      close() {
+        client.close();
+        return Promise.resolve();
+      },
+    };
+  }
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
   conn.setNoDelay(true);
   const prefixes = target.channels.map((channel) => `P ${channel} `);
@@ -90,7 +117,11 @@ async function openSink(target: WriterTarget): Promise<Sink> {
 
 /** Writes the lines described by `spec`; resolves with the first and last time stamps. */
 export async function write(spec: WriterSpec): Promise<WriterReport> {
-  const targets = spec.target.kind === "files" ? spec.target.paths.length : spec.target.channels.length;
+  const targets = spec.target.kind === "files"
+    ? spec.target.paths.length
+    : spec.target.kind === "http"
+    ? spec.target.urls.length
+    : spec.target.channels.length;
   const padTo = spec.padTo ?? 0;
   const prefix = spec.prefix ?? "seq";
   const sink = await openSink(spec.target);
