@@ -22,10 +22,12 @@ import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
 
 /** What {@linkcode openBackend} needs of the configuration. */
-export type BackendConfig = Pick<Config, "dir" | "keep" | "maxQueued" | "redis" | "redisPrefix"> & {
-  /** This instance's name; required with `redis`. */
-  instance?: string;
-};
+export type BackendConfig =
+  & Pick<Config, "command" | "dir" | "keep" | "maxQueued" | "redis" | "redisPrefix">
+  & {
+    /** This instance's name; required with `redis`. */
+    instance?: string;
+  };
 
 /** Settings that only tests change. */
 export interface BackendOptions {
@@ -84,6 +86,7 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
     undo.unshift(() => store.close());
     const cluster = await RunCluster.join(connection, store, {
       instance: config.instance,
+      command: config.command ?? null,
       keep: config.keep,
       maxQueued: config.maxQueued,
       graceMs: options.graceMs,

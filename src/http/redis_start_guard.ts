@@ -9,7 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { type Deployment, isDeployment } from "../logs/deployment.ts";
+import { asDeployment, type Deployment } from "../logs/deployment.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "./health.ts";
@@ -70,8 +70,8 @@ export class RedisStartGuard implements StartKeyGuard {
       );
       if (found === null) return { deployment: this.#make(entry, taken, create), repeated: false };
       if (typeof found === "string" && !found.startsWith("pending ")) {
-        const record = JSON.parse(found);
-        if (!isDeployment(record)) throw new TypeError(`Cannot read the start of ${entry}: not a record`);
+        const record = asDeployment(JSON.parse(found));
+        if (!record) throw new TypeError(`Cannot read the start of ${entry}: not a record`);
         return { deployment: Promise.resolve(record), repeated: true };
       }
       // Being made, on this instance or another: its record comes shortly. Or the start fails and frees the key,

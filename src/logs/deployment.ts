@@ -53,3 +53,23 @@ export function isDeployment(value: unknown): value is Deployment {
     (record.instance === undefined || optionalString("instance")) &&
     (record.exitCode === null || Number.isInteger(record.exitCode));
 }
+
+/**
+ * `value` as a {@linkcode Deployment} with its fields in the documented order (a record written by a Lua script
+ * comes back in any order), or `undefined` when it does not have the shape of one.
+ */
+export function asDeployment(value: unknown): Deployment | undefined {
+  if (!isDeployment(value)) return undefined;
+  const { id, status, command, createdAt, startedAt, finishedAt, exitCode, reason, instance } = value;
+  return {
+    id,
+    status,
+    command,
+    createdAt,
+    startedAt,
+    finishedAt,
+    exitCode,
+    reason,
+    ...instance === undefined ? {} : { instance },
+  };
+}

@@ -11,7 +11,7 @@
 
 import type { RedisClient, RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
-import { type Deployment, isDeployment, isFinal } from "./deployment.ts";
+import { asDeployment, type Deployment, isFinal } from "./deployment.ts";
 import {
   type AppenderOptions,
   type LineBatch,
@@ -308,8 +308,7 @@ async function agreeOnEpoch(connection: RedisConnection): Promise<string> {
 /** The record in `text`, or undefined if it is not one. */
 function parseRecord(text: string): Deployment | undefined {
   try {
-    const record = JSON.parse(text);
-    return isDeployment(record) ? record : undefined;
+    return asDeployment(JSON.parse(text));
   } catch {
     return undefined;
   }

@@ -7,7 +7,7 @@
  * itself on the channel (a probe): from then on nothing can be missed between the list and the changes.
  */
 
-import { type Deployment, isDeployment } from "../logs/deployment.ts";
+import { asDeployment, type Deployment } from "../logs/deployment.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { RecordsListener, SharedRecords } from "./deployments.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
@@ -190,8 +190,9 @@ export class RedisRecords implements SharedRecords {
       }
       return;
     }
-    const parsed: Message | undefined = isDeployment(fields.change)
-      ? { change: fields.change }
+    const change = asDeployment(fields.change);
+    const parsed: Message | undefined = change
+      ? { change }
       : typeof fields.remove === "string"
       ? { remove: fields.remove }
       : undefined;

@@ -19,6 +19,11 @@ import type { RunQueue, StopReason } from "./run_queue.ts";
 export interface RedisRunQueueOptions {
   /** This instance's name: the records of the deployments it runs name it. */
   instance: string;
+  /**
+   * The command this instance runs (`null`: the simulation): a claim writes it into the record, which says
+   * what ran, whichever instance created it. Default `null`.
+   */
+  command?: string | null;
   /** How long a lease lives unless renewed, in milliseconds. Default 10000. */
   leaseMs?: number;
   /** Milliseconds between two renewals of the leases. Default 3000. */
@@ -43,6 +48,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   #store: LogStore;
   #scripts: RunScripts;
   #instance: string;
+  #command: string | null;
   /** The value of every lease this instance holds: its name and a token of this process. */
   #lease: string;
   #leaseMs: number;
@@ -69,6 +75,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     this.#store = store;
     this.#scripts = scripts;
     this.#instance = options.instance;
+    this.#command = options.command ?? null;
     this.#lease = `${options.instance} ${crypto.randomUUID()}`;
     this.#leaseMs = options.leaseMs ?? 10_000;
     this.#cancelWaitMs = options.cancelWaitMs ?? 10_000;
@@ -114,6 +121,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
           String(this.#leaseMs),
           now.toISOString(),
           String(now.getTime()),
+          JSON.stringify(this.#command),
         ],
       );
       const record = parseRecord(reply);

@@ -40,6 +40,8 @@ import { RedisRunQueue } from "./redis_run_queue.ts";
 export interface RunClusterOptions {
   /** This instance's name (`--instance`), unique in the cluster. */
   instance: string;
+  /** The command this instance runs (`--command`; `null`, the simulation), written into what it claims. */
+  command?: string | null;
   /** Finished deployments the cluster keeps (`--keep`). Default: all. */
   keep?: number;
   /** Deployments that may wait in the cluster's queue (`--max-queued`). Default 1000. */
@@ -104,6 +106,7 @@ export class RunCluster {
     const deployments = await Deployments.load(store, { keep: options.keep, shared: records });
     const queue = new RedisRunQueue(connection, deployments, store, scripts, {
       instance: options.instance,
+      command: options.command,
       leaseMs: options.leaseMs,
       renewMs: options.renewMs,
       pollMs: options.pollMs,

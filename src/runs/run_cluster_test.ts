@@ -130,6 +130,20 @@ Deno.test({
     await waitFor("the viewer to see it running", () => viewer.status(id) === "running", { timeoutMs: 1000 });
     assert.ok(performance.now() - started < 1000, "running within 1 s");
     assert.equal(viewer.deployments.get(id)!.instance, "web-2", "the record names the instance running it");
+    // Created where no command is set (the simulation), run where one is: the record says what ran, its fields
+    // in their documented order although a Lua script wrote it.
+    assert.equal(viewer.deployments.get(id)!.command, "echo x; sleep 0.3");
+    assert.deepEqual(Object.keys(viewer.deployments.get(id)!), [
+      "id",
+      "status",
+      "command",
+      "createdAt",
+      "startedAt",
+      "finishedAt",
+      "exitCode",
+      "reason",
+      "instance",
+    ]);
     await waitFor("the viewer to see it end", () => viewer.status(id) === "succeeded", { timeoutMs: 3000 });
     assert.deepEqual(statusesOf(viewer, id), ["queued", "running", "succeeded"]);
     assert.deepEqual(statusesOf(worker, id), ["queued", "running", "succeeded"]);

@@ -4,7 +4,7 @@
  * queue and the leases, so that two instances never take the same deployment or both end it.
  */
 
-import { type Deployment, isDeployment } from "../logs/deployment.ts";
+import { asDeployment, type Deployment } from "../logs/deployment.ts";
 import { RedisScript } from "../redis/redis_script.ts";
 
 /** Every script of the cluster's runs, loaded. */
@@ -33,8 +33,7 @@ export async function loadRunScripts(): Promise<RunScripts> {
 export function parseRecord(json: unknown): Deployment | undefined {
   if (typeof json !== "string") return undefined;
   try {
-    const record = JSON.parse(json);
-    return isDeployment(record) ? record : undefined;
+    return asDeployment(JSON.parse(json));
   } catch {
     return undefined;
   }

@@ -3,7 +3,8 @@
 -- record is gone or no longer queued are dropped. Returns the record's JSON, or false when none waits.
 -- KEYS[1] P:queue, KEYS[2] P:running (sorted set: id by the last sign of life, ms)
 -- ARGV[1] the prefix, ARGV[2] the instance, ARGV[3] its lease's value, ARGV[4] the lease's time to live (ms),
--- ARGV[5] now (ISO 8601), ARGV[6] now (ms since epoch)
+-- ARGV[5] now (ISO 8601), ARGV[6] now (ms since epoch), ARGV[7] the command the instance runs, as JSON (the
+-- record says what ran, whichever instance created it)
 while true do
   local id = redis.call("LPOP", KEYS[1])
   if not id then return false end
@@ -15,6 +16,7 @@ while true do
       record.status = "running"
       record.startedAt = ARGV[5]
       record.instance = ARGV[2]
+      record.command = cjson.decode(ARGV[7])
       json = cjson.encode(record)
       redis.call("SET", key, json)
       redis.call("SET", ARGV[1] .. ":lease:" .. id, ARGV[3], "PX", ARGV[4])
