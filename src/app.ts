@@ -102,7 +102,12 @@ async function startOn(
   // worth a line.
   const askedForCaps = config.given.includes("maxViewers") || config.given.includes("maxViewersPerClient");
   if (budget.lowered && askedForCaps) console.error(`shiplog: ${budget.lowered}`);
-  const reaped = await killOrphans(deployments.interruptedAtLoad);
+  // In a cluster, what ran under this instance's name and was recorded interrupted by another (this instance was
+  // cut off, or killed) may have left processes on this host.
+  const cutOff = config.redis === undefined ? [] : deployments.list()
+    .filter(({ instance, status }) => instance === config.instance && status === "interrupted")
+    .map(({ id }) => id);
+  const reaped = await killOrphans([...new Set([...deployments.interruptedAtLoad, ...cutOff])]);
   if (reaped > 0) {
     console.error(`shiplog: stopped ${reaped} process group(s) left running by a previous shiplog`);
   }

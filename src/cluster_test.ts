@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { EventSource } from "npm:eventsource@5.1.5";
 import type { Deployment } from "./logs/deployment.ts";
 import { NGINX_TEST, startNginx } from "./testing/nginx_server.ts";
+import { findOrphanGroups } from "./runs/orphans.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "./testing/redis_server.ts";
 import { getDeployment, metric } from "./testing/test_app.ts";
 import { makeTempDir, waitFor, waitForValue, withDeadline } from "./testing/test_helpers.ts";
@@ -66,6 +67,8 @@ async function startCluster(names: string[], command: string): Promise<Cluster> 
     instances,
     spawn,
     async [Symbol.asyncDispose]() {
+      // SIGTERM first: a SIGKILL would leave the commands of what still runs behind, running on.
+      for (const program of instances.values()) await terminate(program).catch(() => {});
       for (const program of all) await program[Symbol.asyncDispose]();
       await redis[Symbol.asyncDispose]();
       await dir[Symbol.asyncDispose]();
@@ -205,7 +208,9 @@ Deno.test({
 
 /** The lost instance started again under its name: the deployment stays interrupted, and it serves again. */
 async function assertRestartLeavesItInterrupted(cluster: Cluster, name: string, id: string): Promise<void> {
+  assert.notDeepEqual(await findOrphanGroups([id]), [], "the killed instance's command runs on");
   const again = await cluster.spawn(name);
+  assert.deepEqual(await findOrphanGroups([id]), [], "the restart stopped it");
   assert.equal((await getDeployment(again, id)).status, "interrupted");
   const next = await startThrough(again.url);
   assert.equal((await waitForStatus(again, next.id, "running")).status, "running");
@@ -280,5 +285,42 @@ Deno.test({
       await health.body?.cancel();
     }
     assert.equal((await startThrough(b.url)).status, "queued");
+  },
+});
+
+Deno.test({
+  name: "an instance keeps three Redis connections, however many logs its viewers follow (50 here)",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    await using dir = await makeTempDir();
+    await using program = await spawnShiplog(dir.path, [
+      "--redis",
+      redis.url,
+      "--instance",
+      "only",
+      "--max-running",
+      "50",
+      "--command",
+      "echo started; sleep 30",
+    ]);
+    const clients = async () => (await redis.cli("CLIENT", "LIST")).split("\n").filter((line) => line !== "");
+    // redis-cli's own connection is one of them.
+    const idle = (await clients()).length - 1;
+    const ids: string[] = [];
+    for (let index = 0; index < 50; index++) ids.push((await startThrough(program.url)).id);
+    const sources = ids.map((id) => new EventSource(`${program.url}events/${id}`));
+    try {
+      const firsts = sources.map((source) =>
+        new Promise<void>((resolve) => source.addEventListener("message", () => resolve(), { once: true }))
+      );
+      await withDeadline("a line on every stream", Promise.all(firsts), 20_000);
+      assert.equal(await metric(program, "shiplog_followed_logs"), 50);
+      assert.equal((await clients()).length - 1, idle);
+      assert.equal(idle, 3, "commands, one blocking reader, pub/sub");
+    } finally {
+      for (const source of sources) source.close();
+      await terminate(program);
+    }
   },
 });
