@@ -246,33 +246,28 @@ export class Runner {
           keeping: () => !filter.full && writeError === undefined,
         }));
       const finishedAt = new Date().toISOString();
-      if (writeError) {
-        await this.#deployments.update(id, {
-          status: "failed",
-          finishedAt,
-          exitCode,
-          reason: `Cannot write the log: ${writeError.message}`,
-        });
-      } else if (signal.aborted) {
-        const status = signal.reason as StopReason;
-        await this.#deployments.update(id, {
-          status,
-          finishedAt,
-          exitCode,
-          reason: status === "interrupted" ? "shiplog was stopped" : null,
-        });
-      } else {
-        await this.#deployments.update(id, {
-          status: exitCode === 0 ? "succeeded" : "failed",
-          finishedAt,
-          exitCode,
-          reason: exitCode === 0
-            ? null
-            : exitCode === null
-            ? "the command was killed"
-            : `exit code ${exitCode}`,
-        });
-      }
+      await this.#recordEnd(
+        id,
+        writeError
+          ? { status: "failed", finishedAt, exitCode, reason: `Cannot write the log: ${writeError.message}` }
+          : signal.aborted
+          ? {
+            status: signal.reason as StopReason,
+            finishedAt,
+            exitCode,
+            reason: signal.reason === "interrupted" ? "shiplog was stopped" : null,
+          }
+          : {
+            status: exitCode === 0 ? "succeeded" : "failed",
+            finishedAt,
+            exitCode,
+            reason: exitCode === 0
+              ? null
+              : exitCode === null
+              ? "the command was killed"
+              : `exit code ${exitCode}`,
+          },
+      );
     } catch (error) {
       await this.#deployments.update(id, {
         status: "failed",
@@ -282,6 +277,23 @@ export class Runner {
       throw error;
     } finally {
       log?.close();
+    }
+  }
+
+  /**
+   * Records how a deployment ended. A store that cannot take it now (a full disk, Redis away) is not a failure
+   * of the run: the record is changed in memory, and written after the next write that succeeds.
+   */
+  async #recordEnd(id: string, patch: Partial<Omit<Deployment, "id">>): Promise<void> {
+    try {
+      await this.#deployments.update(id, patch);
+    } catch (error) {
+      console.error(
+        `shiplog: cannot write yet how deployment ${id} ended (${patch.status}): ${
+          (error as Error).message
+        }; ` +
+          "it is written once the store takes writes again",
+      );
     }
   }
 
