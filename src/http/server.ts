@@ -110,6 +110,13 @@ const ROUTES: Route[] = [
       const start = await startGuard.start(key, async () => {
         const deployment = await runner.start(() =>
           deployments.create(runner.command).catch((error) => {
+            // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
+            if (error instanceof RangeError) {
+              throw new HttpError(
+                503,
+                `Cannot start a deployment: ${error.message}; try again once some have started`,
+              );
+            }
             // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
             console.error("shiplog: cannot create a deployment:", (error as Error).message);
             // The cause without the path after it ("No space left on device (os error 28): write '/…'").
