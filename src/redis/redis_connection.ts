@@ -89,7 +89,15 @@ export class RedisConnection extends EventTarget {
         base.connect(),
         new Promise((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`Cannot reach Redis at ${shownUrl} within ${startTimeoutMs} ms`)),
+            () => {
+              // Why, if Redis said (a wrong password, a database it does not have) or the socket did.
+              const why = connection.#problem?.replace(`cannot reach Redis at ${shownUrl}: `, "");
+              reject(
+                new Error(
+                  `Cannot reach Redis at ${shownUrl} within ${startTimeoutMs} ms${why ? `: ${why}` : ""}`,
+                ),
+              );
+            },
             startTimeoutMs,
           );
         }),

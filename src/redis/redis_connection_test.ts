@@ -63,10 +63,33 @@ Deno.test({
       (error: Error) => {
         assert.match(
           error.message,
-          /^Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 300 ms$/,
+          /^Cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ within 300 ms: .*ECONNREFUSED/,
         );
         return true;
       },
     );
+  },
+});
+
+Deno.test({
+  name:
+    "RedisConnection.connect() that Redis refuses says why: a wrong password, a database it does not have",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    for (
+      const [url, reason] of [
+        [`redis://127.0.0.1:${redis.port}/99`, /DB index is out of range/],
+        [`redis://:wrong-one@127.0.0.1:${redis.port}`, /WRONGPASS|invalid password|AUTH/],
+      ] as const
+    ) {
+      if (url.includes("wrong-one")) await redis.cli("CONFIG", "SET", "requirepass", "the-right-one");
+      await assert.rejects(RedisConnection.connect(url, { startTimeoutMs: 500 }), (error: Error) => {
+        assert.match(error.message, /^Cannot reach Redis at redis:\/\/.* within 500 ms: /);
+        assert.match(error.message, reason);
+        assert.doesNotMatch(error.message, /wrong-one/);
+        return true;
+      });
+    }
   },
 });
