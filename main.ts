@@ -7,6 +7,7 @@
 
 import { startApp } from "./src/app.ts";
 import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
+import { redactUrl } from "./src/redis/redacted_url.ts";
 import { MIN_SECRET_LENGTH, OutputFilter } from "./src/logs/output_filter.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stopped.resolve());
   }
+  const instance = config.instance ?? `${Deno.hostname()}:${Deno.pid}`;
   let app;
   try {
     const tls = config.cert === undefined || config.key === undefined
@@ -75,7 +77,6 @@ async function main(): Promise<number> {
     const commandEnv = Object.fromEntries(
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
-    const instance = config.instance ?? `${Deno.hostname()}:${Deno.pid}`;
     const secrets = masked.map(({ value }) => value);
     app = await startApp({ ...config, instance, token, tls, secrets, commandEnv });
   } catch (error) {
@@ -83,6 +84,11 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`shiplog listening on ${app.url}`);
+  if (config.redis !== undefined) {
+    console.log(
+      `shiplog instance ${instance} of the cluster on ${redactUrl(config.redis)} (${config.redisPrefix})`,
+    );
+  }
 
   await stopped.promise;
   // A stuck shutdown must not keep the process alive: the deadline is what a supervisor can rely on.

@@ -18,6 +18,7 @@ import type { LogStore } from "./logs/log_store.ts";
 import { RedisStore } from "./logs/redis_store.ts";
 import { RedisConnection } from "./redis/redis_connection.ts";
 import { Deployments } from "./runs/deployments.ts";
+import { InstanceClaim } from "./runs/instance_claim.ts";
 import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
 
@@ -82,10 +83,27 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
   const connection = await RedisConnection.connect(url, { prefix: config.redisPrefix });
   const undo: (() => unknown)[] = [() => connection.close()];
   try {
+    // Before anything is recovered: a second process of one name would take the first one's deployments.
+    const name = config.instance;
+    const claim = await InstanceClaim.take(connection, name, {
+      onWait: () =>
+        console.error(`shiplog: waiting for the earlier shiplog of instance "${name}" to stop answering`),
+    });
+    undo.unshift(() => claim.close());
+    // Said once per outage: what an operator looks for in the log when users saw pages reconnecting.
+    connection.addEventListener("down", () => {
+      console.error(
+        `shiplog: ${connection.problem}; waiting for it, and keeping what deployments print meanwhile`,
+      );
+    });
+    connection.addEventListener(
+      "up",
+      () => console.error(`shiplog: Redis at ${connection.shownUrl} is back`),
+    );
     const store = await RedisStore.open(connection);
     undo.unshift(() => store.close());
     const cluster = await RunCluster.join(connection, store, {
-      instance: config.instance,
+      instance: name,
       command: config.command ?? null,
       keep: config.keep,
       maxQueued: config.maxQueued,
@@ -103,6 +121,7 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
       sessions: () => sessions ??= RedisSessionStore.open(connection),
       close: async () => {
         await cluster.close();
+        await claim.close();
         (await sessions?.catch(() => undefined))?.close();
         await store.close();
         await connection.close();

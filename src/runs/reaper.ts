@@ -85,7 +85,9 @@ export class Reaper {
       ) as string[];
       for (const json of reaped) {
         const record = parseRecord(json);
-        if (record) this.#deployments.apply(record);
+        if (!record) continue;
+        console.error(`shiplog: recorded deployment ${record.id} interrupted: ${record.reason}`);
+        this.#deployments.apply(record);
       }
     } catch {
       // Redis went away: forget what was seen, look again once it is back.
