@@ -27,6 +27,8 @@ interface Cluster extends AsyncDisposable {
   instances: Map<string, Program>;
   /** Starts (again) the instance `name`. */
   spawn(name: string): Promise<Program>;
+  /** The flags of the instance `name`, but for its port and directory. */
+  argsOf(name: string): string[];
 }
 
 /** A redis-server and one shiplog per name on it, each `--max-running 1`, running `command`. */
@@ -37,19 +39,20 @@ async function startCluster(names: string[], command: string): Promise<Cluster> 
   // Every program started, killed ones among them: each is disposed of at the end.
   const all: Program[] = [];
   const prefix = `test${crypto.randomUUID().slice(0, 8)}`;
+  const argsOf = (name: string) => [
+    "--redis",
+    redis.url,
+    "--redis-prefix",
+    prefix,
+    "--instance",
+    name,
+    "--max-running",
+    "1",
+    "--command",
+    command,
+  ];
   const spawn = async (name: string) => {
-    const program = await spawnShiplog(`${dir.path}/${name}`, [
-      "--redis",
-      redis.url,
-      "--redis-prefix",
-      prefix,
-      "--instance",
-      name,
-      "--max-running",
-      "1",
-      "--command",
-      command,
-    ]);
+    const program = await spawnShiplog(`${dir.path}/${name}`, argsOf(name));
     instances.set(name, program);
     all.push(program);
     return program;
@@ -66,6 +69,7 @@ async function startCluster(names: string[], command: string): Promise<Cluster> 
     redis,
     instances,
     spawn,
+    argsOf,
     async [Symbol.asyncDispose]() {
       // SIGTERM first: a SIGKILL would leave the commands of what still runs behind, running on.
       for (const program of instances.values()) await terminate(program).catch(() => {});
@@ -202,9 +206,37 @@ Deno.test({
     assert.ok(performance.now() - killedAt < 30_000);
     assert.match(record.reason ?? "", new RegExp(`instance ${lost}\\b`));
     assert.equal(record.instance, lost);
+    await assertSecondOfANameRefused(cluster, survivor, lost === "a" ? "b" : "a");
     await assertRestartLeavesItInterrupted(cluster, lost, id);
   },
 });
+
+/**
+ * A second shiplog given the name of a live instance waits for it to stop answering, then exits 1: it leaves
+ * what the live one runs alone (it used to record it interrupted, as its own earlier process's).
+ */
+async function assertSecondOfANameRefused(cluster: Cluster, live: Program, name: string): Promise<void> {
+  const { id } = await startThrough(live.url);
+  await waitForStatus(live, id, "running");
+  await using dir = await makeTempDir();
+  const second = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "main.ts", "--port", "0", "--dir", dir.path, ...cluster.argsOf(name)],
+    cwd: new URL("..", import.meta.url),
+    stdout: "null",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const stderr = new TextDecoder().decode(second.stderr);
+  assert.equal(second.code, 1, stderr);
+  assert.equal(
+    stderr,
+    `shiplog: waiting for the earlier shiplog of instance "${name}" to stop answering\n` +
+      `shiplog: Cannot join the cluster as instance "${name}": another shiplog of that name is running; ` +
+      "give each instance its own --instance\n",
+  );
+  assert.equal((await getDeployment(live, id)).status, "running");
+  const cancelled = await fetch(new URL(`api/deployments/${id}/cancel`, live.url), { method: "POST" });
+  assert.equal((await cancelled.json()).status, "cancelled");
+}
 
 /** The lost instance started again under its name: the deployment stays interrupted, and it serves again. */
 async function assertRestartLeavesItInterrupted(cluster: Cluster, name: string, id: string): Promise<void> {

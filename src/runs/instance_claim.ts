@@ -51,7 +51,7 @@ export class InstanceClaim {
 
   /**
    * Takes the name `name` for this process. When another process holds it, waits until it lapses (that process
-   * stopped renewing it: it was killed), at most the time to live and a renewal; rejects if it is still held.
+   * stopped renewing it: it was killed), the time to live at most; rejects if it is still held.
    */
   static async take(
     connection: RedisConnection,
@@ -66,7 +66,8 @@ export class InstanceClaim {
     };
     const key = connection.key("instance", name);
     const token = crypto.randomUUID();
-    const deadline = performance.now() + ttlMs + renewMs;
+    // A holder that is alive renews it long before it lapses; one that was killed lets it lapse within the ttl.
+    const deadline = performance.now() + ttlMs + 500;
     for (let told = false;; told = true) {
       if (await scripts.renew.run(connection.commands, [key], [token, String(ttlMs)]) === 1) break;
       if (performance.now() > deadline) {
