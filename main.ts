@@ -66,7 +66,9 @@ async function main(): Promise<number> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stopped.resolve());
   }
-  const instance = config.instance ?? `${Deno.hostname()}:${Deno.pid}`;
+  // The host and pid say where it runs; the suffix keeps it unique where every shiplog is pid 1 (containers).
+  const instance = config.instance ??
+    `${Deno.hostname()}:${Deno.pid}-${crypto.randomUUID().slice(0, 4)}`;
   let app;
   try {
     const tls = config.cert === undefined || config.key === undefined

@@ -58,7 +58,7 @@ export interface Config {
   redisPrefix: string;
   /**
    * This instance's name in a cluster, unique among them: it is in the record of what it runs. `undefined`:
-   * `main.ts` names it `HOSTNAME:PID`.
+   * `main.ts` names it `HOSTNAME:PID-RANDOM` (four hex digits).
    */
   instance: string | undefined;
   /** `--help` was asked for: print {@linkcode usage} and exit. */
@@ -269,7 +269,7 @@ const OPTIONS: Option[] = [
     key: "instance",
     kind: "text",
     value: "NAME",
-    description: "this instance's name in a cluster, unique (default: HOSTNAME:PID)",
+    description: "this instance's name in a cluster, unique (default: HOSTNAME:PID-RANDOM)",
   },
 ];
 
@@ -396,9 +396,21 @@ export function parseRedisUrl(text: string, source = "--redis"): URL {
     ? "expected a database number after the host, like /0"
     : url.search !== "" || url.hash !== ""
     ? "expected no ?query or #fragment"
+    : !decodes(url.username) || !decodes(url.password)
+    ? "a % in the user name or password must be written %25"
     : undefined;
   if (problem) throw new TypeError(`Cannot use ${source} "${shown}": ${problem}`);
   return url;
+}
+
+/** True when `text` is valid percent-encoding. */
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Refuses a token that cannot protect anything, or that a client could not send back as it is. */

@@ -245,6 +245,7 @@ Deno.test("parseConfig() reads the cluster flags, and checks the Redis URL witho
       ["http://:hunter22@host:6379", "expected redis:// or rediss://"],
       ["redis://:hunter22@host:6379/zero", "expected a database number"],
       ["redis://:hunter22@host:6379/0?timeout=1", "expected no ?query"],
+      ["redis://:50%off-hunter22@host:6379", "a % in the user name or password must be written %25"],
     ]
   ) {
     assert.throws(() => parseConfig(["--redis", url], {}), (error: Error) => {

@@ -208,3 +208,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "with a token, /healthz (open to anyone) says the store cannot be reached without naming Redis's address",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const connection = await RedisConnection.connect(redis.url, {
+      commandTimeoutMs: 500,
+      connectTimeoutMs: 200,
+    });
+    try {
+      await using dir = await makeTempDir();
+      await using served = await serveHttp(dir.path, {
+        command: "true",
+        health: connection,
+        token: "a-long-token",
+      });
+      await redis.stop();
+      const response = await waitForValue("a 503 from /healthz", async () => {
+        const response = await get(`${served.url}healthz`);
+        if (response.status === 503) return response;
+        await response.body?.cancel();
+        return undefined;
+      }, WAIT);
+      assert.equal(await response.text(), "unavailable: the store cannot be reached\n");
+      await redis.start();
+      await waitFor("Redis back", () => connection.problem === undefined, WAIT);
+    } finally {
+      await connection.close();
+    }
+  },
+});

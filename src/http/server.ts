@@ -211,11 +211,12 @@ const ROUTES: Route[] = [
     },
   }, true),
   route("/healthz", {
-    GET: (_, { health }) =>
+    GET: (_, { health, auth }) =>
       health?.problem === undefined
         ? new Response("ok\n")
-        // For a load balancer: this instance cannot serve now. The reason is for whoever looks.
-        : new Response(`unavailable: ${health.problem}\n`, {
+        // For a load balancer: this instance cannot serve now. The reason names Redis's address: with a token,
+        // this route being open to anyone, it is left to shiplog's own log.
+        : new Response(`unavailable: ${auth ? "the store cannot be reached" : health.problem}\n`, {
           status: 503,
           headers: {
             "content-type": "text/plain; charset=utf-8",

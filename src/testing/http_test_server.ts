@@ -5,6 +5,8 @@
  * given (a real `RedisConnection`, say). For tests of what `app.ts` does not wire yet; nothing is mocked.
  */
 
+import { Auth } from "../http/auth.ts";
+import { FileSessionStore } from "../http/file_session_store.ts";
 import { FileStore } from "../logs/file_store.ts";
 import { Deployments } from "../runs/deployments.ts";
 import { Runner } from "../runs/runner.ts";
@@ -27,6 +29,8 @@ export interface HttpTestServerOptions {
   instance?: string;
   /** Default 100. */
   unavailableRetryMs?: number;
+  /** Require this token (sessions in `dir`). Default: open access. */
+  token?: string;
 }
 
 /** A served handler; use it with `await using`. */
@@ -55,6 +59,9 @@ export async function serveHttp(dir: string, options: HttpTestServerOptions): Pr
     startGuard: new StartGuard(),
     maxBodyBytes: 65_536,
     health: options.health,
+    auth: options.token === undefined
+      ? undefined
+      : Auth.create(options.token, await FileSessionStore.open(dir)),
     instance: options.instance ?? "web-1",
     unavailableRetryMs: options.unavailableRetryMs ?? 100,
   });
