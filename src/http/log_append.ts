@@ -9,7 +9,7 @@
 
 import { isFinal } from "../logs/deployment.ts";
 import { LineSplitter } from "../logs/line_splitter.ts";
-import { type LogStore, StoreUnavailableError } from "../logs/log_store.ts";
+import { type LogStore, RecordEndedError, StoreUnavailableError } from "../logs/log_store.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
 import type { Deployments } from "../runs/deployments.ts";
 import { HttpError } from "./http_error.ts";
@@ -52,17 +52,13 @@ export class LogAppend {
   /** Throws 409 unless the deployment `id` (a known one) is queued or running. */
   checkOpen(id: string): void {
     const deployment = this.#deployments.get(id);
-    if (deployment && isFinal(deployment.status)) {
-      throw new HttpError(
-        409,
-        `Deployment ${id} has already ended (${deployment.status}): its log takes no more lines`,
-      );
-    }
+    if (deployment && isFinal(deployment.status)) throw ended(id, deployment.status);
   }
 
   /**
    * Appends `lines` (without line endings) to the log of `id`, masked and within the size cap, in one write.
-   * Throws 409 once the deployment has ended.
+   * Throws 409 once the deployment has ended, here or, in a cluster, in the store (another instance ended it
+   * after the check: the store refuses the write).
    */
   async append(id: string, lines: readonly string[]): Promise<AppendResult> {
     // Checked again after the body was read, which may have taken long.
@@ -82,6 +78,7 @@ export class LogAppend {
     try {
       firstLine = await appender.write(kept);
     } catch (error) {
+      if (error instanceof RecordEndedError) throw ended(id, error.stored.status);
       if (!(error instanceof StoreUnavailableError)) throw error;
       throw new HttpError(503, `Cannot append to the log now: ${error.message}; try again shortly`, {
         "retry-after": "5",
@@ -93,6 +90,11 @@ export class LogAppend {
     const dropped = full ? lines.length : filter.full ? lines.length - (kept.length - 1) : 0;
     return { firstLine, count: kept.length, ...dropped > 0 ? { dropped } : {} };
   }
+}
+
+/** The answer to lines for a deployment that has ended. */
+function ended(id: string, status: string): HttpError {
+  return new HttpError(409, `Deployment ${id} has already ended (${status}): its log takes no more lines`);
 }
 
 /** Splits a body into lines as the runner splits output: on LF, CRLF too; a last line without one is a line. */

@@ -1,11 +1,17 @@
 /**
  * `POST /api/deployments/<id>/log` against a real shiplog (`startTestApp`): real HTTP, real files, real deploy
- * commands writing to the same log at the same time.
+ * commands writing to the same log at the same time. And `LogAppend` on a real Redis, for what only a cluster
+ * has: another instance ending the deployment between the route's check and its write.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MAX_LINE_BYTES } from "./log_append.ts";
+import { HttpError } from "./http_error.ts";
+import { LogAppend, MAX_LINE_BYTES } from "./log_append.ts";
+import { RedisStore } from "../logs/redis_store.ts";
+import { RedisConnection } from "../redis/redis_connection.ts";
+import { Deployments } from "../runs/deployments.ts";
+import { REDIS_TEST, startRedisServer } from "../testing/redis_server.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -213,6 +219,48 @@ Deno.test("once the deployment has ended the log takes no more lines: 409 with t
     `Deployment ${id} has already ended (succeeded): its log takes no more lines\n`,
   );
   assert.equal(await readLog(app, id), "done here\n");
+});
+
+Deno.test({
+  name:
+    "on Redis, a deployment ended by another instance after the check is 409 too: the store refuses the write",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    const here = await RedisConnection.connect(server.url, { prefix: "t", commandTimeoutMs: 2000 });
+    const elsewhere = await RedisConnection.connect(server.url, { prefix: "t", commandTimeoutMs: 2000 });
+    const store = await RedisStore.open(here);
+    const other = await RedisStore.open(elsewhere);
+    try {
+      // Without the cluster's feed, this instance does not hear of the end: as in the race, its record is stale.
+      const deployments = await Deployments.load(store);
+      const queued = await deployments.create("./deploy.sh");
+      const logAppend = new LogAppend(deployments, store);
+      assert.deepEqual(await logAppend.append(queued.id, ["before"]), { firstLine: 1, count: 1 });
+      await other.save({
+        ...queued,
+        status: "interrupted",
+        finishedAt: new Date().toISOString(),
+        reason: "instance a stopped answering (its lease expired)",
+      });
+      assert.equal(deployments.get(queued.id)?.status, "queued");
+      await assert.rejects(logAppend.append(queued.id, ["too late"]), (error) => {
+        assert.ok(error instanceof HttpError);
+        assert.equal(error.status, 409);
+        assert.equal(
+          error.message,
+          `Deployment ${queued.id} has already ended (interrupted): its log takes no more lines`,
+        );
+        return true;
+      });
+      assert.equal(await store.countLines(queued.id), 1);
+    } finally {
+      await store.close();
+      await other.close();
+      here.close();
+      elsewhere.close();
+    }
+  },
 });
 
 Deno.test("an unknown or non-canonical id is 404, a type other than text/plain 415, a body over --max-body-bytes 413", async () => {

@@ -43,8 +43,8 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
- * A record that has ended was not written over (a store shared by several instances refuses it: an ended
- * deployment never changes again). `stored` is the record as it stays.
+ * A record that has ended was not written over, or its log not appended to (a store shared by several instances
+ * refuses both: an ended deployment never changes again). `stored` is the record as it stays.
  */
 export class RecordEndedError extends Error {
   override name = "RecordEndedError";
@@ -61,6 +61,11 @@ export interface LogAppender {
   /**
    * Appends complete lines (without line endings), in one write, and resolves with the number of the first of
    * them (with none, the number the next line will have). Lines of two appenders never interleave.
+   * A store shared by several instances (Redis) never appends to the log of a deployment whose stored record
+   * has ended, in the same atomic step as the append: the write, and every one after it, rejects with
+   * {@linkcode RecordEndedError} (an instance cut off past its lease, whose deployment another recorded
+   * interrupted, must not add what it kept meanwhile after the end viewers were told). A store of files lets
+   * any process append at any time: the runner, the one writer that matters, stops writing at the end.
    */
   write(lines: string[]): Promise<number>;
   close(): void;

@@ -5,13 +5,18 @@
  * at a time and in order. A call that fails is kept, with its lines and the writes after it, in a bounded
  * buffer, and sent again (the same call: the script recognises one that got through before its answer was
  * lost) when Redis is back or at the next retry. Past the bound, output is dropped and one notice line says
- * how much, in its place in the log. The engine itself (the script call) is given, so this module knows only
- * batches, order and the buffer.
+ * how much, in its place in the log. A call refused because the deployment has ended (another instance recorded
+ * it interrupted while this one was cut off) ends the appender: what it keeps is dropped, and every write from
+ * then on rejects. The engine itself (the script call) is given, so this module knows only batches, order and
+ * the buffer.
  */
 
-import { type LogAppender, StoreUnavailableError } from "./log_store.ts";
+import { type LogAppender, RecordEndedError, StoreUnavailableError } from "./log_store.ts";
 
-/** Writes `lines` in one atomic call and resolves with the number of the first (see `append.lua`). */
+/**
+ * Writes `lines` in one atomic call and resolves with the number of the first (see `append.lua`); rejects with
+ * {@linkcode RecordEndedError} when the deployment has ended, having written nothing.
+ */
 export type AppendCall = (token: string, sequence: number, lines: string[]) => Promise<number>;
 
 /** Options of {@linkcode RedisAppender}. */
@@ -81,6 +86,8 @@ export class RedisAppender implements LogAppender {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #stopped = false;
+  /** The refusal of a call: the deployment has ended, and its log takes nothing more. */
+  #ended: RecordEndedError | undefined;
   /** Those waiting for the queue to be empty. */
   #drainWaiters: (() => void)[] = [];
 
@@ -114,9 +121,12 @@ export class RedisAppender implements LogAppender {
   /**
    * Resolves with the first line's number once written. While Redis is away (a call failed and none got
    * through since) it resolves at once with 0 and keeps the lines, or, past the bound, drops them; without
-   * `bufferWhileAway` it rejects with {@linkcode StoreUnavailableError} instead.
+   * `bufferWhileAway` it rejects with {@linkcode StoreUnavailableError} instead. Once the deployment has ended
+   * (a call was refused), it rejects with {@linkcode RecordEndedError}, as do the writes of that call and those
+   * waiting behind it.
    */
   write(lines: string[]): Promise<number> {
+    if (this.#ended) return Promise.reject(this.#ended);
     if (this.#closed || this.#stopped) {
       return Promise.reject(new Error(`Cannot write to the log of ${this.#name}: its appender is closed`));
     }
@@ -191,6 +201,10 @@ export class RedisAppender implements LogAppender {
           firstLine = await this.#append(this.#token, call.sequence, call.lines);
         } catch (error) {
           if (this.#stopped) return;
+          if (error instanceof RecordEndedError) {
+            this.#end(error);
+            break;
+          }
           if (this.#buffered) return this.#keep();
           this.#refuse(call, error);
           continue;
@@ -289,6 +303,34 @@ export class RedisAppender implements LogAppender {
         write.settled = true;
         write.reject(failure);
       }
+    }
+  }
+
+  /**
+   * The deployment has ended: nothing more is written. Waiting writes reject; those resolved already (kept while
+   * Redis was away) cannot be told, so their loss is said once.
+   */
+  #end(error: RecordEndedError): void {
+    this.#ended = error;
+    this.#call = undefined;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    let lost = 0;
+    for (const write of this.#queue) {
+      if (!write.settled) {
+        write.settled = true;
+        write.reject(error);
+      } else {
+        lost += write.dropped?.lines ?? write.lines.length - write.written;
+      }
+    }
+    this.#queue = [];
+    this.#queuedSize = 0;
+    if (lost > 0) {
+      console.error(
+        `shiplog: ${lost} lines of the log of ${this.#name} were not written: ` +
+          `the deployment ended (${error.stored.status}) before they could be`,
+      );
     }
   }
 

@@ -146,10 +146,21 @@ export class RedisStore extends EventTarget implements LogStore {
   // deno-lint-ignore require-await -- the interface's: nothing to ask Redis before the first write
   async openAppender(id: string, options: AppenderOptions = {}): Promise<LogAppender> {
     if (this.#closed) throw new Error(`Cannot append to the log of ${id}: the store is closed`);
-    const keys = [this.#key("log", id), this.#key("log", id, "info")];
+    const keys = [this.#key("log", id), this.#key("log", id, "info"), this.#key("deployment", id)];
     const appender: RedisAppender = new RedisAppender(
-      async (token, sequence, lines) =>
-        Number(await this.#scripts.append.run(this.#commands, keys, [token, String(sequence), ...lines])),
+      async (token, sequence, lines) => {
+        const reply = await this.#scripts.append.run(this.#commands, keys, [
+          token,
+          String(sequence),
+          ...lines,
+        ]);
+        if (typeof reply === "number") return reply;
+        // The deployment has ended (in its stored record): its log takes nothing more.
+        const stored = parseRecord(String(reply));
+        throw stored
+          ? new RecordEndedError(stored)
+          : new Error(`Cannot append to the log of ${id}: ${reply}`);
+      },
       {
         name: id,
         maxBufferBytes: this.#options.maxBufferBytes,

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type Deployment } from "./deployment.ts";
 import { type LogFollowHandlers, RecordEndedError, StoreUnavailableError } from "./log_store.ts";
+import type { RedisAppender } from "./redis_appender.ts";
 import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
 import { RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
@@ -15,8 +16,8 @@ import { delay, deploymentRecord, waitFor, withDeadline } from "../testing/test_
 
 const PREFIX = "t";
 
-/** One shiplog instance's store on `server`: its own connection; both closed when disposed. */
-async function openInstance(server: RedisServer, options: RedisStoreOptions = {}) {
+/** One shiplog instance's store on `server` (or a relay to it): its own connection; both closed when disposed. */
+async function openInstance(server: { url: string }, options: RedisStoreOptions = {}) {
   const connection = await RedisConnection.connect(server.url, { prefix: PREFIX, commandTimeoutMs: 2000 });
   const store = await RedisStore.open(connection, options);
   return {
@@ -25,6 +26,75 @@ async function openInstance(server: RedisServer, options: RedisStoreOptions = {}
     async [Symbol.asyncDispose]() {
       await store.close();
       connection.close();
+    },
+  };
+}
+
+/**
+ * A TCP relay to `server` that can be cut and put back: one instance cut off from Redis while the others still
+ * reach it. Cut, it closes the connections it relays and closes those that come in.
+ */
+function openRelay(server: RedisServer) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const copies = new Set<Promise<void>>();
+  let cut = false;
+  const close = (conn: Deno.Conn) => {
+    open.delete(conn);
+    try {
+      conn.close();
+    } catch {
+      // closed already
+    }
+  };
+  const copy = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
+        for (let offset = 0; offset < n;) offset += await to.write(buffer.subarray(offset, n));
+      }
+    } catch {
+      // cut
+    }
+    close(from);
+    close(to);
+  };
+  const relay = async (client: Deno.Conn) => {
+    if (cut) return close(client);
+    let upstream: Deno.Conn;
+    try {
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    } catch {
+      return close(client);
+    }
+    open.add(client).add(upstream);
+    await Promise.all([copy(client, upstream), copy(upstream, client)]);
+  };
+  const accepting = (async () => {
+    try {
+      for await (const client of listener) {
+        const copied = relay(client);
+        copies.add(copied);
+        copied.finally(() => copies.delete(copied));
+      }
+    } catch {
+      // the listener was closed
+    }
+  })();
+  return {
+    url: `redis://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    cut() {
+      cut = true;
+      for (const conn of [...open]) close(conn);
+    },
+    restore() {
+      cut = false;
+    },
+    async [Symbol.asyncDispose]() {
+      this.cut();
+      listener.close();
+      await accepting;
+      await Promise.all(copies);
     },
   };
 }
@@ -229,7 +299,7 @@ Deno.test({
     const connection = await RedisConnection.connect(server.url);
     try {
       const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url));
-      const keys = ["s", "s:info"];
+      const keys = ["s", "s:info", "d"];
       assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
       assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
       assert.equal(await script.run(connection.commands, keys, ["other", "1", "c"]), 3);
@@ -240,6 +310,111 @@ Deno.test({
     } finally {
       connection.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "append.lua refuses the log of an ended record, JSON.stringify's or cjson's, and takes a missing or live one",
+  ...REDIS_TEST,
+  async fn(t) {
+    await using server = await startRedisServer();
+    const connection = await RedisConnection.connect(server.url);
+    try {
+      const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url));
+      const keys = ["s", "s:info", "d"];
+      let sequence = 0;
+      let lastWritten = 0;
+      const append = (line: string) =>
+        script.run(connection.commands, keys, ["token", String(++sequence), line]);
+      /** The record as cjson writes it (another order of fields, no null ones), as the cluster's scripts do. */
+      const saveWithCjson = async (record: Deployment) => {
+        const lua = "redis.call('SET', KEYS[1], cjson.encode(cjson.decode(ARGV[1])))";
+        await connection.commands.sendCommand(["EVAL", lua, "1", "d", JSON.stringify(record)]);
+        return String(await connection.commands.sendCommand(["GET", "d"]));
+      };
+      // A status's name in a string field is not its status: a quote inside a string is escaped.
+      const running = deploymentRecord({
+        status: "running",
+        command: `echo '"status":"failed"'`,
+        reason: `"status":"succeeded"`,
+      });
+
+      await t.step("no record (Redis lost its data) and a live one take lines", async () => {
+        assert.equal(await append("no record"), 1);
+        await connection.commands.sendCommand(["SET", "d", JSON.stringify(running)]);
+        assert.equal(await append("running"), 2);
+        assert.match(await saveWithCjson(running), /"status":"running"/);
+        assert.equal(await append("running, cjson"), 3);
+        lastWritten = sequence;
+      });
+      for (const status of ["succeeded", "failed", "cancelled", "interrupted"] as const) {
+        await t.step(`${status}: refused with the record, nothing written`, async () => {
+          const ended: Deployment = { ...running, status, finishedAt: "2026-11-24T08:01:00.000Z" };
+          const json = JSON.stringify(ended);
+          await connection.commands.sendCommand(["SET", "d", json]);
+          assert.equal(await append("too late"), json);
+          const cjsonJson = await saveWithCjson(ended);
+          assert.notEqual(cjsonJson, json);
+          assert.equal(await append("too late, cjson"), cjsonJson);
+          assert.equal(await server.cli("XLEN", "s"), "3");
+          assert.equal(await server.cli("HGET", "s:info", "lines"), "3");
+        });
+      }
+      await t.step("a retry of a call that got through before the end answers as it did", async () => {
+        assert.equal(
+          await script.run(connection.commands, keys, ["token", String(lastWritten), "running, cjson"]),
+          3,
+        );
+        assert.equal(await server.cli("XLEN", "s"), "3");
+      });
+    } finally {
+      connection.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: an instance cut off while another records its deployment interrupted writes none of what it kept",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using relay = openRelay(server);
+    await using cutOff = await openInstance(relay, { retryMs: 200 });
+    await using survivor = await openInstance(server);
+    const record = deploymentRecord({
+      status: "running",
+      startedAt: "2026-11-24T08:00:01.000Z",
+      instance: "a",
+    });
+    await cutOff.store.save(record);
+    const appender = await cutOff.store.openAppender(record.id);
+    assert.equal(await appender.write(["before"]), 1);
+    relay.cut();
+    await waitFor("Redis seen down", () => cutOff.connection.problem !== undefined);
+    for (let i = 1; i <= 49; i++) {
+      assert.equal(await withDeadline("a write while cut off", appender.write([`kept ${i}`]), 500), 0);
+    }
+    const interrupted: Deployment = {
+      ...record,
+      status: "interrupted",
+      finishedAt: "2026-11-24T08:00:30.000Z",
+      reason: "instance a stopped answering (its lease expired)",
+    };
+    await survivor.store.save(interrupted);
+    relay.restore();
+    await waitFor("Redis seen again", () => cutOff.connection.problem === undefined, { timeoutMs: 10_000 });
+    // The kept lines were refused, not kept for a retry: the appender has nothing left to write.
+    await withDeadline("the kept lines settled", (appender as RedisAppender).whenWritten(), 5000);
+    await assert.rejects(appender.write(["after"]), (error) => {
+      assert.ok(error instanceof RecordEndedError);
+      assert.deepEqual(error.stored, interrupted);
+      return true;
+    });
+    appender.close();
+    assert.deepEqual(await readAll(cutOff.store, record.id), ["1:before"]);
+    assert.equal(await survivor.store.countLines(record.id), 1);
   },
 });
 

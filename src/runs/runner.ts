@@ -12,7 +12,7 @@
 import { type Deployment, isFinal } from "../logs/deployment.ts";
 import type { DeploymentChange, Deployments } from "./deployments.ts";
 import { LineSplitter } from "../logs/line_splitter.ts";
-import type { LogAppender, LogStore } from "../logs/log_store.ts";
+import { type LogAppender, type LogStore, RecordEndedError } from "../logs/log_store.ts";
 import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
 import { LocalRunQueue, type RunQueue, type StopReason, type StopRequest } from "./run_queue.ts";
@@ -216,6 +216,8 @@ export class Runner {
     let log: LogAppender | undefined;
     let writeError: Error | undefined;
     const failed = new AbortController();
+    /** The store refused a write: the deployment has ended in its stored record. */
+    const ended = new AbortController();
     try {
       log = await this.#store.openAppender(id);
       // A shared queue's claim recorded it running already; ended meanwhile (cancelled elsewhere), it is over.
@@ -230,6 +232,13 @@ export class Runner {
         try {
           await appender.write(filter.filter(lines));
         } catch (error) {
+          if (error instanceof RecordEndedError) {
+            // Ended elsewhere (another instance recorded it interrupted while this one was cut off from Redis):
+            // it stops as a stored end heard from the cluster stops it, and that end stays, not a failure.
+            this.#deployments.apply(error.stored);
+            ended.abort();
+            return;
+          }
           // A full disk or a broken file ends the deployment: output that cannot be kept must not be run blind.
           writeError ??= error as Error;
           failed.abort();
@@ -237,13 +246,13 @@ export class Runner {
       };
       const exitCode = await (this.#command === undefined
         ? simulateDeployment(write, {
-          signal: AbortSignal.any([signal, failed.signal]),
+          signal: AbortSignal.any([signal, failed.signal, ended.signal]),
           lineDelayMs: this.#lineDelayMs,
         })
         : this.#runCommand(id, this.#command, write, {
-          signal: AbortSignal.any([signal, failed.signal]),
-          // Past the size cap (or a write error) output is only drained, not split and decoded for nothing.
-          keeping: () => !filter.full && writeError === undefined,
+          signal: AbortSignal.any([signal, failed.signal, ended.signal]),
+          // Past the size cap (or a write error, or the end) output is only drained, not split and decoded.
+          keeping: () => !filter.full && writeError === undefined && !ended.signal.aborted,
         }));
       const finishedAt = new Date().toISOString();
       await this.#recordEnd(
