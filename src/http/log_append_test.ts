@@ -257,8 +257,39 @@ Deno.test({
     } finally {
       await store.close();
       await other.close();
-      here.close();
-      elsewhere.close();
+      await here.close();
+      await elsewhere.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "on Redis, an append of 5,000 lines is one atomic write: its numbers contiguous while another writes",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: false });
+    const connection = await RedisConnection.connect(server.url, { prefix: "t" });
+    const store = await RedisStore.open(connection);
+    try {
+      const deployments = await Deployments.load(store);
+      const { id } = await deployments.create("./deploy.sh");
+      const runner = await store.openAppender(id);
+      let writing = true;
+      const other = (async () => {
+        for (let index = 0; writing; index++) await runner.write([`runner ${index}`]);
+      })();
+      const body = Array.from({ length: 5000 }, (_, index) => `posted ${index}`);
+      const { firstLine, count } = await new LogAppend(deployments, store).append(id, body);
+      writing = false;
+      await other;
+      runner.close();
+      assert.equal(count, 5000);
+      const lines: string[] = [];
+      for await (const batch of store.readLines(id, firstLine - 1)) lines.push(...batch.lines);
+      assert.deepEqual(lines.slice(0, 5000), body);
+    } finally {
+      await store.close();
+      await connection.close();
     }
   },
 });

@@ -231,12 +231,15 @@ export class RedisAppender implements LogAppender {
       if (write.dropped) this.#seal(write);
       if (parts.length === 0) {
         // The first write goes in as far as the bounds allow (at least one line): one bigger than a call is
-        // split, each of its calls atomic.
+        // split, each of its calls atomic. Not so without a buffer (a request's lines, bounded by the request's
+        // size): a write split in two could have another's lines between its halves, or half of it written
+        // and the whole refused, so that a retry repeats the first half.
         const start = write.written;
         let end = start;
         for (; end < write.lines.length; end++) {
           const lineSize = write.lines[end].length + 1;
-          if (end > start && (end - start >= this.#maxCallLines || size + lineSize > this.#maxCallBytes)) {
+          const full = end - start >= this.#maxCallLines || size + lineSize > this.#maxCallBytes;
+          if (end > start && this.#buffered && full) {
             break;
           }
           size += lineSize;
