@@ -2,10 +2,14 @@
  * @module
  * The press-once guard on Start for a cluster: the same `Idempotency-Key` sent to two instances starts one
  * deployment, and both answers name it. The key's entry, `P:idempotency:<sha-256 of the key>`, is taken with
- * `SET NX` and lives for the window: `pending <token>` while its deployment is being made, then the record's
- * JSON. A start that finds it pending waits for the record, briefly (`waitMs`), then gives up with 409, as the
- * Idempotency-Key draft has it for a request still in progress. A failed start frees the key (if it still holds
- * it), so trying again works. Redis away: 503.
+ * `SET NX` and lives for the window: `pending <id>` while its deployment is being made (the id is chosen
+ * first), then the record's JSON. A start that finds it pending answers with the record if `P:deployment:<id>`
+ * exists, else waits for it, briefly (`waitMs`), then gives up with 409, as the Idempotency-Key draft has it for
+ * a request still in progress. A failed start may have made its deployment all the same (a creation that timed
+ * out, which Redis ran): it asks Redis, in one script, whether the record exists; if so it answers with it,
+ * else it refuses the id for good (`P:refused:<id>`, which the creation script heeds) and frees the key, so
+ * trying again works. Redis unable to answer that, the key stays pending with the id: a repeat finds the record
+ * once Redis has it, and the key is new again after the window. Redis away: 503.
  */
 
 import { createHash } from "node:crypto";
@@ -54,13 +58,14 @@ export class RedisStartGuard implements StartKeyGuard {
     );
   }
 
-  async start(sent: string | null | undefined, create: () => Promise<Deployment>): Promise<Start> {
+  async start(sent: string | null | undefined, create: (id: string) => Promise<Deployment>): Promise<Start> {
     const key = parseStartKey(sent);
-    if (key === undefined) return { deployment: create(), repeated: false };
+    if (key === undefined) return { deployment: create(crypto.randomUUID()), repeated: false };
     const entry = this.#connection.key("idempotency", createHash("sha256").update(key).digest("hex"));
     const deadline = performance.now() + this.#waitMs;
     while (true) {
-      const taken = `pending ${crypto.randomUUID()}`;
+      const id = crypto.randomUUID();
+      const taken = `pending ${id}`;
       const found = await this.#command(() =>
         this.#connection.commands.set(entry, taken, {
           condition: "NX",
@@ -68,11 +73,20 @@ export class RedisStartGuard implements StartKeyGuard {
           expiration: { type: "PX", value: this.#windowMs },
         })
       );
-      if (found === null) return { deployment: this.#make(entry, taken, create), repeated: false };
+      if (found === null) return { deployment: this.#make(entry, id, create), repeated: false };
       if (typeof found === "string" && !found.startsWith("pending ")) {
-        const record = asDeployment(JSON.parse(found));
-        if (!record) throw new TypeError(`Cannot read the start of ${entry}: not a record`);
-        return { deployment: Promise.resolve(record), repeated: true };
+        return { deployment: Promise.resolve(this.#read(entry, found)), repeated: true };
+      }
+      if (typeof found === "string") {
+        // Made already, though its start may not know it yet (its creation timed out, and Redis ran it).
+        const made = await this.#command(() =>
+          this.#connection.commands.get(this.#connection.key("deployment", found.slice("pending ".length)))
+        );
+        if (typeof made === "string") {
+          const record = this.#read(entry, made);
+          await this.#script.run(this.#connection.commands, [entry], [found, "settle", made]).catch(() => {});
+          return { deployment: Promise.resolve(record), repeated: true };
+        }
       }
       // Being made, on this instance or another: its record comes shortly. Or the start fails and frees the key,
       // and then the next SET NX takes it.
@@ -85,13 +99,22 @@ export class RedisStartGuard implements StartKeyGuard {
     }
   }
 
-  /** Makes the deployment, then leaves its record under the key, or frees the key if it failed. */
-  async #make(entry: string, taken: string, create: () => Promise<Deployment>): Promise<Deployment> {
+  /**
+   * Makes the deployment `id`, then leaves its record under the key. If that failed, the record made after all
+   * (a timeout), or else the key freed; the key left pending if Redis cannot tell.
+   */
+  async #make(entry: string, id: string, create: (id: string) => Promise<Deployment>): Promise<Deployment> {
+    const taken = `pending ${id}`;
     let deployment: Deployment;
     try {
-      deployment = await create();
+      deployment = await create(id);
     } catch (error) {
-      await this.#script.run(this.#connection.commands, [entry], [taken, "release"]).catch(() => {});
+      const made = await this.#script.run(
+        this.#connection.commands,
+        [entry, this.#connection.key("deployment", id), this.#connection.key("refused", id)],
+        [taken, "resolve", String(this.#windowMs)],
+      ).catch(() => null);
+      if (typeof made === "string") return this.#read(entry, made);
       throw error;
     }
     // Before answering, so that a repeat sent after this answer finds the record at once. If Redis went away
@@ -99,6 +122,13 @@ export class RedisStartGuard implements StartKeyGuard {
     await this.#script.run(this.#connection.commands, [entry], [taken, "settle", JSON.stringify(deployment)])
       .catch(() => {});
     return deployment;
+  }
+
+  /** The record stored under the key or at its id. */
+  #read(entry: string, json: string): Deployment {
+    const record = asDeployment(JSON.parse(json));
+    if (!record) throw new TypeError(`Cannot read the start of ${entry}: not a record`);
+    return record;
   }
 
   async #command<T>(command: () => Promise<T>): Promise<T> {

@@ -10,6 +10,8 @@ import { RedisConnection } from "../redis/redis_connection.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
 import { delay, deploymentRecord, waitFor } from "../testing/test_helpers.ts";
 import { HttpError } from "./http_error.ts";
+import { RedisStore } from "../logs/redis_store.ts";
+import { RunCluster } from "../runs/run_cluster.ts";
 import { RedisStartGuard, type RedisStartGuardOptions } from "./redis_start_guard.ts";
 
 /** Two instances' guards on `redis`; their connections close when the returned disposable is. */
@@ -159,5 +161,126 @@ Deno.test({
     // Closed while Redis is away, a connection would leave node-redis's reconnection timer behind.
     await redis.start();
     await waitFor("Redis back", () => cluster.connections[0].problem === undefined, { timeoutMs: 5000 });
+  },
+});
+
+/** A guard beside one instance's records (commands time out after 300 ms): starts make real deployments. */
+async function guardedCluster(redis: RedisServer) {
+  const connection = await RedisConnection.connect(redis.url, { commandTimeoutMs: 300 });
+  const store = await RedisStore.open(connection);
+  const cluster = await RunCluster.join(connection, store, {
+    instance: "a",
+    renewMs: 60_000,
+    pollMs: 60_000,
+    reapMs: 60_000,
+  });
+  const guard = await RedisStartGuard.create(connection, { waitMs: 200 });
+  // Redis knows the creation script (EVALSHA): one it has never seen would fail NOSCRIPT, after a pause.
+  await cluster.deployments.create(null);
+  return {
+    guard,
+    create: (id: string) => cluster.deployments.create(null, { id }),
+    count: async () => Number(await redis.cli("ZCARD", "shiplog:deployments")) - 1,
+    [Symbol.asyncDispose]: async () => {
+      await cluster.close();
+      await store.close();
+      await connection.close();
+    },
+  };
+}
+
+const mustNotCreate = () => Promise.reject(new Error("must not be called"));
+
+Deno.test({
+  name: "RedisStartGuard: a creation that timed out but that Redis ran: the retry gets it, not a second one",
+  ...REDIS_TEST,
+  async fn() {
+    await using redis = await startRedisServer();
+    await using a = await guardedCluster(redis);
+    const first = await a.guard.start("key-ffffffff", async (id) => {
+      // Long enough for the creation and the guard's question after it to time out.
+      await redis.cli("CLIENT", "PAUSE", "1000", "WRITE");
+      return await a.create(id);
+    });
+    await assert.rejects(first.deployment, /timed out/);
+    await waitFor("Redis to run the creation", async () => await a.count() === 1, {
+      timeoutMs: 3000,
+      intervalMs: 50,
+    });
+    // The guard's own question after the timeout went unanswered too (its script, new to this Redis, failed
+    // NOSCRIPT after the pause): the key is left pending with the id.
+    const [id] = (await redis.cli("GET", entry("key-ffffffff"))).split(" ").slice(1);
+    const retry = await a.guard.start("key-ffffffff", mustNotCreate);
+    assert.equal(retry.repeated, true);
+    assert.equal((await retry.deployment).id, id);
+    assert.equal(JSON.parse(await redis.cli("GET", entry("key-ffffffff"))).id, id, "settled");
+    assert.equal(await a.count(), 1, "one deployment");
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStartGuard: a creation that timed out, made by the time the guard asks: the start answers with it",
+  ...REDIS_TEST,
+  async fn() {
+    await using redis = await startRedisServer();
+    await using a = await guardedCluster(redis);
+    let made = "";
+    const first = await a.guard.start("key-gggggggg", async (id) => {
+      made = id;
+      await redis.cli("CLIENT", "PAUSE", "450", "WRITE");
+      return await a.create(id);
+    });
+    assert.equal((await first.deployment).id, made);
+    assert.equal(JSON.parse(await redis.cli("GET", entry("key-gggggggg"))).id, made);
+    const retry = await a.guard.start("key-gggggggg", mustNotCreate);
+    assert.deepEqual([retry.repeated, (await retry.deployment).id], [true, made]);
+    assert.equal(await a.count(), 1);
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStartGuard: a creation refused frees the key, and its id is refused for good (a late creation too)",
+  ...REDIS_TEST,
+  async fn() {
+    await using redis = await startRedisServer();
+    await using a = await guardedCluster(redis);
+    let refused = "";
+    const first = await a.guard.start("key-hhhhhhhh", (id) => {
+      refused = id;
+      return Promise.reject(new RangeError("1 deployments are queued in the cluster already"));
+    });
+    await assert.rejects(first.deployment, RangeError);
+    assert.equal(await redis.cli("EXISTS", entry("key-hhhhhhhh")), "0", "freed");
+    assert.equal(await redis.cli("EXISTS", `shiplog:refused:${refused}`), "1");
+    // A creation of that id that Redis had yet to run (its answer lost) makes nothing.
+    await assert.rejects(a.create(refused), RangeError);
+    assert.equal(await a.count(), 0);
+    const retry = await a.guard.start("key-hhhhhhhh", a.create);
+    assert.equal(retry.repeated, false);
+    await retry.deployment;
+    assert.equal(await a.count(), 1);
+  },
+});
+
+Deno.test({
+  name: "RedisStartGuard: a repeat while the first start is still on its way back gets the record it made",
+  ...REDIS_TEST,
+  async fn() {
+    await using redis = await startRedisServer();
+    await using a = await guardedCluster(redis);
+    const answered = Promise.withResolvers<void>();
+    const first = await a.guard.start("key-iiiiiiii", async (id) => {
+      const deployment = await a.create(id);
+      await answered.promise;
+      return deployment;
+    });
+    // Within waitMs (200): no 409.
+    const repeat = await a.guard.start("key-iiiiiiii", mustNotCreate);
+    answered.resolve();
+    assert.equal(repeat.repeated, true);
+    assert.equal((await repeat.deployment).id, (await first.deployment).id);
+    assert.equal(await a.count(), 1);
   },
 });

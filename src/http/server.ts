@@ -107,9 +107,9 @@ const ROUTES: Route[] = [
     POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
       await refuseWhileAway(request, health, "start a deployment");
       const key = await startKey(request, maxBodyBytes);
-      const start = await startGuard.start(key, async () => {
+      const start = await startGuard.start(key, async (id) => {
         const deployment = await runner.start(() =>
-          deployments.create(runner.command).catch((error) => {
+          deployments.create(runner.command, { id }).catch((error) => {
             // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
             if (error instanceof RangeError) {
               throw new HttpError(

@@ -31,8 +31,11 @@ export interface Start {
 
 /** What the routes need of a guard: the start of a key, made once. */
 export interface StartKeyGuard {
-  /** Calls `create` unless a start with `key` (if any) was made within the window. 400 for a malformed key. */
-  start(key: string | null | undefined, create: () => Promise<Deployment>): Start | Promise<Start>;
+  /**
+   * Calls `create` with the id to give the deployment, unless a start with `key` (if any) was made within the
+   * window. 400 for a malformed key.
+   */
+  start(key: string | null | undefined, create: (id: string) => Promise<Deployment>): Start | Promise<Start>;
 }
 
 /**
@@ -61,14 +64,14 @@ export class StartGuard implements StartKeyGuard {
   }
 
   /** Calls `create` unless a start with `key` (if any) was made within the window. 400 for a malformed key. */
-  start(sent: string | null | undefined, create: () => Promise<Deployment>): Start {
+  start(sent: string | null | undefined, create: (id: string) => Promise<Deployment>): Start {
     const key = parseStartKey(sent);
-    if (key === undefined) return { deployment: create(), repeated: false };
+    if (key === undefined) return { deployment: create(crypto.randomUUID()), repeated: false };
     const now = Date.now();
     this.#forgetOld(now);
     const earlier = this.#recent.get(key);
     if (earlier) return { deployment: earlier.deployment, repeated: true };
-    const deployment = create();
+    const deployment = create(crypto.randomUUID());
     this.#recent.set(key, { at: now, deployment });
     // A start that failed made nothing: the same key may try again.
     deployment.catch(() => {

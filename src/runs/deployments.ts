@@ -48,6 +48,14 @@ export interface SharedRecords {
   prune(task: () => Promise<void>): Promise<boolean>;
 }
 
+/** Options of {@linkcode Deployments.create}. */
+export interface CreateOptions {
+  /** When it is created. Default: now. */
+  now?: Date;
+  /** Its id. Default: a fresh UUID. */
+  id?: string;
+}
+
 /** Options of {@linkcode Deployments.load}. */
 export interface DeploymentsOptions {
   /** Finished deployments to keep; older ones are deleted. Default: all. */
@@ -151,10 +159,16 @@ export class Deployments extends EventTarget {
     return new Map([...this.#counts].filter(([, count]) => count > 0));
   }
 
-  /** Creates a `queued` deployment with a fresh id and an empty log. */
-  async create(command: string | null, now: Date = new Date()): Promise<Deployment> {
+  /**
+   * Creates a `queued` deployment with an empty log, with the id given (a Start's guard chooses it first, to
+   * find out whether a creation that timed out was made) or a fresh one.
+   */
+  async create(
+    command: string | null,
+    { now = new Date(), id = crypto.randomUUID() }: CreateOptions = {},
+  ): Promise<Deployment> {
     const deployment: Deployment = {
-      id: crypto.randomUUID(),
+      id,
       status: "queued",
       command,
       createdAt: now.toISOString(),

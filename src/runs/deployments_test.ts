@@ -113,8 +113,8 @@ Deno.test("Deployments.load() dates an interrupted deployment by its log's last 
 Deno.test("retention keeps the deployments that finished last: a long one ending after a later one is kept", async () => {
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store, { keep: 1 });
-  const long = await deployments.create(null, new Date("2026-11-24T08:00:00.000Z"));
-  const short = await deployments.create(null, new Date("2026-11-24T08:01:00.000Z"));
+  const long = await deployments.create(null, { now: new Date("2026-11-24T08:00:00.000Z") });
+  const short = await deployments.create(null, { now: new Date("2026-11-24T08:01:00.000Z") });
   await deployments.update(short.id, { status: "succeeded", finishedAt: "2026-11-24T08:02:00.000Z" });
   await deployments.update(long.id, { status: "succeeded", finishedAt: "2026-11-24T08:10:00.000Z" });
   assert.deepEqual(deployments.list().map((each) => each.id), [long.id]);
@@ -130,7 +130,7 @@ Deno.test("deployments created in the same millisecond keep their order across a
   await using fixture = await openStore();
   const deployments = await Deployments.load(fixture.store);
   const at = new Date("2026-11-24T08:00:00.000Z");
-  for (let i = 0; i < 8; i++) await deployments.create(null, at);
+  for (let i = 0; i < 8; i++) await deployments.create(null, { now: at });
   const order = deployments.list().map((each) => each.id);
   const reloaded = await Deployments.load(fixture.store);
   assert.deepEqual(reloaded.list().map((each) => each.id), order);
@@ -175,7 +175,7 @@ Deno.test("Deployments.create() makes a queued deployment with a canonical UUID,
   const changes = listen(deployments);
   const createdAt = new Date("2026-11-24T08:00:00.000Z");
 
-  const created = await deployments.create("./deploy.sh", createdAt);
+  const created = await deployments.create("./deploy.sh", { now: createdAt });
   assert.ok(isDeploymentId(created.id), created.id);
   assert.deepEqual(created, {
     id: created.id,
@@ -192,7 +192,7 @@ Deno.test("Deployments.create() makes a queued deployment with a canonical UUID,
   assert.deepEqual(await fixture.readRecord(created.id), created);
   assert.equal(await Deno.readTextFile(join(fixture.dir, `${created.id}.log`)), "");
 
-  const simulated = await deployments.create(null, new Date("2026-11-24T08:00:01.000Z"));
+  const simulated = await deployments.create(null, { now: new Date("2026-11-24T08:00:01.000Z") });
   assert.notEqual(simulated.id, created.id);
   assert.equal(simulated.command, null);
   assert.deepEqual(deployments.list().map((each) => each.id), [simulated.id, created.id], "newest first");
@@ -280,7 +280,7 @@ Deno.test("after stopPruning() nothing is deleted; the next load deletes the dep
   const deployments = await Deployments.load(fixture.store, { keep: 2 });
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) {
-    ids.push((await deployments.create(null, new Date(Date.UTC(2026, 10, 24, 8, i)))).id);
+    ids.push((await deployments.create(null, { now: new Date(Date.UTC(2026, 10, 24, 8, i)) })).id);
   }
   await deployments.update(ids[0], { status: "succeeded", finishedAt: "2026-11-24T08:10:00.000Z" });
   assert.deepEqual(deployments.countByStatus(), new Map([["queued", 3], ["succeeded", 1]]));

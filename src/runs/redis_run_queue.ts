@@ -6,6 +6,12 @@
  * running (`P:running`, by last sign of life), so no deployment ever runs on two instances. The leases of what
  * this instance runs are renewed every few seconds; a deployment whose lease lapses is recorded interrupted by
  * the {@linkcode Reaper} of any instance. Cancel reaches the instance running a deployment on `P:cancel`.
+ *
+ * A claim whose answer is lost (it timed out, and Redis may run it all the same) is not lost with it: each claim
+ * has a token, and the script leaves what it took under `P:claimed:<token>` for a minute. The tokens of failed
+ * claims are asked about first by the next claim (`claimed.lua`, which also gives the token up, so that a claim
+ * Redis has yet to run takes nothing): a deployment found is adopted and handed to the runner, instead of being
+ * left running here unrenewed until a reaper records it interrupted.
  */
 
 import { type Deployment, isFinal } from "../logs/deployment.ts";
@@ -14,6 +20,9 @@ import type { LogStore } from "../logs/log_store.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
 import { parseRecord, type RunScripts } from "./run_scripts.ts";
 import type { RunQueue, StopReason } from "./run_queue.ts";
+
+/** How long Redis keeps what a claim took, for a claimer that did not get the answer (ms). */
+const CLAIM_ANSWER_MS = 60_000;
 
 /** Options of {@linkcode RedisRunQueue}. */
 export interface RedisRunQueueOptions {
@@ -55,6 +64,8 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   #cancelWaitMs: number;
   /** The deployments this instance claimed and has not finished. */
   #held = new Set<string>();
+  /** The tokens of claims whose outcome is unknown (they failed: maybe Redis ran them all the same). */
+  #unresolved = new Set<string>();
   /** Cancels heard for deployments not held here while claims were under way: one of them may be it. */
   #cancelSoon = new Set<string>();
   #claiming = 0;
@@ -91,10 +102,14 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     await this.#connection.subscribe(this.#connection.key("cancel"), (id) => this.#onCancel(id));
   }
 
-  /** The cluster's queued deployments as this instance knows them, less the claims under way. */
+  /**
+   * The cluster's queued deployments as this instance knows them, less the claims under way, and the claims to
+   * resolve (each may have taken one: the runner is to claim again to find out).
+   */
   get size(): number {
     if (this.#closed) return 0;
-    return Math.max(0, (this.#deployments.countByStatus().get("queued") ?? 0) - this.#claiming);
+    const queued = Math.max(0, (this.#deployments.countByStatus().get("queued") ?? 0) - this.#claiming);
+    return queued + this.#unresolved.size;
   }
 
   /** The ids of the deployments this instance runs (it holds their leases). */
@@ -110,29 +125,38 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     if (this.#closed || this.#connection.problem !== undefined) return undefined;
     this.#claiming++;
     try {
+      const adopted = await this.#resolveClaims();
+      if (adopted) return this.#take(adopted);
+      const token = crypto.randomUUID();
       const now = new Date();
-      const reply = await this.#scripts.claim.run(
-        this.#connection.commands,
-        [this.#connection.key("queue"), this.#connection.key("running")],
-        [
-          this.#connection.prefix,
-          this.#instance,
-          this.#lease,
-          String(this.#leaseMs),
-          now.toISOString(),
-          String(now.getTime()),
-          JSON.stringify(this.#command),
-        ],
-      );
-      const record = parseRecord(reply);
-      if (!record) return undefined;
-      this.#held.add(record.id);
-      this.#deployments.apply(record);
-      if (this.#cancelSoon.delete(record.id)) {
-        // Once the runner has it running (it goes on when this resolves).
-        setTimeout(() => this.#stop(record.id, "cancelled"), 0);
+      let reply: unknown;
+      try {
+        reply = await this.#scripts.claim.run(
+          this.#connection.commands,
+          [
+            this.#connection.key("queue"),
+            this.#connection.key("running"),
+            this.#connection.key("claimed", token),
+          ],
+          [
+            this.#connection.prefix,
+            this.#instance,
+            this.#lease,
+            String(this.#leaseMs),
+            now.toISOString(),
+            String(now.getTime()),
+            JSON.stringify(this.#command),
+            String(CLAIM_ANSWER_MS),
+          ],
+        );
+      } catch (error) {
+        this.#unresolved.add(token);
+        // The runner claims again (which asks about this one first) once this claim is over.
+        setTimeout(() => this.wake(), 0);
+        throw error;
       }
-      return record.id;
+      const record = parseRecord(reply);
+      return record ? this.#take(record) : undefined;
     } finally {
       if (--this.#claiming === 0) this.#cancelSoon.clear();
     }
@@ -202,6 +226,39 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.#deployments.removeEventListener("change", this.#onChange);
+  }
+
+  /** A deployment claimed here: held, its record applied, a cancel heard meanwhile passed on; its id. */
+  #take(record: Deployment): string {
+    this.#held.add(record.id);
+    this.#deployments.apply(record);
+    if (this.#cancelSoon.delete(record.id)) {
+      // Once the runner has it running (it goes on when this resolves).
+      setTimeout(() => this.#stop(record.id, "cancelled"), 0);
+    }
+    return record.id;
+  }
+
+  /**
+   * Asks what the claims whose outcome is unknown took, until one took a deployment that still runs here (its
+   * record, to adopt). Each answered is forgotten; one not answered (Redis still unable to) throws, and stays.
+   */
+  async #resolveClaims(): Promise<Deployment | undefined> {
+    for (const token of this.#unresolved) {
+      const reply = await this.#scripts.claimed.run(
+        this.#connection.commands,
+        [this.#connection.key("claimed", token)],
+        [this.#connection.prefix, String(CLAIM_ANSWER_MS)],
+      );
+      this.#unresolved.delete(token);
+      if (!Array.isArray(reply)) continue;
+      const record = parseRecord(reply[1]);
+      if (!record) continue;
+      // Reaped meanwhile, or cancelled before it ran here: what the record says is what happened.
+      if (record.status === "running" && record.instance === this.#instance) return record;
+      this.#deployments.apply(record);
+    }
+    return undefined;
   }
 
   /** Runs the renewal script on every lease held: the id and outcome of each not renewed. */

@@ -11,6 +11,7 @@ import { RedisScript } from "../redis/redis_script.ts";
 export interface RunScripts {
   enqueue: RedisScript;
   claim: RedisScript;
+  claimed: RedisScript;
   cancel: RedisScript;
   renew: RedisScript;
   release: RedisScript;
@@ -19,7 +20,17 @@ export interface RunScripts {
   unlock: RedisScript;
 }
 
-const NAMES = ["enqueue", "claim", "cancel", "renew", "release", "leaseless", "reap", "unlock"] as const;
+const NAMES = [
+  "enqueue",
+  "claim",
+  "claimed",
+  "cancel",
+  "renew",
+  "release",
+  "leaseless",
+  "reap",
+  "unlock",
+] as const;
 
 /** Reads the scripts (embedded in the binary with `deno compile --include src/runs/redis_scripts`). */
 export async function loadRunScripts(): Promise<RunScripts> {

@@ -1,12 +1,16 @@
+#!lua flags=allow-oom
 -- Cancels a deployment wherever it is: a queued one leaves the queue and is recorded cancelled, in one step; for
 -- a running one, the instance running it is asked to stop it (on the cancel channel). Returns
--- {"cancelled", json} or {"stopping", json}, or false when it has ended or is unknown.
+-- {"cancelled", json} or {"stopping", json}, or false when it has ended, is unknown, or its record is not
+-- JSON (left as it is: nothing can be said of it). Allowed while Redis is out of memory (allow-oom): a cancel
+-- records an end, which frees what the deployment would use.
 -- KEYS[1] P:queue
 -- ARGV[1] the prefix, ARGV[2] the id, ARGV[3] now (ISO 8601)
 local key = ARGV[1] .. ":deployment:" .. ARGV[2]
 local json = redis.call("GET", key)
 if not json then return false end
-local record = cjson.decode(json)
+local decoded, record = pcall(cjson.decode, json)
+if not decoded or type(record) ~= "table" then return false end
 if record.status == "queued" then
   redis.call("LREM", KEYS[1], 1, ARGV[2])
   record.status = "cancelled"

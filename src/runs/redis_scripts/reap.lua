@@ -1,6 +1,8 @@
+#!lua flags=allow-oom
 -- Records interrupted the running deployments whose lease is (still) missing, naming the instance that lost
 -- it; one whose lease is back (its instance renewed it meanwhile) is left alone, and one that ended anyway is
--- only taken off the running ones. Returns the JSON of each record written.
+-- only taken off the running ones, as is one whose record is not JSON (left as it is). Returns the JSON of each
+-- record written. Allowed while Redis is out of memory (allow-oom): it records ends.
 -- KEYS[1] P:running
 -- ARGV[1] the prefix, then pairs: an id, when it finished (ISO 8601: its last sign of life)
 local reaped = {}
@@ -9,8 +11,8 @@ for i = 2, #ARGV, 2 do
   if redis.call("EXISTS", ARGV[1] .. ":lease:" .. id) == 0 then
     local key = ARGV[1] .. ":deployment:" .. id
     local json = redis.call("GET", key)
-    local record = json and cjson.decode(json)
-    if record and record.status == "running" then
+    local decoded, record = pcall(cjson.decode, json or "")
+    if json and decoded and type(record) == "table" and record.status == "running" then
       local instance = type(record.instance) == "string" and record.instance or "unknown"
       record.status = "interrupted"
       record.finishedAt = ARGV[i + 1]

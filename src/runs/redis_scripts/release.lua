@@ -1,5 +1,6 @@
+#!lua flags=allow-oom
 -- Lets go of the lease of a deployment that ended, if it is still this instance's, and of its place among the
--- running ones.
+-- running ones. Allowed while Redis is out of memory (allow-oom): it only frees.
 -- KEYS[1] P:lease:<id>, KEYS[2] P:running
 -- ARGV[1] the lease's value, ARGV[2] the id
 local held = redis.call("GET", KEYS[1])

@@ -1,9 +1,11 @@
+#!lua flags=allow-oom
 -- Renews the leases of the deployments one instance runs, and notes its sign of life. A lease is renewed only
 -- when it is this instance's own (same value: a restarted instance of the same name has another token), or
 -- when it has expired while the record still says the deployment runs on this instance (Redis was away for
 -- longer than its time to live: the owner asserts it again). Returns id, outcome pairs for the leases not
 -- renewed: "lost" (another holds it, or the record says the deployment ended or runs elsewhere), "missing" (no
--- record: Redis lost its data, and the owner writes it again).
+-- record: Redis lost its data, or a record that is not JSON: the owner writes it again). Allowed while Redis is
+-- out of memory (allow-oom): a lease that cannot be renewed lapses, and a healthy deployment is reaped.
 -- KEYS[1] P:running
 -- ARGV[1] the prefix, ARGV[2] the instance, ARGV[3] its lease's value, ARGV[4] the time to live (ms),
 -- ARGV[5] now (ms since epoch), ARGV[6...] the ids
@@ -15,8 +17,8 @@ for i = 6, #ARGV do
   local outcome = held == ARGV[3] and "mine" or "lost"
   if not held then
     local json = redis.call("GET", ARGV[1] .. ":deployment:" .. id)
-    if json then
-      local record = cjson.decode(json)
+    local decoded, record = pcall(cjson.decode, json or "")
+    if json and decoded and type(record) == "table" then
       if record.status == "running" and record.instance == ARGV[2] then outcome = "mine" end
     else
       outcome = "missing"
