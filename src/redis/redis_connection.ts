@@ -157,6 +157,15 @@ export class RedisConnection extends EventTarget {
     return connection;
   }
 
+  /**
+   * Ends the socket of `client` (one of a connection's) as a socket error would, so that it reconnects: for a
+   * connection that does not answer. What was in flight on it is rejected. (node-redis's way for a connection
+   * whose replies cannot be trusted any more: internal, but in its types.)
+   */
+  static reset(client: RedisClient): void {
+    if (client.isOpen) client._resetDesyncedConnection(new NoAnswerError("Redis does not answer"));
+  }
+
   /** Why Redis cannot be reached now, in words; `undefined` while it can. */
   get problem(): string | undefined {
     return this.#problem;
@@ -239,16 +248,16 @@ export class RedisConnection extends EventTarget {
       if (which === "commands") {
         this.#setProblem(`Redis at ${this.shownUrl} does not answer`);
         // Every connection goes the same way to the same Redis: all are made again.
-        for (const other of [client, ...this.#others]) resetConnection(other);
+        for (const other of [client, ...this.#others]) RedisConnection.reset(other);
       } else {
-        resetConnection(client);
+        RedisConnection.reset(client);
       }
     };
     if (!client.isReady) {
       // Why it is down was said already (its socket failed); a handshake that never ends is ended.
       if (++this.#misses[which] >= this.#watchdog.misses + 1) {
         this.#misses[which] = 0;
-        resetConnection(client);
+        RedisConnection.reset(client);
       }
       return;
     }
@@ -282,12 +291,4 @@ interface Watchdog {
   intervalMs: number;
   timeoutMs: number;
   misses: number;
-}
-
-/**
- * Ends the socket of `client` as a socket error would, so that it reconnects. node-redis's way for a connection
- * whose replies cannot be trusted any more (internal, but public in its types): what was in flight is rejected.
- */
-function resetConnection(client: RedisClient): void {
-  if (client.isOpen) client._resetDesyncedConnection(new NoAnswerError("Redis does not answer"));
 }
