@@ -561,3 +561,29 @@ Deno.test({
     appender.close();
   },
 });
+
+Deno.test({
+  name:
+    "RedisStore: a Redis emptied without a reconnection (FLUSHALL) is noticed at the next look at the epoch",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: false });
+    await using instance = await openInstance(server, { epochCheckMs: 100 });
+    let epochs = 0;
+    instance.store.addEventListener("epoch", () => epochs++);
+    const epoch = instance.store.epoch;
+    const id = crypto.randomUUID();
+    const appender = await instance.store.openAppender(id);
+    await appender.write(["old 1"]);
+    using followed = await follow(instance.store, id);
+    let downs = 0;
+    instance.connection.addEventListener("down", () => downs++);
+    assert.equal(await server.cli("FLUSHALL"), "OK");
+    await waitFor("the epoch event", () => epochs === 1, { timeoutMs: 2000 });
+    assert.equal(downs, 0, "no reconnection told it");
+    assert.notEqual(instance.store.epoch, epoch);
+    assert.equal(await server.cli("GET", `${PREFIX}:epoch`), instance.store.epoch);
+    assert.deepEqual(followed.events, ["reset"]);
+    appender.close();
+  },
+});
