@@ -241,3 +241,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a Redis that hangs (SIGSTOP): /healthz is 503 within a second or two, an open feed ends, 200 once it answers",
+  ...REDIS_TEST,
+  async fn() {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const connection = await RedisConnection.connect(redis.url, {
+      pingIntervalMs: 200,
+      pingTimeoutMs: 200,
+    });
+    try {
+      await using dir = await makeTempDir();
+      await using served = await serveHttp(dir.path, { command: "echo hi", health: connection });
+      const base = served.url;
+      const feed = await readStream(
+        await get(`${base}events`),
+        (text) => text.includes("event: deployments"),
+      );
+      redis.pause();
+      const paused = performance.now();
+      const response = await waitForValue("a 503 from /healthz", async () => {
+        const response = await get(`${base}healthz`);
+        if (response.status === 503) return response;
+        await response.body?.cancel();
+        return undefined;
+      }, WAIT);
+      // Two looks and their timeouts (800 ms), and a margin: well before a command's timeout (5 s).
+      assert.ok(performance.now() - paused < 2000, `503 after ${Math.round(performance.now() - paused)} ms`);
+      assert.match(
+        await response.text(),
+        /^unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer\n$/,
+      );
+      const { text, ended } = await feed.rest();
+      assert.equal(ended, true);
+      assert.match(
+        text,
+        /event: unavailable\ndata: the store cannot be reached: Redis at .* does not answer/,
+      );
+      redis.resume();
+      await waitFor("a 200 from /healthz", async () => {
+        const response = await get(`${base}healthz`);
+        await response.body?.cancel();
+        return response.status === 200;
+      }, WAIT);
+    } finally {
+      redis.resume();
+      await connection.close();
+    }
+  },
+});

@@ -7,10 +7,12 @@
  * block timeout would cost a read per timeout per instance even when nothing is written, and delay a new
  * follower by up to that timeout. With nothing to follow, nothing is sent. A follower's cursor is the last line
  * handed to it; what it is given starts exactly there, so lines arrive in order, with no gap and no duplicate,
- * across reconnects of the blocking connection (the read is sent again from the same cursors).
+ * across reconnects of the blocking connection (the read is sent again from the same cursors). A read without
+ * an answer by its block time and a margin, or one that `CLIENT UNBLOCK` cannot find in Redis for a while, means
+ * a blocking connection that died without telling: it is made again.
  */
 
-import type { RedisClient } from "../redis/redis_connection.ts";
+import { type RedisClient, RedisConnection } from "../redis/redis_connection.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { entriesToBatches, entryId, xreadStreams } from "./redis_log_entries.ts";
 
@@ -22,7 +24,15 @@ export interface RedisLogReaderOptions {
   count?: number;
   /** After a failed read on a connection that is up, the next one waits this long, in ms. Default 1000. */
   retryMs?: number;
+  /**
+   * A read without an answer `blockMs` and this many milliseconds after it was sent ends the blocking
+   * connection, which is made again. Default: `blockMs`, at most 2000.
+   */
+  marginMs?: number;
 }
+
+/** `CLIENT UNBLOCK` tries, 5 ms apart, before a read Redis does not know of is taken for lost. */
+const UNBLOCK_TRIES = 100;
 
 /** Follows every followed log of one instance through one blocking connection. */
 export class RedisLogReader {
@@ -31,6 +41,7 @@ export class RedisLogReader {
   #blockMs: number;
   #count: number;
   #retryMs: number;
+  #marginMs: number;
   #followers = new Map<string, Set<StreamFollower>>();
   /** The cursor of each log in the read in flight, while one is. */
   #armed: Map<string, number> | undefined;
@@ -49,6 +60,7 @@ export class RedisLogReader {
     this.#blockMs = options.blockMs ?? 10_000;
     this.#count = options.count ?? 1000;
     this.#retryMs = options.retryMs ?? 1000;
+    this.#marginMs = options.marginMs ?? Math.min(this.#blockMs, 2000);
     this.#run().catch((error) => console.error("shiplog: the reader of the followed logs stopped:", error));
   }
 
@@ -120,6 +132,13 @@ export class RedisLogReader {
         continue;
       }
       let reply: unknown;
+      // node-redis bounds no blocking command (Redis would block on after a client-side timeout): this does.
+      // No answer by then, not even the block's own end, and no socket error: the connection died without telling.
+      let lost = false;
+      const deadline = setTimeout(() => {
+        lost = this.#blocking.isReady;
+        if (lost) RedisConnection.reset(this.#blocking);
+      }, this.#blockMs + this.#marginMs);
       try {
         // Asked with every read, in the same round trip: after a reconnect the connection has another id.
         this.#clientId = this.#blocking.sendCommand(["CLIENT", "ID"]);
@@ -139,8 +158,10 @@ export class RedisLogReader {
       } catch (error) {
         this.#armed = undefined;
         if (signal.aborted) break;
-        await this.#afterFailure(error);
+        await this.#afterFailure(error, lost);
         continue;
+      } finally {
+        clearTimeout(deadline);
       }
       this.#armed = undefined;
       if (signal.aborted) break;
@@ -185,13 +206,16 @@ export class RedisLogReader {
 
   /**
    * Ends read number `read` if it is still in flight. Redis may not have received that read yet when the
-   * unblock arrives (they travel on two connections): then it tries again, a few milliseconds later.
+   * unblock arrives (they travel on two connections): then it tries again, a few milliseconds later, up to
+   * {@linkcode UNBLOCK_TRIES} times; a read Redis still does not know of was lost with a blocking connection
+   * that died without telling, which is made again.
    */
   async #unblock(read: number, retry: boolean): Promise<void> {
     if (this.#unblocking === read) return;
     this.#unblocking = read;
     const signal = this.#closing.signal;
-    while (this.#armed && this.#reads === read) {
+    for (let tries = 1; this.#armed && this.#reads === read; tries++) {
+      if (tries > UNBLOCK_TRIES) return RedisConnection.reset(this.#blocking);
       try {
         const id = await this.#clientId;
         const unblocked = await this.#commands.sendCommand(["CLIENT", "UNBLOCK", String(id)]);
@@ -204,9 +228,9 @@ export class RedisLogReader {
   }
 
   /** Waits after a failed read: until the blocking connection is back, or a while if it never went. */
-  async #afterFailure(error: unknown): Promise<void> {
+  async #afterFailure(error: unknown, reconnecting: boolean): Promise<void> {
     const signal = this.#closing.signal;
-    if (!this.#blocking.isReady) {
+    if (!this.#blocking.isReady || reconnecting) {
       // The blocking connection reconnects by itself; a timeout as well, in case its event was missed.
       await new Promise<void>((resolve) => {
         const done = () => {

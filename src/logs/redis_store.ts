@@ -36,6 +36,11 @@ export interface RedisStoreOptions {
   blockMs?: number;
   /** The most lines one read (`XRANGE`, `XREAD`) returns. Default 1000. */
   pageLines?: number;
+  /**
+   * Milliseconds between two looks at the epoch while Redis is up: a Redis emptied without a reconnection
+   * (`FLUSHALL`, a failover to an empty replica) is noticed within this. Default 5000.
+   */
+  epochCheckMs?: number;
 }
 
 /** The longest a record's end waits for the output its appenders kept while Redis was away. */
@@ -60,6 +65,7 @@ export class RedisStore extends EventTarget implements LogStore {
   #appenders = new Set<RedisAppender>();
   #checking: Promise<void> = Promise.resolve();
   #onUp = () => this.#whenUp();
+  #epochTimer: ReturnType<typeof setInterval>;
   #closed = false;
 
   private constructor(
@@ -81,6 +87,10 @@ export class RedisStore extends EventTarget implements LogStore {
       retryMs: options.retryMs,
     });
     connection.addEventListener("up", this.#onUp);
+    this.#epochTimer = setInterval(() => {
+      if (connection.problem !== undefined) return; // The `up` looks.
+      this.#checking = this.#checking.then(() => this.#checkEpoch()).catch(() => {});
+    }, options.epochCheckMs ?? 5000);
   }
 
   /**
@@ -235,6 +245,7 @@ export class RedisStore extends EventTarget implements LogStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#connection.removeEventListener("up", this.#onUp);
+    clearInterval(this.#epochTimer);
     this.#reader.close();
     for (const appender of this.#appenders) appender.stop();
     this.#appenders.clear();
@@ -290,6 +301,7 @@ export class RedisStore extends EventTarget implements LogStore {
 
   /** Reads the epoch again: missing or another one, Redis lost its data (or another instance saw it first). */
   async #checkEpoch(): Promise<void> {
+    if (this.#closed) return;
     const current = await this.#commands.sendCommand(["GET", this.#key("epoch")]);
     if (String(current) === this.#epoch) return;
     this.#epoch = await agreeOnEpoch(this.#connection);

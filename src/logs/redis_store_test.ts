@@ -12,7 +12,8 @@ import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
 import { RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
-import { delay, deploymentRecord, waitFor, withDeadline } from "../testing/test_helpers.ts";
+import { startTcpProxy, type TcpProxy } from "../testing/tcp_proxy.ts";
+import { delay, deploymentRecord, waitFor, waitForValue, withDeadline } from "../testing/test_helpers.ts";
 
 const PREFIX = "t";
 
@@ -644,5 +645,120 @@ Deno.test({
     const after = await callsOf(server, "xread");
     await delay(500);
     assert.equal(await callsOf(server, "xread"), after, "no read once the last follower closed");
+  },
+});
+
+/**
+ * A viewer whose connections go through `proxy`, without the watchdog (what is checked is the reader's own
+ * bound), and a way to make its blocking connection die without telling: a black hole, then, if `forget`,
+ * killed in Redis as well (Redis no longer knows the read, and says nothing to the viewer).
+ */
+async function openViewerBehind(proxy: TcpProxy, server: RedisServer, options: RedisStoreOptions) {
+  const connection = await RedisConnection.connect(`redis://127.0.0.1:${proxy.port}`, {
+    prefix: PREFIX,
+    commandTimeoutMs: 2000,
+    pingIntervalMs: 3_600_000,
+  });
+  const store = await RedisStore.open(connection, options);
+  return {
+    store,
+    async loseBlockingConnection(forget: boolean): Promise<void> {
+      const line = await waitForValue(
+        "the blocking read in Redis",
+        async () =>
+          (await server.cli("CLIENT", "LIST")).split("\n").find((line) => line.includes("cmd=xread")),
+      );
+      const [, id, port] = /^id=(\d+) addr=127\.0\.0\.1:(\d+)/.exec(line)!;
+      assert.ok(proxy.blackHole(Number(port)), "the proxy has the blocking connection");
+      if (forget) assert.equal(await server.cli("CLIENT", "KILL", "ID", id), "1");
+    },
+    async [Symbol.asyncDispose]() {
+      await store.close();
+      await connection.close();
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "RedisStore: a blocking connection that died without telling is made again after the block time and a margin; lines go on",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: false });
+    await using proxy = startTcpProxy(server.port);
+    await using writer = await openInstance(server);
+    await using viewer = await openViewerBehind(proxy, server, { blockMs: 300 });
+    const id = crypto.randomUUID();
+    using followed = await follow(viewer.store, id);
+    const appender = await writer.store.openAppender(id);
+    await appender.write(["before"]);
+    await waitFor("the first line", () => followed.events.length === 1);
+    await viewer.loseBlockingConnection(false);
+    const lost = performance.now();
+    await appender.write(["after"]);
+    // The block (300 ms), its margin (300 ms), a reconnection and a read.
+    await waitFor("the line after the loss", () => followed.events.length === 2, { timeoutMs: 3000 });
+    assert.deepEqual(followed.events, ["1:before", "2:after"]);
+    assert.ok(
+      performance.now() - lost < 2000,
+      `within the bound, not ${Math.round(performance.now() - lost)} ms`,
+    );
+    appender.close();
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: a read that Redis no longer knows is given up after a bounded number of CLIENT UNBLOCKs; a new follower is served at once",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: false });
+    await using proxy = startTcpProxy(server.port);
+    await using writer = await openInstance(server);
+    // A block time (and margin) far beyond this test: only the bound on the unblocks can end the read.
+    await using viewer = await openViewerBehind(proxy, server, { blockMs: 20_000 });
+    const [first, second] = [crypto.randomUUID(), crypto.randomUUID()];
+    using followedFirst = await follow(viewer.store, first);
+    await viewer.loseBlockingConnection(true);
+    const unblocksBefore = await callsOf(server, "client\\|unblock");
+    const lost = performance.now();
+    // A new follower: the read in flight must be ended to add it, and Redis no longer knows that read.
+    using followedSecond = await follow(viewer.store, second);
+    const appender = await writer.store.openAppender(second);
+    await appender.write(["to the second"]);
+    await waitFor("the line of the new follower", () => followedSecond.events.length === 1, {
+      timeoutMs: 3000,
+    });
+    assert.ok(performance.now() - lost < 2500, `served after ${Math.round(performance.now() - lost)} ms`);
+    const unblocks = (await callsOf(server, "client\\|unblock")) - unblocksBefore;
+    assert.ok(unblocks <= 110, `${unblocks} CLIENT UNBLOCKs, not one every 5 ms for ever`);
+    assert.deepEqual(followedFirst.events, []);
+    appender.close();
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore: a Redis emptied without a reconnection (FLUSHALL) is noticed at the next look at the epoch",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer({ appendOnly: false });
+    await using instance = await openInstance(server, { epochCheckMs: 100 });
+    let epochs = 0;
+    instance.store.addEventListener("epoch", () => epochs++);
+    const epoch = instance.store.epoch;
+    const id = crypto.randomUUID();
+    const appender = await instance.store.openAppender(id);
+    await appender.write(["old 1"]);
+    using followed = await follow(instance.store, id);
+    let downs = 0;
+    instance.connection.addEventListener("down", () => downs++);
+    assert.equal(await server.cli("FLUSHALL"), "OK");
+    await waitFor("the epoch event", () => epochs === 1, { timeoutMs: 2000 });
+    assert.equal(downs, 0, "no reconnection told it");
+    assert.notEqual(instance.store.epoch, epoch);
+    assert.equal(await server.cli("GET", `${PREFIX}:epoch`), instance.store.epoch);
+    assert.deepEqual(followed.events, ["reset"]);
+    appender.close();
   },
 });

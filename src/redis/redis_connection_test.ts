@@ -93,3 +93,101 @@ Deno.test({
     }
   },
 });
+
+/** The watchdog of the tests below: a look every 100 ms, down after two PINGs without an answer in 100 ms. */
+const QUICK_WATCHDOG = { pingIntervalMs: 100, pingTimeoutMs: 100, missedPings: 2 };
+
+Deno.test({
+  name:
+    "RedisConnection: a Redis that hangs (SIGSTOP) is down within the watchdog's misses, commands fail at once, and up once it answers",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const connection = await RedisConnection.connect(redis.url, QUICK_WATCHDOG);
+    try {
+      const events: string[] = [];
+      for (const type of ["up", "down", "resubscribed"]) {
+        connection.addEventListener(type, () => events.push(type));
+      }
+      const heard: string[] = [];
+      await connection.subscribe("channel", (message) => heard.push(message));
+      redis.pause();
+      const paused = performance.now();
+      await waitFor("the watchdog to notice", () => connection.problem !== undefined, { timeoutMs: 3000 });
+      assert.ok(
+        performance.now() - paused < 1500,
+        "noticed within two looks and their timeouts, and a margin",
+      );
+      assert.equal(connection.problem, `Redis at ${redis.url} does not answer`);
+      assert.deepEqual(events, ["down"]);
+      // Its connections were made again: no command waits for the hung one's timeout (5 s).
+      const started = performance.now();
+      await assert.rejects(connection.commands.sendCommand(["GET", "x"]));
+      assert.ok(performance.now() - started < 200, "a command while it hangs waits for nothing");
+      // Some looks more: it stays down, without flapping.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.deepEqual(events, ["down"]);
+      redis.resume();
+      await waitFor("the connection to come back", () => connection.problem === undefined, {
+        timeoutMs: 5000,
+      });
+      assert.equal(await connection.commands.sendCommand(["PING"]), "PONG");
+      await waitFor("the pub/sub connection to come back", () => events.includes("resubscribed"));
+      assert.deepEqual(events.filter((event) => event !== "resubscribed"), ["down", "up"]);
+      await connection.commands.sendCommand(["PUBLISH", "channel", "after"]);
+      await waitFor("a message after the hang", () => heard.includes("after"));
+    } finally {
+      redis.resume();
+      await connection.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisConnection: CLIENT PAUSE ALL is down while it lasts and up after, once each",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const connection = await RedisConnection.connect(redis.url, QUICK_WATCHDOG);
+    try {
+      const events: string[] = [];
+      for (const type of ["up", "down"]) connection.addEventListener(type, () => events.push(type));
+      await redis.cli("CLIENT", "PAUSE", "1500", "ALL");
+      await waitFor("the watchdog to notice", () => connection.problem !== undefined, { timeoutMs: 1400 });
+      assert.equal(connection.problem, `Redis at ${redis.url} does not answer`);
+      await waitFor("the connection to come back", () => connection.problem === undefined, {
+        timeoutMs: 4000,
+      });
+      assert.deepEqual(events, ["down", "up"]);
+      assert.equal(await connection.commands.sendCommand(["PING"]), "PONG");
+    } finally {
+      await connection.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RedisConnection: a pub/sub connection killed alone comes back with its subscriptions and says resubscribed; Redis stays up",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const connection = await RedisConnection.connect(redis.url, QUICK_WATCHDOG);
+    try {
+      const events: string[] = [];
+      for (const type of ["up", "down", "resubscribed"]) {
+        connection.addEventListener(type, () => events.push(type));
+      }
+      const heard: string[] = [];
+      await connection.subscribe("channel", (message) => heard.push(message));
+      assert.equal(events.length, 0, "the first subscription is no resubscription");
+      assert.equal(await redis.cli("CLIENT", "KILL", "TYPE", "pubsub"), "1");
+      await waitFor("the pub/sub connection to come back", () => events.includes("resubscribed"));
+      assert.deepEqual(events, ["resubscribed"]);
+      await connection.commands.sendCommand(["PUBLISH", "channel", "after"]);
+      await waitFor("a message after the kill", () => heard.includes("after"));
+    } finally {
+      await connection.close();
+    }
+  },
+});

@@ -17,6 +17,10 @@
  * renewal that finds no record), this instance writes again the records of what it runs and takes their
  * leases again; the queue and the other records were lost with the data and are forgotten.
  *
+ * Pub/sub forgets: when the pub/sub connection alone was lost (the connection's `resubscribed`), the records
+ * are listed again. And at every look of the reaper, the records of what this instance runs are read: one
+ * ended in Redis (its change not heard) stops the deployment here, as a heard one would.
+ *
  * How `app.ts` uses it, with `--redis`:
  * ```ts
  * const cluster = await RunCluster.join(connection, store, { instance: config.instance, keep: config.keep,
@@ -28,8 +32,9 @@
  * ```
  */
 
+import { isFinal } from "../logs/deployment.ts";
 import { Deployments } from "./deployments.ts";
-import { loadRunScripts } from "./run_scripts.ts";
+import { loadRunScripts, parseRecord } from "./run_scripts.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import { Reaper } from "./reaper.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
@@ -69,6 +74,7 @@ export class RunCluster {
   #recovering: Promise<void> = Promise.resolve();
   #onUp = () => this.#recover();
   #onEpoch = () => this.#recover();
+  #onResubscribed = () => this.#resync();
 
   private constructor(
     connection: RedisConnection,
@@ -85,6 +91,7 @@ export class RunCluster {
     this.queue = queue;
     this.#reaper = reaper;
     connection.addEventListener("up", this.#onUp);
+    connection.addEventListener("resubscribed", this.#onResubscribed);
     // A RedisStore tells when Redis lost its data: what this instance runs is written again.
     if (store instanceof EventTarget) store.addEventListener("epoch", this.#onEpoch);
   }
@@ -122,7 +129,10 @@ export class RunCluster {
     }
     const reaper = new Reaper(connection, store, deployments, scripts, {
       intervalMs: options.reapMs,
-      onTick: () => deployments.prune().catch(() => {}),
+      onTick: () => {
+        deployments.prune().catch(() => {});
+        applyEndedHeld(connection, queue, deployments).catch(() => {});
+      },
     });
     return new RunCluster(connection, store, records, deployments, queue, reaper);
   }
@@ -130,6 +140,7 @@ export class RunCluster {
   /** Stops renewing, reaping and hearing (after the runner's shutdown: its deployments have ended). */
   async close(): Promise<void> {
     this.#connection.removeEventListener("up", this.#onUp);
+    this.#connection.removeEventListener("resubscribed", this.#onResubscribed);
     if (this.#store instanceof EventTarget) this.#store.removeEventListener("epoch", this.#onEpoch);
     this.queue.dispose();
     this.#records.close();
@@ -148,5 +159,33 @@ export class RunCluster {
       this.#records.resync();
       this.queue.wake();
     });
+  }
+
+  /** The pub/sub connection alone was lost, and what was published meanwhile: the records are listed again. */
+  #resync(): void {
+    this.#recovering = this.#recovering.then(() => {
+      this.#records.resync();
+      this.queue.wake();
+    });
+  }
+}
+
+/**
+ * Reads the records of what this instance runs, and applies those that ended in Redis: the runner stops them
+ * (a change lost with a pub/sub connection would leave them running here).
+ */
+async function applyEndedHeld(
+  connection: RedisConnection,
+  queue: RedisRunQueue,
+  deployments: Deployments,
+): Promise<void> {
+  const held = [...queue.held];
+  if (held.length === 0 || connection.problem !== undefined) return;
+  const texts = await connection.commands.sendCommand(
+    ["MGET", ...held.map((id) => connection.key("deployment", id))],
+  ) as unknown[];
+  for (const text of texts) {
+    const record = parseRecord(text);
+    if (record && isFinal(record.status)) deployments.apply(record);
   }
 }

@@ -8,11 +8,12 @@
 import assert from "node:assert/strict";
 import type { Deployment, Status } from "../logs/deployment.ts";
 import type { DeploymentChange, DeploymentRemoval } from "./deployments.ts";
-import { RedisConnection } from "../redis/redis_connection.ts";
+import { RedisConnection, type RedisConnectionOptions } from "../redis/redis_connection.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
 import { RedisStore } from "../logs/redis_store.ts";
 import { RunCluster, type RunClusterOptions } from "./run_cluster.ts";
 import { Runner, type RunnerOptions } from "./runner.ts";
+import { startTcpProxy, type TcpProxy } from "../testing/tcp_proxy.ts";
 import { delay, makeTempDir, processesInGroup, waitFor, waitForValue } from "../testing/test_helpers.ts";
 
 const LEASE_MS = 1000;
@@ -22,11 +23,18 @@ interface InstanceOptions extends Partial<RunClusterOptions> {
   command?: string;
   maxRunning?: number;
   maxQueued?: number;
+  /** Where it reaches Redis (a proxy, say). Default: the server's URL. */
+  url?: string;
+  /** More options of its connection (its watchdog). */
+  connection?: RedisConnectionOptions;
 }
 
 /** One shiplog instance's runs on `server`: shut down cleanly, or cut off as by kill -9, when disposed. */
 async function startInstance(server: RedisServer, instance: string, options: InstanceOptions = {}) {
-  const connection = await RedisConnection.connect(server.url, { commandTimeoutMs: 2000 });
+  const connection = await RedisConnection.connect(options.url ?? server.url, {
+    commandTimeoutMs: 2000,
+    ...options.connection,
+  });
   const store = await RedisStore.open(connection);
   const cluster = await RunCluster.join(connection, store, {
     instance,
@@ -559,5 +567,75 @@ Deno.test({
     assert.equal(owner.deployments.get(id)!.reason, "instance owner stopped answering (its lease expired)");
     assert.match(await server.cli("GET", `shiplog:deployment:${id}`), /stopped answering/);
     if (Deno.build.os === "linux") assert.deepEqual(processesInGroup(shell), [], "its processes are gone");
+  },
+});
+
+/** Makes a black hole of the pub/sub connection that goes through `proxy`: it hears nothing, and is not told. */
+async function loseSubscriber(server: RedisServer, proxy: TcpProxy): Promise<void> {
+  const ports = (await server.cli("CLIENT", "LIST")).split("\n").filter((line) =>
+    / cmd=subscribe /.test(line)
+  )
+    .map((line) => Number(/ addr=127\.0\.0\.1:(\d+) /.exec(line)?.[1]));
+  assert.ok(ports.some((port) => proxy.blackHole(port)), "the proxy has a pub/sub connection");
+}
+
+Deno.test({
+  name:
+    "a pub/sub connection lost alone: once it is back, the records are listed again; a cancel heard by no one is seen",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using proxy = startTcpProxy(server.port);
+    await using other = await startInstance(server, "other", { maxRunning: 0 });
+    await using viewer = await startInstance(server, "viewer", {
+      maxRunning: 0,
+      url: `redis://127.0.0.1:${proxy.port}`,
+      connection: { pingIntervalMs: 100, pingTimeoutMs: 100 },
+    });
+    const id = await other.start();
+    await waitFor("the viewer to see it queued", () => viewer.status(id) === "queued");
+    let resubscribed = false;
+    viewer.connection.addEventListener("resubscribed", () => resubscribed = true);
+    await loseSubscriber(server, proxy);
+    assert.equal(await other.runner.cancel(id), true);
+    assert.equal(other.status(id), "cancelled");
+    // The watchdog finds the pub/sub connection silent and makes it again; then the records are listed.
+    await waitFor("the viewer to see it cancelled", () => viewer.status(id) === "cancelled", {
+      timeoutMs: 3000,
+    });
+    assert.ok(resubscribed, "the pub/sub connection was made again");
+    assert.equal(viewer.connection.problem, undefined, "Redis was up throughout");
+  },
+});
+
+Deno.test({
+  name:
+    "a deployment ended in Redis while its owner heard nothing (pub/sub lost) is stopped at the owner's next look",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    await using proxy = startTcpProxy(server.port);
+    const gate = gated(temp.path);
+    await using other = await startInstance(server, "other", { maxRunning: 0 });
+    // No watchdog to speak of: only the look at what it runs can tell the owner.
+    await using owner = await startInstance(server, "owner", {
+      command: gate.command,
+      url: `redis://127.0.0.1:${proxy.port}`,
+      connection: { pingIntervalMs: 3_600_000 },
+    });
+    const id = await other.start();
+    await waitFor("it to run on the owner", () => owner.status(id) === "running");
+    await loseSubscriber(server, proxy);
+    const ended: Deployment = {
+      ...other.deployments.get(id)!,
+      status: "interrupted",
+      finishedAt: new Date().toISOString(),
+      reason: "instance owner stopped answering (its lease expired)",
+    };
+    await other.deployments.update(id, ended);
+    await waitFor("the owner to stop it", () => owner.runner.runningCount === 0, { timeoutMs: 2000 });
+    assert.equal(owner.deployments.get(id)!.status, "interrupted");
+    assert.match(await server.cli("GET", `shiplog:deployment:${id}`), /stopped answering/);
   },
 });

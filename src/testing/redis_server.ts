@@ -53,6 +53,10 @@ export interface RedisServer extends AsyncDisposable {
   stop(): Promise<void>;
   /** Stops it with SIGKILL, as a crash would. */
   kill(): Promise<void>;
+  /** Freezes it with SIGSTOP: its sockets stay open and nothing answers, as a hung Redis or a lost network. */
+  pause(): void;
+  /** Lets a paused one go on with SIGCONT. */
+  resume(): void;
   /** Starts it again on the same port and directory; `wipe` deletes its data first (a Redis that lost it). */
   start(options?: { wipe?: boolean }): Promise<void>;
   /** Runs one command (with `redis-cli`) and returns its output, trimmed. */
@@ -98,12 +102,18 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       return await ping(port);
     }, { timeoutMs: 10_000, intervalMs: 20 });
   };
+  const sendSignal = (name: Deno.Signal) => {
+    if (!child) throw new Error("redis-server is not running");
+    child.kill(name);
+  };
   const halt = async (signal: Deno.Signal) => {
     const running = child;
     child = undefined;
     if (!running) return;
     try {
       running.kill(signal);
+      // A paused one acts on SIGTERM only once it goes on.
+      running.kill("SIGCONT");
     } catch {
       // Already gone.
     }
@@ -131,6 +141,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     dir: temp.path,
     stop: () => halt("SIGTERM"),
     kill: () => halt("SIGKILL"),
+    pause: () => sendSignal("SIGSTOP"),
+    resume: () => sendSignal("SIGCONT"),
     start: async ({ wipe = false } = {}) => {
       await halt("SIGTERM");
       if (wipe) {
