@@ -50,6 +50,9 @@ export interface RedisRunQueueOptions {
   cancelWaitMs?: number;
 }
 
+/** Why a lease was not renewed, or what its renewal found (see renew.lua). */
+type RenewOutcome = "lost" | "missing" | "cancelled";
+
 /** The queue shared by a cluster's instances. */
 export class RedisRunQueue extends EventTarget implements RunQueue {
   #connection: RedisConnection;
@@ -204,6 +207,8 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
         const record = this.#deployments.get(id);
         if (outcome === "missing" && record && !isFinal(record.status)) missing.push(record);
         else if (outcome === "lost") this.#stop(id, "interrupted");
+        // A cancel whose message this instance did not hear (its pub/sub connection was lost meanwhile).
+        else if (outcome === "cancelled") this.#stop(id, "cancelled");
       }
       if (missing.length === 0) return;
       for (const record of missing) await this.#store.save(record);
@@ -262,7 +267,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   }
 
   /** Runs the renewal script on every lease held: the id and outcome of each not renewed. */
-  async #renewAll(): Promise<[string, "lost" | "missing"][]> {
+  async #renewAll(): Promise<[string, RenewOutcome][]> {
     if (this.#held.size === 0) return [];
     const reply = await this.#scripts.renew.run(
       this.#connection.commands,
@@ -276,8 +281,8 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
         ...this.#held,
       ],
     ) as string[];
-    const outcomes: [string, "lost" | "missing"][] = [];
-    for (let i = 0; i < reply.length; i += 2) outcomes.push([reply[i], reply[i + 1] as "lost" | "missing"]);
+    const outcomes: [string, RenewOutcome][] = [];
+    for (let i = 0; i < reply.length; i += 2) outcomes.push([reply[i], reply[i + 1] as RenewOutcome]);
     return outcomes;
   }
 

@@ -639,3 +639,29 @@ Deno.test({
     assert.match(await server.cli("GET", `shiplog:deployment:${id}`), /stopped answering/);
   },
 });
+
+Deno.test({
+  name:
+    "a cancel of a running deployment whose owner lost its pub/sub connection is found at its next renewal",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    await using proxy = startTcpProxy(server.port);
+    const gate = gated(temp.path);
+    await using other = await startInstance(server, "other", { maxRunning: 0 });
+    // No watchdog to speak of: only the renewal can tell the owner.
+    await using owner = await startInstance(server, "owner", {
+      command: gate.command,
+      url: `redis://127.0.0.1:${proxy.port}`,
+      connection: { pingIntervalMs: 3_600_000 },
+    });
+    const id = await other.start();
+    await waitFor("it to run on the owner", () => owner.status(id) === "running");
+    await loseSubscriber(server, proxy);
+    await other.runner.cancel(id);
+    await waitFor("the owner to stop it", () => owner.runner.runningCount === 0, { timeoutMs: 3000 });
+    await waitFor("it cancelled everywhere", () => other.status(id) === "cancelled", { timeoutMs: 3000 });
+    assert.equal(owner.deployments.get(id)!.status, "cancelled");
+  },
+});

@@ -1,6 +1,7 @@
 #!lua flags=allow-oom
 -- Cancels a deployment wherever it is: a queued one leaves the queue and is recorded cancelled, in one step; for
--- a running one, the instance running it is asked to stop it (on the cancel channel). Returns
+-- a running one, the instance running it is asked to stop it (on the cancel channel, and by a mark its next
+-- renewal finds, P:cancelling:<id> for a minute). Returns
 -- {"cancelled", json} or {"stopping", json}, or false when it has ended, is unknown, or its record is not
 -- JSON (left as it is: nothing can be said of it). Allowed while Redis is out of memory (allow-oom): a cancel
 -- records an end, which frees what the deployment would use.
@@ -20,6 +21,8 @@ if record.status == "queued" then
   redis.call("PUBLISH", ARGV[1] .. ":changes", '{"change":' .. json .. '}')
   return { "cancelled", json }
 elseif record.status == "running" then
+  -- Also a mark the owner's renewals find: a message on the channel is lost if its pub/sub connection is.
+  redis.call("SET", ARGV[1] .. ":cancelling:" .. ARGV[2], "1", "PX", 60000)
   redis.call("PUBLISH", ARGV[1] .. ":cancel", ARGV[2])
   return { "stopping", json }
 end
