@@ -73,3 +73,13 @@ export function asDeployment(value: unknown): Deployment | undefined {
     ...instance === undefined ? {} : { instance },
   };
 }
+
+/** The record in `json` (text, as a store or a script gives it), or `undefined` when it is not one. */
+export function parseDeployment(json: unknown): Deployment | undefined {
+  if (typeof json !== "string") return undefined;
+  try {
+    return asDeployment(JSON.parse(json));
+  } catch {
+    return undefined;
+  }
+}

@@ -11,7 +11,7 @@
 
 import type { RedisClient, RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
-import { asDeployment, type Deployment, isFinal } from "./deployment.ts";
+import { type Deployment, isFinal, parseDeployment } from "./deployment.ts";
 import {
   type AppenderOptions,
   type LineBatch,
@@ -125,7 +125,7 @@ export class RedisStore extends EventTarget implements LogStore {
       )) as (string | null)[];
       texts.forEach((text, i) => {
         if (text === null) return; // deleted since the index was read
-        const record = parseRecord(text);
+        const record = parseDeployment(text);
         if (record?.id === chunk[i]) deployments.push(record);
         else console.error(`shiplog: ignoring the record of ${chunk[i]} in Redis: not a deployment record`);
       });
@@ -147,7 +147,7 @@ export class RedisStore extends EventTarget implements LogStore {
       ],
     );
     if (reply === 1) return;
-    const stored = parseRecord(String(reply));
+    const stored = parseDeployment(String(reply));
     throw stored
       ? new RecordEndedError(stored)
       : new Error(`Cannot save deployment ${deployment.id}: ${reply}`);
@@ -166,7 +166,7 @@ export class RedisStore extends EventTarget implements LogStore {
         ]);
         if (typeof reply === "number") return reply;
         // The deployment has ended (in its stored record): its log takes nothing more.
-        const stored = parseRecord(String(reply));
+        const stored = parseDeployment(String(reply));
         throw stored
           ? new RecordEndedError(stored)
           : new Error(`Cannot append to the log of ${id}: ${reply}`);
@@ -326,13 +326,4 @@ async function agreeOnEpoch(connection: RedisConnection): Promise<string> {
   const mine = crypto.randomUUID();
   const before = await connection.commands.sendCommand(["SET", connection.key("epoch"), mine, "NX", "GET"]);
   return before === null || before === undefined ? mine : String(before);
-}
-
-/** The record in `text`, or undefined if it is not one. */
-function parseRecord(text: string): Deployment | undefined {
-  try {
-    return asDeployment(JSON.parse(text));
-  } catch {
-    return undefined;
-  }
 }

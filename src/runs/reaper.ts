@@ -10,7 +10,8 @@
 
 import type { Deployments } from "./deployments.ts";
 import type { LogStore } from "../logs/log_store.ts";
-import { parseRecord, type RunScripts } from "./run_scripts.ts";
+import { type RunScripts } from "./run_scripts.ts";
+import { parseDeployment } from "../logs/deployment.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
 
 /** Options of {@linkcode Reaper}. */
@@ -84,7 +85,7 @@ export class Reaper {
         [this.#connection.prefix, ...reap],
       ) as string[];
       for (const json of reaped) {
-        const record = parseRecord(json);
+        const record = parseDeployment(json);
         if (!record) continue;
         console.error(`shiplog: recorded deployment ${record.id} interrupted: ${record.reason}`);
         this.#deployments.apply(record);

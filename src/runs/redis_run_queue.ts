@@ -18,7 +18,8 @@ import { type Deployment, isFinal } from "../logs/deployment.ts";
 import type { DeploymentChange, Deployments } from "./deployments.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
-import { parseRecord, type RunScripts } from "./run_scripts.ts";
+import { type RunScripts } from "./run_scripts.ts";
+import { parseDeployment } from "../logs/deployment.ts";
 import type { RunQueue, StopReason } from "./run_queue.ts";
 
 /** How long Redis keeps what a claim took, for a claimer that did not get the answer (ms). */
@@ -158,7 +159,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
         setTimeout(() => this.wake(), 0);
         throw error;
       }
-      const record = parseRecord(reply);
+      const record = parseDeployment(reply);
       return record ? this.#take(record) : undefined;
     } finally {
       if (--this.#claiming === 0) this.#cancelSoon.clear();
@@ -173,7 +174,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     );
     if (!Array.isArray(reply)) return false;
     const [outcome, json] = reply as [string, string];
-    const record = parseRecord(json);
+    const record = parseDeployment(json);
     if (record) this.#deployments.apply(record);
     if (outcome === "stopping") await this.#untilEnded(id);
     return true;
@@ -257,7 +258,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
       );
       this.#unresolved.delete(token);
       if (!Array.isArray(reply)) continue;
-      const record = parseRecord(reply[1]);
+      const record = parseDeployment(reply[1]);
       if (!record) continue;
       // Reaped meanwhile, or cancelled before it ran here: what the record says is what happened.
       if (record.status === "running" && record.instance === this.#instance) return record;

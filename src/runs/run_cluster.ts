@@ -32,9 +32,9 @@
  * ```
  */
 
-import { isFinal } from "../logs/deployment.ts";
+import { isFinal, parseDeployment } from "../logs/deployment.ts";
 import { Deployments } from "./deployments.ts";
-import { loadRunScripts, parseRecord } from "./run_scripts.ts";
+import { loadRunScripts } from "./run_scripts.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import { Reaper } from "./reaper.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
@@ -185,7 +185,7 @@ async function applyEndedHeld(
     ["MGET", ...held.map((id) => connection.key("deployment", id))],
   ) as unknown[];
   for (const text of texts) {
-    const record = parseRecord(text);
+    const record = parseDeployment(text);
     if (record && isFinal(record.status)) deployments.apply(record);
   }
 }

@@ -4,7 +4,6 @@
  * queue and the leases, so that two instances never take the same deployment or both end it.
  */
 
-import { asDeployment, type Deployment } from "../logs/deployment.ts";
 import { RedisScript } from "../redis/redis_script.ts";
 
 /** Every script of the cluster's runs, loaded. */
@@ -38,14 +37,4 @@ export async function loadRunScripts(): Promise<RunScripts> {
     NAMES.map((name) => RedisScript.load(new URL(`./redis_scripts/${name}.lua`, import.meta.url))),
   );
   return Object.fromEntries(NAMES.map((name, i) => [name, loaded[i]])) as unknown as RunScripts;
-}
-
-/** A record as a script wrote it (Lua's JSON); `undefined` when it is not one. */
-export function parseRecord(json: unknown): Deployment | undefined {
-  if (typeof json !== "string") return undefined;
-  try {
-    return asDeployment(JSON.parse(json));
-  } catch {
-    return undefined;
-  }
 }
