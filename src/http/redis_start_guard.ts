@@ -53,7 +53,7 @@ export class RedisStartGuard implements StartKeyGuard {
   ): Promise<RedisStartGuard> {
     return new RedisStartGuard(
       connection,
-      await RedisScript.load(new URL("./start_key.lua", import.meta.url)),
+      await RedisScript.load(new URL("./redis_scripts/start_key.lua", import.meta.url)),
       options,
     );
   }

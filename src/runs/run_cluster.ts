@@ -35,7 +35,7 @@
 import { isFinal, parseDeployment } from "../logs/deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { loadRunScripts } from "./run_scripts.ts";
-import type { LogStore } from "../logs/log_store.ts";
+import type { RedisStore } from "../logs/redis_store.ts";
 import { Reaper } from "./reaper.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
 import { RedisRecords } from "./redis_records.ts";
@@ -68,7 +68,7 @@ export class RunCluster {
   readonly deployments: Deployments;
   readonly queue: RedisRunQueue;
   #connection: RedisConnection;
-  #store: LogStore;
+  #store: RedisStore;
   #records: RedisRecords;
   #reaper: Reaper;
   #recovering: Promise<void> = Promise.resolve();
@@ -78,7 +78,7 @@ export class RunCluster {
 
   private constructor(
     connection: RedisConnection,
-    store: LogStore,
+    store: RedisStore,
     records: RedisRecords,
     deployments: Deployments,
     queue: RedisRunQueue,
@@ -93,7 +93,7 @@ export class RunCluster {
     connection.addEventListener("up", this.#onUp);
     connection.addEventListener("resubscribed", this.#onResubscribed);
     // A RedisStore tells when Redis lost its data: what this instance runs is written again.
-    if (store instanceof EventTarget) store.addEventListener("epoch", this.#onEpoch);
+    store.addEventListener("epoch", this.#onEpoch);
   }
 
   /**
@@ -102,7 +102,7 @@ export class RunCluster {
    */
   static async join(
     connection: RedisConnection,
-    store: LogStore,
+    store: RedisStore,
     options: RunClusterOptions,
   ): Promise<RunCluster> {
     const scripts = await loadRunScripts();
@@ -141,7 +141,7 @@ export class RunCluster {
   async close(): Promise<void> {
     this.#connection.removeEventListener("up", this.#onUp);
     this.#connection.removeEventListener("resubscribed", this.#onResubscribed);
-    if (this.#store instanceof EventTarget) this.#store.removeEventListener("epoch", this.#onEpoch);
+    this.#store.removeEventListener("epoch", this.#onEpoch);
     this.queue.dispose();
     this.#records.close();
     await this.#reaper.close();

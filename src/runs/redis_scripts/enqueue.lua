@@ -1,6 +1,6 @@
 -- Creates a queued deployment and puts it at the end of the cluster's queue, in one step, unless as many as
 -- may wait are waiting already, or its id was refused (P:refused:<id>: the Start that made the id gave it up,
--- its answer lost, and may have been told so; see src/http/start_key.lua). Returns 1 when queued, 0 when
+-- its answer lost, and may have been told so; see src/http/redis_scripts/start_key.lua). Returns 1 when queued, 0 when
 -- refused.
 -- KEYS[1] the record (P:deployment:<id>), KEYS[2] P:deployments, KEYS[3] P:queue
 -- ARGV[1] the record's JSON, ARGV[2] its id, ARGV[3] its score (creation, ms since epoch),
