@@ -43,8 +43,12 @@ export interface RedisStoreOptions {
   epochCheckMs?: number;
 }
 
-/** The longest a record's end waits for the output its appenders kept while Redis was away. */
-const FLUSH_WAIT_MS = 2000;
+/**
+ * The longest a record's end waits for the output its appenders kept while Redis was away: an end written
+ * first would tell viewers elsewhere `done` before those lines. The whole buffer (16 MiB) takes about a second
+ * to write; this leaves room for a slow Redis.
+ */
+const FLUSH_WAIT_MS = 10_000;
 /** How many records one `MGET` reads. */
 const RECORDS_PER_READ = 500;
 const encoder = new TextEncoder();
