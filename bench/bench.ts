@@ -14,8 +14,8 @@
  * as the baseline keeps no line numbers.
  *
  * Scenario 8 is shiplog's alone too: cluster mode beside file mode in the same run. It starts a `redis-server`
- * of its own (`redis_server.ts`: a free port, a temporary directory, `deploy/redis.conf` with `appendfsync
- * everysec`) and two instances on it, `a` running the deployment and `b` only serving, opens 10 viewers
+ * of its own as the tests start theirs (`src/testing/redis_server.ts`: a free port, a temporary directory,
+ * `deploy/redis.conf`), with `appendfsync everysec`, and two instances on it, `a` running the deployment and `b` only serving, opens 10 viewers
  * alternating between them, and has the writer `POST /api/deployments/<id>/log` to `a` (in cluster mode the log
  * is not a file): 500 lines at 50 lines/s, one per request, for latency; 500,000 lines, 1,000 per request, for
  * throughput. Then the same load against one file-mode shiplog, written through the same route. Its table rows
@@ -39,7 +39,7 @@ import {
   wallClock,
 } from "./viewer.ts";
 import { readClockTicks, statCpuMs } from "./proc_stat.ts";
-import { type RedisServer, startRedisServer } from "./redis_server.ts";
+import { startRedisServer } from "../src/testing/redis_server.ts";
 import type { WriterReport, WriterSpec, WriterTarget } from "./writer.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url);
@@ -507,8 +507,8 @@ async function startCluster(runtimeFlags: string[]): Promise<System> {
       for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
     })();
   try {
-    const redis: RedisServer = await startRedisServer({ appendfsync: "everysec" });
-    started.push(redis);
+    const redis = await startRedisServer({ appendFsync: "everysec" });
+    started.push({ stop: async () => await redis[Symbol.asyncDispose]() });
     const prefix = `bench-${crypto.randomUUID().slice(0, 8)}`;
     const instance = async (name: string, extraArgs: string[]) => {
       const dir = await Deno.makeTempDir({ prefix: `shiplog-bench-${name}-` });
@@ -542,7 +542,7 @@ async function startCluster(runtimeFlags: string[]): Promise<System> {
       name: "shiplog",
       pid: a.pid,
       pids: [a.pid, b.pid],
-      redisPid: redis.pid,
+      redisPid: redis.pid!,
       async createChannels(n) {
         const ids = await api.start(n);
         await api.running(ids);

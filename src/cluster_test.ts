@@ -200,6 +200,12 @@ Deno.test({
     const { id } = await startThrough(a.url);
     const running = await waitForStatus(a, id, "running");
     const [lost, survivor] = running.instance === "a" ? ["a", b] : ["b", a];
+    // Recorded running when claimed, a moment before its command starts: killed in between, nothing would be
+    // left running, and the restart would have nothing to stop.
+    await waitFor("the command to have started", async () => {
+      const response = await fetch(new URL(`deployments/${id}/log`, a.url));
+      return await response.text() === "started\n";
+    }, { timeoutMs: 10_000 });
     const killedAt = performance.now();
     await kill9(cluster.instances.get(lost)!);
     const record = await waitForStatus(survivor, id, "interrupted", 30_000);

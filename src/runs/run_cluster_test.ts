@@ -570,6 +570,18 @@ Deno.test({
   },
 });
 
+/**
+ * An instance running `command` whose connections go through `proxy` (so that its pub/sub connection can be made
+ * a black hole) and with no watchdog to speak of: only its own looks at Redis can tell it what it missed.
+ */
+function deafOwner(server: RedisServer, proxy: TcpProxy, command: string): Promise<Instance> {
+  return startInstance(server, "owner", {
+    command,
+    url: `redis://127.0.0.1:${proxy.port}`,
+    connection: { pingIntervalMs: 3_600_000 },
+  });
+}
+
 /** Makes a black hole of the pub/sub connection that goes through `proxy`: it hears nothing, and is not told. */
 async function loseSubscriber(server: RedisServer, proxy: TcpProxy): Promise<void> {
   const ports = (await server.cli("CLIENT", "LIST")).split("\n").filter((line) =>
@@ -616,14 +628,8 @@ Deno.test({
     await using server = await startRedisServer();
     await using temp = await makeTempDir();
     await using proxy = startTcpProxy(server.port);
-    const gate = gated(temp.path);
     await using other = await startInstance(server, "other", { maxRunning: 0 });
-    // No watchdog to speak of: only the look at what it runs can tell the owner.
-    await using owner = await startInstance(server, "owner", {
-      command: gate.command,
-      url: `redis://127.0.0.1:${proxy.port}`,
-      connection: { pingIntervalMs: 3_600_000 },
-    });
+    await using owner = await deafOwner(server, proxy, gated(temp.path).command);
     const id = await other.start();
     await waitFor("it to run on the owner", () => owner.status(id) === "running");
     await loseSubscriber(server, proxy);
@@ -648,14 +654,8 @@ Deno.test({
     await using server = await startRedisServer();
     await using temp = await makeTempDir();
     await using proxy = startTcpProxy(server.port);
-    const gate = gated(temp.path);
     await using other = await startInstance(server, "other", { maxRunning: 0 });
-    // No watchdog to speak of: only the renewal can tell the owner.
-    await using owner = await startInstance(server, "owner", {
-      command: gate.command,
-      url: `redis://127.0.0.1:${proxy.port}`,
-      connection: { pingIntervalMs: 3_600_000 },
-    });
+    await using owner = await deafOwner(server, proxy, gated(temp.path).command);
     const id = await other.start();
     await waitFor("it to run on the owner", () => owner.status(id) === "running");
     await loseSubscriber(server, proxy);

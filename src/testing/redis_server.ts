@@ -40,6 +40,8 @@ export const REDIS_TEST: Pick<Deno.TestDefinition, "ignore"> = { ignore: !redisS
 export interface RedisServerOptions {
   /** Keep an append-only file, so a restart keeps the data. Default true. */
   appendOnly?: boolean;
+  /** When the append-only file reaches the disk. Default `always`, as `deploy/redis.conf` says. */
+  appendFsync?: "always" | "everysec";
 }
 
 /** A running (or stopped) `redis-server` of one test. */
@@ -47,6 +49,8 @@ export interface RedisServer extends AsyncDisposable {
   /** `redis://127.0.0.1:PORT`. */
   readonly url: string;
   readonly port: number;
+  /** The pid of the running redis-server (the benchmark reads its CPU time). */
+  readonly pid: number | undefined;
   /** Its working directory (the AOF lives there). */
   readonly dir: string;
   /** Stops it with SIGTERM (an AOF is flushed) and waits until it has exited. */
@@ -86,7 +90,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       "--appendonly",
       appendOnly ? "yes" : "no",
       "--appendfsync",
-      "always",
+      options.appendFsync ?? "always",
       "--protected-mode",
       "no",
       "--logfile",
@@ -138,6 +142,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child?.pid;
+    },
     dir: temp.path,
     stop: () => halt("SIGTERM"),
     kill: () => halt("SIGKILL"),
