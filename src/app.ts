@@ -133,12 +133,14 @@ async function startOn(
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(config.heartbeatSeconds * 1000);
   const metrics = new Metrics();
-  const auth = config.token === undefined ? undefined : Auth.create(config.token, await backend.sessions(), {
-    secure: config.tls !== undefined,
-    maxFailures: options.maxAuthFailures,
-    intervalMs: options.authIntervalMs,
-    sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
-  });
+  const auth = config.token === undefined
+    ? undefined
+    : Auth.create(config.token, await backend.sessions(config.token), {
+      secure: config.tls !== undefined,
+      maxFailures: options.maxAuthFailures,
+      intervalMs: options.authIntervalMs,
+      sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
+    });
   const handler = createHandler({
     deployments,
     store,

@@ -47,8 +47,8 @@ export interface Backend {
   readonly startGuard: StartKeyGuard;
   /** Whether the shared store can be reached; `undefined` with files (always). */
   readonly health: Health | undefined;
-  /** The session state, opened when first asked for (only with a token). */
-  sessions(): Promise<SessionStore>;
+  /** The session state for `token`, opened when first asked for (only with a token). */
+  sessions(token: string): Promise<SessionStore>;
   /** Lets go of everything, after the runner has stopped and the records were written. */
   close(): Promise<void>;
 }
@@ -118,7 +118,17 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
       queue: cluster.queue,
       startGuard,
       health: connection,
-      sessions: () => sessions ??= RedisSessionStore.open(connection),
+      sessions: (token) =>
+        sessions ??= RedisSessionStore.open(connection).then(async (store) => {
+          if (!await store.sameTokenAsBefore(token)) {
+            console.error(
+              "shiplog: warning: the instance of this cluster that started before this one required another " +
+                "token; instances with different tokens sign each other's users out. If the token is being " +
+                "changed, restart every instance with the new one",
+            );
+          }
+          return store;
+        }),
       close: async () => {
         await cluster.close();
         await claim.close();

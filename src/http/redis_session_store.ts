@@ -47,6 +47,36 @@ export class RedisSessionStore implements SessionStore {
     this.#refreshMs = refreshMs;
   }
 
+  /**
+   * Notes which token this instance requires (as a keyed hash, `P:sessions:token`), and tells whether the
+   * instance that noted one before required the same: instances with different tokens refuse each other's
+   * sessions, which behind a load balancer signs users out at random. A token changed on purpose is told once,
+   * by the first instance restarted with it.
+   */
+  async sameTokenAsBefore(token: string): Promise<boolean> {
+    const key = await crypto.subtle.importKey(
+      "raw",
+      new Uint8Array(this.#secret),
+      {
+        name: "HMAC",
+        hash: "SHA-256",
+      },
+      false,
+      [
+        "sign",
+      ],
+    );
+    const mark = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`shiplog token\0${token}`));
+    const hex = [...new Uint8Array(mark)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+    const before = await this.#connection.commands.sendCommand([
+      "SET",
+      this.#connection.key("sessions", "token"),
+      hex,
+      "GET",
+    ]);
+    return before === null || before === undefined || String(before) === hex;
+  }
+
   /** Reads (or makes) the cluster's secret and the revocations; rejects when Redis cannot be reached. */
   static async open(
     connection: RedisConnection,

@@ -182,3 +182,29 @@ Deno.test({
 function equal(x: Uint8Array, y: Uint8Array): boolean {
   return x.length === y.length && x.every((byte, index) => byte === y[index]);
 }
+
+Deno.test({
+  name: "RedisSessionStore.sameTokenAsBefore() tells an instance whose token differs from the last one's",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer({ appendOnly: false });
+    const first = await RedisConnection.connect(redis.url);
+    const second = await RedisConnection.connect(redis.url);
+    try {
+      const a = await RedisSessionStore.open(first);
+      const b = await RedisSessionStore.open(second);
+      assert.equal(await a.sameTokenAsBefore("the-cluster-token"), true, "the first one to say");
+      assert.equal(await b.sameTokenAsBefore("the-cluster-token"), true);
+      assert.equal(await b.sameTokenAsBefore("another-token-1"), false);
+      // Changed on purpose: the next instance restarted with it is not told again.
+      assert.equal(await a.sameTokenAsBefore("another-token-1"), true);
+      const mark = await redis.cli("GET", "shiplog:sessions:token");
+      assert.match(mark, /^[0-9a-f]{64}$/, "a keyed hash, not the token");
+      a.close();
+      b.close();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  },
+});
