@@ -158,6 +158,8 @@ function connect() {
   source.addEventListener("unavailable", (event) => {
     view.unavailable = true;
     setConnection("reconnecting", UNAVAILABLE, event.data);
+    // "No output yet" would be wrong: the lines there are cannot be read now.
+    if (view.drawnCount === 0) elements.lineCount.textContent = "Output not available yet";
   });
   source.addEventListener("message", (event) => receiveLine(event));
   // The log was truncated, replaced or deleted: the server ends the stream and the reconnection (resuming

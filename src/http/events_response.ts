@@ -243,6 +243,7 @@ class LogStreamViewer implements LogViewer {
   }
 }
 
-function statusEvent(deployment: Deployment): string {
+/** The `status` event of a deployment: its record. */
+export function statusEvent(deployment: Deployment): string {
   return encodeEvent({ event: "status", data: JSON.stringify(deployment) });
 }

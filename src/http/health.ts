@@ -30,9 +30,12 @@ export function unavailableEvent(problem: string, retryMs: number): string {
     encodeEvent({ event: "unavailable", data: `the store cannot be reached: ${problem}` });
 }
 
-/** The answer to a new event stream while the store is away: 200, the `unavailable` event, and the end. */
-export function unavailableStreamResponse(problem: string, retryMs: number): Response {
-  return new Response(": unavailable\n\n" + unavailableEvent(problem, retryMs), {
+/**
+ * The answer to a new event stream while the store is away: 200, `first` (what this instance knows without the
+ * store, say the deployment's record), the `unavailable` event, and the end.
+ */
+export function unavailableStreamResponse(problem: string, retryMs: number, first = ""): Response {
+  return new Response(": unavailable\n\n" + first + unavailableEvent(problem, retryMs), {
     headers: EVENT_STREAM_HEADERS,
   });
 }

@@ -741,6 +741,17 @@ Deno.test({
               `document.querySelector("#connection").textContent.includes("cannot reach its store")`,
             );
           }
+          // A page opened now shows what this instance knows of the deployment, and says its output cannot be
+          // read, not that there is none.
+          const late = await open(`${base}deployment/${ran.id}`);
+          await waitFor(late, `!document.getElementById("instance-fact").hidden`);
+          assert.equal(await text(late, "#instance-fact"), "Instance web-2");
+          assert.ok(!await late.$eval("#started-fact", (element) => (element as HTMLElement).hidden));
+          await waitFor(
+            late,
+            `document.getElementById("line-count").textContent === "Output not available yet"`,
+          );
+          await late.close();
           // Several retries (200 to 400 ms apart) later, still trying, never given up.
           await new Promise((resolve) => setTimeout(resolve, 1500));
           for (const which of [home, page]) {

@@ -16,7 +16,7 @@ import { isDeploymentId } from "../logs/deployment_id.ts";
 import type { Deployments } from "../runs/deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
-import { eventsResponse } from "./events_response.ts";
+import { eventsResponse, statusEvent } from "./events_response.ts";
 import {
   type Health,
   UNAVAILABLE_RETRY_AFTER_SECONDS,
@@ -150,7 +150,9 @@ const ROUTES: Route[] = [
   route("/events/:id", {
     GET: (request, context) => {
       const deployment = known(context);
-      return unavailableStream(context) ?? eventsResponse(request, deployment, context);
+      // The record as this instance last heard it: the page shows what it can while the log cannot be read.
+      return unavailableStream(context, statusEvent(deployment)) ??
+        eventsResponse(request, deployment, context);
     },
   }),
   route("/deployments/:id/log", {
@@ -566,10 +568,13 @@ async function refuseWhileAway(
 }
 
 /** While the store is away, the answer to a new event stream (see `health.ts`); else `undefined`. */
-function unavailableStream({ health, unavailableRetryMs }: RequestContext): Response | undefined {
+function unavailableStream(
+  { health, unavailableRetryMs }: RequestContext,
+  first?: string,
+): Response | undefined {
   const problem = health?.problem;
   if (problem === undefined) return undefined;
-  return unavailableStreamResponse(problem, unavailableRetryMs ?? DEFAULT_RETRY_MS);
+  return unavailableStreamResponse(problem, unavailableRetryMs ?? DEFAULT_RETRY_MS, first);
 }
 
 /** The deployment a route's `:id` names; 404 for anything but a known canonical id. */
