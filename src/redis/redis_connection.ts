@@ -55,7 +55,8 @@ export class RedisConnection extends EventTarget {
   readonly shownUrl: string;
   readonly prefix: string;
   #base: RedisClient;
-  #commandTimeoutMs: number;
+  /** What the socket or Redis said last when it failed (a wrong password, a refused connection). */
+  #lastError: string | undefined;
   #subscriber: Promise<RedisClient> | undefined;
   #blockingTaken = false;
   #others: RedisClient[] = [];
@@ -79,7 +80,6 @@ export class RedisConnection extends EventTarget {
     this.#base = base;
     this.shownUrl = shownUrl;
     this.prefix = prefix;
-    this.#commandTimeoutMs = commandTimeoutMs;
     this.#watchdog = watchdog;
     this.commands = base.withCommandOptions({
       timeout: commandTimeoutMs,
@@ -92,6 +92,7 @@ export class RedisConnection extends EventTarget {
     base.on("error", (error: Error) => {
       // The watchdog's own reset: it said why already.
       if (error instanceof NoAnswerError) return;
+      this.#lastError = error.message;
       this.#setProblem(`cannot reach Redis at ${shownUrl}: ${error.message}`);
     });
     base.on("end", () => this.#setProblem(`the connection to Redis at ${shownUrl} is closed`));
@@ -134,7 +135,7 @@ export class RedisConnection extends EventTarget {
           timer = setTimeout(
             () => {
               // Why, if Redis said (a wrong password, a database it does not have) or the socket did.
-              const why = connection.#problem?.replace(`cannot reach Redis at ${shownUrl}: `, "");
+              const why = connection.#lastError;
               reject(
                 new Error(
                   `Cannot reach Redis at ${shownUrl} within ${startTimeoutMs} ms${why ? `: ${why}` : ""}`,
@@ -279,11 +280,6 @@ export class RedisConnection extends EventTarget {
     if (wasUp !== (problem === undefined)) {
       this.dispatchEvent(new Event(problem === undefined ? "up" : "down"));
     }
-  }
-
-  /** The timeout of every command, in milliseconds. */
-  get commandTimeoutMs(): number {
-    return this.#commandTimeoutMs;
   }
 }
 
