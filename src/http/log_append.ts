@@ -12,6 +12,7 @@ import { LineSplitter } from "../logs/line_splitter.ts";
 import { type LogStore, RecordEndedError, StoreUnavailableError } from "../logs/log_store.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
 import type { Deployments } from "../runs/deployments.ts";
+import { MAX_LINE_BYTES } from "../runs/runner.ts";
 import { HttpError } from "./http_error.ts";
 
 /** Options of {@linkcode LogAppend}: the runner's, so that lines from outside meet the same rules. */
@@ -31,9 +32,6 @@ export interface AppendResult {
   /** Lines of the body not appended for the size cap; absent when none were dropped. */
   dropped?: number;
 }
-
-/** Lines longer than this are cut into pieces, as the runner cuts its command's output. */
-export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** Appends lines from outside to the logs of unfinished deployments. */
 export class LogAppend {

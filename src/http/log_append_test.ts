@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { HttpError } from "./http_error.ts";
-import { LogAppend, MAX_LINE_BYTES } from "./log_append.ts";
+import { LogAppend } from "./log_append.ts";
+import { MAX_LINE_BYTES } from "../runs/runner.ts";
 import { RedisStore } from "../logs/redis_store.ts";
 import { RedisConnection } from "../redis/redis_connection.ts";
 import { Deployments } from "../runs/deployments.ts";

@@ -413,8 +413,8 @@ export class Runner {
 
 /** How long the output of a stopped deployment may take to end once its group is gone. */
 const STOPPED_DRAIN_MS = 200;
-/** Longer output lines are cut into pieces of this many bytes. */
-const MAX_LINE_BYTES = 1024 * 1024;
+/** Longer output lines are cut into pieces of this many bytes (lines sent from outside too). */
+export const MAX_LINE_BYTES = 1024 * 1024;
 /** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
 const PROBE = 0 as unknown as Deno.Signal;
 
