@@ -13,6 +13,7 @@ import { type LogStore, RecordEndedError, StoreUnavailableError } from "../logs/
 import { OutputFilter } from "../logs/output_filter.ts";
 import type { Deployments } from "../runs/deployments.ts";
 import { MAX_LINE_BYTES } from "../runs/runner.ts";
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from "./health.ts";
 import { HttpError } from "./http_error.ts";
 
 /** Options of {@linkcode LogAppend}: the runner's, so that lines from outside meet the same rules. */
@@ -79,7 +80,7 @@ export class LogAppend {
       if (error instanceof RecordEndedError) throw ended(id, error.stored.status);
       if (!(error instanceof StoreUnavailableError)) throw error;
       throw new HttpError(503, `Cannot append to the log now: ${error.message}; try again shortly`, {
-        "retry-after": "5",
+        "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS),
       });
     } finally {
       appender.close();
