@@ -22,6 +22,7 @@ import { ViewerLimit } from "./http/viewer_limit.ts";
 import { isFinal } from "./logs/deployment.ts";
 import { killOrphans } from "./runs/orphans.ts";
 import { Runner } from "./runs/runner.ts";
+import { Targets } from "./runs/targets.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
 export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {
@@ -143,6 +144,7 @@ async function startOn(
     });
   const handler = createHandler({
     deployments,
+    targets: Targets.single(config.command),
     store,
     runner,
     hub,

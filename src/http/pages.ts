@@ -8,6 +8,7 @@
 
 import { STATUS_CODES } from "node:http";
 import type { Deployment } from "../logs/deployment.ts";
+import type { Target } from "../runs/targets.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -67,6 +68,44 @@ export class Pages {
     );
   }
 
+  /**
+   * The form that starts a deployment of `target` (`GET /start?target=`, and a Start refused with the reasons):
+   * one field per parameter, filled with `values` (or the defaults), each error shown next to its field.
+   * Works without JavaScript.
+   */
+  startForm(target: Target, form: StartForm = {}): Response {
+    const errors = new Map((form.errors ?? []).map(({ param, message }) => [param, message]));
+    const fields = [...target.params].map(([name, spec]) => {
+      const value = form.values?.[name] ?? spec.default ?? "";
+      const id = `param-${escapeHtml(name)}`;
+      const error = errors.get(name);
+      const described = error === undefined ? "" : ` aria-invalid="true" aria-describedby="${id}-error"`;
+      const control = spec.choices
+        ? `<select id="${id}" name="param.${escapeHtml(name)}"${described}>` +
+          spec.choices.map((choice) =>
+            `<option${choice === value ? " selected" : ""}>${escapeHtml(choice)}</option>`
+          ).join("") + "</select>"
+        : `<input id="${id}" name="param.${escapeHtml(name)}" value="${escapeHtml(value)}"` +
+          `${spec.required ? " required" : ""}${described}>`;
+      return `<p class="field"><label for="${id}">${escapeHtml(name)}</label> ${control}` +
+        (spec.description ? ` <span class="hint">${escapeHtml(spec.description)}</span>` : "") +
+        (error === undefined ? "" : ` <span class="error" id="${id}-error">${escapeHtml(error)}</span>`) +
+        "</p>";
+    });
+    const general = errors.get(null);
+    const body = `<h1>Deploy to ${escapeHtml(target.name)}</h1>` +
+      (target.description ? `<p class="lede">${escapeHtml(target.description)}</p>` : "") +
+      (general === undefined ? "" : `<p class="error" role="alert">${escapeHtml(general)}</p>`) +
+      `<form method="post" action="/start" class="start-form">` +
+      `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
+      `<input type="hidden" name="target" value="${escapeHtml(target.name)}">` +
+      fields.join("") + `<button type="submit" class="button primary">Start</button></form>` +
+      `<p><a href="/">&larr; All deployments</a></p>`;
+    const page = html(pageShell(`Deploy to ${target.name}`, body), errors.size > 0 ? 400 : 200);
+    page.headers.set("cache-control", "no-store");
+    return page;
+  }
+
   /** A static asset by file name, or `undefined`. */
   asset(name: string): Response | undefined {
     const asset = this.#assets.get(name);
@@ -95,25 +134,41 @@ export function renderRow(deployment: Deployment): string {
     `<span class="duration" aria-live="off">${duration}</span></li>`;
 }
 
+/** What a start form shows besides its target: the values sent, and why they were refused. */
+export interface StartForm {
+  /** The values to fill in, by parameter name. Default: the parameters' defaults. */
+  values?: Record<string, string>;
+  /** Why a Start was refused: each next to its parameter's field (`param` `null`: above the form). */
+  errors?: readonly { param: string | null; message: string }[];
+}
+
 /** The page a browser gets for an error (an unknown deployment, say): the message, and the way home. */
 export function errorPage(status: number, message: string): string {
-  const title = escapeHtml(`${status} ${STATUS_CODES[status] ?? "Error"}`);
+  const title = `${status} ${STATUS_CODES[status] ?? "Error"}`;
+  return pageShell(
+    title,
+    `<h1>${escapeHtml(title)}</h1>
+      <p>${escapeHtml(message)}</p>
+      <p><a href="/">&larr; All deployments</a></p>`,
+  );
+}
+
+/** A page with the site's head and top bar around `body` (HTML); `title` is text. */
+function pageShell(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <meta name="color-scheme" content="light dark">
-    <title>${title} · shiplog</title>
+    <title>${escapeHtml(title)} · shiplog</title>
     <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
     <link rel="stylesheet" href="/static/style.css">
   </head>
   <body>
     <header class="topbar"><a class="brand" href="/">shiplog</a></header>
     <main class="page">
-      <h1>${title}</h1>
-      <p>${escapeHtml(message)}</p>
-      <p><a href="/">&larr; All deployments</a></p>
+      ${body}
     </main>
   </body>
 </html>
@@ -134,8 +189,9 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function html(body: string): Response {
+function html(body: string, status = 200): Response {
   return new Response(body, {
+    status,
     headers: { "content-type": CONTENT_TYPES[".html"], "cache-control": "no-cache" },
   });
 }

@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
-import type { Deployment } from "../logs/deployment.ts";
+import { deploymentRecord } from "../testing/test_helpers.ts";
 import { errorPage, escapeHtml, formatDuration, Pages, renderRow } from "./pages.ts";
 
-const deployment: Deployment = {
+const deployment = deploymentRecord({
   id: "0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f",
   status: "succeeded",
-  command: "./deploy.sh",
-  createdAt: "2026-11-24T08:00:00.000Z",
   startedAt: "2026-11-24T08:00:01.000Z",
   finishedAt: "2026-11-24T08:03:08.900Z",
   exitCode: 0,
-  reason: null,
-};
+});
 
 Deno.test("renderRow() writes the row markup documented in static/index.html", () => {
   assert.equal(

@@ -31,6 +31,7 @@ import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages } from "./pages.ts";
 import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "../runs/runner.ts";
+import type { Targets } from "../runs/targets.ts";
 import type { StartKeyGuard } from "./start_guard.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
 import type { ViewerLimit } from "./viewer_limit.ts";
@@ -38,6 +39,8 @@ import type { ViewerLimit } from "./viewer_limit.ts";
 /** Everything the routes reach. */
 export interface ServerContext {
   deployments: Deployments;
+  /** Where deployments go, and the parameters each takes. */
+  targets: Targets;
   store: LogStore;
   runner: Runner;
   /** Lines from outside into the logs of unfinished deployments. */
@@ -80,6 +83,8 @@ interface RequestContext extends ServerContext {
   params: Record<string, string | undefined>;
   /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
   address: string;
+  /** Who sent the request: a signed-in user's name; `null` when nobody named did (no users, or `--token`). */
+  user: string | null;
   /** Opens an event stream for this client, within the caps. */
   openStream(): EventStream;
 }
@@ -343,6 +348,7 @@ async function dispatch(
       ...context,
       params: match.pathname.groups,
       address,
+      user: null,
       openStream: () => openStream(context, address, streamOptions, completed),
     });
   }

@@ -14,10 +14,17 @@ export const FINAL_STATUSES: readonly Status[] = ["succeeded", "failed", "cancel
 /** Every status, in the order of a deployment's life. */
 export const STATUSES: readonly Status[] = ["queued", "running", ...FINAL_STATUSES];
 
+/** The target of the records written before there were targets, and of a server without `--config`. */
+export const DEFAULT_TARGET = "default";
+
 /** A deployment's record. Times are ISO 8601 strings. */
 export interface Deployment {
   id: string;
   status: Status;
+  /** The target deployed to (a name of `--config`'s `targets`, or {@linkcode DEFAULT_TARGET}). */
+  target: string;
+  /** The values of the target's parameters, by name, as the command gets them (`SHIPLOG_PARAM_<NAME>`). */
+  params: Record<string, string>;
   /** The command run, or `null` for the built-in simulated deployment. */
   command: string | null;
   createdAt: string;
@@ -27,6 +34,12 @@ export interface Deployment {
   exitCode: number | null;
   /** Why it failed or was interrupted, in words; `null` otherwise. */
   reason: string | null;
+  /** Who started it (a user's name), or `null` when nobody signed in did (no users, an unnamed `--token`). */
+  startedBy: string | null;
+  /** Who cancelled it, once cancelled by someone named; `null` otherwise. */
+  cancelledBy: string | null;
+  /** The id of the deployment this one runs again ("Run again"), or `null`. */
+  rerunOf: string | null;
   /**
    * In a cluster, the instance (its `--instance` name) that runs or ran it; `null` or missing while queued,
    * and without a cluster.
@@ -39,8 +52,11 @@ export function isFinal(status: Status): boolean {
   return FINAL_STATUSES.includes(status);
 }
 
-/** True when `value` has the shape of a {@linkcode Deployment} record (used on files read back from disk). */
-export function isDeployment(value: unknown): value is Deployment {
+/**
+ * True when `value` has the shape of a {@linkcode Deployment} record, or of one written before targets, people
+ * and re-runs (their fields missing): {@linkcode asDeployment} fills those in.
+ */
+function isDeployment(value: unknown): value is Deployment {
   if (typeof value !== "object" || value === null) return false;
   const record = value as Record<string, unknown>;
   const optionalString = (key: string) => record[key] === null || typeof record[key] === "string";
@@ -51,7 +67,15 @@ export function isDeployment(value: unknown): value is Deployment {
     optionalString("command") && date("createdAt") && optionalDate("startedAt") &&
     optionalDate("finishedAt") && optionalString("reason") &&
     (record.instance === undefined || optionalString("instance")) &&
-    (record.exitCode === null || Number.isInteger(record.exitCode));
+    (record.exitCode === null || Number.isInteger(record.exitCode)) &&
+    (record.target === undefined || typeof record.target === "string") &&
+    (record.params === undefined || isParams(record.params)) &&
+    ["startedBy", "cancelledBy", "rerunOf"].every((key) => record[key] === undefined || optionalString(key));
+}
+
+function isParams(value: unknown): value is Record<string, string> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    Object.values(value).every((param) => typeof param === "string");
 }
 
 /**
@@ -64,12 +88,17 @@ export function asDeployment(value: unknown): Deployment | undefined {
   return {
     id,
     status,
+    target: value.target ?? DEFAULT_TARGET,
+    params: { ...value.params },
     command,
     createdAt,
     startedAt,
     finishedAt,
     exitCode,
     reason,
+    startedBy: value.startedBy ?? null,
+    cancelledBy: value.cancelledBy ?? null,
+    rerunOf: value.rerunOf ?? null,
     ...instance === undefined ? {} : { instance },
   };
 }

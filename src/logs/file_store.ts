@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { type Deployment, isDeployment } from "./deployment.ts";
+import { asDeployment, type Deployment } from "./deployment.ts";
 import { type Change, DirWatcher, type FsEvents } from "./dir_watcher.ts";
 import { type DirectoryLock, lockDirectory } from "./directory_lock.ts";
 import { CHECKPOINT_BYTES, holdsBefore, LineIndex } from "./line_index.ts";
@@ -86,8 +86,8 @@ export class FileStore implements LogStore {
       try {
         const text = readRecord(this.#path(id, "json"));
         if (text === undefined) continue; // deleted since the directory was read
-        const record = JSON.parse(text);
-        if (isDeployment(record) && record.id === id) deployments.push(record);
+        const record = asDeployment(JSON.parse(text));
+        if (record?.id === id) deployments.push(record);
         else console.error(`shiplog: ignoring ${entry.name}: not a deployment record`);
       } catch (error) {
         console.error(`shiplog: ignoring ${entry.name}: ${(error as Error).message}`);

@@ -8,7 +8,7 @@
  * instance's deployments.
  */
 
-import { type Deployment, isFinal, type Status } from "../logs/deployment.ts";
+import { DEFAULT_TARGET, type Deployment, isFinal, type Status } from "../logs/deployment.ts";
 import { Heap } from "./heap.ts";
 import { type LogStore, RecordEndedError } from "../logs/log_store.ts";
 
@@ -54,6 +54,14 @@ export interface CreateOptions {
   now?: Date;
   /** Its id. Default: a fresh UUID. */
   id?: string;
+  /** The target deployed to. Default {@linkcode DEFAULT_TARGET}. */
+  target?: string;
+  /** The target's parameters, checked already. Default none. */
+  params?: Record<string, string>;
+  /** Who starts it. Default `null` (nobody named). */
+  startedBy?: string | null;
+  /** The deployment it runs again. Default `null`. */
+  rerunOf?: string | null;
 }
 
 /** Options of {@linkcode Deployments.load}. */
@@ -165,17 +173,23 @@ export class Deployments extends EventTarget {
    */
   async create(
     command: string | null,
-    { now = new Date(), id = crypto.randomUUID() }: CreateOptions = {},
+    options: CreateOptions = {},
   ): Promise<Deployment> {
+    const { now = new Date(), id = crypto.randomUUID() } = options;
     const deployment: Deployment = {
       id,
       status: "queued",
+      target: options.target ?? DEFAULT_TARGET,
+      params: { ...options.params },
       command,
       createdAt: now.toISOString(),
       startedAt: null,
       finishedAt: null,
       exitCode: null,
       reason: null,
+      startedBy: options.startedBy ?? null,
+      cancelledBy: null,
+      rerunOf: options.rerunOf ?? null,
     };
     if (this.#shared) {
       await this.#shared.create(deployment);
@@ -406,7 +420,15 @@ function stage(record: Deployment): number {
 function sameRecord(a: Deployment, b: Deployment): boolean {
   return a.id === b.id && a.status === b.status && a.command === b.command && a.createdAt === b.createdAt &&
     a.startedAt === b.startedAt && a.finishedAt === b.finishedAt && a.exitCode === b.exitCode &&
-    a.reason === b.reason && (a.instance ?? null) === (b.instance ?? null);
+    a.reason === b.reason && (a.instance ?? null) === (b.instance ?? null) && a.target === b.target &&
+    a.startedBy === b.startedBy && a.cancelledBy === b.cancelledBy && a.rerunOf === b.rerunOf &&
+    sameParams(a.params, b.params);
+}
+
+/** True when two sets of parameters hold the same values (in any order: cjson writes a table's keys in its own). */
+function sameParams(a: Record<string, string>, b: Record<string, string>): boolean {
+  const names = Object.keys(a);
+  return names.length === Object.keys(b).length && names.every((name) => b[name] === a[name]);
 }
 
 /** Newest first; ids break ties of the same millisecond, so the order is the same after a restart. */

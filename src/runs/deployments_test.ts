@@ -180,12 +180,17 @@ Deno.test("Deployments.create() makes a queued deployment with a canonical UUID,
   assert.deepEqual(created, {
     id: created.id,
     status: "queued",
+    target: "default",
+    params: {},
     command: "./deploy.sh",
     createdAt: createdAt.toISOString(),
     startedAt: null,
     finishedAt: null,
     exitCode: null,
     reason: null,
+    startedBy: null,
+    cancelledBy: null,
+    rerunOf: null,
   });
   assert.deepEqual(changes, [created]);
   assert.deepEqual(deployments.get(created.id), created);

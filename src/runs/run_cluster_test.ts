@@ -144,12 +144,17 @@ Deno.test({
     assert.deepEqual(Object.keys(viewer.deployments.get(id)!), [
       "id",
       "status",
+      "target",
+      "params",
       "command",
       "createdAt",
       "startedAt",
       "finishedAt",
       "exitCode",
       "reason",
+      "startedBy",
+      "cancelledBy",
+      "rerunOf",
       "instance",
     ]);
     await waitFor("the viewer to see it end", () => viewer.status(id) === "succeeded", { timeoutMs: 3000 });

@@ -10,6 +10,7 @@ import { FileSessionStore } from "../http/file_session_store.ts";
 import { FileStore } from "../logs/file_store.ts";
 import { Deployments } from "../runs/deployments.ts";
 import { Runner } from "../runs/runner.ts";
+import { Targets } from "../runs/targets.ts";
 import { OpenStreams } from "../http/event_stream.ts";
 import type { Health } from "../http/health.ts";
 import { LogAppend } from "../http/log_append.ts";
@@ -48,6 +49,7 @@ export async function serveHttp(dir: string, options: HttpTestServerOptions): Pr
   const streams = new OpenStreams(1000);
   const handler = createHandler({
     deployments,
+    targets: Targets.single(options.command),
     store,
     runner,
     logAppend: new LogAppend(deployments, store),

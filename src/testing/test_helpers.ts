@@ -123,12 +123,17 @@ export function deploymentRecord(overrides: Partial<Deployment> = {}): Deploymen
   return {
     id: crypto.randomUUID(),
     status: "queued",
+    target: "default",
+    params: {},
     command: "./deploy.sh",
     createdAt: "2026-11-24T08:00:00.000Z",
     startedAt: null,
     finishedAt: null,
     exitCode: null,
     reason: null,
+    startedBy: null,
+    cancelledBy: null,
+    rerunOf: null,
     ...overrides,
   };
 }

@@ -7,10 +7,15 @@
 local FINAL = { succeeded = true, failed = true, cancelled = true, interrupted = true }
 
 -- The same record, whichever wrote it (JSON.stringify or cjson: another order of fields, a missing field for
--- null): no change, so no refusal.
+-- null): no change, so no refusal. Tables (the parameters) are compared by what they hold.
 local function same(a, b)
   for key, value in pairs(a) do
-    if b[key] ~= value and not (value == cjson.null and b[key] == nil) then return false end
+    local other = b[key]
+    if type(value) == 'table' and type(other) == 'table' then
+      if not same(value, other) then return false end
+    elseif other ~= value and not (value == cjson.null and other == nil) then
+      return false
+    end
   end
   for key, value in pairs(b) do
     if a[key] == nil and value ~= cjson.null then return false end
