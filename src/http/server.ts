@@ -15,6 +15,7 @@ import { isFinal } from "../logs/deployment.ts";
 import { isDeploymentId } from "../logs/deployment_id.ts";
 import type { Deployments } from "../runs/deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
+import { pageAddress, parseDeploymentQuery } from "./deployment_query.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse, statusEvent } from "./events_response.ts";
 import {
@@ -83,6 +84,8 @@ interface RequestContext extends ServerContext {
   params: Record<string, string | undefined>;
   /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
   address: string;
+  /** The request's URL, parsed once. */
+  url: URL;
   /** Who sent the request: a signed-in user's name; `null` when nobody named did (no users, or `--token`). */
   user: string | null;
   /** Opens an event stream for this client, within the caps. */
@@ -107,7 +110,19 @@ const route = (pathname: string, methods: Route["methods"], open = false): Route
 const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 
 const ROUTES: Route[] = [
-  route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
+  route("/", {
+    GET: (_, { pages, deployments, targets, url }) => {
+      const query = parseDeploymentQuery(url.searchParams);
+      return pages.home({
+        targets: targets.list().map((target) => ({
+          target,
+          latest: deployments.page({ target: target.name, limit: 1 }).records[0],
+        })),
+        query,
+        page: deployments.page(query),
+      });
+    },
+  }),
   route("/start", {
     POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
       await refuseWhileAway(request, health, "start a deployment");
@@ -149,8 +164,12 @@ const ROUTES: Route[] = [
     GET: (_, context) => context.pages.deployment(known(context)),
   }),
   route("/events", {
-    GET: (_, context) =>
-      unavailableStream(context) ?? deploymentsFeedResponse(context.deployments, context.openStream()),
+    GET: (_, context) => {
+      // Checked before the stream opens: a bad query is a 400 (which EventSource does not retry), not a stream.
+      const query = parseDeploymentQuery(context.url.searchParams);
+      return unavailableStream(context) ??
+        deploymentsFeedResponse(context.deployments, context.openStream(), query);
+    },
   }),
   route("/events/:id", {
     GET: (request, context) => {
@@ -167,7 +186,17 @@ const ROUTES: Route[] = [
           headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
         }),
   }),
-  route("/api/deployments", { GET: (_, { deployments }) => Response.json(deployments.list()) }),
+  route("/api/deployments", {
+    GET: (_, { deployments, url }) => {
+      const query = parseDeploymentQuery(url.searchParams);
+      const page = deployments.page(query);
+      // Still a JSON array, as before pages: the next page is in the Link header.
+      const headers = page.next
+        ? { link: `<${pageAddress("/api/deployments", query, page.next)}>; rel="next"` }
+        : undefined;
+      return Response.json(page.records, { headers });
+    },
+  }),
   route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
   route("/api/deployments/:id/cancel", {
     POST: async (request, context) => {
@@ -347,6 +376,7 @@ async function dispatch(
     return await handle(request, {
       ...context,
       params: match.pathname.groups,
+      url,
       address,
       user: null,
       openStream: () => openStream(context, address, streamOptions, completed),
