@@ -61,6 +61,8 @@ const cards = new Map(
   ]),
 );
 let retryDelay = RETRY_MIN_MS;
+/** The stream of the moment. @type {EventSource | undefined} */
+let source;
 
 localizeServerTimes();
 for (const form of document.querySelectorAll("form.start-now")) {
@@ -75,6 +77,12 @@ document.getElementById("filters")?.addEventListener("change", (event) => {
 });
 setInterval(tick, 1000);
 connect();
+// A page left for another (Older, a filter) may be kept for Back with its stream open: each one kept would hold
+// one of the six connections a browser opens to a server over HTTP/1.1, and the seventh page would wait.
+globalThis.addEventListener("pagehide", () => source?.close());
+globalThis.addEventListener("pageshow", (event) => {
+  if (event.persisted) connect();
+});
 
 /** A fresh start key: 32 hex digits. */
 function newKey() {
@@ -233,36 +241,36 @@ function showErrors(form, errors) {
 }
 
 function connect() {
-  const source = new EventSource(`/events${location.search}`);
+  const current = source = new EventSource(`/events${location.search}`);
   /** The server said it cannot reach its store: the stream ends, and EventSource comes back after a while. */
   let unavailable = false;
   setConnection("connecting", "Connecting…");
-  source.addEventListener("open", () => {
+  current.addEventListener("open", () => {
     retryDelay = RETRY_MIN_MS;
   });
   // Live once the list arrives, not at `open`: a server that cannot reach its store opens, says so, and ends.
-  source.addEventListener("unavailable", (event) => {
+  current.addEventListener("unavailable", (event) => {
     unavailable = true;
     setConnection("reconnecting", UNAVAILABLE, event.data);
   });
-  source.addEventListener("deployments", (event) => {
+  current.addEventListener("deployments", (event) => {
     unavailable = false;
     setConnection("live", "Live");
     const page = parseJson(event.data);
     if (Array.isArray(page)) replaceAll(page);
   });
-  source.addEventListener("deployment", (event) => {
+  current.addEventListener("deployment", (event) => {
     const record = parseJson(event.data);
     if (record && typeof record.id === "string") upsert(record);
   });
-  source.addEventListener("removed", (event) => removeRow(event.data));
-  source.addEventListener("error", () => {
-    if (source.readyState === EventSource.CONNECTING) {
+  current.addEventListener("removed", (event) => removeRow(event.data));
+  current.addEventListener("error", () => {
+    if (current.readyState === EventSource.CONNECTING) {
       if (!unavailable) setConnection("reconnecting", "Reconnecting…");
       return;
     }
     // EventSource gave up (a non-200 answer): try again ourselves, waiting longer each time.
-    source.close();
+    current.close();
     const delay = retryDelay * (0.8 + Math.random() * 0.4);
     retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
     setConnection("reconnecting", `Reconnecting in ${Math.round(delay / 1000)}s…`);
