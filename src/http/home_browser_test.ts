@@ -9,16 +9,13 @@
 // browser fails it.
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import puppeteer from "npm:puppeteer-core@25.16.0";
-// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 import type { Deployment } from "../logs/deployment.ts";
 import { type ParamSpec, type Target, Targets } from "../runs/targets.ts";
 import { serveHttp } from "../testing/http_test_server.ts";
+import { checkChromium, launchChromium, text, waitFor } from "../testing/chromium.ts";
 import { deploymentRecord, waitForValue } from "../testing/test_helpers.ts";
 
-/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere. */
-const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("../../test-output/screenshots/", import.meta.url);
 /** A backstop for the whole test, after which the browser is closed (alone it takes about 15 s). */
 const DEADLINE_MS = 180_000;
@@ -27,15 +24,7 @@ const WAIT_MS = 15_000;
 /** Deployments in the history: more than two pages of 50. */
 const HISTORY = 130;
 
-const chromiumFound = await fileExists(CHROMIUM);
-const inCi = Deno.env.get("CI") === "true";
-if (!chromiumFound && !inCi) {
-  console.warn(
-    `\n${"!".repeat(78)}\n!! SKIPPED: chromium not found at ${CHROMIUM}; home_browser_test did not run.\n${
-      "!".repeat(78)
-    }\n`,
-  );
-}
+const CHROMIUM = await checkChromium("home_browser_test");
 
 function param(spec: Partial<ParamSpec>): ParamSpec {
   return { description: null, default: null, required: false, choices: null, pattern: null, ...spec };
@@ -82,11 +71,8 @@ function history(): Deployment[] {
 Deno.test({
   name:
     "home page in Chromium: target cards, filters and pages with and without JavaScript, live list, Start forms",
-  ignore: !chromiumFound && !inCi,
+  ignore: CHROMIUM.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
     const dir = await Deno.makeTempDir({ prefix: "shiplog_home_" });
     const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
     const records = history();
@@ -106,21 +92,7 @@ Deno.test({
         targets: new Targets([STAGING, PRODUCTION, DEFAULT]),
       });
       const base = served.url;
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-dev-shm-usage",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(CHROMIUM, profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const errors: string[] = [];
       const open = async (url: string, options: { javaScript?: boolean; width?: number } = {}) => {
@@ -477,23 +449,3 @@ Deno.test({
     }
   },
 });
-
-async function waitFor(page: Page, expression: string, timeout = WAIT_MS): Promise<void> {
-  try {
-    await page.waitForFunction(expression, { timeout, polling: 50 });
-  } catch (error) {
-    throw new Error(`Timed out after ${timeout} ms waiting for: ${expression}`, { cause: error });
-  }
-}
-
-async function text(page: Page, selector: string): Promise<string> {
-  return (await page.$eval(selector, (element) => element.textContent ?? "")).trim();
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
