@@ -2,8 +2,9 @@
  * @module
  * Keeps the home page live and opens each target's parameter form in place. The server renders the cards and
  * the page of the history (so the page works without JavaScript); this script opens one `/events` stream with
- * the page's own query: `deployments` (the page, at connect) reconciles the list, `deployment` (one created or
- * changed that the page shows, would show, or a card shows) updates its row and its target's card, `removed`
+ * the page's own query: `deployments` (the page, at connect) reconciles the list, `latest` (each target's latest,
+ * at connect) the cards, `deployment` (one created or changed that the page shows, would show, or a card shows)
+ * updates its row and its target's card, `removed`
  * (the id of a shown one deleted as too old to keep) removes its row. Rows and cards are written with the same
  * markup the server uses (see the comment at the top of index.html), with `textContent` only.
  *
@@ -259,6 +260,11 @@ function connect() {
     const page = parseJson(event.data);
     if (Array.isArray(page)) replaceAll(page);
   });
+  // Each target's latest, at connect: the cards as they are now, whatever was missed while away.
+  current.addEventListener("latest", (event) => {
+    const latest = parseJson(event.data);
+    if (Array.isArray(latest)) { for (const record of latest) renderCard(record); }
+  });
   current.addEventListener("deployment", (event) => {
     const record = parseJson(event.data);
     if (record && typeof record.id === "string") upsert(record);
@@ -317,6 +323,9 @@ function upsert(record) {
   // Sent for its card, or no longer in the filter (a status filter): not a row of this page.
   if (!matches(record)) return removeRow(record.id);
   if (!shown && paged) return;
+  // Older than every row of a full page: it belongs to a later page.
+  const last = /** @type {HTMLElement | null} */ (list.lastElementChild);
+  if (!shown && last && list.children.length >= limit && !createdBefore(last, record)) return;
   records.set(record.id, record);
   const row = rowFor(record);
   if (!shown) {

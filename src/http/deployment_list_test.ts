@@ -247,18 +247,24 @@ Deno.test("a filtered feed sends the changes of its page, a record once more as 
     const old = await deployments.create(null, { target: "staging", now: new Date("2026-01-01T00:00:00Z") });
     const stream = new EventStream();
     const feed = readEvents(
-      deploymentsFeedResponse(deployments, stream, { target: "staging", status: "queued", limit: 50 }),
+      deploymentsFeedResponse(deployments, stream, {
+        query: { target: "staging", status: "queued", limit: 50 },
+        targets: ["staging", "production"],
+      }),
     );
-    await feed.next(1);
+    await feed.next(2);
     assert.deepEqual(feed.events[0][0], "deployments");
     assert.deepEqual(JSON.parse(feed.events[0][1]).map((d: Deployment) => d.id), [old.id]);
+    // The cards: staging's latest; production has none yet.
+    assert.deepEqual(feed.events[1][0], "latest");
+    assert.deepEqual(JSON.parse(feed.events[1][1]).map((d: Deployment) => d.id), [old.id]);
 
     // A new queued staging deployment: on the page.
     const added = await deployments.create(null, { target: "staging" });
     // The latest of production: for its card, though not on the page.
     const production = await deployments.create(null, { target: "production" });
     await feed.next(2);
-    assert.deepEqual(feed.events.slice(1).map(([event, data]) => [event, JSON.parse(data).id]), [
+    assert.deepEqual(feed.events.slice(2).map(([event, data]) => [event, JSON.parse(data).id]), [
       ["deployment", added.id],
       ["deployment", production.id],
     ]);
@@ -271,7 +277,7 @@ Deno.test("a filtered feed sends the changes of its page, a record once more as 
     await deployments.update(newer.id, { status: "running", startedAt: new Date().toISOString() });
     await feed.next(3);
     assert.deepEqual(
-      feed.events.slice(3).map(([event, data]) => [event, JSON.parse(data).id, JSON.parse(data).status]),
+      feed.events.slice(4).map(([event, data]) => [event, JSON.parse(data).id, JSON.parse(data).status]),
       [
         ["deployment", old.id, "running"],
         ["deployment", newer.id, "queued"],
@@ -294,12 +300,12 @@ Deno.test("a feed of a later page (a cursor) takes no new deployment, and says w
     const stream = new EventStream();
     const feed = readEvents(
       deploymentsFeedResponse(deployments, stream, {
-        limit: 50,
-        before: { createdAt: second.createdAt, id: second.id },
+        query: { limit: 50, before: { createdAt: second.createdAt, id: second.id } },
       }),
     );
-    await feed.next(1);
+    await feed.next(2);
     assert.deepEqual(JSON.parse(feed.events[0][1]).map((d: Deployment) => d.id), [first.id]);
+    assert.deepEqual(feed.events[1], ["latest", "[]"], "no card asked for");
     const staging = await deployments.create(null, { target: "staging" }); // its target's latest: for a card
     // The second ends: not on this page, but its target's latest.
     await deployments.update(second.id, { status: "succeeded", finishedAt: "2026-01-01T00:02:00.000Z" });
@@ -312,7 +318,7 @@ Deno.test("a feed of a later page (a cursor) takes no new deployment, and says w
       now: new Date("2027-01-01T00:00:00Z"),
     });
     await feed.next(4);
-    assert.deepEqual(feed.events.slice(1).map(([event, data]) => [event, JSON.parse(data).id]), [
+    assert.deepEqual(feed.events.slice(2).map(([event, data]) => [event, JSON.parse(data).id]), [
       ["deployment", staging.id],
       ["deployment", second.id],
       ["deployment", first.id],

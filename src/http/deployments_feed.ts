@@ -1,10 +1,11 @@
 /**
  * @module
  * `GET /events`: one event stream for the home page. It starts with the page the home page shows (the query's
- * filter and limit, from its cursor: `event: deployments`), then keeps that page live: each created or changed
- * record it shows or would show now (`event: deployment`), and the id of each shown one deleted
- * (`event: removed`). The latest deployment of each target comes too, for the cards above the list. The records
- * of the rest of the history are never sent: a page over 10,000 deployments costs what a page over 50 does.
+ * filter and limit, from its cursor: `event: deployments`) and the latest deployment of each target, for the
+ * cards above the list (`event: latest`), then keeps them live: each created or changed record the page shows
+ * or would show now, or that is its target's latest (`event: deployment`), and the id of each shown one deleted
+ * (`event: removed`). The records of the rest of the history are never sent: a page over 10,000 deployments
+ * costs what a page over 50 does.
  */
 
 import {
@@ -19,17 +20,28 @@ import { EVENT_STREAM_HEADERS, STREAM_OPENING } from "./events_response.ts";
 import type { EventStream } from "./event_stream.ts";
 import { encodeEvent } from "../logs/sse_encoder.ts";
 
-/** Streams the page of deployments that `query` names, and every change to it. */
+/** Options of {@linkcode deploymentsFeedResponse}. */
+export interface FeedOptions {
+  /** The page of the list to send and keep live. */
+  query: DeploymentQuery;
+  /** The targets that have a card: their latest deployments follow the page at connect. Default none. */
+  targets?: readonly string[];
+}
+
+/** Streams the page of deployments that `options.query` names, and every change to it. */
 export function deploymentsFeedResponse(
   deployments: Deployments,
   stream: EventStream,
-  query: DeploymentQuery,
+  { query, targets = [] }: FeedOptions,
 ): Response {
   const { records } = deployments.page(query);
   // What the page shows, so a record that leaves the filter (a status filter) is sent once more, to go.
   const shown = new Set(records.map(({ id }) => id));
   stream.send(STREAM_OPENING);
   stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(records) }));
+  // The cards as they are now: a page back from a long disconnection may have missed their changes.
+  const latest = targets.flatMap((target) => deployments.page({ target, limit: 1 }).records);
+  stream.send(encodeEvent({ event: "latest", data: JSON.stringify(latest) }));
   const onChange = (event: Event) => {
     const record = (event as DeploymentChange).detail;
     // A later page (a cursor) takes no new deployment: only the first page grows at the top.

@@ -168,7 +168,10 @@ const ROUTES: Route[] = [
       // Checked before the stream opens: a bad query is a 400 (which EventSource does not retry), not a stream.
       const query = parseDeploymentQuery(context.url.searchParams);
       return unavailableStream(context) ??
-        deploymentsFeedResponse(context.deployments, context.openStream(), query);
+        deploymentsFeedResponse(context.deployments, context.openStream(), {
+          query,
+          targets: context.targets.list().map(({ name }) => name),
+        });
     },
   }),
   route("/events/:id", {
