@@ -404,3 +404,30 @@ Deno.test("page() places new records (even from a clock set back) and forgets de
   assert.ok(from > 0);
   assert.deepEqual(page.records.map(({ id }) => id), ids.slice(from));
 });
+
+Deno.test("page() keeps the order of records other instances write, heard in any order, and of those they delete", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 24, 8, minute)).toISOString();
+  const heard = [3, 1, 4, 0, 2].map((minute) =>
+    deploymentRecord({ createdAt: at(minute), target: minute % 2 ? "staging" : "production" })
+  );
+  for (const record of heard) deployments.apply(record);
+  // A change heard later keeps its place.
+  deployments.apply({ ...heard[0], status: "running", startedAt: at(5) });
+  const byAge = heard.toSorted((a, b) => b.createdAt.localeCompare(a.createdAt)).map(({ id }) => id);
+  assert.deepEqual(deployments.page({ limit: 10 }).records.map(({ id }) => id), byAge);
+  assert.deepEqual(
+    deployments.page({ limit: 10, target: "staging" }).records.map(({ createdAt }) => createdAt),
+    [
+      at(3),
+      at(1),
+    ],
+  );
+  deployments.applyRemoval(heard[1].id);
+  assert.deepEqual(
+    deployments.page({ limit: 10 }).records.map(({ id }) => id),
+    byAge.filter((id) => id !== heard[1].id),
+  );
+  assert.deepEqual(deployments.list().map(({ id }) => id), byAge.filter((id) => id !== heard[1].id));
+});
