@@ -7,7 +7,7 @@
  */
 
 import { STATUS_CODES } from "node:http";
-import type { Deployment } from "../logs/deployment.ts";
+import { type Deployment, isFinal } from "../logs/deployment.ts";
 import type { Target } from "../runs/targets.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -20,6 +20,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 const LIST_MARKER = "<!--deployments-->";
+const DETAILS_MARKER = "<!--details-->";
+const RUN_AGAIN_MARKER = "<!--run-again-->";
 
 /** The pages and static assets, in memory. */
 export class Pages {
@@ -59,13 +61,22 @@ export class Pages {
     return page;
   }
 
-  /** The page of `deployment`, with its id and status filled in; its script keeps them up to date. */
-  deployment(deployment: Deployment): Response {
+  /**
+   * The page of `deployment`, with its id, status and details (target, parameters, who, what it re-runs) filled
+   * in, and Run again once it has ended (a plain form); its script keeps them up to date.
+   */
+  deployment(deployment: Deployment, options: DeploymentPage = {}): Response {
     const id = escapeHtml(deployment.id);
-    return html(
+    // The template's words first, then the details: a value that holds `__ID__` or `$&` stays as it is.
+    const page = html(
       this.#deployment.replaceAll("__ID__", id).replaceAll("__SHORT_ID__", id.slice(0, 8))
-        .replaceAll("__STATUS__", escapeHtml(deployment.status)),
+        .replaceAll("__STATUS__", escapeHtml(deployment.status))
+        .replace(DETAILS_MARKER, () => renderDetails(deployment))
+        .replace(RUN_AGAIN_MARKER, () => renderRunAgain(deployment, options.rerunRefused)),
     );
+    // Never kept for Back: a page shown again must carry a new Run again key.
+    page.headers.set("cache-control", "no-store");
+    return page;
   }
 
   /**
@@ -132,6 +143,73 @@ export function renderRow(deployment: Deployment): string {
     `<time datetime="${escapeHtml(start)}">${escapeHtml(start.replace("T", " ").slice(0, 19))} UTC</time> ` +
     // Not announced: a running duration changes every second, inside the list's live region.
     `<span class="duration" aria-live="off">${duration}</span></li>`;
+}
+
+/** What a deployment's page shows besides its record. */
+export interface DeploymentPage {
+  /** Why it cannot be run again (its target is gone, say), shown by a disabled Run again. Default: it can. */
+  rerunRefused?: string;
+}
+
+/**
+ * A deployment's details, each in an element `deployment.js` updates by id (`hidden` while it has no value):
+ * the target, the parameters, who started and who cancelled it, and the deployment it re-runs.
+ */
+export function renderDetails(deployment: Deployment): string {
+  const detail = (id: string, term: string, value: string, shown: boolean) =>
+    `<div class="detail" id="${id}-detail"${shown ? "" : " hidden"}><dt>${term}</dt><dd>${value}</dd></div>`;
+  const params = Object.entries(deployment.params).map(([name, value]) =>
+    `<li><span class="param-name">${escapeHtml(name)}</span> <code class="param-value">${
+      escapeHtml(value)
+    }</code></li>`
+  ).join("");
+  const rerunOf = deployment.rerunOf === null ? "" : escapeHtml(deployment.rerunOf);
+  return `<dl id="details" class="details">` +
+    detail("target", "Target", `<span id="target">${escapeHtml(deployment.target)}</span>`, true) +
+    detail("params", "Parameters", `<ul id="params" class="params">${params}</ul>`, params !== "") +
+    detail(
+      "started-by",
+      "Started by",
+      person("started-by", deployment.startedBy),
+      deployment.startedBy !== null,
+    ) +
+    detail(
+      "cancelled-by",
+      "Cancelled by",
+      person("cancelled-by", deployment.cancelledBy),
+      deployment.cancelledBy !== null,
+    ) +
+    detail(
+      "rerun",
+      "Re-run of",
+      `<a id="rerun-of" href="/deployment/${rerunOf}" title="${rerunOf}"><code>${
+        rerunOf.slice(0, 8)
+      }</code></a>`,
+      rerunOf !== "",
+    ) +
+    "</dl>";
+}
+
+function person(id: string, name: string | null): string {
+  return `<span id="${id}" class="person">${escapeHtml(name ?? "")}</span>`;
+}
+
+/**
+ * Run again: a plain form (no JavaScript needed) with a fresh key, so that a double press makes one deployment.
+ * Hidden until the deployment has ended; disabled, saying why, when it cannot be run again.
+ */
+function renderRunAgain(deployment: Deployment, refused: string | undefined): string {
+  const note = refused === undefined
+    ? ""
+    : `<span id="run-again-refused" class="hint">${escapeHtml(refused)}</span>`;
+  return `<form id="run-again" class="run-again" method="post" ` +
+    `action="/api/deployments/${escapeHtml(deployment.id)}/rerun"${
+      isFinal(deployment.status) ? "" : " hidden"
+    }>` +
+    `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
+    `<button type="submit" class="button primary"` +
+    (refused === undefined ? "" : ` disabled aria-describedby="run-again-refused"`) +
+    `>Run again</button>${note}</form>`;
 }
 
 /** What a start form shows besides its target: the values sent, and why they were refused. */

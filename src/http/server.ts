@@ -13,7 +13,7 @@ import type { TrustedProxies } from "./client_address.ts";
 import type { Deployment } from "../logs/deployment.ts";
 import { isFinal } from "../logs/deployment.ts";
 import { isDeploymentId } from "../logs/deployment_id.ts";
-import type { Deployments } from "../runs/deployments.ts";
+import type { CreateOptions, Deployments } from "../runs/deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse, statusEvent } from "./events_response.ts";
@@ -109,44 +109,20 @@ const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
-    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
-      await refuseWhileAway(request, health, "start a deployment");
-      const key = await startKey(request, maxBodyBytes);
-      const start = await startGuard.start(key, async (id) => {
-        const deployment = await runner.start(() =>
-          deployments.create(runner.command, { id }).catch((error) => {
-            // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
-            if (error instanceof RangeError) {
-              throw new HttpError(
-                503,
-                `Cannot start a deployment: ${error.message}; try again once some have started`,
-              );
-            }
-            // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
-            console.error("shiplog: cannot create a deployment:", (error as Error).message);
-            // The cause without the path after it ("No space left on device (os error 28): write '/…'").
-            const cause = (error as Error).message.replace(/\): .*$/s, ")");
-            throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
-          })
-        );
-        if (deployment) return deployment;
-        throw new HttpError(
-          503,
-          runner.stopping
-            ? "Cannot start a deployment: shiplog is stopping"
-            : `Cannot start a deployment: ${runner.maxQueued} are queued already (--max-queued ${runner.maxQueued}); ` +
-              "try again once some have started",
-        );
-      });
-      const deployment = await start.deployment;
-      // The same press sent again: the deployment it made, not a second one.
-      if (!start.repeated) metrics.deploymentsStarted++;
-      if (wantsJson(request)) return Response.json(deployment, { status: 201 });
-      return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
+    POST: async (request, context) => {
+      await refuseWhileAway(request, context.health, "start a deployment");
+      const key = await startKey(request, context.maxBodyBytes);
+      return await startDeployment(request, context, key, { command: context.runner.command });
     },
   }),
   route("/deployment/:id", {
-    GET: (_, context) => context.pages.deployment(known(context)),
+    GET: (_, context) => {
+      const deployment = known(context);
+      const rerunRefused = context.targets.get(deployment.target)
+        ? undefined
+        : `Cannot run it again: ${targetGone(deployment)}`;
+      return context.pages.deployment(deployment, { rerunRefused });
+    },
   }),
   route("/events", {
     GET: (_, context) =>
@@ -179,6 +155,30 @@ const ROUTES: Route[] = [
       }
       await context.runner.cancel(deployment.id);
       return Response.json(context.deployments.get(deployment.id));
+    },
+  }),
+  route("/api/deployments/:id/rerun", {
+    POST: async (request, context) => {
+      await refuseWhileAway(request, context.health, "run a deployment again");
+      const key = await startKey(request, context.maxBodyBytes);
+      const old = known(context);
+      // Run again repeats what is done; a deployment still under way is not run twice by a press on a stale
+      // page (its own Cancel, or a Run again once it has ended, is what a person means).
+      if (!isFinal(old.status)) {
+        throw new HttpError(
+          409,
+          `Deployment ${old.id} has not ended yet (${old.status}); run it again once it has`,
+        );
+      }
+      const target = context.targets.get(old.target);
+      if (!target) throw new HttpError(409, `Cannot run deployment ${old.id} again: ${targetGone(old)}`);
+      return await startDeployment(request, context, key, {
+        command: target.command,
+        target: target.name,
+        params: old.params,
+        startedBy: context.user,
+        rerunOf: old.id,
+      });
     },
   }),
   route("/api/deployments/:id/log", {
@@ -463,6 +463,52 @@ async function startKey(request: Request, maxBytes: number): Promise<string | nu
   return header;
 }
 
+/** What a Start or a Run again makes: the command to run and the record's fields besides the id. */
+type NewDeployment = { command: string | null } & Omit<CreateOptions, "id" | "now">;
+
+/**
+ * Creates and queues a deployment, once per `key` (see `start_guard.ts`), within the runner's cap, and answers
+ * `201` with its record (JSON) or `303 See Other` to its page (a browser's form).
+ */
+async function startDeployment(
+  request: Request,
+  { deployments, runner, metrics, startGuard }: RequestContext,
+  key: string | null,
+  { command, ...options }: NewDeployment,
+): Promise<Response> {
+  const start = await startGuard.start(key, async (id) => {
+    const deployment = await runner.start(() =>
+      deployments.create(command, { ...options, id }).catch((error) => {
+        // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
+        if (error instanceof RangeError) {
+          throw new HttpError(
+            503,
+            `Cannot start a deployment: ${error.message}; try again once some have started`,
+          );
+        }
+        // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
+        console.error("shiplog: cannot create a deployment:", (error as Error).message);
+        // The cause without the path after it ("No space left on device (os error 28): write '/…'").
+        const cause = (error as Error).message.replace(/\): .*$/s, ")");
+        throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
+      })
+    );
+    if (deployment) return deployment;
+    throw new HttpError(
+      503,
+      runner.stopping
+        ? "Cannot start a deployment: shiplog is stopping"
+        : `Cannot start a deployment: ${runner.maxQueued} are queued already (--max-queued ${runner.maxQueued}); ` +
+          "try again once some have started",
+    );
+  });
+  const deployment = await start.deployment;
+  // The same press sent again: the deployment it made, not a second one.
+  if (!start.repeated) metrics.deploymentsStarted++;
+  if (wantsJson(request)) return Response.json(deployment, { status: 201 });
+  return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
+}
+
 /** Reads a small form body, refusing one longer than the cap even when it did not say its length. */
 async function readForm(request: Request, maxBytes: number): Promise<URLSearchParams> {
   const type = mediaType(request);
@@ -589,6 +635,11 @@ function known({ params, deployments }: RequestContext): Deployment {
   const deployment = isDeploymentId(id) ? deployments.get(id) : undefined;
   if (!deployment) throw new HttpError(404, "No such deployment");
   return deployment;
+}
+
+/** Why `deployment` cannot be run again when its target is not among the server's. */
+function targetGone({ target }: Deployment): string {
+  return `its target "${target}" is no longer configured`;
 }
 
 function wantsJson(request: Request): boolean {
