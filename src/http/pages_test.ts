@@ -87,3 +87,72 @@ Deno.test("errorPage() shows the status and the message as text, with a link hom
   assert.match(page, /<a href="\/">/);
   assert.match(errorPage(499, "x"), /<h1>499 Error<\/h1>/);
 });
+
+Deno.test("Pages fills in a deployment's details: target, params, who, re-run of, each escaped", async () => {
+  const pages = await Pages.load();
+  const rerunOf = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+  const page = await pages.deployment({
+    ...deployment,
+    target: "prod<b>",
+    // A value that looks like the template's words or a replacement pattern stays as it is.
+    params: { version: "v1.4.2", note: `__ID__ $& $' <i>"x"</i>` },
+    startedBy: "alice",
+    cancelledBy: "bob & co",
+    rerunOf,
+  }).text();
+  assert.match(page, /<dt>Target<\/dt><dd><span id="target">prod&#60;b&#62;<\/span><\/dd>/);
+  assert.match(
+    page,
+    /<ul id="params" class="params"><li><span class="param-name">version<\/span> <code class="param-value">v1\.4\.2<\/code><\/li>/,
+  );
+  assert.ok(
+    page.includes(
+      `<code class="param-value">__ID__ $&#38; $&#39; &#60;i&#62;&#34;x&#34;&#60;/i&#62;</code>`,
+    ),
+  );
+  assert.match(
+    page,
+    /<div class="detail" id="started-by-detail"><dt>Started by<\/dt><dd><span id="started-by" class="person">alice</,
+  );
+  assert.match(
+    page,
+    /<div class="detail" id="cancelled-by-detail"><dt>Cancelled by<\/dt><dd>[^]*>bob &#38; co</,
+  );
+  assert.match(
+    page,
+    new RegExp(
+      `<div class="detail" id="rerun-detail"><dt>Re-run of</dt><dd><a id="rerun-of" href="/deployment/${rerunOf}" title="${rerunOf}"><code>7c9e6679</code></a>`,
+    ),
+  );
+  assert.doesNotMatch(page, /<!--details-->|<!--run-again-->/);
+});
+
+Deno.test("Pages hides the details a deployment lacks, and Run again until it has ended", async () => {
+  const pages = await Pages.load();
+  const running = await pages.deployment({ ...deployment, status: "running" }).text();
+  for (const detail of ["params", "started-by", "cancelled-by", "rerun"]) {
+    assert.match(running, new RegExp(`<div class="detail" id="${detail}-detail" hidden>`), detail);
+  }
+  assert.match(running, /<div class="detail" id="target-detail">/);
+  assert.match(
+    running,
+    new RegExp(
+      `<form id="run-again" class="run-again" method="post" action="/api/deployments/${deployment.id}/rerun" hidden>`,
+    ),
+  );
+  const ended = pages.deployment(deployment);
+  // Not kept for Back: the page shown again carries a new key.
+  assert.equal(ended.headers.get("cache-control"), "no-store");
+  const html = await ended.text();
+  const form = /<form id="run-again"[^>]*>.*?<\/form>/.exec(html)?.[0] ?? "";
+  assert.match(form, /action="\/api\/deployments\/[0-9a-f-]{36}\/rerun">/, "shown once ended");
+  assert.match(
+    form,
+    /<input type="hidden" name="key" value="[0-9a-f-]{36}"><button type="submit" class="button primary">Run again<\/button><\/form>/,
+  );
+  const again = await pages.deployment(deployment).text();
+  assert.notEqual(
+    /name="key" value="([^"]+)"/.exec(again)?.[1],
+    /name="key" value="([^"]+)"/.exec(html)?.[1],
+  );
+});
