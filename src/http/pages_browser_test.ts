@@ -361,6 +361,9 @@ Deno.test({
         await waitFor(page, `document.getElementById("L2") !== null`);
         await page.screenshot({ path: new URL("deployment-running-desktop.png", SCREENSHOTS).pathname });
         await page.click("#cancel");
+        // Cancel asks first (deployment_browser_test.ts checks the dialog itself).
+        await waitFor(page, `document.querySelector("#cancel-dialog").open`);
+        await page.click("#cancel-confirm");
         await waitFor(page, `document.querySelector("#status").textContent === "cancelled"`);
         assert.equal(await page.$eval("#status", (element) => element.className), "badge status-cancelled");
         assert.match(await page.title(), /Cancelled/);
