@@ -11,32 +11,23 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import puppeteer from "npm:puppeteer-core@25.16.0";
-// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 import type { Deployment } from "../logs/deployment.ts";
 import { type Target, Targets } from "../runs/targets.ts";
+import {
+  chromium,
+  launchChromium,
+  requireChromium,
+  WAIT_MS,
+  waitInPage as waitFor,
+} from "../testing/chromium.ts";
 import { type HttpTestServer, serveHttp } from "../testing/http_test_server.ts";
 import { deploymentRecord } from "../testing/test_helpers.ts";
 
-/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere. */
-const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
+const CHROMIUM = chromium("deployment_browser_test.ts");
 const SCREENSHOTS = new URL("../../test-output/screenshots/", import.meta.url);
 /** A backstop for the whole test (alone it takes a few seconds), after which the browser is torn down. */
 const DEADLINE_MS = 120_000;
-/** How long one wait in the page may take. */
-const WAIT_MS = 15_000;
-
-const chromiumFound = await fileExists(CHROMIUM);
-const inCi = Deno.env.get("CI") === "true";
-if (!chromiumFound && !inCi) {
-  console.warn(
-    `\n${"!".repeat(78)}\n!! SKIPPED: chromium not found at ${CHROMIUM}; the browser tests did not run.\n` +
-      `!! Install it (apt-get install -y chromium) to run them. Under CI=true this is a failure.\n${
-        "!".repeat(78)
-      }\n`,
-  );
-}
 
 const FINISHED = {
   status: "succeeded",
@@ -47,11 +38,9 @@ const FINISHED = {
 
 Deno.test({
   name: "deployment page in Chromium: details, Run again with and without JavaScript, cancel asks first",
-  ignore: !chromiumFound && !inCi,
+  ignore: CHROMIUM.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium(CHROMIUM);
     const dir = await Deno.makeTempDir({ prefix: "shiplog_deployment_page_" });
     const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
     // While the file `hold` exists a deployment runs on; removing it lets every one end.
@@ -115,22 +104,7 @@ Deno.test({
     try {
       server = await serveHttp(dir, { command, targets: new Targets([staging]) });
       const base = server.url;
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        // A hung DevTools call fails within this instead of waiting for the suite's deadline.
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-dev-shm-usage",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(CHROMIUM, profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const errors: string[] = [];
       const open = async (path: string, { javaScript = true } = {}) => {
@@ -355,15 +329,6 @@ Deno.test({
   },
 });
 
-/** Waits until `expression` is true in the page. */
-async function waitFor(page: Page, expression: string, timeout = WAIT_MS): Promise<void> {
-  try {
-    await page.waitForFunction(expression, { timeout, polling: 50 });
-  } catch (error) {
-    throw new Error(`Timed out after ${timeout} ms waiting for: ${expression}`, { cause: error });
-  }
-}
-
 /** The element's text as laid out (a term and its value apart), spaces collapsed. */
 async function text(page: Page, selector: string): Promise<string> {
   return (await page.$eval(selector, (element) => (element as HTMLElement).innerText)).replace(/\s+/g, " ")
@@ -373,12 +338,4 @@ async function text(page: Page, selector: string): Promise<string> {
 /** Whether the element takes up room on the page (not `hidden`, not inside something hidden). */
 async function visible(page: Page, selector: string): Promise<boolean> {
   return await page.$eval(selector, (element) => (element as HTMLElement).offsetParent !== null);
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }

@@ -7,16 +7,21 @@
 // browser fails it.
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import puppeteer from "npm:puppeteer-core@25.16.0";
-// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 import { RedisConnection } from "../redis/redis_connection.ts";
+import {
+  chromium,
+  launchChromium,
+  requireChromium,
+  textOf as text,
+  WAIT_MS,
+  waitInPage as waitFor,
+} from "../testing/chromium.ts";
 import { serveHttp } from "../testing/http_test_server.ts";
 import { REDIS_TEST, startRedisServer } from "../testing/redis_server.ts";
 import { deploymentRecord } from "../testing/test_helpers.ts";
 
-/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
-const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
+const CHROMIUM = chromium("pages_browser_test.ts");
 const REPO = new URL("../..", import.meta.url);
 const SCREENSHOTS = new URL("test-output/screenshots/", REPO);
 /**
@@ -25,25 +30,12 @@ const SCREENSHOTS = new URL("test-output/screenshots/", REPO);
  * sooner.
  */
 const DEADLINE_MS = 300_000;
-/** How long one wait in the page may take. */
-const WAIT_MS = 15_000;
 /** Lines of the "big" deployment, drawn while the test checks the page stays responsive. */
 const BIG_LINES = 100_000;
 /** The slowest drawing of the big log that passes, even on a loaded machine: alone, about 8,000 lines/s. */
 const MIN_LINES_PER_SECOND = 1000;
 /** Lines of the "wrap" deployment: long enough to wrap on a phone, arriving 200 at a time. */
 const WRAP_LINES = 5_000;
-
-const chromiumFound = await fileExists(CHROMIUM);
-const inCi = Deno.env.get("CI") === "true";
-if (!chromiumFound && !inCi) {
-  console.warn(
-    `\n${"!".repeat(78)}\n!! SKIPPED: chromium not found at ${CHROMIUM}; the browser tests did not run.\n` +
-      `!! Install it (apt-get install -y chromium) to run them. Under CI=true this is a failure.\n${
-        "!".repeat(78)
-      }\n`,
-  );
-}
 
 // The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
 // and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
@@ -92,11 +84,9 @@ printf '\\033[1;32mdone\\033[0m\\n'
 Deno.test({
   name:
     "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, --keep, #L<n>, big log",
-  ignore: !chromiumFound && !inCi,
+  ignore: CHROMIUM.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium(CHROMIUM);
     const dir = await Deno.makeTempDir({ prefix: "shiplog_pages_" });
     const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
     await Deno.writeTextFile(`${dir}/deploy.sh`, DEPLOY_SCRIPT);
@@ -109,22 +99,7 @@ Deno.test({
     }, DEADLINE_MS);
     try {
       server = await startServer(dir, `sh ${dir}/deploy.sh`);
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        // A hung DevTools call fails within this instead of waiting for the suite's deadline.
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-dev-shm-usage",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(CHROMIUM, profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const base = server.url;
       const errors: string[] = [];
@@ -667,11 +642,9 @@ Deno.test({
 Deno.test({
   name:
     "pages in Chromium show the instance, say so while the server cannot reach its store, and go live again after",
-  ignore: (!chromiumFound && !inCi) || REDIS_TEST.ignore,
+  ignore: CHROMIUM.ignore || REDIS_TEST.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium(CHROMIUM);
     await using redis = await startRedisServer();
     const connection = await RedisConnection.connect(redis.url, {
       commandTimeoutMs: 500,
@@ -698,13 +671,7 @@ Deno.test({
         unavailableRetryMs: 200,
       });
       const base = served.url;
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-      });
+      browser = await launchChromium(CHROMIUM, profile);
       const errors: string[] = [];
       const open = async (url: string) => {
         const page = await browser!.newPage();
@@ -872,15 +839,6 @@ function freePort(): number {
   return port;
 }
 
-/** Waits until `expression` is true in the page. */
-async function waitFor(page: Page, expression: string, timeout = WAIT_MS): Promise<void> {
-  try {
-    await page.waitForFunction(expression, { timeout, polling: 50 });
-  } catch (error) {
-    throw new Error(`Timed out after ${timeout} ms waiting for: ${expression}`, { cause: error });
-  }
-}
-
 /**
  * Waits until the page has drawn line `count`, for as long as it takes at {@linkcode MIN_LINES_PER_SECOND}:
  * a busy machine draws slower, and only a page that draws no line for {@linkcode WAIT_MS} fails at once.
@@ -897,10 +855,6 @@ async function waitForLines(page: Page, count: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`Only ${drawn} of ${count} lines drawn in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-}
-
-async function text(page: Page, selector: string): Promise<string> {
-  return (await page.$eval(selector, (element) => element.textContent ?? "")).trim();
 }
 
 /**
@@ -932,12 +886,4 @@ async function screenshots(page: Page, name: string): Promise<void> {
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
   await shoot(`${name}-desktop-dark.png`);
   await page.emulateMediaFeatures([]);
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }
