@@ -450,8 +450,8 @@ async function discardBody(request: Request, types: string[], maxBytes: number):
 }
 
 /**
- * The key of a press of Start, which makes a repeat of it harmless (see `start_guard.ts`): the form's `key`
- * field, or an `Idempotency-Key` header. Any other body is read to nowhere, as for any POST.
+ * The key of a press of Start or Run again, which makes a repeat of it harmless (see `start_guard.ts`): the
+ * form's `key` field, or an `Idempotency-Key` header. Any other body is read to nowhere, as for any POST.
  */
 async function startKey(request: Request, maxBytes: number): Promise<string | null> {
   const header = request.headers.get("idempotency-key");
