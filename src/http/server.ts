@@ -162,8 +162,8 @@ const ROUTES: Route[] = [
       await refuseWhileAway(request, context.health, "run a deployment again");
       const key = await startKey(request, context.maxBodyBytes);
       const old = known(context);
-      // Run again repeats what is done; a deployment still under way is not run twice by a press on a stale
-      // page (its own Cancel, or a Run again once it has ended, is what a person means).
+      // Run again repeats what has ended: a re-run of one under way would deploy the same thing twice in a row
+      // (the page offers Run again only once it has ended).
       if (!isFinal(old.status)) {
         throw new HttpError(
           409,
