@@ -4,7 +4,7 @@
 // an earlier shiplog (who started one, who cancelled another, one of a target no longer configured). What is
 // checked: the details shown with and without JavaScript, Run again (with and without JavaScript) landing on
 // the new deployment's page that says what it re-runs, and Cancel that asks first and cancels only on yes.
-// A screenshot of the page and of the confirmation goes to test-output/screenshots/.
+// Screenshots of the page and of the confirmation (desktop, phone, dark) go to test-output/screenshots/.
 //
 // Without /usr/bin/chromium the test is skipped with a loud notice, except under CI=true, where a missing
 // browser fails it.
@@ -150,9 +150,7 @@ Deno.test({
               true,
               "Run again on a finished deployment",
             );
-            if (javaScript) {
-              await page.screenshot({ path: new URL("deployment-details.png", SCREENSHOTS).pathname });
-            }
+            if (javaScript) await screenshots(page, "deployment-details");
             await page.close();
           }
           const page = await open(`deployment/${cancelled.id}`);
@@ -268,8 +266,7 @@ Deno.test({
             "cancel-title",
           );
           assert.equal(await text(page, "#cancel-title"), `Cancel deployment ${id.slice(0, 8)}?`);
-          await page.bringToFront();
-          await page.screenshot({ path: new URL("deployment-cancel-confirm.png", SCREENSHOTS).pathname });
+          await screenshots(page, "deployment-cancel-confirm");
           await page.keyboard.press("Escape");
           await waitFor(page, `!document.querySelector("#cancel-dialog").open`);
           // Focus goes back to the button that opened it.
@@ -338,4 +335,18 @@ async function text(page: Page, selector: string): Promise<string> {
 /** Whether the element takes up room on the page (not `hidden`, not inside something hidden). */
 async function visible(page: Page, selector: string): Promise<boolean> {
   return await page.$eval(selector, (element) => (element as HTMLElement).offsetParent !== null);
+}
+
+/** Saves the page at desktop (1280x800) and phone (390x844) sizes, and the desktop size in dark mode. */
+async function screenshots(page: Page, name: string): Promise<void> {
+  // A background tab does not paint: bring it to the front first.
+  await page.bringToFront();
+  const shoot = (file: string) => page.screenshot({ path: new URL(file, SCREENSHOTS).pathname });
+  await shoot(`${name}-desktop.png`);
+  await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
+  await shoot(`${name}-phone.png`);
+  await page.setViewport({ width: 1280, height: 800 });
+  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
+  await shoot(`${name}-desktop-dark.png`);
+  await page.emulateMediaFeatures([]);
 }
