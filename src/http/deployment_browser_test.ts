@@ -18,6 +18,8 @@ import {
   chromium,
   launchChromium,
   requireChromium,
+  SCREENSHOTS,
+  screenshots,
   WAIT_MS,
   waitInPage as waitFor,
 } from "../testing/chromium.ts";
@@ -25,7 +27,6 @@ import { type HttpTestServer, serveHttp } from "../testing/http_test_server.ts";
 import { deploymentRecord } from "../testing/test_helpers.ts";
 
 const CHROMIUM = chromium("deployment_browser_test.ts");
-const SCREENSHOTS = new URL("../../test-output/screenshots/", import.meta.url);
 /** A backstop for the whole test (alone it takes a few seconds), after which the browser is torn down. */
 const DEADLINE_MS = 120_000;
 
@@ -335,18 +336,4 @@ async function text(page: Page, selector: string): Promise<string> {
 /** Whether the element takes up room on the page (not `hidden`, not inside something hidden). */
 async function visible(page: Page, selector: string): Promise<boolean> {
   return await page.$eval(selector, (element) => (element as HTMLElement).offsetParent !== null);
-}
-
-/** Saves the page at desktop (1280x800) and phone (390x844) sizes, and the desktop size in dark mode. */
-async function screenshots(page: Page, name: string): Promise<void> {
-  // A background tab does not paint: bring it to the front first.
-  await page.bringToFront();
-  const shoot = (file: string) => page.screenshot({ path: new URL(file, SCREENSHOTS).pathname });
-  await shoot(`${name}-desktop.png`);
-  await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
-  await shoot(`${name}-phone.png`);
-  await page.setViewport({ width: 1280, height: 800 });
-  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
-  await shoot(`${name}-desktop-dark.png`);
-  await page.emulateMediaFeatures([]);
 }

@@ -13,6 +13,8 @@ import {
   chromium,
   launchChromium,
   requireChromium,
+  SCREENSHOTS,
+  screenshots,
   textOf as text,
   WAIT_MS,
   waitInPage as waitFor,
@@ -23,7 +25,6 @@ import { deploymentRecord } from "../testing/test_helpers.ts";
 
 const CHROMIUM = chromium("pages_browser_test.ts");
 const REPO = new URL("../..", import.meta.url);
-const SCREENSHOTS = new URL("test-output/screenshots/", REPO);
 /**
  * A backstop for the whole test (alone it takes about 45 s; a loaded machine several times that), after which
  * the browser and server are torn down. In the suite, the watchdog of `deno task test` stops a stalled step
@@ -855,35 +856,4 @@ async function waitForLines(page: Page, count: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`Only ${drawn} of ${count} lines drawn in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-}
-
-/**
- * Saves the page at desktop (1280x800) and phone (390x844) sizes, and the desktop size in dark mode. Each
- * shot waits for the stream to settle and for finite animations (row flashes, the progress bar) to finish.
- */
-async function screenshots(page: Page, name: string): Promise<void> {
-  // A background tab neither paints nor runs animations: bring it to the front first.
-  await page.bringToFront();
-  const shoot = async (file: string) => {
-    await waitFor(page, `["live", "ended"].includes(document.querySelector("#connection")?.dataset.state)`);
-    const pending = await page.evaluate(`Promise.race([
-      Promise.all(document.getAnimations()
-        .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
-        .map((animation) => animation.finished)).then(() => []),
-      new Promise((resolve) => setTimeout(() => resolve(document.getAnimations()
-        .filter((animation) => animation.playState !== "finished")
-        .map((animation) => animation.animationName ?? animation.transitionProperty)), 3000)),
-    ])`);
-    if (Array.isArray(pending) && pending.length > 0) console.warn(`${file}: still animating:`, pending);
-    await page.screenshot({ path: new URL(file, SCREENSHOTS).pathname });
-  };
-  await page.setViewport({ width: 1280, height: 800 });
-  await shoot(`${name}-desktop.png`);
-  // Not `isMobile`: puppeteer reloads the page for it. The narrow layout is what the shot is about.
-  await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
-  await shoot(`${name}-phone.png`);
-  await page.setViewport({ width: 1280, height: 800 });
-  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
-  await shoot(`${name}-desktop-dark.png`);
-  await page.emulateMediaFeatures([]);
 }

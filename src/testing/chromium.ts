@@ -12,6 +12,9 @@ import puppeteer from "npm:puppeteer-core@25.16.0";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 
+/** Where the browser tests save their screenshots. */
+export const SCREENSHOTS = new URL("../../test-output/screenshots/", import.meta.url);
+
 /** How long one wait in a page may take, in milliseconds. */
 export const WAIT_MS = 15_000;
 
@@ -82,4 +85,38 @@ export async function waitInPage(page: Page, expression: string, timeout = WAIT_
 /** The text of the first element `selector` finds, trimmed. */
 export async function textOf(page: Page, selector: string): Promise<string> {
   return (await page.$eval(selector, (element) => element.textContent ?? "")).trim();
+}
+
+/**
+ * Saves the page at desktop (1280x800) and phone (390x844) sizes, and the desktop size in dark mode. Each
+ * shot waits for the stream to settle and for finite animations (row flashes, the progress bar) to finish.
+ */
+export async function screenshots(page: Page, name: string): Promise<void> {
+  // A background tab neither paints nor runs animations: bring it to the front first.
+  await page.bringToFront();
+  const shoot = async (file: string) => {
+    await waitInPage(
+      page,
+      `["live", "ended"].includes(document.querySelector("#connection")?.dataset.state)`,
+    );
+    const pending = await page.evaluate(`Promise.race([
+      Promise.all(document.getAnimations()
+        .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
+        .map((animation) => animation.finished)).then(() => []),
+      new Promise((resolve) => setTimeout(() => resolve(document.getAnimations()
+        .filter((animation) => animation.playState !== "finished")
+        .map((animation) => animation.animationName ?? animation.transitionProperty)), 3000)),
+    ])`);
+    if (Array.isArray(pending) && pending.length > 0) console.warn(`${file}: still animating:`, pending);
+    await page.screenshot({ path: new URL(file, SCREENSHOTS).pathname });
+  };
+  await page.setViewport({ width: 1280, height: 800 });
+  await shoot(`${name}-desktop.png`);
+  // Not `isMobile`: puppeteer reloads the page for it. The narrow layout is what the shot is about.
+  await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
+  await shoot(`${name}-phone.png`);
+  await page.setViewport({ width: 1280, height: 800 });
+  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
+  await shoot(`${name}-desktop-dark.png`);
+  await page.emulateMediaFeatures([]);
 }
