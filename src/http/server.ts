@@ -120,12 +120,12 @@ const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
-    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
+    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health, user }) => {
       await refuseWhileAway(request, health, "start a deployment");
       const key = await startKey(request, maxBodyBytes);
       const start = await startGuard.start(key, async (id) => {
         const deployment = await runner.start(() =>
-          deployments.create(runner.command, { id }).catch((error) => {
+          deployments.create(runner.command, { id, startedBy: user }).catch((error) => {
             // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
             if (error instanceof RangeError) {
               throw new HttpError(
