@@ -200,9 +200,11 @@ export function errorPage(status: number, message: string, signedIn?: SignedIn):
  */
 export function signedInBar(signedIn: SignedIn | undefined): string {
   if (!signedIn) return "";
+  // On a phone the words go (still read out) and the name stays: the bar has room for little else.
   const who = signedIn.user === null
-    ? `<span class="user">Signed in with the access token</span>`
-    : `<span class="user">Signed in as <strong id="user-name">${escapeHtml(signedIn.user)}</strong></span>`;
+    ? `<span class="user"><span class="label">Signed in with the access token</span></span>`
+    : `<span class="user"><span class="label">Signed in as </span>` +
+      `<strong id="user-name">${escapeHtml(signedIn.user)}</strong></span>`;
   const signOut = signedIn.canSignOut
     ? `<form method="post" action="/sign-out" class="sign-out">` +
       `<button type="submit" class="button" id="sign-out">Sign out</button></form>`

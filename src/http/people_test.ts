@@ -84,7 +84,7 @@ Deno.test("each user signs in with their own token, starts under their name, and
     async () => {
       const cookie = await signIn(app, "bobs-own-token");
       const bar =
-        `<div class="signed-in"><span class="user">Signed in as <strong id="user-name">bob</strong></span>` +
+        `<div class="signed-in"><span class="user"><span class="label">Signed in as </span><strong id="user-name">bob</strong></span>` +
         `${SIGN_OUT_FORM}</div>`;
       for (
         const [path, status] of [["/", 200], [`/deployment/${id}`, 200], [
@@ -108,7 +108,7 @@ Deno.test("each user signs in with their own token, starts under their name, and
     const cookie = await signIn(app, TOKEN);
     assert.equal(
       signedInBar((await page(app, "/", { cookie })).html),
-      `<div class="signed-in"><span class="user">Signed in with the access token</span>${SIGN_OUT_FORM}</div>`,
+      `<div class="signed-in"><span class="user"><span class="label">Signed in with the access token</span></span>${SIGN_OUT_FORM}</div>`,
     );
   });
 
@@ -160,7 +160,7 @@ Deno.test("restarted without a user in the file, their sessions end; the others'
   assert.equal((await page(app, "/", { cookie: alice })).status, 401);
   const shown = await page(app, "/", { cookie: bob });
   assert.equal(shown.status, 200);
-  assert.match(signedInBar(shown.html) ?? "", /Signed in as <strong id="user-name">bob<\/strong>/);
+  assert.match(signedInBar(shown.html) ?? "", /Signed in as <\/span><strong id="user-name">bob<\/strong>/);
   const gone = await request(app, "api/deployments", {
     headers: { authorization: "Bearer alices-own-token" },
   });
@@ -181,7 +181,7 @@ Deno.test("--auth-header from a trusted proxy (127.0.0.1/32) names the user, wit
     assert.equal(shown.status, 200);
     assert.equal(
       signedInBar(shown.html),
-      '<div class="signed-in"><span class="user">Signed in as <strong id="user-name">carol@example.com</strong>' +
+      '<div class="signed-in"><span class="user"><span class="label">Signed in as </span><strong id="user-name">carol@example.com</strong>' +
         "</span></div>",
       "signing out is the proxy's",
     );
@@ -259,7 +259,7 @@ Deno.test({
     const cookie = await signIn(a, "alices-own-token");
     const onB = await page(b, "/", { cookie });
     assert.equal(onB.status, 200);
-    assert.match(signedInBar(onB.html) ?? "", /Signed in as <strong id="user-name">alice<\/strong>/);
+    assert.match(signedInBar(onB.html) ?? "", /Signed in as <\/span><strong id="user-name">alice<\/strong>/);
     const started = await request(b, "start", {
       method: "POST",
       headers: { cookie, accept: "application/json" },
