@@ -47,18 +47,21 @@ interface Templates {
 export class Pages {
   #assets: Assets;
   #templates: Templates;
-  #home: string;
-  #deployment: string;
   #signedIn: SignedIn | undefined;
 
   private constructor(assets: Assets, templates: Templates, signedIn?: SignedIn) {
     this.#assets = assets;
     this.#templates = templates;
     this.#signedIn = signedIn;
-    // The top bar is the same on every page of one person: written into the templates once.
-    const bar = signedInBar(signedIn);
-    this.#home = templates.home.replace(SIGNED_IN_MARKER, bar);
-    this.#deployment = templates.deployment.replace(SIGNED_IN_MARKER, bar);
+  }
+
+  /** The home page's template with the top bar filled in: only when a page is made, not for every request. */
+  get #home(): string {
+    return this.#templates.home.replace(SIGNED_IN_MARKER, signedInBar(this.#signedIn));
+  }
+
+  get #deployment(): string {
+    return this.#templates.deployment.replace(SIGNED_IN_MARKER, signedInBar(this.#signedIn));
   }
 
   /** Reads every page and asset of `static/` (tests excluded). */
