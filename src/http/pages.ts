@@ -203,7 +203,7 @@ export function errorPage(status: number, message: string, signedIn?: SignedIn):
  */
 export function signedInBar(signedIn: SignedIn | undefined): string {
   if (!signedIn) return "";
-  // On a phone the words go (still read out) and the name stays: the bar has room for little else.
+  // On a phone the words go and the name stays: the bar has room for little else.
   const who = signedIn.user === null
     ? `<span class="user"><span class="label">Signed in with the access token</span></span>`
     : `<span class="user"><span class="label">Signed in as </span>` +

@@ -7,16 +7,13 @@
 // browser fails it.
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import puppeteer from "npm:puppeteer-core@25.16.0";
-// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 import { RedisConnection } from "../redis/redis_connection.ts";
+import { chromiumMissing, launchChromium, requireChromium, warnIfNoChromium } from "../testing/chromium.ts";
 import { serveHttp } from "../testing/http_test_server.ts";
 import { REDIS_TEST, startRedisServer } from "../testing/redis_server.ts";
 import { deploymentRecord } from "../testing/test_helpers.ts";
 
-/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
-const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
 const REPO = new URL("../..", import.meta.url);
 const SCREENSHOTS = new URL("test-output/screenshots/", REPO);
 /**
@@ -34,16 +31,7 @@ const MIN_LINES_PER_SECOND = 1000;
 /** Lines of the "wrap" deployment: long enough to wrap on a phone, arriving 200 at a time. */
 const WRAP_LINES = 5_000;
 
-const chromiumFound = await fileExists(CHROMIUM);
-const inCi = Deno.env.get("CI") === "true";
-if (!chromiumFound && !inCi) {
-  console.warn(
-    `\n${"!".repeat(78)}\n!! SKIPPED: chromium not found at ${CHROMIUM}; the browser tests did not run.\n` +
-      `!! Install it (apt-get install -y chromium) to run them. Under CI=true this is a failure.\n${
-        "!".repeat(78)
-      }\n`,
-  );
-}
+warnIfNoChromium("the browser tests");
 
 // The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
 // and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
@@ -92,11 +80,9 @@ printf '\\033[1;32mdone\\033[0m\\n'
 Deno.test({
   name:
     "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, --keep, #L<n>, big log",
-  ignore: !chromiumFound && !inCi,
+  ignore: chromiumMissing,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium();
     const dir = await Deno.makeTempDir({ prefix: "shiplog_pages_" });
     const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
     await Deno.writeTextFile(`${dir}/deploy.sh`, DEPLOY_SCRIPT);
@@ -109,22 +95,7 @@ Deno.test({
     }, DEADLINE_MS);
     try {
       server = await startServer(dir, `sh ${dir}/deploy.sh`);
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        // A hung DevTools call fails within this instead of waiting for the suite's deadline.
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-dev-shm-usage",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const base = server.url;
       const errors: string[] = [];
@@ -664,11 +635,9 @@ Deno.test({
 Deno.test({
   name:
     "pages in Chromium show the instance, say so while the server cannot reach its store, and go live again after",
-  ignore: (!chromiumFound && !inCi) || REDIS_TEST.ignore,
+  ignore: chromiumMissing || REDIS_TEST.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium();
     await using redis = await startRedisServer();
     const connection = await RedisConnection.connect(redis.url, {
       commandTimeoutMs: 500,
@@ -695,13 +664,7 @@ Deno.test({
         unavailableRetryMs: 200,
       });
       const base = served.url;
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-      });
+      browser = await launchChromium(profile);
       const errors: string[] = [];
       const open = async (url: string) => {
         const page = await browser!.newPage();
@@ -929,12 +892,4 @@ async function screenshots(page: Page, name: string): Promise<void> {
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
   await shoot(`${name}-desktop-dark.png`);
   await page.emulateMediaFeatures([]);
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }

@@ -9,43 +9,27 @@
 // browser fails it.
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import puppeteer from "npm:puppeteer-core@25.16.0";
-// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, BrowserContext, Page } from "npm:puppeteer-core@25.16.0";
 import type { Deployment } from "../logs/deployment.ts";
+import { chromiumMissing, launchChromium, requireChromium, warnIfNoChromium } from "../testing/chromium.ts";
 import { makeTempDir } from "../testing/test_helpers.ts";
 import { spawnShiplog } from "../testing/test_program.ts";
 
-/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
-const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("../../test-output/screenshots/", import.meta.url);
 /** A backstop for the whole test (alone it takes a few seconds), after which the browser is torn down. */
 const DEADLINE_MS = 120_000;
 /** How long one wait in the page may take. */
 const WAIT_MS = 15_000;
 
-const chromiumFound = await Deno.stat(CHROMIUM).then((info) => info.isFile, () => false);
-const inCi = Deno.env.get("CI") === "true";
-if (!chromiumFound && !inCi) {
-  console.warn(
-    `\n${
-      "!".repeat(78)
-    }\n!! SKIPPED: chromium not found at ${CHROMIUM}; the people browser test did not run.\n` +
-      `!! Install it (apt-get install -y chromium) to run it. Under CI=true this is a failure.\n${
-        "!".repeat(78)
-      }\n`,
-  );
-}
+warnIfNoChromium("the people browser test");
 
 Deno.test({
   name:
     "people in Chromium: sign in as a user, see the name on every page, start as them, sign out; with and " +
     "without JavaScript; a proxy's user has no sign-out button",
-  ignore: !chromiumFound && !inCi,
+  ignore: chromiumMissing,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium();
     await using dir = await makeTempDir();
     const usersFile = `${dir.path}/users`;
     await Deno.writeTextFile(usersFile, "# the team\nalice:alices-own-token\nbob:bobs-own-token\n");
@@ -67,21 +51,7 @@ Deno.test({
       browser?.close().catch(() => {});
     }, DEADLINE_MS);
     try {
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-dev-shm-usage",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const errors: string[] = [];
       /** A page of its own cookie jar (a browser context), JavaScript on or off, opened at `base`. */
