@@ -176,7 +176,7 @@ const OPTIONS: Option[] = [
     key: "usersFile",
     kind: "text",
     value: "PATH",
-    description: "let these users sign in, one name:token or name:sha256:HEX a line (see People)",
+    description: "let these users sign in, each with their own token: name:token or name:sha256:HEX a line",
   },
   {
     flag: "auth-header",
