@@ -196,6 +196,10 @@ Deno.test("--auth-header from a trusted proxy (127.0.0.1/32) names the user, wit
         shown.html,
         /Sign in through the single-sign-on proxy: shiplog takes who you are from its X-Forwarded-User header/,
       );
+      const signInPage = await request(app, "sign-in?next=/deployment/x", { headers: HTML });
+      await signInPage.body?.cancel();
+      assert.equal(signInPage.status, 303, "no token form at /sign-in either");
+      assert.equal(signInPage.headers.get("location"), "/deployment/x");
       const api = await request(app, "api/deployments");
       assert.equal(api.status, 401);
       assert.equal(

@@ -216,7 +216,14 @@ const ROUTES: Route[] = [
     },
   }),
   route("/sign-in", {
-    GET: (request) => signInResponse(safeNext(new URL(request.url).searchParams.get("next")), 200),
+    GET: (request, { auth }) => {
+      const next = safeNext(new URL(request.url).searchParams.get("next"));
+      // Only a proxy's header lets anyone in: signing in is the proxy's, so on to where the browser was going.
+      if (auth?.takesTokens === false) {
+        return new Response(null, { status: 303, headers: { location: next } });
+      }
+      return signInResponse(next, 200);
+    },
     POST: signIn,
   }, true),
   route("/sign-out", {
