@@ -9,6 +9,7 @@ import { startApp } from "./src/app.ts";
 import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
 import { redactUrl } from "./src/redis/redacted_url.ts";
 import { MIN_SECRET_LENGTH, OutputFilter } from "./src/logs/output_filter.ts";
+import { hashToken, parseUsersFile, type User } from "./src/http/users_file.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /** How long, past the deadline, stopping what deployments left running may take. */
@@ -29,7 +30,9 @@ async function main(): Promise<number> {
   }
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.hostname) ||
     config.hostname.startsWith("127.");
-  if (!loopback && config.token === undefined && config.tokenFile === undefined) {
+  const controlled = config.token !== undefined || config.tokenFile !== undefined ||
+    config.usersFile !== undefined || config.authHeader !== undefined;
+  if (!loopback && !controlled) {
     console.error(
       `shiplog: warning: listening on ${config.hostname} without --token exposes shiplog beyond this machine; ` +
         "anyone who can reach it can start and cancel deployments",
@@ -49,6 +52,32 @@ async function main(): Promise<number> {
       checkToken(token, `the token in ${config.tokenFile}`);
     } catch (error) {
       console.error(`shiplog: ${(error as Error).message}`);
+      return 2;
+    }
+  }
+  let users: User[] = [];
+  if (config.usersFile !== undefined) {
+    let text;
+    try {
+      text = await Deno.readTextFile(config.usersFile);
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 1;
+    }
+    // A bad line is a wrong setting, like an unfit token: exit 2, before anything starts.
+    try {
+      users = parseUsersFile(text, config.usersFile);
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 2;
+    }
+    const unnamed = token === undefined ? undefined : hashToken(token).toHex();
+    const same = users.find(({ tokenHash }) => tokenHash.toHex() === unnamed);
+    if (same) {
+      console.error(
+        `shiplog: Cannot use users file ${config.usersFile}: the token of "${same.name}" is the unnamed ` +
+          "--token too; give each their own",
+      );
       return 2;
     }
   }
@@ -80,7 +109,7 @@ async function main(): Promise<number> {
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
     const secrets = masked.map(({ value }) => value);
-    app = await startApp({ ...config, instance, token, tls, secrets, commandEnv });
+    app = await startApp({ ...config, instance, token, users, tls, secrets, commandEnv });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;

@@ -7,7 +7,7 @@
 
 import { type Backend, openBackend } from "./backend.ts";
 import type { Config } from "./config.ts";
-import { Auth } from "./http/auth.ts";
+import { Auth, credentialsMark } from "./http/auth.ts";
 import { TrustedProxies } from "./http/client_address.ts";
 import { type DescriptorBudget, descriptorBudget, measureDescriptors } from "./http/descriptor_budget.ts";
 import { isSlowClientError, OpenStreams } from "./http/event_stream.ts";
@@ -18,6 +18,7 @@ import { Metrics } from "./http/metrics.ts";
 import { Pages } from "./http/pages.ts";
 import { RequestLimit } from "./http/request_limit.ts";
 import { createHandler } from "./http/server.ts";
+import type { User } from "./http/users_file.ts";
 import { ViewerLimit } from "./http/viewer_limit.ts";
 import { isFinal } from "./logs/deployment.ts";
 import { killOrphans } from "./runs/orphans.ts";
@@ -25,7 +26,9 @@ import { Runner } from "./runs/runner.ts";
 import { Targets } from "./runs/targets.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
-export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {
+export type AppConfig = Omit<Config, "help" | "tokenFile" | "usersFile" | "cert" | "key" | "maskEnv"> & {
+  /** The users who may sign in, each with a token of their own (from `--users-file`). Default none. */
+  users?: readonly User[];
   /** PEM certificate and key, to serve HTTPS. */
   tls?: { cert: string; key: string };
   /** The values to mask in logs (of the variables named by `--mask-env`). */
@@ -115,9 +118,11 @@ async function startOn(
   // The command inherits neither the token nor the Redis URL, but may know them another way (a script that
   // reads the file).
   const redisPassword = config.redis === undefined ? "" : decodeURIComponent(new URL(config.redis).password);
+  const users = config.users ?? [];
   const secrets = [
     ...config.secrets ?? [],
     ...config.token === undefined ? [] : [config.token],
+    ...users.flatMap(({ token }) => token === null ? [] : [token]),
     ...redisPassword === "" ? [] : [redisPassword],
   ];
   const runner = new Runner(deployments, store, {
@@ -134,13 +139,21 @@ async function startOn(
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(config.heartbeatSeconds * 1000);
   const metrics = new Metrics();
-  const auth = config.token === undefined
+  const trustedProxies = config.trustedProxies.length > 0
+    ? TrustedProxies.parse(config.trustedProxies)
+    : undefined;
+  const header = config.authHeader === undefined || trustedProxies === undefined
     ? undefined
-    : Auth.create(config.token, await backend.sessions(config.token), {
+    : { name: config.authHeader, proxies: trustedProxies };
+  const auth = config.token === undefined && users.length === 0 && header === undefined
+    ? undefined
+    : Auth.create(config.token, await backend.sessions(credentialsMark(config.token, users)), {
       secure: config.tls !== undefined,
       maxFailures: options.maxAuthFailures,
       intervalMs: options.authIntervalMs,
       sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
+      users,
+      header,
     });
   const handler = createHandler({
     deployments,
@@ -152,9 +165,7 @@ async function startOn(
     pages,
     metrics,
     auth,
-    trustedProxies: config.trustedProxies.length > 0
-      ? TrustedProxies.parse(config.trustedProxies)
-      : undefined,
+    trustedProxies,
     viewerLimit: new ViewerLimit(budget.maxViewers, budget.maxViewersPerClient),
     requestLimit: budget.maxConnections === Infinity ? undefined : new RequestLimit(budget.maxConnections),
     startGuard: backend.startGuard,

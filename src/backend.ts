@@ -47,8 +47,11 @@ export interface Backend {
   readonly startGuard: StartKeyGuard;
   /** Whether the shared store can be reached; `undefined` with files (always). */
   readonly health: Health | undefined;
-  /** The session state for `token`, opened when first asked for (only with a token). */
-  sessions(token: string): Promise<SessionStore>;
+  /**
+   * The session state, opened when first asked for (only when access is controlled); `mark` stands for the
+   * tokens that let people in (`credentialsMark` of `auth.ts`), which a cluster's instances compare.
+   */
+  sessions(mark: string): Promise<SessionStore>;
   /** Lets go of everything, after the runner has stopped and the records were written. */
   close(): Promise<void>;
 }
@@ -118,13 +121,13 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
       queue: cluster.queue,
       startGuard,
       health: connection,
-      sessions: (token) =>
+      sessions: (mark) =>
         sessions ??= RedisSessionStore.open(connection).then(async (store) => {
-          if (!await store.sameTokenAsBefore(token)) {
+          if (!await store.sameTokenAsBefore(mark)) {
             console.error(
               "shiplog: warning: the instance of this cluster that started before this one required another " +
-                "token; instances with different tokens sign each other's users out. If the token is being " +
-                "changed, restart every instance with the new one",
+                "token or users file; instances with different tokens sign each other's users out. If the " +
+                "tokens are being changed, restart every instance with the new ones",
             );
           }
           return store;

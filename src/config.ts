@@ -30,6 +30,13 @@ export interface Config {
   token: string | undefined;
   /** A file whose first line is the token (read by `main.ts`, so that the secret stays out of `ps`). */
   tokenFile: string | undefined;
+  /** The users file: one user a line, each with a token of their own (read by `main.ts`; see `users_file.ts`). */
+  usersFile: string | undefined;
+  /**
+   * The header a single-sign-on proxy names the user in (`X-Forwarded-User`), believed only from
+   * {@linkcode trustedProxies}; `undefined`: none is.
+   */
+  authHeader: string | undefined;
   /** TLS certificate and key files (PEM); both or neither. */
   cert: string | undefined;
   key: string | undefined;
@@ -163,6 +170,20 @@ const OPTIONS: Option[] = [
     kind: "text",
     value: "PATH",
     description: "read the token from the first line of this file",
+  },
+  {
+    flag: "users-file",
+    key: "usersFile",
+    kind: "text",
+    value: "PATH",
+    description: "let these users sign in, each with their own token: name:token or name:sha256:HEX a line",
+  },
+  {
+    flag: "auth-header",
+    key: "authHeader",
+    kind: "text",
+    value: "NAME",
+    description: "take the signed-in user from this header of a single-sign-on proxy in --trusted-proxy",
   },
   {
     flag: "cert",
@@ -340,6 +361,13 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     result.trustedProxies,
     values["trusted-proxy"] !== undefined ? "--trusted-proxy" : "SHIPLOG_TRUSTED_PROXY",
   );
+  if (result.authHeader !== undefined) {
+    checkAuthHeader(
+      result.authHeader,
+      values["auth-header"] !== undefined ? "--auth-header" : "SHIPLOG_AUTH_HEADER",
+      result.trustedProxies.length > 0,
+    );
+  }
   // The command is in every record, and a record over 64 KiB is not loaded: even JSON-escaped (six characters
   // for a control character at most), this leaves it room.
   if (result.command !== undefined && new TextEncoder().encode(result.command).length > MAX_COMMAND_BYTES) {
@@ -410,6 +438,34 @@ function decodes(text: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Headers that say something else already: a proxy's user name in one of them would be taken for it. */
+const RESERVED_HEADERS = [
+  "authorization",
+  "cookie",
+  "host",
+  "x-forwarded-for",
+  "content-type",
+  "content-length",
+];
+
+/** Refuses an `--auth-header` that is no header name, is one shiplog reads for something else, or is unguarded. */
+function checkAuthHeader(name: string, source: string, proxies: boolean): void {
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) {
+    throw new TypeError(`Cannot use ${source} "${name}": expected a header name, like X-Forwarded-User`);
+  }
+  if (RESERVED_HEADERS.includes(name.toLowerCase()) || name.toLowerCase().startsWith("sec-")) {
+    throw new TypeError(
+      `Cannot use ${source} "${name}": that header means something else; use X-Forwarded-User`,
+    );
+  }
+  if (!proxies) {
+    // Without it the header would be believed from nobody, so it does nothing: surely not what was meant.
+    throw new TypeError(
+      `Cannot use ${source} without --trusted-proxy: the header is believed only from the proxies named there`,
+    );
   }
 }
 

@@ -12,6 +12,8 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     heartbeatSeconds: 15,
     token: undefined,
     tokenFile: undefined,
+    usersFile: undefined,
+    authHeader: undefined,
     cert: undefined,
     key: undefined,
     maskEnv: [],
@@ -274,4 +276,51 @@ Deno.test("parseConfig() allows --max-running 0 only with --redis: an instance t
     () => parseConfig(["--max-running", "0"], {}),
     /^RangeError: Cannot use --max-running 0 without --redis: nothing would ever run/,
   );
+});
+
+Deno.test("parseConfig() reads --users-file and --auth-header, and their variables", () => {
+  const flags = parseConfig(
+    [
+      "--users-file",
+      "/etc/shiplog/users",
+      "--auth-header",
+      "X-Forwarded-User",
+      "--trusted-proxy",
+      "10.0.0.1",
+    ],
+    {},
+  );
+  assert.equal(flags.usersFile, "/etc/shiplog/users");
+  assert.equal(flags.authHeader, "X-Forwarded-User");
+  const env = parseConfig([], {
+    SHIPLOG_USERS_FILE: "users.txt",
+    SHIPLOG_AUTH_HEADER: "X-Auth-Request-User",
+    SHIPLOG_TRUSTED_PROXY: "127.0.0.1/32",
+  });
+  assert.equal(env.usersFile, "users.txt");
+  assert.equal(env.authHeader, "X-Auth-Request-User");
+});
+
+Deno.test("parseConfig() refuses --auth-header without --trusted-proxy, or naming no header or a reserved one", () => {
+  assert.throws(
+    () => parseConfig(["--auth-header", "X-Forwarded-User"], {}),
+    new TypeError(
+      "Cannot use --auth-header without --trusted-proxy: the header is believed only from the proxies named there",
+    ),
+  );
+  const proxy = ["--trusted-proxy", "10.0.0.0/8"];
+  assert.throws(
+    () => parseConfig(["--auth-header", "X Forwarded User", ...proxy], {}),
+    new TypeError(
+      'Cannot use --auth-header "X Forwarded User": expected a header name, like X-Forwarded-User',
+    ),
+  );
+  for (const name of ["Authorization", "cookie", "X-Forwarded-For", "Sec-Fetch-Site"]) {
+    assert.throws(
+      () => parseConfig([...proxy], { SHIPLOG_AUTH_HEADER: name }),
+      new TypeError(
+        `Cannot use SHIPLOG_AUTH_HEADER "${name}": that header means something else; use X-Forwarded-User`,
+      ),
+    );
+  }
 });

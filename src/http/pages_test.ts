@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { deploymentRecord } from "../testing/test_helpers.ts";
-import { errorPage, escapeHtml, formatDuration, Pages, renderRow } from "./pages.ts";
+import { Targets } from "../runs/targets.ts";
+import { errorPage, escapeHtml, formatDuration, Pages, renderRow, signedInBar } from "./pages.ts";
 
 const deployment = deploymentRecord({
   id: "0b6f5b8e-3c1d-4e7a-9f2b-1a2b3c4d5e6f",
@@ -155,4 +156,53 @@ Deno.test("Pages hides the details a deployment lacks, and Run again until it ha
     /name="key" value="([^"]+)"/.exec(again)?.[1],
     /name="key" value="([^"]+)"/.exec(html)?.[1],
   );
+});
+
+Deno.test("signedInBar() names the user escaped, with a sign-out form unless a proxy signed them in", () => {
+  assert.equal(signedInBar(undefined), "");
+  assert.equal(
+    signedInBar({ user: `a&"<b>`, canSignOut: true }),
+    '<div class="signed-in"><span class="user"><span class="label">Signed in as </span><strong id="user-name">a&#38;&#34;&#60;b&#62;</strong>' +
+      '</span><form method="post" action="/sign-out" class="sign-out">' +
+      '<button type="submit" class="button" id="sign-out">Sign out</button></form></div>',
+  );
+  assert.equal(
+    signedInBar({ user: null, canSignOut: true }),
+    '<div class="signed-in"><span class="user"><span class="label">Signed in with the access token</span></span>' +
+      '<form method="post" action="/sign-out" class="sign-out">' +
+      '<button type="submit" class="button" id="sign-out">Sign out</button></form></div>',
+  );
+  assert.equal(
+    signedInBar({ user: "carol", canSignOut: false }),
+    '<div class="signed-in"><span class="user"><span class="label">Signed in as </span><strong id="user-name">carol</strong></span></div>',
+  );
+});
+
+Deno.test("Pages.for() puts who is signed in into the top bar of every page: home, deployment, start form, error", async () => {
+  const pages = await Pages.load();
+  const signedIn = { user: "alice", canSignOut: true };
+  const bar = signedInBar(signedIn);
+  const topbar = (html: string) => /<header class="topbar">([^]*?)<\/header>/.exec(html)?.[1] ?? "";
+  const target = Targets.single(undefined).list()[0];
+  const shown = pages.for(signedIn);
+  for (
+    const [name, html] of [
+      ["home", await shown.home([deployment]).text()],
+      ["deployment", await shown.deployment(deployment).text()],
+      ["start form", await shown.startForm(target).text()],
+      ["error", errorPage(404, "No such deployment", signedIn)],
+    ]
+  ) {
+    assert.ok(topbar(html).includes(bar), name);
+    assert.equal(html.split(bar).length, 2, `${name}: once`);
+  }
+  // The pages as loaded, and as nobody's, have none; the shared pages are not changed by someone's view.
+  for (const open of [pages, pages.for(undefined)]) {
+    for (const html of [await open.home([]).text(), await open.deployment(deployment).text()]) {
+      assert.ok(!html.includes("signed-in"), "no bar");
+      assert.ok(!html.includes("<!--signed-in-->"), "no marker left");
+    }
+    assert.ok(!(await open.startForm(target).text()).includes("signed-in"));
+  }
+  assert.ok(!errorPage(404, "x").includes("signed-in"));
 });

@@ -3,12 +3,13 @@
  * The route table and the one error boundary: which path and method reach which module, nothing more. An
  * unknown path is 404; a known path with another method is 405 with `Allow` derived from the table. Only a
  * canonical deployment id reaches a module, and an unknown one is 404 before any file is touched. Before any
- * route: the access check (when a token is set), the cross-site check on POSTs, and the body size cap. Every
- * answer carries the security headers. {@linkcode HttpError} becomes its status with a short message; anything
+ * route: the access check (when access is controlled), which says who the request comes from, the cross-site
+ * check on POSTs, and the body size cap. Every page shown to someone signed in says who that is. Every answer
+ * carries the security headers. {@linkcode HttpError} becomes its status with a short message; anything
  * else is logged once and is a 500.
  */
 
-import type { Auth } from "./auth.ts";
+import type { Auth, Identity } from "./auth.ts";
 import type { TrustedProxies } from "./client_address.ts";
 import type { Deployment } from "../logs/deployment.ts";
 import { isFinal } from "../logs/deployment.ts";
@@ -28,7 +29,7 @@ import type { LogHub } from "./log_hub.ts";
 import { BodyLines, type LogAppend } from "./log_append.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { Metrics } from "./metrics.ts";
-import { errorPage, type Pages } from "./pages.ts";
+import { errorPage, type Pages, type SignedIn } from "./pages.ts";
 import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "../runs/runner.ts";
 import type { Targets } from "../runs/targets.ts";
@@ -52,7 +53,7 @@ export interface ServerContext {
   viewerLimit: ViewerLimit;
   /** The cap on requests in progress, from the open file limit; none when the limit is unknown. */
   requestLimit?: RequestLimit;
-  /** Set when a token is required. */
+  /** Set when access is controlled: a token, users or a proxy's header are required. */
   auth?: Auth;
   /** The proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); none when unset. */
   trustedProxies?: TrustedProxies;
@@ -76,6 +77,16 @@ export interface ServerContext {
    * given a delay between this and twice this. Default 2000.
    */
   unavailableRetryMs?: number;
+}
+
+/** Where a request comes from, and who, once the access check has said. */
+interface Client {
+  /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
+  address: string;
+  /** The TCP peer's address: a trusted proxy's header is believed from it alone. */
+  peer: string;
+  /** Who is signed in, for the top bar of the page answered (an error's too); unset when nobody is. */
+  signedIn?: SignedIn;
 }
 
 /** What one request's handler gets besides the request. */
@@ -112,7 +123,10 @@ const ROUTES: Route[] = [
     POST: async (request, context) => {
       await refuseWhileAway(request, context.health, "start a deployment");
       const key = await startKey(request, context.maxBodyBytes);
-      return await startDeployment(request, context, key, { command: context.runner.command });
+      return await startDeployment(request, context, key, {
+        command: context.runner.command,
+        startedBy: context.user,
+      });
     },
   }),
   route("/deployment/:id", {
@@ -205,7 +219,14 @@ const ROUTES: Route[] = [
     },
   }),
   route("/sign-in", {
-    GET: (request) => signInResponse(safeNext(new URL(request.url).searchParams.get("next")), 200),
+    GET: (request, { auth }) => {
+      const next = safeNext(new URL(request.url).searchParams.get("next"));
+      // Only a proxy's header lets anyone in: signing in is the proxy's, so on to where the browser was going.
+      if (auth?.takesTokens === false) {
+        return new Response(null, { status: 303, headers: { location: next } });
+      }
+      return signInResponse(next, 200);
+    },
     POST: signIn,
   }, true),
   route("/sign-out", {
@@ -287,15 +308,15 @@ export function createHandler(
   return async (request, info) => {
     const peer = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
     const forwarded = context.trustedProxies?.clientAddress(peer, request.headers.get("x-forwarded-for"));
-    const address = forwarded ?? peer;
+    const client: Client = { address: forwarded ?? peer, peer };
     let url: URL | undefined;
     let response: Response;
     try {
       admit(context, info.completed);
       url = requestUrl(request);
-      response = await dispatch(request, url, context, address, streamOptions, info.completed);
+      response = await dispatch(request, url, context, client, streamOptions, info.completed);
     } catch (error) {
-      response = errorResponse(request, url, error, context);
+      response = errorResponse(request, url, error, context, client.signedIn);
     }
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
       if (!response.headers.has(name)) response.headers.set(name, value);
@@ -327,16 +348,17 @@ async function dispatch(
   request: Request,
   url: URL,
   context: ServerContext,
-  address: string,
+  client: Client,
   streamOptions: EventStreamOptions,
   completed: Promise<void> | undefined,
 ): Promise<Response> {
   checkHost(url, context);
+  const { address } = client;
   const path = { pathname: url.pathname };
   for (const { pattern, methods, open } of ROUTES_BY_SEGMENT.get(firstSegment(url.pathname)) ?? []) {
     const match = pattern.exec(path);
     if (!match) continue;
-    if (!open) await authorize(request, context, address);
+    const identity = open ? undefined : await authorize(request, context, client);
     const method = request.method === "HEAD" ? "GET" : request.method;
     const handle = methods[method as keyof Route["methods"]];
     if (!handle) {
@@ -346,13 +368,14 @@ async function dispatch(
     if (method === "POST") guardPost(request, context);
     return await handle(request, {
       ...context,
+      pages: client.signedIn ? context.pages.for(client.signedIn) : context.pages,
       params: match.pathname.groups,
       address,
-      user: null,
+      user: identity?.user ?? null,
       openStream: () => openStream(context, address, streamOptions, completed),
     });
   }
-  await authorize(request, context, address);
+  await authorize(request, context, client);
   throw new HttpError(404, "Not found");
 }
 
@@ -362,10 +385,12 @@ function errorResponse(
   url: URL | undefined,
   error: unknown,
   context: ServerContext,
+  signedIn: SignedIn | undefined,
 ): Response {
   if (error instanceof HttpError) {
     const headers = new Headers(error.headers);
-    if (error.status === 401 && url && acceptsHtml(request)) {
+    // Only a proxy's header lets anyone in: a form asking for a token could not.
+    if (error.status === 401 && url && acceptsHtml(request) && context.auth?.takesTokens !== false) {
       // Back to where the browser was going after signing in, if it can go there by a link: a POST's target
       // (Start, Cancel) would answer 405 to the GET that follows sign-in.
       const next = request.method === "GET" || request.method === "HEAD"
@@ -379,7 +404,10 @@ function errorResponse(
     // API gets just the line.
     if (acceptsHtml(request)) {
       headers.set("content-type", "text/html; charset=utf-8");
-      return new Response(errorPage(error.status, error.message), { status: error.status, headers });
+      return new Response(errorPage(error.status, error.message, signedIn), {
+        status: error.status,
+        headers,
+      });
     }
     headers.set("content-type", "text/plain; charset=utf-8");
     return new Response(`${error.message}\n`, { status: error.status, headers });
@@ -407,13 +435,26 @@ function checkHost(url: URL, { auth, hostname }: ServerContext): void {
   throw new HttpError(403, `Host "${host}" is not served without --token; use localhost or an IP address`);
 }
 
-/** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token or a session. */
-async function authorize(request: Request, { auth }: ServerContext, address: string): Promise<void> {
-  if (!auth) return;
-  const result = await auth.check(request, address);
-  if (result === "ok") return;
-  if (result === "throttled") throw tooManyWrongTokens(auth, address);
-  throw new HttpError(401, result === "wrong" ? "Wrong token" : "Sign in with the access token", {
+/**
+ * Who sent the request (noted in `client` for the page's top bar); `undefined` when access is open. Throws 401
+ * (or 429 for an address that keeps guessing) unless it carries a token, a session or a trusted proxy's header.
+ */
+async function authorize(
+  request: Request,
+  { auth }: ServerContext,
+  client: Client,
+): Promise<Identity | undefined> {
+  if (!auth) return undefined;
+  const found = await auth.identify(request, client.address, client.peer);
+  if (typeof found !== "string") {
+    client.signedIn = { user: found.user, canSignOut: found.via !== "header" };
+    return found;
+  }
+  if (found === "throttled") throw tooManyWrongTokens(auth, client.address);
+  const missing = auth.takesTokens
+    ? "Sign in with the access token"
+    : `Sign in through the single-sign-on proxy: shiplog takes who you are from its ${auth.headerName} header`;
+  throw new HttpError(401, found === "wrong" ? "Wrong token" : missing, {
     "www-authenticate": 'Bearer realm="shiplog"',
   });
 }
@@ -551,15 +592,18 @@ async function signIn(request: Request, { auth, address, maxBodyBytes }: Request
   const form = await readForm(request, maxBodyBytes);
   const next = safeNext(form.get("next"));
   if (!auth) return new Response(null, { status: 303, headers: { location: next } });
-  const result = await auth.signIn(form.get("token") ?? "", address);
+  const result = await auth.byToken(form.get("token") ?? "", address);
   if (result === "throttled") {
     // The form again, to try once more (in a while), not a page with no way on.
     const page = signInResponse(next, 429, TOO_MANY_WRONG_TOKENS);
     page.headers.set("retry-after", String(auth.retryAfterSeconds(address)));
     return page;
   }
-  if (result !== "ok") return signInResponse(next, 401, "Wrong token");
-  return new Response(null, { status: 303, headers: { location: next, "set-cookie": auth.sessionCookie() } });
+  if (typeof result === "string") return signInResponse(next, 401, "Wrong token");
+  return new Response(null, {
+    status: 303,
+    headers: { location: next, "set-cookie": auth.sessionCookie(result.user) },
+  });
 }
 
 const TOO_MANY_WRONG_TOKENS =
