@@ -52,6 +52,22 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  let webhookSecret = config.webhookSecret;
+  if (config.webhookSecretFile !== undefined) {
+    try {
+      webhookSecret = (await Deno.readTextFile(config.webhookSecretFile)).split("\n")[0].trim();
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 1;
+    }
+  }
+  // An empty key would sign every body with a key anyone knows: a wrong setting, like an empty token file.
+  if (config.webhookSecretFile !== undefined && webhookSecret === "") {
+    console.error(
+      `shiplog: Cannot sign webhooks with ${config.webhookSecretFile}: expected a key on its first line`,
+    );
+    return 2;
+  }
   const masked = config.maskEnv.map((name) => ({ name, value: Deno.env.get(name) ?? "" }));
   const tooShort = masked.filter(({ value }) => OutputFilter.tooShort(value)).map(({ name }) => name);
   if (tooShort.length > 0) {
@@ -80,12 +96,18 @@ async function main(): Promise<number> {
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
     const secrets = masked.map(({ value }) => value);
-    app = await startApp({ ...config, instance, token, tls, secrets, commandEnv });
+    app = await startApp({ ...config, instance, token, webhookSecret, tls, secrets, commandEnv });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;
   }
   console.log(`shiplog listening on ${app.url}`);
+  if (config.webhooks.length > 0 && config.baseUrl === undefined && !loopback) {
+    console.error(
+      `shiplog: warning: notifications link to ${app.url}, where shiplog listens; ` +
+        "give --base-url for the address its users open",
+    );
+  }
   if (config.redis !== undefined) {
     console.log(
       `shiplog instance ${instance} of the cluster on ${redactUrl(config.redis)} (${config.redisPrefix})`,

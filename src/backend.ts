@@ -21,6 +21,8 @@ import { Deployments } from "./runs/deployments.ts";
 import { InstanceClaim } from "./runs/instance_claim.ts";
 import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
+import type { DeliveryClaim } from "./runs/notifier.ts";
+import { RedisDeliveryClaim } from "./runs/redis_delivery_claim.ts";
 
 /** What {@linkcode openBackend} needs of the configuration. */
 export type BackendConfig =
@@ -47,6 +49,8 @@ export interface Backend {
   readonly startGuard: StartKeyGuard;
   /** Whether the shared store can be reached; `undefined` with files (always). */
   readonly health: Health | undefined;
+  /** Which instance of the cluster sends a notification; `undefined` with files (this process, alone). */
+  readonly deliveryClaim: DeliveryClaim | undefined;
   /** The session state for `token`, opened when first asked for (only with a token). */
   sessions(token: string): Promise<SessionStore>;
   /** Lets go of everything, after the runner has stopped and the records were written. */
@@ -68,6 +72,7 @@ async function openFiles(config: BackendConfig, options: BackendOptions): Promis
       queue: undefined,
       startGuard: new StartGuard(),
       health: undefined,
+      deliveryClaim: undefined,
       sessions: () => FileSessionStore.open(config.dir),
       close: () => store.close(),
     };
@@ -118,6 +123,7 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
       queue: cluster.queue,
       startGuard,
       health: connection,
+      deliveryClaim: new RedisDeliveryClaim(connection, { instance: name }),
       sessions: (token) =>
         sessions ??= RedisSessionStore.open(connection).then(async (store) => {
           if (!await store.sameTokenAsBefore(token)) {
