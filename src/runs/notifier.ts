@@ -3,7 +3,7 @@
  * Tells the webhooks what happens: hears every change of the {@linkcode Deployments} (this instance's and, in a
  * cluster, every other's), and when a record becomes `running` or final POSTs a `deployment.started` or
  * `deployment.finished` {@linkcode Notification} to each URL, in the background. A deployment's events reach a
- * webhook in their order (its end waits for its start to be delivered or given up), and a deployment cancelled
+ * webhook in their order (its end waits for its start there to be delivered or given up), and one cancelled
  * while queued has only its end. Nothing waits for a receiver: a change is heard synchronously and only queued
  * here, so a receiver that is down, slow or answers 500 never delays a deployment, a status or an answer. At
  * shutdown the deliveries under way get a bounded time, then are given up. In a cluster every instance hears
@@ -64,7 +64,7 @@ export class Notifier {
   #log: (line: string) => void;
   /** The events sent (or being sent) of each deployment known: a change heard twice is sent once. */
   #sent = new Map<string, Set<NotificationEvent>>();
-  /** The last delivery of each deployment under way: the next one of it waits for it. */
+  /** The last delivery under way of each deployment to each webhook: the next one there waits for it. */
   #last = new Map<string, Promise<void>>();
   #pending = new Set<Promise<void>>();
   #stop = new AbortController();
@@ -131,16 +131,20 @@ export class Notifier {
     if (sent.has(event)) return;
     sent.add(event);
     const body = JSON.stringify(notificationFor(event, record, this.#baseUrl));
-    const before = this.#last.get(record.id);
-    const delivery: Promise<void> = (async () => {
-      await before;
-      await Promise.all(this.#webhooks.map((webhook) => this.#deliver(record.id, event, webhook, body)));
-    })().finally(() => {
-      this.#pending.delete(delivery);
-      if (this.#last.get(record.id) === delivery) this.#last.delete(record.id);
-    });
-    this.#last.set(record.id, delivery);
-    this.#pending.add(delivery);
+    for (const webhook of this.#webhooks) {
+      // In order at each webhook; one that hangs holds up only its own.
+      const key = `${record.id} ${webhook}`;
+      const before = this.#last.get(key);
+      const delivery: Promise<void> = (async () => {
+        await before;
+        await this.#deliver(record.id, event, webhook, body);
+      })().finally(() => {
+        this.#pending.delete(delivery);
+        if (this.#last.get(key) === delivery) this.#last.delete(key);
+      });
+      this.#last.set(key, delivery);
+      this.#pending.add(delivery);
+    }
   }
 
   async #deliver(id: string, event: NotificationEvent, webhook: string, body: string): Promise<void> {
