@@ -43,10 +43,25 @@ export interface NotifierOptions {
   backoffMs?: number;
   /** How long {@linkcode Notifier.close} waits for the deliveries under way, in milliseconds. Default 2000. */
   closeWaitMs?: number;
+  /**
+   * Deliveries under way at once to one webhook; more wait, first come first served. Default 4: a shutdown that
+   * interrupts a long queue ends many deployments at once, and a chat's webhook takes about one a second.
+   */
+  maxInFlight?: number;
+  /** Deliveries that may wait for one webhook; more are given up (a receiver down for long). Default 1000. */
+  maxWaiting?: number;
   /** Told of every delivery that ended, delivered or given up (the counters of `/metrics`). */
   onOutcome?: (event: NotificationEvent, outcome: DeliveryOutcome) => void;
   /** Where a delivery given up is said, in one line. Default `console.error`. */
   log?: (line: string) => void;
+}
+
+/** The deliveries to one webhook: how many are under way, and those waiting for a slot, in order. */
+interface Lane {
+  active: number;
+  waiting: (() => void)[];
+  /** Deliveries are being given up because too many wait: said once, until none waits. */
+  dropping: boolean;
 }
 
 /** Sends the notifications of the deployments' changes to the webhooks. */
@@ -67,6 +82,10 @@ export class Notifier {
   /** The last delivery under way of each deployment to each webhook: the next one there waits for it. */
   #last = new Map<string, Promise<void>>();
   #pending = new Set<Promise<void>>();
+  /** Per webhook, the deliveries under way and those waiting for one of its slots. */
+  #lanes = new Map<string, Lane>();
+  #maxInFlight: number;
+  #maxWaiting: number;
   #stop = new AbortController();
   #closing: Promise<void> | undefined;
 
@@ -80,6 +99,11 @@ export class Notifier {
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#backoffMs = options.backoffMs ?? 1000;
     this.#closeWaitMs = options.closeWaitMs ?? 2000;
+    this.#maxInFlight = options.maxInFlight ?? 4;
+    this.#maxWaiting = options.maxWaiting ?? 1000;
+    for (const webhook of this.#webhooks) {
+      this.#lanes.set(webhook, { active: 0, waiting: [], dropping: false });
+    }
     this.#onOutcome = options.onOutcome ?? (() => {});
     this.#log = options.log ?? ((line) => console.error(line));
     deployments.addEventListener("change", this.#onChange);
@@ -148,6 +172,33 @@ export class Notifier {
   }
 
   async #deliver(id: string, event: NotificationEvent, webhook: string, body: string): Promise<void> {
+    const lane = this.#lanes.get(webhook)!;
+    if (lane.waiting.length >= this.#maxWaiting) {
+      // A receiver that has been down for long behind many deployments: memory is not spent on it for ever.
+      this.#onOutcome(event, "failed");
+      if (!lane.dropping) {
+        this.#log(
+          `shiplog: webhook ${shownUrl(webhook)} has ${lane.waiting.length} notifications waiting; ` +
+            "dropping further ones until it catches up",
+        );
+      }
+      lane.dropping = true;
+      return;
+    }
+    if (lane.active < this.#maxInFlight) lane.active++;
+    else await new Promise<void>((resolve) => lane.waiting.push(resolve));
+    try {
+      await this.#send(id, event, webhook, body);
+    } finally {
+      // The slot goes to the next in line, or is freed.
+      const next = lane.waiting.shift();
+      if (next) next();
+      else lane.active--;
+      if (lane.waiting.length === 0) lane.dropping = false;
+    }
+  }
+
+  async #send(id: string, event: NotificationEvent, webhook: string, body: string): Promise<void> {
     const claimed = await this.#take(id, event, webhook);
     if (claimed === false) return; // Another instance sends it.
     const outcome = claimed === true
@@ -161,7 +212,8 @@ export class Notifier {
       })
       : { delivered: false, tries: this.#tries, problem: claimed };
     this.#onOutcome(event, outcome.delivered ? "delivered" : "failed");
-    if (!outcome.delivered) {
+    // Those given up at shutdown are said in one line, by close().
+    if (!outcome.delivered && !this.#stop.signal.aborted) {
       this.#log(
         `shiplog: webhook ${shownUrl(webhook)} did not get ${event} of deployment ${id} ` +
           `(${outcome.tries} ${outcome.tries === 1 ? "try" : "tries"}): ${outcome.problem}`,

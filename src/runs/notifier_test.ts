@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type Deployment, isFinal } from "../logs/deployment.ts";
 import { FileStore } from "../logs/file_store.ts";
-import { Deployments } from "./deployments.ts";
+import { type DeploymentChange, Deployments } from "./deployments.ts";
 import type { Notification } from "./notification.ts";
 import { type DeliveryOutcome, Notifier, type NotifierOptions } from "./notifier.ts";
 import { Runner } from "./runner.ts";
@@ -32,6 +32,12 @@ async function startNotifying(
   });
   const logged: string[] = [];
   const outcomes: string[] = [];
+  // A record is final in memory before its change is told: the test waits for the telling, as the notifier hears.
+  const endsHeard = new Set<string>();
+  deployments.addEventListener("change", (event) => {
+    const record = (event as DeploymentChange).detail;
+    if (isFinal(record.status)) endsHeard.add(record.id);
+  });
   const notifier = new Notifier(deployments, {
     webhooks: [],
     baseUrl: BASE_URL,
@@ -56,7 +62,7 @@ async function startNotifying(
       return deployment.id;
     },
     async ended(id: string): Promise<Deployment> {
-      await waitFor(`deployment ${id} to end`, () => isFinal(deployments.get(id)!.status));
+      await waitFor(`deployment ${id} to end`, () => endsHeard.has(id));
       return deployments.get(id)!;
     },
     async [Symbol.asyncDispose]() {
@@ -188,6 +194,30 @@ Deno.test("Notifier sends to every webhook, one failing not holding up the other
   // The end waits for the start at each webhook, not at the slowest: long before the other's timeout.
   const events = (await good.waitFor(2, 2000)).map((request) => parsed(request).event);
   assert.deepEqual(events, ["deployment.started", "deployment.finished"]);
+});
+
+Deno.test("Notifier sends a few at a time to one webhook, and gives up past the deliveries that may wait", async () => {
+  await using receiver = startWebhookReceiver(() => "hang");
+  await using fixture = await startNotifying("true", {
+    webhooks: [receiver.url],
+    timeoutMs: 5000,
+    closeWaitMs: 100,
+    maxInFlight: 2,
+    maxWaiting: 1,
+    maxRunning: 4,
+  });
+  const ids = [await fixture.start(), await fixture.start(), await fixture.start(), await fixture.start()];
+  // Two under way, one waiting, the rest given up: only a cap that holds fills the line.
+  await waitFor("a delivery given up", () => fixture.logged.length > 0);
+  assert.match(
+    fixture.logged[0],
+    /^shiplog: webhook http:\/\/127\.0\.0\.1:\d+\/… has 1 notifications waiting; dropping/,
+  );
+  await receiver.waitFor(2);
+  assert.equal(receiver.received.length, 2);
+  assert.ok(fixture.outcomes.length > 0 && fixture.outcomes.every((outcome) => outcome.endsWith(" failed")));
+  assert.equal(fixture.logged.length, 1, "said once");
+  for (const id of ids) await fixture.ended(id);
 });
 
 Deno.test("Notifier.announce() sends the end of deployments that a start found unfinished", async () => {
