@@ -37,12 +37,8 @@ async function main(): Promise<number> {
   }
   let token = config.token;
   if (config.tokenFile !== undefined) {
-    try {
-      token = (await Deno.readTextFile(config.tokenFile)).split("\n")[0].trim();
-    } catch (error) {
-      console.error(`shiplog: ${(error as Error).message}`);
-      return 1;
-    }
+    token = await firstLine(config.tokenFile);
+    if (token === undefined) return 1;
     // Checked before anything starts (the store would recover the deployments of a previous run): a token
     // that is unfit is a wrong setting like a short --token, exit 2.
     try {
@@ -54,12 +50,8 @@ async function main(): Promise<number> {
   }
   let webhookSecret = config.webhookSecret;
   if (config.webhookSecretFile !== undefined) {
-    try {
-      webhookSecret = (await Deno.readTextFile(config.webhookSecretFile)).split("\n")[0].trim();
-    } catch (error) {
-      console.error(`shiplog: ${(error as Error).message}`);
-      return 1;
-    }
+    webhookSecret = await firstLine(config.webhookSecretFile);
+    if (webhookSecret === undefined) return 1;
   }
   // An empty key would sign every body with a key anyone knows: a wrong setting, like an empty token file.
   if (config.webhookSecretFile !== undefined && webhookSecret === "") {
@@ -130,6 +122,16 @@ async function main(): Promise<number> {
   await app.shutdown();
   clearTimeout(deadline);
   return 0;
+}
+
+/** The first line of a secret's file, trimmed; `undefined` once it said why the file cannot be read. */
+async function firstLine(path: string): Promise<string | undefined> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n")[0].trim();
+  } catch (error) {
+    console.error(`shiplog: ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 Deno.exit(await main());
