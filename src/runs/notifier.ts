@@ -91,7 +91,8 @@ export class Notifier {
 
   constructor(deployments: Deployments, options: NotifierOptions) {
     this.#deployments = deployments;
-    this.#webhooks = options.webhooks;
+    // A URL given twice is one receiver: told once.
+    this.#webhooks = [...new Set(options.webhooks)];
     this.#baseUrl = options.baseUrl;
     this.#secret = options.secret;
     this.#claim = options.claim;

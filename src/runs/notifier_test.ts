@@ -76,7 +76,7 @@ async function startNotifying(
 
 const parsed = (request: ReceivedWebhook) => JSON.parse(request.body) as Notification;
 
-Deno.test("Notifier POSTs deployment.started then deployment.finished, signed, with the record, page and line", async () => {
+Deno.test("Notifier POSTs deployment.started then deployment.finished, signed, with the record, page and line, once per URL", async () => {
   await using receiver = startWebhookReceiver();
   await using fixture = await startNotifying("echo deploying", {
     webhooks: [receiver.url],
