@@ -163,7 +163,10 @@ export class Notifier {
       const delivery: Promise<void> = (async () => {
         await before;
         await this.#deliver(record.id, event, webhook, body);
-      })().finally(() => {
+      })().catch((error) => {
+        // Nothing here is expected to throw; if something did, the next delivery must still go.
+        console.error(`shiplog: a notification of deployment ${record.id} failed:`, error);
+      }).finally(() => {
         this.#pending.delete(delivery);
         if (this.#last.get(key) === delivery) this.#last.delete(key);
       });
