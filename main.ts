@@ -40,12 +40,8 @@ async function main(): Promise<number> {
   }
   let token = config.token;
   if (config.tokenFile !== undefined) {
-    try {
-      token = (await Deno.readTextFile(config.tokenFile)).split("\n")[0].trim();
-    } catch (error) {
-      console.error(`shiplog: ${(error as Error).message}`);
-      return 1;
-    }
+    token = await firstLine(config.tokenFile);
+    if (token === undefined) return 1;
     // Checked before anything starts (the store would recover the deployments of a previous run): a token
     // that is unfit is a wrong setting like a short --token, exit 2.
     try {
@@ -81,6 +77,18 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  let webhookSecret = config.webhookSecret;
+  if (config.webhookSecretFile !== undefined) {
+    webhookSecret = await firstLine(config.webhookSecretFile);
+    if (webhookSecret === undefined) return 1;
+  }
+  // An empty key would sign every body with a key anyone knows: a wrong setting, like an empty token file.
+  if (config.webhookSecretFile !== undefined && webhookSecret === "") {
+    console.error(
+      `shiplog: Cannot sign webhooks with ${config.webhookSecretFile}: expected a key on its first line`,
+    );
+    return 2;
+  }
   const masked = config.maskEnv.map((name) => ({ name, value: Deno.env.get(name) ?? "" }));
   const tooShort = masked.filter(({ value }) => OutputFilter.tooShort(value)).map(({ name }) => name);
   if (tooShort.length > 0) {
@@ -109,12 +117,18 @@ async function main(): Promise<number> {
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
     const secrets = masked.map(({ value }) => value);
-    app = await startApp({ ...config, instance, token, users, tls, secrets, commandEnv });
+    app = await startApp({ ...config, instance, token, users, webhookSecret, tls, secrets, commandEnv });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;
   }
   console.log(`shiplog listening on ${app.url}`);
+  if (config.webhooks.length > 0 && config.baseUrl === undefined && !loopback) {
+    console.error(
+      `shiplog: warning: notifications link to ${app.url}, where shiplog listens; ` +
+        "give --base-url for the address its users open",
+    );
+  }
   if (config.redis !== undefined) {
     console.log(
       `shiplog instance ${instance} of the cluster on ${redactUrl(config.redis)} (${config.redisPrefix})`,
@@ -137,6 +151,16 @@ async function main(): Promise<number> {
   await app.shutdown();
   clearTimeout(deadline);
   return 0;
+}
+
+/** The first line of a secret's file, trimmed; `undefined` once it said why the file cannot be read. */
+async function firstLine(path: string): Promise<string | undefined> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n")[0].trim();
+  } catch (error) {
+    console.error(`shiplog: ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 Deno.exit(await main());

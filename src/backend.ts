@@ -21,6 +21,8 @@ import { Deployments } from "./runs/deployments.ts";
 import { InstanceClaim } from "./runs/instance_claim.ts";
 import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
+import type { DeliveryClaim } from "./runs/notifier.ts";
+import { RedisDeliveryClaim } from "./runs/redis_delivery_claim.ts";
 
 /** What {@linkcode openBackend} needs of the configuration. */
 export type BackendConfig =
@@ -47,6 +49,8 @@ export interface Backend {
   readonly startGuard: StartKeyGuard;
   /** Whether the shared store can be reached; `undefined` with files (always). */
   readonly health: Health | undefined;
+  /** Which instance of the cluster sends a notification; `undefined` with files (this process, alone). */
+  readonly deliveryClaim: DeliveryClaim | undefined;
   /**
    * The session state, opened when first asked for (only when access is controlled); `mark` stands for the
    * tokens that let people in (`credentialsMark` of `auth.ts`), which a cluster's instances compare.
@@ -71,6 +75,7 @@ async function openFiles(config: BackendConfig, options: BackendOptions): Promis
       queue: undefined,
       startGuard: new StartGuard(),
       health: undefined,
+      deliveryClaim: undefined,
       sessions: () => FileSessionStore.open(config.dir),
       close: () => store.close(),
     };
@@ -121,6 +126,7 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
       queue: cluster.queue,
       startGuard,
       health: connection,
+      deliveryClaim: new RedisDeliveryClaim(connection, { instance: name }),
       sessions: (mark) =>
         sessions ??= RedisSessionStore.open(connection).then(async (store) => {
           if (!await store.sameTokenAsBefore(mark)) {
