@@ -13,18 +13,23 @@ import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 import type { Deployment } from "../logs/deployment.ts";
 import { type ParamSpec, type Target, Targets } from "../runs/targets.ts";
 import { serveHttp } from "../testing/http_test_server.ts";
-import { checkChromium, launchChromium, text, waitFor } from "../testing/chromium.ts";
+import {
+  chromium,
+  launchChromium,
+  requireChromium,
+  SCREENSHOTS,
+  textOf as text,
+  WAIT_MS,
+  waitInPage as waitFor,
+} from "../testing/chromium.ts";
 import { deploymentRecord, waitForValue } from "../testing/test_helpers.ts";
 
-const SCREENSHOTS = new URL("../../test-output/screenshots/", import.meta.url);
 /** A backstop for the whole test, after which the browser is closed (alone it takes about 15 s). */
 const DEADLINE_MS = 180_000;
-/** How long one wait in the page may take. */
-const WAIT_MS = 15_000;
 /** Deployments in the history: more than two pages of 50. */
 const HISTORY = 130;
 
-const CHROMIUM = await checkChromium("home_browser_test");
+const CHROMIUM = chromium("home_browser_test.ts");
 
 function param(spec: Partial<ParamSpec>): ParamSpec {
   return { description: null, default: null, required: false, choices: null, pattern: null, ...spec };
@@ -73,6 +78,7 @@ Deno.test({
     "home page in Chromium: target cards, filters and pages with and without JavaScript, live list, Start forms",
   ignore: CHROMIUM.ignore,
   async fn(t) {
+    requireChromium(CHROMIUM);
     const dir = await Deno.makeTempDir({ prefix: "shiplog_home_" });
     const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
     const records = history();

@@ -32,7 +32,7 @@ export interface HttpTestServerOptions {
   unavailableRetryMs?: number;
   /** Require this token (sessions in `dir`). Default: open access. */
   token?: string;
-  /** The targets the pages offer. Default: the one target running `command`. */
+  /** Where deployments go. Default: the one target that runs `command`. */
   targets?: Targets;
 }
 
