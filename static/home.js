@@ -169,7 +169,8 @@ function setUpDialog(link) {
           accept: "application/json",
           "idempotency-key": key.value,
         },
-        body: JSON.stringify({ target, params, key: key.value }),
+        // The key in its header: the body is the Start's own fields (the server refuses any other).
+        body: JSON.stringify({ target, params }),
       });
       if (response.status === 201) {
         const deployment = await response.json();
