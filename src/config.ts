@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { TrustedProxies } from "./http/client_address.ts";
 import { redactUrl } from "./redis/redacted_url.ts";
+import { MAX_COMMAND_BYTES } from "./runs/targets.ts";
 
 /** Everything shiplog needs to start, fully resolved. */
 export interface Config {
@@ -83,8 +84,6 @@ interface Option {
 }
 
 const MiB = 1024 * 1024;
-/** The longest deploy command, in bytes of UTF-8. */
-const MAX_COMMAND_BYTES = 8192;
 
 const OPTIONS: Option[] = [
   {

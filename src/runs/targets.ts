@@ -7,6 +7,9 @@
 
 import { DEFAULT_TARGET } from "../logs/deployment.ts";
 
+/** The longest deploy command, in bytes of UTF-8 (`--command`, or a target's in `--config`). */
+export const MAX_COMMAND_BYTES = 8192;
+
 /** One parameter of a target, as the config describes it. */
 export interface ParamSpec {
   /** What to fill in, for the form; `null` when the config says nothing. */
