@@ -25,7 +25,12 @@ import { Runner } from "./runs/runner.ts";
 import { Targets } from "./runs/targets.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
-export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {
+export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv" | "config"> & {
+  /**
+   * Where deployments go, each with its command and parameters: `main.ts` reads them from `--config`. Default:
+   * the one target of `command`.
+   */
+  targets?: Targets;
   /** PEM certificate and key, to serve HTTPS. */
   tls?: { cert: string; key: string };
   /** The values to mask in logs (of the variables named by `--mask-env`). */
@@ -120,8 +125,9 @@ async function startOn(
     ...config.token === undefined ? [] : [config.token],
     ...redisPassword === "" ? [] : [redisPassword],
   ];
+  const targets = config.targets ?? Targets.single(config.command);
   const runner = new Runner(deployments, store, {
-    command: config.command,
+    targets,
     env: config.commandEnv,
     maxRunning: config.maxRunning,
     maxQueued: config.maxQueued,
@@ -144,7 +150,7 @@ async function startOn(
     });
   const handler = createHandler({
     deployments,
-    targets: Targets.single(config.command),
+    targets,
     store,
     runner,
     hub,

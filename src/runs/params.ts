@@ -43,25 +43,35 @@ export function compilePattern(pattern: string): RegExp {
  * throws: every refusal is an error in the result.
  */
 export function checkStart(targets: Targets, request: StartRequest): CheckedStart {
-  const names = targets.list().map(({ name }) => name).join(", ");
-  const { target: name, params = {} } = request;
-  if (name !== undefined && typeof name !== "string") {
-    return refused(undefined, `The target cannot be ${kind(name)}; expected one of: ${names}`);
-  }
-  const target = name === undefined || name === "" ? targets.only : targets.get(name);
-  if (target === undefined) {
-    return refused(
-      undefined,
-      name === undefined || name === ""
-        ? `Name a target; expected one of: ${names}`
-        : `Unknown target ${quote(name)}; expected one of: ${names}`,
-    );
-  }
+  const found = findTarget(targets, request.target);
+  if ("error" in found) return refused(undefined, found.error);
+  const { target } = found;
+  const { params = {} } = request;
   if (typeof params !== "object" || params === null || Array.isArray(params)) {
     return refused(target, `The params cannot be ${kind(params)}; expected an object of parameter values`);
   }
   const checked = checkParams(target, params as Record<string, unknown>);
   return "errors" in checked ? { target, errors: checked.errors } : { target, params: checked.params };
+}
+
+/**
+ * The target that `name` names, or (none, or empty) the only one; otherwise why not. `missing` is true when no
+ * name was given: a request that is incomplete rather than wrong.
+ */
+export function findTarget(
+  targets: Targets,
+  name: unknown,
+): { target: Target } | { error: string; missing: boolean } {
+  const names = targets.list().map((target) => target.name).join(", ");
+  if (name !== undefined && name !== null && typeof name !== "string") {
+    return { error: `The target cannot be ${kind(name)}; expected one of: ${names}`, missing: false };
+  }
+  const missing = name === undefined || name === null || name === "";
+  const target = missing ? targets.only : targets.get(name);
+  if (target !== undefined) return { target };
+  return missing
+    ? { error: `Name a target; expected one of: ${names}`, missing }
+    : { error: `Unknown target ${quote(name)}; expected one of: ${names}`, missing };
 }
 
 /**
@@ -112,7 +122,7 @@ export function valueProblem(spec: ParamSpec, value: string): string | undefined
     return `is ${value.length} characters long; expected at most ${MAX_VALUE_LENGTH}`;
   }
   // C0, DEL and C1: a newline or an escape sequence in a value would forge lines of a log or a chat message.
-  const control = /[\x00-\x1f\x7f-\x9f]/.exec(value);
+  const control = /\p{Cc}/u.exec(value);
   if (control) {
     const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
     return `holds a control character (U+${code}); expected text without control characters`;

@@ -12,10 +12,8 @@
 import { type Node, type ParseError, parseTree, printParseErrorCode } from "jsonc-parser";
 import { dirname, resolve } from "node:path";
 import { compilePattern, valueProblem } from "./params.ts";
-import { MAX_COMMAND_BYTES, type ParamSpec, type Target, Targets } from "./targets.ts";
+import { MAX_COMMAND_BYTES, PARAM_NAME, type ParamSpec, type Target, Targets } from "./targets.ts";
 
-/** Parameter names: what `SHIPLOG_PARAM_<NAME>` can hold, and a form field can be named after. */
-export const PARAM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 /** Target names: safe in a URL's query, a file name and a chat line as they are. */
 export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /**
