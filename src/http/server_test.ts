@@ -462,7 +462,7 @@ Deno.test("unknown and non-canonical ids are 404, wrong methods 405 with Allow",
   for (
     const [method, path, allow] of [
       ["POST", "", "GET, HEAD"],
-      ["GET", "start", "POST"],
+      ["PUT", "start", "GET, HEAD, POST"],
       ["DELETE", `events/${id}`, "GET, HEAD"],
       ["GET", `api/deployments/${id}/cancel`, "POST"],
       ["PUT", "api/deployments", "GET, HEAD"],
@@ -559,10 +559,10 @@ Deno.test("a browser that asks for an unknown page gets an HTML page with the me
   assert.match(html, /<p>No such deployment<\/p>/);
   assert.match(html, /<a href="\/">/);
   // A wrong method keeps its Allow header; a client that does not ask for HTML gets the line of text.
-  const wrong = await fetch(new URL("start", app.url), { headers: browser });
+  const wrong = await fetch(new URL("api/deployments", app.url), { method: "POST", headers: browser });
   assert.equal(wrong.status, 405);
-  assert.equal(wrong.headers.get("allow"), "POST");
-  assert.match(await wrong.text(), /<p>Method GET is not allowed here; allowed: POST<\/p>/);
+  assert.equal(wrong.headers.get("allow"), "GET, HEAD");
+  assert.match(await wrong.text(), /<p>Method POST is not allowed here; allowed: GET, HEAD<\/p>/);
   const head = await fetch(new URL(`deployment/${unknown}`, app.url), { method: "HEAD", headers: browser });
   assert.deepEqual([head.status, head.headers.get("content-type")], [404, "text/html; charset=utf-8"]);
   await head.body?.cancel();
