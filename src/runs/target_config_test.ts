@@ -113,23 +113,23 @@ Deno.test("parseTargetConfig() refuses every kind of bad file with its place and
       '{"targets": {"a": {"command": "x", "description": 1}}}',
       "1:51: targets.a.description: expected a string",
     ],
-    ["params not an object", withParams("[]"), "1:45: targets.t.params: expected an object"],
+    ["params not an object", withParams("[]"), "1:46: targets.t.params: expected an object"],
     [
       "a bad parameter name",
       withParams('{"Version": {}}'),
-      "1:46: targets.t.params.Version: expected a parameter name of up to 64 lower-case letters, digits or _, " +
+      "1:47: targets.t.params.Version: expected a parameter name of up to 64 lower-case letters, digits or _, " +
       "starting with a letter",
     ],
     [
       "a parameter name with a dash",
       withParams('{"dry-run": {}}'),
-      "1:46: targets.t.params.dry-run: expected a parameter name of up to 64 lower-case letters, digits or _, " +
+      "1:47: targets.t.params.dry-run: expected a parameter name of up to 64 lower-case letters, digits or _, " +
       "starting with a letter",
     ],
     [
       "a parameter not an object",
       withParams('{"v": "main"}'),
-      "1:51: targets.t.params.v: expected an object",
+      "1:52: targets.t.params.v: expected an object",
     ],
     [
       "an unknown parameter key",
@@ -139,67 +139,67 @@ Deno.test("parseTargetConfig() refuses every kind of bad file with its place and
     [
       "required not a boolean",
       withParams('{"v": {"required": "yes"}}'),
-      "1:64: targets.t.params.v.required: expected true or false",
+      "1:65: targets.t.params.v.required: expected true or false",
     ],
     [
       "a bad pattern",
       withParams('{"v": {"pattern": "[a-z"}}'),
-      "1:63: targets.t.params.v.pattern: expected a regular expression: Unterminated character class",
+      "1:64: targets.t.params.v.pattern: expected a regular expression: Unterminated character class",
     ],
     [
       "a pattern not a string",
       withParams('{"v": {"pattern": 1}}'),
-      "1:63: targets.t.params.v.pattern: expected a string",
+      "1:64: targets.t.params.v.pattern: expected a string",
     ],
     [
       "empty choices",
       withParams('{"v": {"choices": []}}'),
-      "1:63: targets.t.params.v.choices: expected a non-empty list of strings",
+      "1:64: targets.t.params.v.choices: expected a non-empty list of strings",
     ],
     [
       "choices not a list",
       withParams('{"v": {"choices": "eu"}}'),
-      "1:63: targets.t.params.v.choices: expected a non-empty list of strings",
+      "1:64: targets.t.params.v.choices: expected a non-empty list of strings",
     ],
     [
       "a choice not a string",
       withParams('{"v": {"choices": ["a", 2]}}'),
-      "1:69: targets.t.params.v.choices[1]: expected a string",
+      "1:70: targets.t.params.v.choices[1]: expected a string",
     ],
     [
       "a choice listed twice",
       withParams('{"v": {"choices": ["a", "a"]}}'),
-      '1:69: targets.t.params.v.choices[1]: "a" is listed twice',
+      '1:70: targets.t.params.v.choices[1]: "a" is listed twice',
     ],
     [
       "a choice outside the pattern",
       withParams('{"v": {"pattern": "[a-z]+", "choices": ["ok", "NO"]}}'),
-      '1:90: targets.t.params.v.choices[1]: cannot be "NO"; expected a value matching [a-z]+',
+      '1:92: targets.t.params.v.choices[1]: cannot be "NO"; expected a value matching [a-z]+',
     ],
     [
       "a default outside the choices",
       withParams('{"v": {"choices": ["eu", "us"], "default": "asia"}}'),
-      '1:90: targets.t.params.v.default: cannot be "asia"; expected one of: eu, us',
+      '1:89: targets.t.params.v.default: cannot be "asia"; expected one of: eu, us',
     ],
     [
       "a default not matching the pattern",
       withParams('{"v": {"pattern": "[0-9]+", "default": "main"}}'),
-      '1:86: targets.t.params.v.default: cannot be "main"; expected a value matching [0-9]+',
+      '1:85: targets.t.params.v.default: cannot be "main"; expected a value matching [0-9]+',
     ],
     [
       "a default with a control character",
       withParams('{"v": {"default": "a\\u001bb"}}'),
-      "1:63: targets.t.params.v.default: holds a control character (U+001B); expected text without control characters",
+      "1:64: targets.t.params.v.default: holds a control character (U+001B); expected text without control characters",
     ],
     [
       "a default not a string",
       withParams('{"v": {"default": 1}}'),
-      "1:63: targets.t.params.v.default: expected a string",
+      "1:64: targets.t.params.v.default: expected a string",
     ],
     [
       "too many parameters",
       withParams(JSON.stringify(Object.fromEntries([...Array(17).keys()].map((i) => [`p${i}`, {}])))),
-      "1:45: targets.t.params: expected at most 16 parameters",
+      "1:46: targets.t.params: expected at most 16 parameters",
     ],
   ];
   for (const [what, text, message] of cases) {
