@@ -538,8 +538,8 @@ function formStart(form: URLSearchParams | FormData): StartRequest {
 }
 
 /**
- * The answer to a Start refused for its target or parameters: JSON `{"error", "errors"}` for an API client; for
- * a browser, the target's form again with the values sent and each message next to its field (or a page with
+ * The answer to a Start refused for its target or parameters: JSON `{"error", "errors"}` for an API client (or
+ * a JSON body); for a browser's form, the target's form again with the values sent and each message next to its field (or a page with
  * the message, when no known target was named).
  */
 function startRefused(
@@ -548,7 +548,8 @@ function startRefused(
   { target, errors }: { target: Target | undefined; errors: ParamError[] },
   sent: StartRequest,
 ): Response {
-  if (wantsJson(request) || !acceptsHtml(request)) {
+  // A JSON body is a script's (or a page's script), whatever it accepts: it reads the reasons, not a page.
+  if (wantsJson(request) || !acceptsHtml(request) || mediaType(request) === "application/json") {
     return Response.json({ error: errors[0].message, errors }, { status: 400 });
   }
   if (target === undefined) throw new HttpError(400, errors[0].message);

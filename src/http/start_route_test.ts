@@ -187,6 +187,13 @@ Deno.test("a browser's refused Start gets the form again: 400, the values sent, 
     html,
     /<p class="error" role="alert">Unknown parameter &#34;force&#34; for staging; expected one of: version, region, note<\/p>/,
   );
+  // A page's script that posts JSON gets the reasons as JSON, whatever its Accept says.
+  const fromScript = await app.post('{"target": "production"}', {
+    ...BROWSER,
+    "content-type": "application/json",
+  });
+  assert.equal(fromScript.status, 400);
+  assert.equal((await fromScript.json()).errors[0].param, "version");
   const unknown = await app.post(new URLSearchParams({ target: "qa" }), BROWSER);
   assert.equal(unknown.status, 400);
   assert.match(
