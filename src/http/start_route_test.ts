@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Deployment } from "../logs/deployment.ts";
 import { readTargetConfig } from "../runs/target_config.ts";
-import { makeTempDir } from "../testing/test_helpers.ts";
-import { startTestApp, TIMEOUT_MS } from "../testing/test_app.ts";
+import { makeTempDir, waitFor } from "../testing/test_helpers.ts";
+import { APP_WAIT, getDeployment, startTestApp, TIMEOUT_MS } from "../testing/test_app.ts";
+import { parseUsersFile } from "./users_file.ts";
 
 const BROWSER = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
 const JSON_CLIENT = { accept: "application/json", "content-type": "application/json" };
@@ -232,4 +233,25 @@ Deno.test("with one target, a Start may name none, and GET /start is its form", 
   assert.equal(response.status, 201);
   const deployment: Deployment = await response.json();
   assert.deepEqual([deployment.target, deployment.params, deployment.command], ["default", {}, "true"]);
+});
+
+Deno.test("a Start by a user is recorded as theirs, and the command gets their name as SHIPLOG_STARTED_BY", async () => {
+  await using app = await startTestApp({
+    command: 'echo "by=$SHIPLOG_STARTED_BY target=$SHIPLOG_TARGET"',
+    users: parseUsersFile("alice:alices-own-token\n", "users.txt"),
+  });
+  const response = await fetch(new URL("start", app.url), {
+    method: "POST",
+    headers: { ...JSON_CLIENT, authorization: "Bearer alices-own-token" },
+    body: "{}",
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  assert.equal(response.status, 201);
+  const { id, startedBy }: Deployment = await response.json();
+  assert.equal(startedBy, "alice");
+  await waitFor("the deployment to end", async () => {
+    const record = await getDeployment(app, id, { authorization: "Bearer alices-own-token" });
+    return record.status === "succeeded";
+  }, APP_WAIT);
+  assert.equal(await Deno.readTextFile(join(app.dir, `${id}.log`)), "by=alice target=default\n");
 });
