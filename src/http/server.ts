@@ -32,7 +32,7 @@ import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages, type SignedIn } from "./pages.ts";
 import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "../runs/runner.ts";
-import { checkStart, findTarget, type ParamError, type StartRequest } from "../runs/params.ts";
+import { checkParams, checkStart, findTarget, type ParamError, type StartRequest } from "../runs/params.ts";
 import type { Target, Targets } from "../runs/targets.ts";
 import type { StartKeyGuard } from "./start_guard.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
@@ -201,10 +201,16 @@ const ROUTES: Route[] = [
       }
       const target = context.targets.get(old.target);
       if (!target) throw new HttpError(409, `Cannot run deployment ${old.id} again: ${targetGone(old)}`);
+      // Its values meet the target's rules as the config has them now (a choice taken out is not deployed again);
+      // a parameter added since gets its default.
+      const checked = checkParams(target, old.params);
+      if ("errors" in checked) {
+        throw new HttpError(409, `Cannot run deployment ${old.id} again: ${checked.errors[0].message}`);
+      }
       return await startDeployment(request, context, key, {
         command: target.command,
         target: target.name,
-        params: old.params,
+        params: checked.params,
         startedBy: context.user,
         rerunOf: old.id,
       });

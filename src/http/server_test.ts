@@ -9,6 +9,7 @@ import { setImmediate } from "node:timers";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import { EventSource } from "npm:eventsource@5.1.5";
 import { type Deployment, isFinal } from "../logs/deployment.ts";
+import { Targets } from "../runs/targets.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -874,7 +875,16 @@ Deno.test("rerun makes a new deployment of the same target and params, 201 for J
     startedBy: "alice",
   });
   await writeRecords(dir.path, [old]);
-  await using app = await startTestApp({ dir: dir.path, command: "echo again" });
+  // The one target, with the parameters the old deployment has: a re-run meets the target's rules of now.
+  const free = { description: null, default: null, required: false, choices: null, pattern: null };
+  const targets = new Targets([{
+    name: "default",
+    description: null,
+    command: "echo again",
+    cwd: null,
+    params: new Map([["version", free], ["region", free]]),
+  }]);
+  await using app = await startTestApp({ dir: dir.path, command: "echo again", targets });
 
   await t.step(
     "JSON: 201 with the new record, rerunOf the old one, run with the target's command",

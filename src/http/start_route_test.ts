@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Deployment } from "../logs/deployment.ts";
 import { readTargetConfig } from "../runs/target_config.ts";
-import { makeTempDir, waitFor } from "../testing/test_helpers.ts";
+import { deploymentRecord, makeTempDir, waitFor } from "../testing/test_helpers.ts";
 import { APP_WAIT, getDeployment, startTestApp, TIMEOUT_MS } from "../testing/test_app.ts";
 import { parseUsersFile } from "./users_file.ts";
 
@@ -254,4 +254,56 @@ Deno.test("a Start by a user is recorded as theirs, and the command gets their n
     return record.status === "succeeded";
   }, APP_WAIT);
   assert.equal(await Deno.readTextFile(join(app.dir, `${id}.log`)), "by=alice target=default\n");
+});
+
+Deno.test("Run again meets the target's rules as the config has them now: 409 for a value taken out, new defaults", async () => {
+  await using temp = await makeTempDir();
+  const config = join(temp.path, "shiplog.json");
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      targets: {
+        staging: {
+          command: "true",
+          params: { region: { choices: ["eu", "us"] }, size: { default: "small" } },
+        },
+      },
+    }),
+  );
+  const dir = join(temp.path, "deployments");
+  await Deno.mkdir(dir);
+  const finished = { status: "succeeded" as const, startedAt: "2026-11-24T08:00:01.000Z", exitCode: 0 };
+  const removed = deploymentRecord({
+    ...finished,
+    target: "staging",
+    params: { region: "asia" },
+    finishedAt: "2026-11-24T08:00:02.000Z",
+  });
+  const kept = deploymentRecord({
+    ...finished,
+    target: "staging",
+    params: { region: "us" },
+    finishedAt: "2026-11-24T08:00:02.000Z",
+  });
+  for (const record of [removed, kept]) {
+    await Deno.writeTextFile(join(dir, `${record.id}.json`), JSON.stringify(record));
+    await Deno.writeTextFile(join(dir, `${record.id}.log`), "");
+  }
+  await using app = await startTestApp({ dir, targets: await readTargetConfig(config) });
+  const rerun = (id: string) =>
+    fetch(new URL(`api/deployments/${id}/rerun`, app.url), {
+      method: "POST",
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  const refused = await rerun(removed.id);
+  assert.equal(refused.status, 409);
+  assert.equal(
+    await refused.text(),
+    `Cannot run deployment ${removed.id} again: Parameter region cannot be "asia"; expected one of: eu, us\n`,
+  );
+  const again = await rerun(kept.id);
+  assert.equal(again.status, 201);
+  const record: Deployment = await again.json();
+  assert.deepEqual([record.rerunOf, record.params], [kept.id, { region: "us", size: "small" }]);
 });
