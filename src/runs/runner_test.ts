@@ -91,7 +91,7 @@ Deno.test("Runner gives the command SHIPLOG_DEPLOYMENT_ID and the server's envir
   assert.equal(await fixture.readLog(id), `id=${id}\npath=${Deno.env.get("PATH")}\n`);
 });
 
-Deno.test("Runner given an environment gives the command that and SHIPLOG_DEPLOYMENT_ID, nothing inherited", async () => {
+Deno.test("Runner given an environment gives the command that and its own variables, nothing inherited", async () => {
   // `env` prints the environment as the command gets it; HOME, set for the test, is not passed on.
   assert.ok(Deno.env.get("HOME"), "the test has a HOME to leave out");
   await using fixture = await startRunner({
@@ -106,6 +106,8 @@ Deno.test("Runner given an environment gives the command that and SHIPLOG_DEPLOY
     "DEPLOY_TARGET=staging",
     `PATH=${Deno.env.get("PATH")}`,
     `SHIPLOG_DEPLOYMENT_ID=${id}`,
+    "SHIPLOG_STARTED_BY=",
+    "SHIPLOG_TARGET=default",
   ]);
 });
 
