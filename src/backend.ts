@@ -21,6 +21,7 @@ import { Deployments } from "./runs/deployments.ts";
 import { InstanceClaim } from "./runs/instance_claim.ts";
 import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
+import { Targets } from "./runs/targets.ts";
 
 /** What {@linkcode openBackend} needs of the configuration. */
 export type BackendConfig =
@@ -104,7 +105,8 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
     undo.unshift(() => store.close());
     const cluster = await RunCluster.join(connection, store, {
       instance: name,
-      command: config.command ?? null,
+      // The targets helper gives `config.targets`; until then, the one target of --command.
+      commands: commandsOf(Targets.single(config.command)),
       keep: config.keep,
       maxQueued: config.maxQueued,
       graceMs: options.graceMs,
@@ -141,4 +143,9 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
     for (const step of undo) await step();
     throw error;
   }
+}
+
+/** The command of each target, by name: what a cluster's claim writes into the record of what it takes. */
+function commandsOf(targets: Targets): Record<string, string | null> {
+  return Object.fromEntries(targets.list().map((target) => [target.name, target.command]));
 }
