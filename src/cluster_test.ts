@@ -255,7 +255,8 @@ async function assertRestartLeavesItInterrupted(cluster: Cluster, name: string, 
 }
 
 Deno.test({
-  name: "one queue for the cluster: --max-running 1 each runs the queue first in first out, each once",
+  name:
+    "one queue for the cluster: its one target's deployments run one at a time, first in first out, each once",
   ...CLUSTER_TEST,
   fn: async () => {
     await using cluster = await startCluster(["a", "b"], "sleep 0.4; echo done");
@@ -271,16 +272,15 @@ Deno.test({
     }, { timeoutMs: 20_000, intervalMs: 100 });
     const byStart = [...finished].sort((x, y) => Date.parse(x.startedAt!) - Date.parse(y.startedAt!));
     assert.deepEqual(byStart.map(({ id }) => id), ids, "started in the order they were queued");
-    // Never more than one at once on an instance, so never more than two in the cluster.
+    // All of the one target: never two at once in the cluster, whichever instance took each.
     for (const record of finished) {
       const overlapping = finished.filter((other) =>
-        other !== record && other.instance === record.instance &&
+        other !== record &&
         Date.parse(other.startedAt!) < Date.parse(record.finishedAt!) &&
         Date.parse(record.startedAt!) < Date.parse(other.finishedAt!)
       );
-      assert.deepEqual(overlapping, [], `${record.id} overlaps on ${record.instance}`);
+      assert.deepEqual(overlapping, [], `${record.id} overlaps another`);
     }
-    assert.deepEqual(new Set(finished.map(({ instance }) => instance)), new Set(["a", "b"]));
     // Each one's output once: it ran once.
     for (const id of ids) {
       const log = await (await fetch(new URL(`deployments/${id}/log`, b.url))).text();
