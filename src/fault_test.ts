@@ -420,7 +420,7 @@ Deno.test("a log that cannot be written ends its deployment failed, and everythi
   assert.deepEqual(lines, [`hello from ${next}`]);
   assert.equal((await cancel(shiplog.url, next)).status, "cancelled");
   const firstLog = await (await fetch(new URL(`deployments/${first}/log`, shiplog.url))).text();
-  assert.equal(firstLog, `hello from ${first}\n`);
+  assert.equal(firstLog, `hello from ${first}\nshiplog: cancelled\n`);
   await assertExitsCleanly(shiplog);
 });
 

@@ -229,7 +229,8 @@ Deno.test("a reconnection after done gets 204 whatever the deployment ended as",
     }, APP_WAIT);
     const cancel = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
     assert.equal(cancel.status, 200, await cancel.text());
-    assert.equal(await reconnectAfterDone(app, id, 3), "cancelled");
+    // Its three lines and the notice of the cancel.
+    assert.equal(await reconnectAfterDone(app, id, 4), "cancelled");
   });
   await t.step("interrupted (shiplog stopped under it), after a restart", async () => {
     await using temp = await makeTempDir();
@@ -242,7 +243,8 @@ Deno.test("a reconnection after done gets 204 whatever the deployment ended as",
       }, APP_WAIT);
     }
     await using second = await startTestApp({ dir: temp.path });
-    assert.equal(await reconnectAfterDone(second, id, 1), "interrupted");
+    // Its line and the notice of the shutdown.
+    assert.equal(await reconnectAfterDone(second, id, 2), "interrupted");
   });
 });
 
