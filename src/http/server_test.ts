@@ -372,10 +372,12 @@ Deno.test("cancel stops a running deployment, its viewers get done, and a second
   await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
   const response = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(response.status, 200);
-  assert.equal((await response.json()).status, "cancelled");
+  const record = await response.json();
+  assert.equal(record.status, "cancelled");
+  assert.equal(record.cancelledBy, null, "nobody named: no users");
   const events = await received;
   assert.deepEqual(JSON.parse(events.at(-1)!.data), { status: "cancelled", exitCode: null });
-  assert.ok(!lines(events).includes("never"));
+  assert.deepEqual(lines(events), ["started", "shiplog: cancelled"], "the notice, after the output");
   const again = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(again.status, 409);
   assert.match(await again.text(), /already ended \(cancelled\)/);
