@@ -9,6 +9,7 @@ import { startApp } from "./src/app.ts";
 import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/config.ts";
 import { redactUrl } from "./src/redis/redacted_url.ts";
 import { MIN_SECRET_LENGTH, OutputFilter } from "./src/logs/output_filter.ts";
+import { hashToken, parseUsersFile, type User } from "./src/http/users_file.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /** How long, past the deadline, stopping what deployments left running may take. */
@@ -29,7 +30,9 @@ async function main(): Promise<number> {
   }
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.hostname) ||
     config.hostname.startsWith("127.");
-  if (!loopback && config.token === undefined && config.tokenFile === undefined) {
+  const controlled = config.token !== undefined || config.tokenFile !== undefined ||
+    config.usersFile !== undefined || config.authHeader !== undefined;
+  if (!loopback && !controlled) {
     console.error(
       `shiplog: warning: listening on ${config.hostname} without --token exposes shiplog beyond this machine; ` +
         "anyone who can reach it can start and cancel deployments",
@@ -37,12 +40,8 @@ async function main(): Promise<number> {
   }
   let token = config.token;
   if (config.tokenFile !== undefined) {
-    try {
-      token = (await Deno.readTextFile(config.tokenFile)).split("\n")[0].trim();
-    } catch (error) {
-      console.error(`shiplog: ${(error as Error).message}`);
-      return 1;
-    }
+    token = await firstLine(config.tokenFile);
+    if (token === undefined) return 1;
     // Checked before anything starts (the store would recover the deployments of a previous run): a token
     // that is unfit is a wrong setting like a short --token, exit 2.
     try {
@@ -51,6 +50,44 @@ async function main(): Promise<number> {
       console.error(`shiplog: ${(error as Error).message}`);
       return 2;
     }
+  }
+  let users: User[] = [];
+  if (config.usersFile !== undefined) {
+    let text;
+    try {
+      text = await Deno.readTextFile(config.usersFile);
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 1;
+    }
+    // A bad line is a wrong setting, like an unfit token: exit 2, before anything starts.
+    try {
+      users = parseUsersFile(text, config.usersFile);
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 2;
+    }
+    const unnamed = token === undefined ? undefined : hashToken(token).toHex();
+    const same = users.find(({ tokenHash }) => tokenHash.toHex() === unnamed);
+    if (same) {
+      console.error(
+        `shiplog: Cannot use users file ${config.usersFile}: the token of "${same.name}" is the unnamed ` +
+          "--token too; give each their own",
+      );
+      return 2;
+    }
+  }
+  let webhookSecret = config.webhookSecret;
+  if (config.webhookSecretFile !== undefined) {
+    webhookSecret = await firstLine(config.webhookSecretFile);
+    if (webhookSecret === undefined) return 1;
+  }
+  // An empty key would sign every body with a key anyone knows: a wrong setting, like an empty token file.
+  if (config.webhookSecretFile !== undefined && webhookSecret === "") {
+    console.error(
+      `shiplog: Cannot sign webhooks with ${config.webhookSecretFile}: expected a key on its first line`,
+    );
+    return 2;
   }
   const masked = config.maskEnv.map((name) => ({ name, value: Deno.env.get(name) ?? "" }));
   const tooShort = masked.filter(({ value }) => OutputFilter.tooShort(value)).map(({ name }) => name);
@@ -80,12 +117,18 @@ async function main(): Promise<number> {
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
     const secrets = masked.map(({ value }) => value);
-    app = await startApp({ ...config, instance, token, tls, secrets, commandEnv });
+    app = await startApp({ ...config, instance, token, users, webhookSecret, tls, secrets, commandEnv });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;
   }
   console.log(`shiplog listening on ${app.url}`);
+  if (config.webhooks.length > 0 && config.baseUrl === undefined && !loopback) {
+    console.error(
+      `shiplog: warning: notifications link to ${app.url}, where shiplog listens; ` +
+        "give --base-url for the address its users open",
+    );
+  }
   if (config.redis !== undefined) {
     console.log(
       `shiplog instance ${instance} of the cluster on ${redactUrl(config.redis)} (${config.redisPrefix})`,
@@ -108,6 +151,16 @@ async function main(): Promise<number> {
   await app.shutdown();
   clearTimeout(deadline);
   return 0;
+}
+
+/** The first line of a secret's file, trimmed; `undefined` once it said why the file cannot be read. */
+async function firstLine(path: string): Promise<string | undefined> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n")[0].trim();
+  } catch (error) {
+    console.error(`shiplog: ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 Deno.exit(await main());

@@ -7,7 +7,7 @@
 
 import { type Backend, openBackend } from "./backend.ts";
 import type { Config } from "./config.ts";
-import { Auth } from "./http/auth.ts";
+import { Auth, credentialsMark } from "./http/auth.ts";
 import { TrustedProxies } from "./http/client_address.ts";
 import { type DescriptorBudget, descriptorBudget, measureDescriptors } from "./http/descriptor_budget.ts";
 import { isSlowClientError, OpenStreams } from "./http/event_stream.ts";
@@ -18,24 +18,30 @@ import { Metrics } from "./http/metrics.ts";
 import { Pages } from "./http/pages.ts";
 import { RequestLimit } from "./http/request_limit.ts";
 import { createHandler } from "./http/server.ts";
+import type { User } from "./http/users_file.ts";
 import { ViewerLimit } from "./http/viewer_limit.ts";
 import { isFinal } from "./logs/deployment.ts";
+import { Notifier } from "./runs/notifier.ts";
 import { killOrphans } from "./runs/orphans.ts";
 import { Runner } from "./runs/runner.ts";
 import { Targets } from "./runs/targets.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
-export type AppConfig = Omit<Config, "help" | "tokenFile" | "cert" | "key" | "maskEnv"> & {
-  /** PEM certificate and key, to serve HTTPS. */
-  tls?: { cert: string; key: string };
-  /** The values to mask in logs (of the variables named by `--mask-env`). */
-  secrets?: string[];
-  /**
-   * The deploy command's environment, besides the variables shiplog defines for it: `main.ts` passes its own
-   * without shiplog's settings. Default: shiplog's own, inherited as it is.
-   */
-  commandEnv?: Record<string, string>;
-};
+export type AppConfig =
+  & Omit<Config, "help" | "tokenFile" | "usersFile" | "cert" | "key" | "maskEnv" | "webhookSecretFile">
+  & {
+    /** The users who may sign in, each with a token of their own (from `--users-file`). Default none. */
+    users?: readonly User[];
+    /** PEM certificate and key, to serve HTTPS. */
+    tls?: { cert: string; key: string };
+    /** The values to mask in logs (of the variables named by `--mask-env`). */
+    secrets?: string[];
+    /**
+     * The deploy command's environment, besides the variables shiplog defines for it: `main.ts` passes its own
+     * without shiplog's settings. Default: shiplog's own, inherited as it is.
+     */
+    commandEnv?: Record<string, string>;
+  };
 
 /** Settings that only tests and benchmarks change. */
 export interface AppOptions {
@@ -53,6 +59,12 @@ export interface AppOptions {
   authIntervalMs?: number;
   /** How long a session lasts, in milliseconds, instead of `sessionHours`. */
   sessionMs?: number;
+  /** The timeout of one webhook try, in milliseconds. Default 5000. */
+  webhookTimeoutMs?: number;
+  /** The pause after a webhook's first failed try, doubled after each, in milliseconds. Default 1000. */
+  webhookBackoffMs?: number;
+  /** How long shutdown waits for webhook deliveries under way, in milliseconds. Default 2000. */
+  webhookCloseWaitMs?: number;
 }
 
 /** A running shiplog. */
@@ -115,10 +127,13 @@ async function startOn(
   // The command inherits neither the token nor the Redis URL, but may know them another way (a script that
   // reads the file).
   const redisPassword = config.redis === undefined ? "" : decodeURIComponent(new URL(config.redis).password);
+  const users = config.users ?? [];
   const secrets = [
     ...config.secrets ?? [],
     ...config.token === undefined ? [] : [config.token],
+    ...users.flatMap(({ token }) => token === null ? [] : [token]),
     ...redisPassword === "" ? [] : [redisPassword],
+    ...config.webhookSecret === undefined ? [] : [config.webhookSecret],
   ];
   const runner = new Runner(deployments, store, {
     command: config.command,
@@ -134,13 +149,21 @@ async function startOn(
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(config.heartbeatSeconds * 1000);
   const metrics = new Metrics();
-  const auth = config.token === undefined
+  const trustedProxies = config.trustedProxies.length > 0
+    ? TrustedProxies.parse(config.trustedProxies)
+    : undefined;
+  const header = config.authHeader === undefined || trustedProxies === undefined
     ? undefined
-    : Auth.create(config.token, await backend.sessions(config.token), {
+    : { name: config.authHeader, proxies: trustedProxies };
+  const auth = config.token === undefined && users.length === 0 && header === undefined
+    ? undefined
+    : Auth.create(config.token, await backend.sessions(credentialsMark(config.token, users)), {
       secure: config.tls !== undefined,
       maxFailures: options.maxAuthFailures,
       intervalMs: options.authIntervalMs,
       sessionMs: options.sessionMs ?? config.sessionHours * 3_600_000,
+      users,
+      header,
     });
   const handler = createHandler({
     deployments,
@@ -152,9 +175,7 @@ async function startOn(
     pages,
     metrics,
     auth,
-    trustedProxies: config.trustedProxies.length > 0
-      ? TrustedProxies.parse(config.trustedProxies)
-      : undefined,
+    trustedProxies,
     viewerLimit: new ViewerLimit(budget.maxViewers, budget.maxViewersPerClient),
     requestLimit: budget.maxConnections === Infinity ? undefined : new RequestLimit(budget.maxConnections),
     startGuard: backend.startGuard,
@@ -179,10 +200,25 @@ async function startOn(
   });
   const address = listener.address;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  const url = `${config.tls ? "https" : "http"}://${host}:${address.port}/`;
+  // Listening from the same turn as the listener: no request can change a deployment before it hears.
+  const notifier = config.webhooks.length === 0 ? undefined : new Notifier(deployments, {
+    webhooks: config.webhooks,
+    baseUrl: config.baseUrl ?? url,
+    secret: config.webhookSecret,
+    claim: backend.deliveryClaim,
+    timeoutMs: options.webhookTimeoutMs,
+    backoffMs: options.webhookBackoffMs,
+    closeWaitMs: options.webhookCloseWaitMs,
+    onOutcome: (event, outcome) =>
+      (outcome === "delivered" ? metrics.webhookDeliveries : metrics.webhookFailures)[event]++,
+  });
+  // What a crash left unfinished, recorded interrupted by this start, ended as far as anyone is told.
+  notifier?.announce(deployments.interruptedAtLoad);
 
   let stopping: Promise<void> | undefined;
   return {
-    url: `${config.tls ? "https" : "http"}://${host}:${address.port}/`,
+    url,
     shutdown: () =>
       stopping ??= (async () => {
         const closed = listener.shutdown();
@@ -191,11 +227,15 @@ async function startOn(
         if (!await deployments.saveUnsaved()) {
           console.error("shiplog: some deployment records could not be written; the next start records them");
         }
+        // The ends of the deployments just stopped are sent meanwhile, for a bounded time (and, in a cluster,
+        // claimed before the connection to Redis is closed).
+        const notified = notifier?.close();
         // The viewers of the deployments just stopped get their `done` before every other stream is ended.
         await hub.settled();
         streams.closeAll();
         hub.close();
         await closed;
+        await notified;
         await backend.close();
       })(),
     abandon: async () => {

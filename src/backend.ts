@@ -21,6 +21,8 @@ import { Deployments } from "./runs/deployments.ts";
 import { InstanceClaim } from "./runs/instance_claim.ts";
 import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
+import type { DeliveryClaim } from "./runs/notifier.ts";
+import { RedisDeliveryClaim } from "./runs/redis_delivery_claim.ts";
 import { Targets } from "./runs/targets.ts";
 
 /** What {@linkcode openBackend} needs of the configuration. */
@@ -48,8 +50,13 @@ export interface Backend {
   readonly startGuard: StartKeyGuard;
   /** Whether the shared store can be reached; `undefined` with files (always). */
   readonly health: Health | undefined;
-  /** The session state for `token`, opened when first asked for (only with a token). */
-  sessions(token: string): Promise<SessionStore>;
+  /** Which instance of the cluster sends a notification; `undefined` with files (this process, alone). */
+  readonly deliveryClaim: DeliveryClaim | undefined;
+  /**
+   * The session state, opened when first asked for (only when access is controlled); `mark` stands for the
+   * tokens that let people in (`credentialsMark` of `auth.ts`), which a cluster's instances compare.
+   */
+  sessions(mark: string): Promise<SessionStore>;
   /** Lets go of everything, after the runner has stopped and the records were written. */
   close(): Promise<void>;
 }
@@ -69,6 +76,7 @@ async function openFiles(config: BackendConfig, options: BackendOptions): Promis
       queue: undefined,
       startGuard: new StartGuard(),
       health: undefined,
+      deliveryClaim: undefined,
       sessions: () => FileSessionStore.open(config.dir),
       close: () => store.close(),
     };
@@ -120,13 +128,14 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
       queue: cluster.queue,
       startGuard,
       health: connection,
-      sessions: (token) =>
+      deliveryClaim: new RedisDeliveryClaim(connection, { instance: name }),
+      sessions: (mark) =>
         sessions ??= RedisSessionStore.open(connection).then(async (store) => {
-          if (!await store.sameTokenAsBefore(token)) {
+          if (!await store.sameTokenAsBefore(mark)) {
             console.error(
               "shiplog: warning: the instance of this cluster that started before this one required another " +
-                "token; instances with different tokens sign each other's users out. If the token is being " +
-                "changed, restart every instance with the new one",
+                "token or users file; instances with different tokens sign each other's users out. If the " +
+                "tokens are being changed, restart every instance with the new ones",
             );
           }
           return store;

@@ -362,3 +362,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "Run again in a cluster: the same key sent to two instances makes one re-run, seen on both",
+  ...CLUSTER_TEST,
+  fn: async () => {
+    await using cluster = await startCluster(["a", "b"], "echo done");
+    const [a, b] = [cluster.instances.get("a")!, cluster.instances.get("b")!];
+    const { id } = await startThrough(a.url);
+    await waitForStatus(b, id, "succeeded");
+    const key = crypto.randomUUID();
+    const rerun = (url: string) =>
+      fetch(new URL(`api/deployments/${id}/rerun`, url), {
+        method: "POST",
+        headers: { accept: "application/json", "idempotency-key": key },
+        signal: AbortSignal.timeout(10_000),
+      });
+    const answers = await Promise.all([rerun(a.url), rerun(b.url)]);
+    assert.deepEqual(answers.map(({ status }) => status), [201, 201]);
+    const [first, second]: Deployment[] = await Promise.all(answers.map((answer) => answer.json()));
+    assert.equal(second.id, first.id, "one deployment for the key");
+    assert.equal(first.rerunOf, id);
+    const record = await waitForStatus(a, first.id, "succeeded");
+    assert.equal(record.rerunOf, id);
+    assert.equal((await listOf(b)).filter(({ rerunOf }) => rerunOf === id).length, 1);
+  },
+});

@@ -30,6 +30,13 @@ export interface Config {
   token: string | undefined;
   /** A file whose first line is the token (read by `main.ts`, so that the secret stays out of `ps`). */
   tokenFile: string | undefined;
+  /** The users file: one user a line, each with a token of their own (read by `main.ts`; see `users_file.ts`). */
+  usersFile: string | undefined;
+  /**
+   * The header a single-sign-on proxy names the user in (`X-Forwarded-User`), believed only from
+   * {@linkcode trustedProxies}; `undefined`: none is.
+   */
+  authHeader: string | undefined;
   /** TLS certificate and key files (PEM); both or neither. */
   cert: string | undefined;
   key: string | undefined;
@@ -61,6 +68,17 @@ export interface Config {
    * `main.ts` names it `HOSTNAME:PID-RANDOM` (four hex digits).
    */
   instance: string | undefined;
+  /** Where `deployment.started` and `deployment.finished` are POSTed (http:// or https:// URLs). */
+  webhooks: string[];
+  /**
+   * The key that signs each webhook's body (`X-Shiplog-Signature`), from `SHIPLOG_WEBHOOK_SECRET` only: a flag
+   * would show it in `ps`. `undefined`: unsigned.
+   */
+  webhookSecret: string | undefined;
+  /** A file whose first line is that key (read by `main.ts`, like the token file). */
+  webhookSecretFile: string | undefined;
+  /** shiplog's public address, for the links that notifications carry; `undefined`: the listening address. */
+  baseUrl: string | undefined;
   /** `--help` was asked for: print {@linkcode usage} and exit. */
   help: boolean;
   /** The settings given by a flag or a variable, not left to their defaults. */
@@ -80,6 +98,8 @@ interface Option {
   max?: number;
   /** A list whose flag values may hold several items, comma-separated, like its variable. */
   commas?: boolean;
+  /** Read from its variable only, never from a flag: a secret (a flag's value shows in `ps`). */
+  envOnly?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -163,6 +183,20 @@ const OPTIONS: Option[] = [
     kind: "text",
     value: "PATH",
     description: "read the token from the first line of this file",
+  },
+  {
+    flag: "users-file",
+    key: "usersFile",
+    kind: "text",
+    value: "PATH",
+    description: "let these users sign in, each with their own token: name:token or name:sha256:HEX a line",
+  },
+  {
+    flag: "auth-header",
+    key: "authHeader",
+    kind: "text",
+    value: "NAME",
+    description: "take the signed-in user from this header of a single-sign-on proxy in --trusted-proxy",
   },
   {
     flag: "cert",
@@ -271,6 +305,35 @@ const OPTIONS: Option[] = [
     value: "NAME",
     description: "this instance's name in a cluster, unique (default: HOSTNAME:PID-RANDOM)",
   },
+  {
+    flag: "webhook",
+    key: "webhooks",
+    kind: "list",
+    value: "URL",
+    description: "POST deployment.started and deployment.finished here (repeatable; env: comma-separated)",
+  },
+  {
+    flag: "webhook-secret",
+    key: "webhookSecret",
+    kind: "text",
+    value: "SECRET",
+    envOnly: true,
+    description: "sign each webhook's body with HMAC-SHA256 under this key (no flag: it would show in ps)",
+  },
+  {
+    flag: "webhook-secret-file",
+    key: "webhookSecretFile",
+    kind: "text",
+    value: "PATH",
+    description: "read the webhook key from the first line of this file",
+  },
+  {
+    flag: "base-url",
+    key: "baseUrl",
+    kind: "text",
+    value: "URL",
+    description: "shiplog's public address, for the links of notifications (default: where it listens)",
+  },
 ];
 
 const envName = (option: Option) => `SHIPLOG_${option.flag.toUpperCase().replaceAll("-", "_")}`;
@@ -281,6 +344,7 @@ export const ENVIRONMENT_VARIABLES: readonly string[] = OPTIONS.map(envName);
 /** The `--help` text, listing every flag with its environment variable and default. */
 export function usage(): string {
   const rows = OPTIONS.map((option) => {
+    if (option.envOnly) return `  ${envName(option).padEnd(32)} ${option.description}`;
     const fallback = option.fallback === undefined ? "" : ` (${option.fallback})`;
     return `  --${`${option.flag} ${option.value}`.padEnd(30)} ${option.description}${fallback}\n` +
       `  ${" ".repeat(32)} env ${envName(option)}`;
@@ -304,7 +368,9 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
   const spec: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
     help: { type: "boolean" },
   };
-  for (const option of OPTIONS) spec[option.flag] = { type: "string", multiple: option.kind === "list" };
+  for (const option of OPTIONS) {
+    if (!option.envOnly) spec[option.flag] = { type: "string", multiple: option.kind === "list" };
+  }
   let parsed;
   try {
     parsed = parseArgs({ args, options: spec, strict: true, allowPositionals: false });
@@ -340,6 +406,13 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     result.trustedProxies,
     values["trusted-proxy"] !== undefined ? "--trusted-proxy" : "SHIPLOG_TRUSTED_PROXY",
   );
+  if (result.authHeader !== undefined) {
+    checkAuthHeader(
+      result.authHeader,
+      values["auth-header"] !== undefined ? "--auth-header" : "SHIPLOG_AUTH_HEADER",
+      result.trustedProxies.length > 0,
+    );
+  }
   // The command is in every record, and a record over 64 KiB is not loaded: even JSON-escaped (six characters
   // for a control character at most), this leaves it room.
   if (result.command !== undefined && new TextEncoder().encode(result.command).length > MAX_COMMAND_BYTES) {
@@ -372,6 +445,22 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
       throw new TypeError(`Cannot mask --mask-env "${name}": expected an environment variable name`);
     }
   }
+  for (const webhook of result.webhooks) {
+    parseWebUrl(webhook, values.webhook !== undefined ? "--webhook" : "SHIPLOG_WEBHOOK");
+  }
+  if (result.baseUrl !== undefined) {
+    const source = values["base-url"] !== undefined ? "--base-url" : "SHIPLOG_BASE_URL";
+    const url = parseWebUrl(result.baseUrl, source);
+    if (url.search !== "" || url.hash !== "") {
+      throw new TypeError(`Cannot use ${source} "${url.href}": expected no ?query or #fragment`);
+    }
+  }
+  if (result.webhookSecret !== undefined && result.webhookSecretFile !== undefined) {
+    const file = values["webhook-secret-file"] !== undefined
+      ? "--webhook-secret-file"
+      : "SHIPLOG_WEBHOOK_SECRET_FILE";
+    throw new TypeError(`Cannot use both SHIPLOG_WEBHOOK_SECRET and ${file}: give the webhook key one way`);
+  }
   return result;
 }
 
@@ -403,6 +492,30 @@ export function parseRedisUrl(text: string, source = "--redis"): URL {
   return url;
 }
 
+/**
+ * Checks the URL of a webhook or of shiplog itself: `http://` or `https://`, a host, no user name or password
+ * (`fetch` refuses them: a receiver's secret goes in its path, as Slack's do). Returns it parsed. The error shows
+ * no more than the scheme and host: the rest of a webhook's URL is often its secret.
+ */
+export function parseWebUrl(text: string, source: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`Cannot parse ${source}: expected an http:// or https:// URL`);
+  }
+  const shown = url.host === "" ? `${url.protocol}…` : `${url.protocol}//${url.host}/…`;
+  const problem = url.protocol !== "http:" && url.protocol !== "https:"
+    ? "expected http:// or https://"
+    : url.hostname === ""
+    ? "expected a host"
+    : url.username !== "" || url.password !== ""
+    ? "expected no user name or password in the URL; put a receiver's secret in its path or query"
+    : undefined;
+  if (problem) throw new TypeError(`Cannot use ${source} "${shown}": ${problem}`);
+  return url;
+}
+
 /** True when `text` is valid percent-encoding. */
 function decodes(text: string): boolean {
   try {
@@ -410,6 +523,34 @@ function decodes(text: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Headers that say something else already: a proxy's user name in one of them would be taken for it. */
+const RESERVED_HEADERS = [
+  "authorization",
+  "cookie",
+  "host",
+  "x-forwarded-for",
+  "content-type",
+  "content-length",
+];
+
+/** Refuses an `--auth-header` that is no header name, is one shiplog reads for something else, or is unguarded. */
+function checkAuthHeader(name: string, source: string, proxies: boolean): void {
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(name)) {
+    throw new TypeError(`Cannot use ${source} "${name}": expected a header name, like X-Forwarded-User`);
+  }
+  if (RESERVED_HEADERS.includes(name.toLowerCase()) || name.toLowerCase().startsWith("sec-")) {
+    throw new TypeError(
+      `Cannot use ${source} "${name}": that header means something else; use X-Forwarded-User`,
+    );
+  }
+  if (!proxies) {
+    // Without it the header would be believed from nobody, so it does nothing: surely not what was meant.
+    throw new TypeError(
+      `Cannot use ${source} without --trusted-proxy: the header is believed only from the proxies named there`,
+    );
   }
 }
 

@@ -12,6 +12,8 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     heartbeatSeconds: 15,
     token: undefined,
     tokenFile: undefined,
+    usersFile: undefined,
+    authHeader: undefined,
     cert: undefined,
     key: undefined,
     maskEnv: [],
@@ -25,6 +27,10 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     redis: undefined,
     redisPrefix: "shiplog",
     instance: undefined,
+    webhooks: [],
+    webhookSecret: undefined,
+    webhookSecretFile: undefined,
+    baseUrl: undefined,
     help: false,
     given: [],
   });
@@ -274,4 +280,123 @@ Deno.test("parseConfig() allows --max-running 0 only with --redis: an instance t
     () => parseConfig(["--max-running", "0"], {}),
     /^RangeError: Cannot use --max-running 0 without --redis: nothing would ever run/,
   );
+});
+
+Deno.test("parseConfig() reads --users-file and --auth-header, and their variables", () => {
+  const flags = parseConfig(
+    [
+      "--users-file",
+      "/etc/shiplog/users",
+      "--auth-header",
+      "X-Forwarded-User",
+      "--trusted-proxy",
+      "10.0.0.1",
+    ],
+    {},
+  );
+  assert.equal(flags.usersFile, "/etc/shiplog/users");
+  assert.equal(flags.authHeader, "X-Forwarded-User");
+  const env = parseConfig([], {
+    SHIPLOG_USERS_FILE: "users.txt",
+    SHIPLOG_AUTH_HEADER: "X-Auth-Request-User",
+    SHIPLOG_TRUSTED_PROXY: "127.0.0.1/32",
+  });
+  assert.equal(env.usersFile, "users.txt");
+  assert.equal(env.authHeader, "X-Auth-Request-User");
+});
+
+Deno.test("parseConfig() refuses --auth-header without --trusted-proxy, or naming no header or a reserved one", () => {
+  assert.throws(
+    () => parseConfig(["--auth-header", "X-Forwarded-User"], {}),
+    new TypeError(
+      "Cannot use --auth-header without --trusted-proxy: the header is believed only from the proxies named there",
+    ),
+  );
+  const proxy = ["--trusted-proxy", "10.0.0.0/8"];
+  assert.throws(
+    () => parseConfig(["--auth-header", "X Forwarded User", ...proxy], {}),
+    new TypeError(
+      'Cannot use --auth-header "X Forwarded User": expected a header name, like X-Forwarded-User',
+    ),
+  );
+  for (const name of ["Authorization", "cookie", "X-Forwarded-For", "Sec-Fetch-Site"]) {
+    assert.throws(
+      () => parseConfig([...proxy], { SHIPLOG_AUTH_HEADER: name }),
+      new TypeError(
+        `Cannot use SHIPLOG_AUTH_HEADER "${name}": that header means something else; use X-Forwarded-User`,
+      ),
+    );
+  }
+});
+
+Deno.test("parseConfig() reads webhooks from repeated flags, or from their variable comma-separated", () => {
+  const flags = parseConfig(
+    ["--webhook", "https://chat.test/hooks/a,b", "--webhook=http://10.0.0.7:9000/x"],
+    {
+      SHIPLOG_WEBHOOK: "https://ignored.test/",
+    },
+  );
+  // A URL may hold a comma: a flag's value is one URL.
+  assert.deepEqual(flags.webhooks, ["https://chat.test/hooks/a,b", "http://10.0.0.7:9000/x"]);
+  const env = parseConfig([], { SHIPLOG_WEBHOOK: " https://chat.test/one , https://chat.test/two," });
+  assert.deepEqual(env.webhooks, ["https://chat.test/one", "https://chat.test/two"]);
+  assert.deepEqual(env.given, ["webhooks"]);
+});
+
+Deno.test("parseConfig() refuses a webhook or base URL that is not http(s), naming it without its path", () => {
+  const cases: [string[], Record<string, string>, string][] = [
+    [
+      ["--webhook", "ftp://chat.test/hooks/T0/B0/secret"],
+      {},
+      'Cannot use --webhook "ftp://chat.test/…": expected http:// or https://',
+    ],
+    [["--webhook", "hooks.test/x"], {}, "Cannot parse --webhook: expected an http:// or https:// URL"],
+    [
+      [],
+      { SHIPLOG_WEBHOOK: "https://ok.test/,mailto:ops@x.test" },
+      'Cannot use SHIPLOG_WEBHOOK "mailto:…": expected http:// or https://',
+    ],
+    [
+      ["--webhook", "https://user:hunter22@chat.test/x"],
+      {},
+      'Cannot use --webhook "https://chat.test/…": expected no user name or password in the URL',
+    ],
+    [["--base-url", "shiplog.test"], {}, "Cannot parse --base-url: expected an http:// or https:// URL"],
+    [
+      [],
+      { SHIPLOG_BASE_URL: "https://shiplog.test/?a=1" },
+      'Cannot use SHIPLOG_BASE_URL "https://shiplog.test/?a=1": expected no ?query or #fragment',
+    ],
+  ];
+  for (const [args, env, message] of cases) {
+    assert.throws(() => parseConfig(args, env), (error: Error) => {
+      assert.ok(error instanceof TypeError);
+      assert.ok(error.message.startsWith(message), `${error.message} does not start with ${message}`);
+      assert.ok(!error.message.includes("B0/secret") && !error.message.includes("hunter22"), error.message);
+      return true;
+    });
+  }
+});
+
+Deno.test("parseConfig() reads the webhook key from its variable only, and not with a key file as well", () => {
+  assert.equal(parseConfig([], { SHIPLOG_WEBHOOK_SECRET: "k3y" }).webhookSecret, "k3y");
+  // No flag: a key given on the command line shows in `ps`.
+  assert.throws(() => parseConfig(["--webhook-secret", "k3y"], {}), /Unknown option '--webhook-secret'/);
+  const config = parseConfig(
+    ["--webhook-secret-file", "/run/hook-key", "--base-url", "https://ship.test/x/"],
+    {},
+  );
+  assert.equal(config.webhookSecretFile, "/run/hook-key");
+  assert.equal(config.baseUrl, "https://ship.test/x/");
+  assert.throws(
+    () => parseConfig(["--webhook-secret-file", "/run/hook-key"], { SHIPLOG_WEBHOOK_SECRET: "k3y" }),
+    /^TypeError: Cannot use both SHIPLOG_WEBHOOK_SECRET and --webhook-secret-file: give the webhook key one way$/,
+  );
+  const text = usage();
+  for (
+    const word of ["--webhook URL", "SHIPLOG_WEBHOOK_SECRET ", "--webhook-secret-file PATH", "--base-url URL"]
+  ) {
+    assert.ok(text.includes(word), word);
+  }
+  assert.ok(!text.includes("--webhook-secret "), "an option --webhook-secret would put the key in ps");
 });

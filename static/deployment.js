@@ -1,14 +1,16 @@
 /**
  * @module
  * The live view of one deployment (`/deployment/<id>`). It subscribes to `/events/<id>`: `status` events drive
- * the header (badge, elapsed time, Cancel, title), log lines (`id: N`, `data: text`) go to the log, and `done`
+ * the header (badge, elapsed time, details, Cancel and Run again, title), log lines (`id: N`, `data: text`) go to the log, and `done`
  * ends the stream. Lines are queued and drawn once per animation frame within a time budget, in chunks the
  * browser may skip rendering while off screen, so a 100,000-line log does not freeze the tab. Line numbers come
  * from the event ids; a line at or below the last one shown is a duplicate (a resumed stream) and is dropped.
- * Log text reaches the DOM only through text nodes and `textContent`.
+ * Cancel asks first, in a modal dialog whose safe answer has the focus. Log text reaches the DOM only through
+ * text nodes and `textContent`.
  */
 
 import { parseAnsi } from "./ansi.js";
+import { showDetails } from "./details.js";
 import { elapsedMilliseconds, formatDuration, formatTime, isFinal, shortId } from "./format.js";
 import { parseProgress } from "./progress.js";
 
@@ -42,6 +44,8 @@ function $(id) {
 
 const elements = {
   cancel: /** @type {HTMLButtonElement} */ ($("cancel")),
+  cancelDialog: /** @type {HTMLDialogElement} */ ($("cancel-dialog")),
+  runAgain: /** @type {HTMLFormElement} */ ($("run-again")),
   status: $("status"),
   startedFact: $("started-fact"),
   started: /** @type {HTMLTimeElement} */ ($("started")),
@@ -75,6 +79,11 @@ const deploymentId = decodeURIComponent(location.pathname.split("/").filter(Bool
  * @property {number | null} exitCode
  * @property {string | null} reason
  * @property {string | null} [instance] In a cluster, the instance that runs or ran it.
+ * @property {string} [target]
+ * @property {Record<string, string>} [params]
+ * @property {string | null} [startedBy]
+ * @property {string | null} [cancelledBy]
+ * @property {string | null} [rerunOf]
  */
 
 const view = {
@@ -125,7 +134,10 @@ function init() {
     setFollowing(true);
     scrollToBottom();
   });
-  elements.cancel.addEventListener("click", cancelDeployment);
+  elements.cancel.addEventListener("click", askToCancel);
+  elements.cancelDialog.addEventListener("close", () => {
+    if (elements.cancelDialog.returnValue === "cancel") cancelDeployment();
+  });
   globalThis.addEventListener("hashchange", () => {
     const line = lineFromHash();
     if (line !== null) selectLine(line, true);
@@ -308,6 +320,14 @@ function applyDeployment(record) {
   document.body.dataset.status = status;
 
   elements.cancel.hidden = final;
+  if (final && elements.cancelDialog.open) {
+    // Ended meanwhile: nothing is left to cancel (closed without an answer, so nothing is sent), and the button
+    // that focus would go back to is hidden.
+    elements.cancelDialog.close("");
+    elements.log.focus({ preventScroll: true });
+  }
+  elements.runAgain.hidden = !final;
+  showDetails(record);
   elements.reason.hidden = !record.reason;
   elements.reason.textContent = record.reason ?? "";
   elements.startedFact.hidden = !record.startedAt;
@@ -371,6 +391,12 @@ function renderProgress() {
   bar.setAttribute("aria-valuetext", label);
   elements.progressFill.style.width = state === "indeterminate" ? "" : `${(fraction * 100).toFixed(2)}%`;
   elements.progressLabel.textContent = label;
+}
+
+/** Opens the confirmation; its answer arrives as the dialog's `close` event. */
+function askToCancel() {
+  elements.cancelDialog.returnValue = "";
+  elements.cancelDialog.showModal();
 }
 
 async function cancelDeployment() {

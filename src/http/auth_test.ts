@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { Auth, type AuthOptions, readCookie, SESSION_COOKIE } from "./auth.ts";
+import { Auth, type AuthOptions, credentialsMark, readCookie, SESSION_COOKIE } from "./auth.ts";
 import { network } from "./auth_throttle.ts";
+import { TrustedProxies } from "./client_address.ts";
 import { FileSessionStore } from "./file_session_store.ts";
+import { HttpError } from "./http_error.ts";
+import { parseUsersFile } from "./users_file.ts";
 import { delay, makeTempDir } from "../testing/test_helpers.ts";
 
 const TOKEN = "correct-horse-battery";
@@ -260,4 +263,186 @@ Deno.test("readCookie() finds a cookie among others and keeps '=' in its value",
   assert.equal(readCookie(req, SESSION_COOKIE), "ab=cd");
   assert.equal(readCookie(req, "c"), undefined);
   assert.equal(readCookie(request(), "a"), undefined);
+});
+
+const USERS = parseUsersFile(
+  `alice:alices-own-token\nbob:sha256:${
+    new Uint8Array(
+      await crypto.subtle.digest("SHA-256", new TextEncoder().encode("bobs-own-token")),
+    ).toHex()
+  }`,
+  "users",
+);
+
+/** An `Auth` for {@linkcode USERS} (and the unnamed `token`, unless `null`) on the sessions of `dir`. */
+async function usersAuth(dir: string, options: AuthOptions = {}, token: string | null = TOKEN) {
+  return Auth.create(token ?? undefined, await FileSessionStore.open(dir), { users: USERS, ...options });
+}
+
+Deno.test("Auth.identify() names the user whose own token a bearer or the sign-in form carries", async () => {
+  await using temp = await tempAuth();
+  const auth = await usersAuth(temp.dir);
+  const bearer = (token: string) => request({ authorization: `Bearer ${token}` });
+  assert.deepEqual(await auth.identify(bearer("alices-own-token"), "a"), { user: "alice", via: "token" });
+  assert.deepEqual(await auth.identify(bearer("bobs-own-token"), "a"), { user: "bob", via: "token" });
+  assert.deepEqual(
+    await auth.identify(bearer(TOKEN), "a"),
+    { user: null, via: "token" },
+    "the unnamed token",
+  );
+  assert.equal(await auth.identify(bearer("alices-own-token!"), "a"), "wrong");
+  assert.equal(await auth.identify(request(), "a"), "missing");
+  assert.deepEqual(await auth.byToken("bobs-own-token", "a"), { user: "bob", via: "token" });
+  assert.equal(await auth.signIn("alices-own-token", "a"), "ok");
+  assert.equal(auth.matches("bobs-own-token"), true);
+  // Users alone, without the unnamed token: it is just a wrong one then.
+  const usersOnly = await usersAuth(temp.dir, {}, null);
+  assert.equal(await usersOnly.identify(bearer(TOKEN), "a"), "wrong");
+  assert.deepEqual(await usersOnly.identify(bearer("alices-own-token"), "a"), {
+    user: "alice",
+    via: "token",
+  });
+});
+
+Deno.test("a user's session carries their name, and the unnamed token's none, as before there were users", async () => {
+  await using temp = await tempAuth();
+  const auth = await usersAuth(temp.dir);
+  const alice = sessionValue(auth.sessionCookie("alice"));
+  const unnamed = sessionValue(auth.sessionCookie());
+  const payload = (value: string) =>
+    JSON.parse(
+      new TextDecoder().decode(Uint8Array.fromBase64(value.split(".")[0], { alphabet: "base64url" })),
+    );
+  assert.deepEqual(Object.keys(payload(alice)), ["id", "iat", "exp", "user"]);
+  assert.equal(payload(alice).user, "alice");
+  assert.deepEqual(Object.keys(payload(unnamed)), ["id", "iat", "exp"]);
+  assert.deepEqual(await auth.identify(withSession(alice), "a"), { user: "alice", via: "session" });
+  assert.deepEqual(await auth.identify(withSession(unnamed), "a"), { user: null, via: "session" });
+  // A session made by the single-token shiplog of before passes as the unnamed token's.
+  const before = sessionValue(temp.auth.sessionCookie());
+  assert.deepEqual(await auth.identify(withSession(before), "a"), { user: null, via: "session" });
+  assert.throws(() => auth.sessionCookie("mallory"), new TypeError("Cannot make a session for mallory"));
+  const usersOnly = await usersAuth(temp.dir, {}, null);
+  assert.throws(() => usersOnly.sessionCookie(), new TypeError("Cannot make a session for the token"));
+  assert.equal(await usersOnly.identify(withSession(unnamed), "a"), "missing", "no unnamed token any more");
+});
+
+Deno.test("a session cannot be made another user's by changing the name in it", async () => {
+  await using temp = await tempAuth();
+  const auth = await usersAuth(temp.dir);
+  const [payload, mac] = sessionValue(auth.sessionCookie("alice")).split(".");
+  const session = JSON.parse(
+    new TextDecoder().decode(Uint8Array.fromBase64(payload, { alphabet: "base64url" })),
+  );
+  const encode = (value: unknown) =>
+    new TextEncoder().encode(JSON.stringify(value)).toBase64({ alphabet: "base64url", omitPadding: true });
+  for (
+    const forged of [{ ...session, user: "bob" }, { ...session, user: undefined }, { ...session, user: 7 }]
+  ) {
+    assert.equal(await auth.identify(withSession(`${encode(forged)}.${mac}`), "a"), "missing");
+  }
+  assert.equal(await auth.identify(withSession(`${encode("alice")}.${mac}`), "a"), "missing");
+  assert.equal(await auth.identify(withSession(`%%%.${mac}`), "a"), "missing");
+});
+
+Deno.test("signing a user out, their new token, or their line taken out of the file ends their sessions only", async () => {
+  await using temp = await tempAuth();
+  const auth = await usersAuth(temp.dir);
+  const alice = sessionValue(auth.sessionCookie("alice"));
+  const aliceElsewhere = sessionValue(auth.sessionCookie("alice"));
+  const bob = sessionValue(auth.sessionCookie("bob"));
+  const unnamed = sessionValue(auth.sessionCookie());
+  await auth.signOut(withSession(aliceElsewhere));
+  assert.equal(await auth.identify(withSession(aliceElsewhere), "a"), "missing", "signed out");
+  assert.deepEqual(await auth.identify(withSession(alice), "a"), { user: "alice", via: "session" });
+
+  // Restarted with alice's line gone: her sessions end; bob's and the unnamed token's hold.
+  const withoutAlice = Auth.create(TOKEN, await FileSessionStore.open(temp.dir), { users: [USERS[1]] });
+  assert.equal(await withoutAlice.identify(withSession(alice), "a"), "missing");
+  assert.deepEqual(await withoutAlice.identify(withSession(bob), "a"), { user: "bob", via: "session" });
+  assert.deepEqual(await withoutAlice.identify(withSession(unnamed), "a"), { user: null, via: "session" });
+  // Restarted with a new token for alice: the same.
+  const renewed = parseUsersFile("alice:alices-new-token\nbob:bobs-own-token", "users");
+  const newToken = Auth.create(TOKEN, await FileSessionStore.open(temp.dir), { users: renewed });
+  assert.equal(await newToken.identify(withSession(alice), "a"), "missing");
+  assert.deepEqual(await newToken.identify(withSession(bob), "a"), { user: "bob", via: "session" });
+  // And the signed-out one stays out after the restart.
+  const restarted = await usersAuth(temp.dir);
+  assert.equal(await restarted.identify(withSession(aliceElsewhere), "a"), "missing");
+  assert.deepEqual(await restarted.identify(withSession(alice), "a"), { user: "alice", via: "session" });
+});
+
+Deno.test("a trusted proxy's header names the user; from any other peer it is ignored", async () => {
+  await using temp = await tempAuth();
+  const header = { name: "X-Forwarded-User", proxies: TrustedProxies.parse(["10.0.0.0/8", "fd00::/8"]) };
+  const auth = await usersAuth(temp.dir, { header });
+  const named = (name: string, headers: Record<string, string> = {}) =>
+    request({ "x-forwarded-user": name, ...headers });
+  assert.deepEqual(await auth.identify(named("carol@example.com"), "1.2.3.4", "10.1.2.3"), {
+    user: "carol@example.com",
+    via: "header",
+  });
+  assert.deepEqual(await auth.identify(named(" dave "), "1.2.3.4", "::ffff:10.0.0.1"), {
+    user: "dave",
+    via: "header",
+  });
+  assert.deepEqual(await auth.identify(named("erin"), "1.2.3.4", "fd00::1"), { user: "erin", via: "header" });
+  // From elsewhere, or forwarded for by a trusted proxy without being one: no one, or what else it carries.
+  assert.equal(await auth.identify(named("carol"), "10.1.2.3", "192.168.1.5"), "missing");
+  assert.equal(await auth.identify(named("carol"), "127.0.0.1", "127.0.0.1"), "missing");
+  const withToken = named("carol", { authorization: "Bearer alices-own-token" });
+  assert.deepEqual(await auth.identify(withToken, "192.168.1.5", "192.168.1.5"), {
+    user: "alice",
+    via: "token",
+  });
+  // An empty header from the proxy is no header; one naming nobody fit is the proxy's mistake: 400.
+  assert.equal(await auth.identify(named(""), "1.2.3.4", "10.1.2.3"), "missing");
+  await assert.rejects(
+    () => auth.identify(named("<script>"), "1.2.3.4", "10.1.2.3"),
+    new HttpError(
+      400,
+      'Cannot take the user from X-Forwarded-User: Cannot use user name "<script>": expected 1 to 100 ' +
+        "letters, digits, or . _ @ + -, starting with a letter or digit",
+    ),
+  );
+  // The header alone lets people in: then nobody can sign in with a token.
+  const headerOnly = Auth.create(undefined, await FileSessionStore.open(temp.dir), { header });
+  assert.equal(headerOnly.takesTokens, false);
+  assert.equal(headerOnly.headerName, "X-Forwarded-User");
+  assert.equal(await headerOnly.identify(request({ authorization: `Bearer ${TOKEN}` }), "a", "a"), "wrong");
+  assert.deepEqual(await headerOnly.identify(named("frank"), "a", "10.0.0.9"), {
+    user: "frank",
+    via: "header",
+  });
+});
+
+Deno.test("Auth.create() refuses to let nobody in, and a user's token that is the unnamed token too", async () => {
+  await using temp = await tempAuth();
+  const sessions = await FileSessionStore.open(temp.dir);
+  assert.throws(
+    () => Auth.create(undefined, sessions, { users: [] }),
+    new TypeError("Cannot control access without a token, a users file or an auth header"),
+  );
+  assert.throws(
+    () => Auth.create("alices-own-token", sessions, { users: USERS }),
+    new RangeError('Cannot use the token of "alice": it is the unnamed --token too; give each their own'),
+  );
+});
+
+Deno.test("credentialsMark() is the token alone without users, and changes with any user or token", () => {
+  assert.equal(credentialsMark(TOKEN), TOKEN);
+  assert.equal(credentialsMark(undefined), "");
+  const marks = new Set([
+    credentialsMark(TOKEN, USERS),
+    credentialsMark(undefined, USERS),
+    credentialsMark(TOKEN, [USERS[0]]),
+    credentialsMark(TOKEN, parseUsersFile("alice:alices-new-token\nbob:bobs-own-token", "u")),
+  ]);
+  assert.equal(marks.size, 4);
+  assert.equal(
+    credentialsMark(TOKEN, [...USERS].reverse()),
+    credentialsMark(TOKEN, USERS),
+    "order is no change",
+  );
+  assert.ok(!credentialsMark(TOKEN, USERS).includes(TOKEN), "the token itself is not in it");
 });

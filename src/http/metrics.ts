@@ -6,6 +6,7 @@
  */
 
 import { type Status, STATUSES } from "../logs/deployment.ts";
+import { NOTIFICATION_EVENTS, type NotificationEvent } from "../runs/notification.ts";
 
 /** What is known only at the moment of rendering. */
 export interface Gauges {
@@ -27,6 +28,13 @@ export class Metrics {
   viewersBehind = 0;
   deploymentsStarted = 0;
   requestErrors = 0;
+  /** Webhook deliveries that arrived (2xx), by event. */
+  webhookDeliveries: Record<NotificationEvent, number> = {
+    "deployment.started": 0,
+    "deployment.finished": 0,
+  };
+  /** Webhook deliveries given up (every try failed, or shutdown came first), by event. */
+  webhookFailures: Record<NotificationEvent, number> = { "deployment.started": 0, "deployment.finished": 0 };
 
   /** The Prometheus text exposition of the counters and `gauges`. */
   render(gauges: Gauges): string {
@@ -74,6 +82,18 @@ export class Metrics {
       "",
       this.requestErrors,
     ]]);
+    metric(
+      "shiplog_webhook_deliveries_total",
+      "counter",
+      "Notifications a webhook received (answered 2xx), by event; in a cluster each is sent by one instance.",
+      NOTIFICATION_EVENTS.map((event) => [`{event="${event}"}`, this.webhookDeliveries[event]]),
+    );
+    metric(
+      "shiplog_webhook_failures_total",
+      "counter",
+      "Notifications given up after every try failed (or at shutdown), by event.",
+      NOTIFICATION_EVENTS.map((event) => [`{event="${event}"}`, this.webhookFailures[event]]),
+    );
     if (gauges.instance !== undefined) {
       metric("shiplog_instance_info", "gauge", "The name of this instance (--instance), always 1.", [[
         `{instance="${labelValue(gauges.instance)}"}`,

@@ -3,11 +3,12 @@
  * The pages and their assets, read once from `static/` next to the source (embedded in the binary by
  * `deno compile --include static`, so nothing depends on source paths at run time). The home page gets the
  * deployment list rendered into it on the server, so it works without JavaScript; every dynamic value is
- * HTML-escaped.
+ * HTML-escaped. When access is controlled, every page's top bar says who is signed in, with a sign-out button
+ * (a plain form): {@linkcode Pages.for} gives the pages as one person sees them.
  */
 
 import { STATUS_CODES } from "node:http";
-import type { Deployment } from "../logs/deployment.ts";
+import { type Deployment, isFinal } from "../logs/deployment.ts";
 import type { Target } from "../runs/targets.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -20,17 +21,49 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 const LIST_MARKER = "<!--deployments-->";
+const DETAILS_MARKER = "<!--details-->";
+const RUN_AGAIN_MARKER = "<!--run-again-->";
+/** Where a page's top bar says who is signed in (see {@linkcode signedInBar}). */
+const SIGNED_IN_MARKER = "<!--signed-in-->";
+
+/** Who a page is shown to, when access is controlled. */
+export interface SignedIn {
+  /** Their name; `null` for whoever holds the unnamed `--token`. */
+  user: string | null;
+  /**
+   * Whether shiplog can sign them out: not when a single-sign-on proxy named them (it would name them again
+   * on the next request; signing out is the proxy's).
+   */
+  canSignOut: boolean;
+}
+
+type Assets = Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>;
+
+/** The pages' HTML as `static/` has it. */
+interface Templates {
+  home: string;
+  deployment: string;
+}
 
 /** The pages and static assets, in memory. */
 export class Pages {
-  #assets: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>;
-  #home: string;
-  #deployment: string;
+  #assets: Assets;
+  #templates: Templates;
+  #signedIn: SignedIn | undefined;
 
-  private constructor(assets: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>) {
+  private constructor(assets: Assets, templates: Templates, signedIn?: SignedIn) {
     this.#assets = assets;
-    this.#home = new TextDecoder().decode(assets.get("index.html")!.body);
-    this.#deployment = new TextDecoder().decode(assets.get("deployment.html")!.body);
+    this.#templates = templates;
+    this.#signedIn = signedIn;
+  }
+
+  /** The home page's template with the top bar filled in: only when a page is made, not for every request. */
+  get #home(): string {
+    return this.#templates.home.replace(SIGNED_IN_MARKER, signedInBar(this.#signedIn));
+  }
+
+  get #deployment(): string {
+    return this.#templates.deployment.replace(SIGNED_IN_MARKER, signedInBar(this.#signedIn));
   }
 
   /** Reads every page and asset of `static/` (tests excluded). */
@@ -47,7 +80,13 @@ export class Pages {
     for (const page of ["index.html", "deployment.html"]) {
       if (!assets.has(page)) throw new TypeError(`Cannot serve the pages: static/${page} is missing`);
     }
-    return new Pages(assets);
+    const decode = (page: string) => new TextDecoder().decode(assets.get(page)!.body);
+    return new Pages(assets, { home: decode("index.html"), deployment: decode("deployment.html") });
+  }
+
+  /** The pages as `signedIn` sees them: their top bar says who that is (`undefined`: nobody, access is open). */
+  for(signedIn: SignedIn | undefined): Pages {
+    return new Pages(this.#assets, this.#templates, signedIn);
   }
 
   /** The home page with `deployments` listed, newest first. */
@@ -59,13 +98,22 @@ export class Pages {
     return page;
   }
 
-  /** The page of `deployment`, with its id and status filled in; its script keeps them up to date. */
-  deployment(deployment: Deployment): Response {
+  /**
+   * The page of `deployment`, with its id, status and details (target, parameters, who, what it re-runs) filled
+   * in, and Run again once it has ended (a plain form); its script keeps them up to date.
+   */
+  deployment(deployment: Deployment, options: DeploymentPage = {}): Response {
     const id = escapeHtml(deployment.id);
-    return html(
+    // The template's words first, then the details: a value that holds `__ID__` or `$&` stays as it is.
+    const page = html(
       this.#deployment.replaceAll("__ID__", id).replaceAll("__SHORT_ID__", id.slice(0, 8))
-        .replaceAll("__STATUS__", escapeHtml(deployment.status)),
+        .replaceAll("__STATUS__", escapeHtml(deployment.status))
+        .replace(DETAILS_MARKER, () => renderDetails(deployment))
+        .replace(RUN_AGAIN_MARKER, () => renderRunAgain(deployment, options.rerunRefused)),
     );
+    // Never kept for Back: a page shown again must carry a new Run again key.
+    page.headers.set("cache-control", "no-store");
+    return page;
   }
 
   /**
@@ -101,7 +149,10 @@ export class Pages {
       `<input type="hidden" name="target" value="${escapeHtml(target.name)}">` +
       fields.join("") + `<button type="submit" class="button primary">Start</button></form>` +
       `<p><a href="/">&larr; All deployments</a></p>`;
-    const page = html(pageShell(`Deploy to ${target.name}`, body), errors.size > 0 ? 400 : 200);
+    const page = html(
+      pageShell(`Deploy to ${target.name}`, body, this.#signedIn),
+      errors.size > 0 ? 400 : 200,
+    );
     page.headers.set("cache-control", "no-store");
     return page;
   }
@@ -134,6 +185,73 @@ export function renderRow(deployment: Deployment): string {
     `<span class="duration" aria-live="off">${duration}</span></li>`;
 }
 
+/** What a deployment's page shows besides its record. */
+export interface DeploymentPage {
+  /** Why it cannot be run again (its target is gone, say), shown by a disabled Run again. Default: it can. */
+  rerunRefused?: string;
+}
+
+/**
+ * A deployment's details, each in an element `deployment.js` updates by id (`hidden` while it has no value):
+ * the target, the parameters, who started and who cancelled it, and the deployment it re-runs.
+ */
+export function renderDetails(deployment: Deployment): string {
+  const detail = (id: string, term: string, value: string, shown: boolean) =>
+    `<div class="detail" id="${id}-detail"${shown ? "" : " hidden"}><dt>${term}</dt><dd>${value}</dd></div>`;
+  const params = Object.entries(deployment.params).map(([name, value]) =>
+    `<li><span class="param-name">${escapeHtml(name)}</span> <code class="param-value">${
+      escapeHtml(value)
+    }</code></li>`
+  ).join("");
+  const rerunOf = deployment.rerunOf === null ? "" : escapeHtml(deployment.rerunOf);
+  return `<dl id="details" class="details">` +
+    detail("target", "Target", `<span id="target">${escapeHtml(deployment.target)}</span>`, true) +
+    detail("params", "Parameters", `<ul id="params" class="params">${params}</ul>`, params !== "") +
+    detail(
+      "started-by",
+      "Started by",
+      person("started-by", deployment.startedBy),
+      deployment.startedBy !== null,
+    ) +
+    detail(
+      "cancelled-by",
+      "Cancelled by",
+      person("cancelled-by", deployment.cancelledBy),
+      deployment.cancelledBy !== null,
+    ) +
+    detail(
+      "rerun",
+      "Re-run of",
+      `<a id="rerun-of" href="/deployment/${rerunOf}" title="${rerunOf}"><code>${
+        rerunOf.slice(0, 8)
+      }</code></a>`,
+      rerunOf !== "",
+    ) +
+    "</dl>";
+}
+
+function person(id: string, name: string | null): string {
+  return `<span id="${id}" class="person">${escapeHtml(name ?? "")}</span>`;
+}
+
+/**
+ * Run again: a plain form (no JavaScript needed) with a fresh key, so that a double press makes one deployment.
+ * Hidden until the deployment has ended; disabled, saying why, when it cannot be run again.
+ */
+function renderRunAgain(deployment: Deployment, refused: string | undefined): string {
+  const note = refused === undefined
+    ? ""
+    : `<span id="run-again-refused" class="hint">${escapeHtml(refused)}</span>`;
+  return `<form id="run-again" class="run-again" method="post" ` +
+    `action="/api/deployments/${escapeHtml(deployment.id)}/rerun"${
+      isFinal(deployment.status) ? "" : " hidden"
+    }>` +
+    `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
+    `<button type="submit" class="button primary"` +
+    (refused === undefined ? "" : ` disabled aria-describedby="run-again-refused"`) +
+    `>Run again</button>${note}</form>`;
+}
+
 /** What a start form shows besides its target: the values sent, and why they were refused. */
 export interface StartForm {
   /** The values to fill in, by parameter name. Default: the parameters' defaults. */
@@ -142,19 +260,41 @@ export interface StartForm {
   errors?: readonly { param: string | null; message: string }[];
 }
 
-/** The page a browser gets for an error (an unknown deployment, say): the message, and the way home. */
-export function errorPage(status: number, message: string): string {
+/**
+ * The page a browser gets for an error (an unknown deployment, say): the message, and the way home; its top
+ * bar says who is signed in, when someone is.
+ */
+export function errorPage(status: number, message: string, signedIn?: SignedIn): string {
   const title = `${status} ${STATUS_CODES[status] ?? "Error"}`;
   return pageShell(
     title,
     `<h1>${escapeHtml(title)}</h1>
       <p>${escapeHtml(message)}</p>
       <p><a href="/">&larr; All deployments</a></p>`,
+    signedIn,
   );
 }
 
+/**
+ * What a top bar says of who is signed in: their name (or that the access token is in use), and a sign-out
+ * button, a form posting to `/sign-out` that works without JavaScript. Nothing when access is open.
+ */
+export function signedInBar(signedIn: SignedIn | undefined): string {
+  if (!signedIn) return "";
+  // On a phone the words go and the name stays: the bar has room for little else.
+  const who = signedIn.user === null
+    ? `<span class="user"><span class="label">Signed in with the access token</span></span>`
+    : `<span class="user"><span class="label">Signed in as </span>` +
+      `<strong id="user-name">${escapeHtml(signedIn.user)}</strong></span>`;
+  const signOut = signedIn.canSignOut
+    ? `<form method="post" action="/sign-out" class="sign-out">` +
+      `<button type="submit" class="button" id="sign-out">Sign out</button></form>`
+    : "";
+  return `<div class="signed-in">${who}${signOut}</div>`;
+}
+
 /** A page with the site's head and top bar around `body` (HTML); `title` is text. */
-function pageShell(title: string, body: string): string {
+function pageShell(title: string, body: string, signedIn?: SignedIn): string {
   return `<!doctype html>
 <html lang="en">
   <head>
@@ -166,7 +306,7 @@ function pageShell(title: string, body: string): string {
     <link rel="stylesheet" href="/static/style.css">
   </head>
   <body>
-    <header class="topbar"><a class="brand" href="/">shiplog</a></header>
+    <header class="topbar"><a class="brand" href="/">shiplog</a>${signedInBar(signedIn)}</header>
     <main class="page">
       ${body}
     </main>

@@ -7,43 +7,36 @@
 // browser fails it.
 import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import puppeteer from "npm:puppeteer-core@25.16.0";
-// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
 import { RedisConnection } from "../redis/redis_connection.ts";
+import {
+  chromium,
+  launchChromium,
+  requireChromium,
+  SCREENSHOTS,
+  screenshots,
+  textOf as text,
+  WAIT_MS,
+  waitInPage as waitFor,
+} from "../testing/chromium.ts";
 import { serveHttp } from "../testing/http_test_server.ts";
 import { REDIS_TEST, startRedisServer } from "../testing/redis_server.ts";
 import { deploymentRecord } from "../testing/test_helpers.ts";
 
-/** Debian's Chromium; `SHIPLOG_TEST_CHROMIUM` points elsewhere (or nowhere, to check the skip and CI rules). */
-const CHROMIUM = Deno.env.get("SHIPLOG_TEST_CHROMIUM") ?? "/usr/bin/chromium";
+const CHROMIUM = chromium("pages_browser_test.ts");
 const REPO = new URL("../..", import.meta.url);
-const SCREENSHOTS = new URL("test-output/screenshots/", REPO);
 /**
  * A backstop for the whole test (alone it takes about 45 s; a loaded machine several times that), after which
  * the browser and server are torn down. In the suite, the watchdog of `deno task test` stops a stalled step
  * sooner.
  */
 const DEADLINE_MS = 300_000;
-/** How long one wait in the page may take. */
-const WAIT_MS = 15_000;
 /** Lines of the "big" deployment, drawn while the test checks the page stays responsive. */
 const BIG_LINES = 100_000;
 /** The slowest drawing of the big log that passes, even on a loaded machine: alone, about 8,000 lines/s. */
 const MIN_LINES_PER_SECOND = 1000;
 /** Lines of the "wrap" deployment: long enough to wrap on a phone, arriving 200 at a time. */
 const WRAP_LINES = 5_000;
-
-const chromiumFound = await fileExists(CHROMIUM);
-const inCi = Deno.env.get("CI") === "true";
-if (!chromiumFound && !inCi) {
-  console.warn(
-    `\n${"!".repeat(78)}\n!! SKIPPED: chromium not found at ${CHROMIUM}; the browser tests did not run.\n` +
-      `!! Install it (apt-get install -y chromium) to run them. Under CI=true this is a failure.\n${
-        "!".repeat(78)
-      }\n`,
-  );
-}
 
 // The deploy command: three `[n/3]` steps about a second apart, colours, a terminal progress overwrite (CR),
 // and a line of HTML that would run script if it were inserted as markup. With the file `big` in its
@@ -92,11 +85,9 @@ printf '\\033[1;32mdone\\033[0m\\n'
 Deno.test({
   name:
     "pages in Chromium: start, live log, reload, HTML as text, ANSI, cancel, live list, --keep, #L<n>, big log",
-  ignore: !chromiumFound && !inCi,
+  ignore: CHROMIUM.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium(CHROMIUM);
     const dir = await Deno.makeTempDir({ prefix: "shiplog_pages_" });
     const profile = await Deno.makeTempDir({ prefix: "shiplog_chromium_" });
     await Deno.writeTextFile(`${dir}/deploy.sh`, DEPLOY_SCRIPT);
@@ -109,22 +100,7 @@ Deno.test({
     }, DEADLINE_MS);
     try {
       server = await startServer(dir, `sh ${dir}/deploy.sh`);
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        // A hung DevTools call fails within this instead of waiting for the suite's deadline.
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-dev-shm-usage",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(CHROMIUM, profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const base = server.url;
       const errors: string[] = [];
@@ -361,6 +337,9 @@ Deno.test({
         await waitFor(page, `document.getElementById("L2") !== null`);
         await page.screenshot({ path: new URL("deployment-running-desktop.png", SCREENSHOTS).pathname });
         await page.click("#cancel");
+        // Cancel asks first (deployment_browser_test.ts checks the dialog itself).
+        await waitFor(page, `document.querySelector("#cancel-dialog").open`);
+        await page.click("#cancel-confirm");
         await waitFor(page, `document.querySelector("#status").textContent === "cancelled"`);
         assert.equal(await page.$eval("#status", (element) => element.className), "badge status-cancelled");
         assert.match(await page.title(), /Cancelled/);
@@ -664,11 +643,9 @@ Deno.test({
 Deno.test({
   name:
     "pages in Chromium show the instance, say so while the server cannot reach its store, and go live again after",
-  ignore: (!chromiumFound && !inCi) || REDIS_TEST.ignore,
+  ignore: CHROMIUM.ignore || REDIS_TEST.ignore,
   async fn(t) {
-    if (!chromiumFound) {
-      throw new Error(`Chromium not found at ${CHROMIUM}: under CI=true the browser tests must run`);
-    }
+    requireChromium(CHROMIUM);
     await using redis = await startRedisServer();
     const connection = await RedisConnection.connect(redis.url, {
       commandTimeoutMs: 500,
@@ -695,13 +672,7 @@ Deno.test({
         unavailableRetryMs: 200,
       });
       const base = served.url;
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        protocolTimeout: 20_000,
-        userDataDir: profile,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
-      });
+      browser = await launchChromium(CHROMIUM, profile);
       const errors: string[] = [];
       const open = async (url: string) => {
         const page = await browser!.newPage();
@@ -869,15 +840,6 @@ function freePort(): number {
   return port;
 }
 
-/** Waits until `expression` is true in the page. */
-async function waitFor(page: Page, expression: string, timeout = WAIT_MS): Promise<void> {
-  try {
-    await page.waitForFunction(expression, { timeout, polling: 50 });
-  } catch (error) {
-    throw new Error(`Timed out after ${timeout} ms waiting for: ${expression}`, { cause: error });
-  }
-}
-
 /**
  * Waits until the page has drawn line `count`, for as long as it takes at {@linkcode MIN_LINES_PER_SECOND}:
  * a busy machine draws slower, and only a page that draws no line for {@linkcode WAIT_MS} fails at once.
@@ -893,48 +855,5 @@ async function waitForLines(page: Page, count: number): Promise<void> {
     if (Date.now() - grew > WAIT_MS) throw new Error(`The page stopped drawing at line ${drawn} of ${count}`);
     if (Date.now() > deadline) throw new Error(`Only ${drawn} of ${count} lines drawn in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-async function text(page: Page, selector: string): Promise<string> {
-  return (await page.$eval(selector, (element) => element.textContent ?? "")).trim();
-}
-
-/**
- * Saves the page at desktop (1280x800) and phone (390x844) sizes, and the desktop size in dark mode. Each
- * shot waits for the stream to settle and for finite animations (row flashes, the progress bar) to finish.
- */
-async function screenshots(page: Page, name: string): Promise<void> {
-  // A background tab neither paints nor runs animations: bring it to the front first.
-  await page.bringToFront();
-  const shoot = async (file: string) => {
-    await waitFor(page, `["live", "ended"].includes(document.querySelector("#connection")?.dataset.state)`);
-    const pending = await page.evaluate(`Promise.race([
-      Promise.all(document.getAnimations()
-        .filter((animation) => animation.effect.getTiming().iterations !== Infinity)
-        .map((animation) => animation.finished)).then(() => []),
-      new Promise((resolve) => setTimeout(() => resolve(document.getAnimations()
-        .filter((animation) => animation.playState !== "finished")
-        .map((animation) => animation.animationName ?? animation.transitionProperty)), 3000)),
-    ])`);
-    if (Array.isArray(pending) && pending.length > 0) console.warn(`${file}: still animating:`, pending);
-    await page.screenshot({ path: new URL(file, SCREENSHOTS).pathname });
-  };
-  await page.setViewport({ width: 1280, height: 800 });
-  await shoot(`${name}-desktop.png`);
-  // Not `isMobile`: puppeteer reloads the page for it. The narrow layout is what the shot is about.
-  await page.setViewport({ width: 390, height: 844, deviceScaleFactor: 2 });
-  await shoot(`${name}-phone.png`);
-  await page.setViewport({ width: 1280, height: 800 });
-  await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
-  await shoot(`${name}-desktop-dark.png`);
-  await page.emulateMediaFeatures([]);
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
   }
 }

@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { RedisConnection } from "../redis/redis_connection.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
 import { waitFor, withDeadline } from "../testing/test_helpers.ts";
-import { Auth } from "./auth.ts";
+import { Auth, type AuthOptions } from "./auth.ts";
 import { RedisSessionStore } from "./redis_session_store.ts";
+import { parseUsersFile } from "./users_file.ts";
 
 const TOKEN = "a-token-long-enough-for-shiplog";
 const WAIT = { timeoutMs: 10_000, intervalMs: 20 };
@@ -23,6 +24,7 @@ interface Instance {
 async function twoInstances(
   redis: RedisServer,
   refreshMs?: number,
+  options: AuthOptions = {},
 ): Promise<[Instance, Instance] & AsyncDisposable> {
   const open = async (): Promise<Instance> => {
     const connection = await RedisConnection.connect(redis.url, {
@@ -30,7 +32,7 @@ async function twoInstances(
       connectTimeoutMs: 200,
     });
     const store = await RedisSessionStore.open(connection, { refreshMs });
-    return { connection, store, auth: Auth.create(TOKEN, store) };
+    return { connection, store, auth: Auth.create(TOKEN, store, options) };
   };
   const instances = [await open(), await open()] as [Instance, Instance] & AsyncDisposable;
   instances[Symbol.asyncDispose] = () => {
@@ -74,6 +76,30 @@ Deno.test({
     // The key goes when its last revocation would have expired anyway: the session's 168 hours.
     const ttl = Number(await redis.cli("PTTL", "shiplog:sessions:revoked"));
     assert.ok(ttl > 167 * 3_600_000 && ttl <= 168 * 3_600_000, `PTTL ${ttl}`);
+  },
+});
+
+Deno.test({
+  name: "RedisSessionStore: a user's session is theirs on every instance; signed out on one, out on both",
+  ...REDIS_TEST,
+  async fn() {
+    await using redis = await startRedisServer();
+    const users = parseUsersFile("alice:alices-own-token\nbob:bobs-own-token", "users");
+    await using instances = await twoInstances(redis, undefined, { users });
+    const [a, b] = instances;
+    const alice = withCookie(a.auth.sessionCookie("alice"));
+    const aliceElsewhere = withCookie(a.auth.sessionCookie("alice"));
+    const bob = withCookie(b.auth.sessionCookie("bob"));
+    assert.deepEqual(await b.auth.identify(alice, "127.0.0.1"), { user: "alice", via: "session" });
+    assert.deepEqual(await a.auth.identify(bob, "127.0.0.1"), { user: "bob", via: "session" });
+    await b.auth.signOut(alice);
+    assert.equal(await a.auth.identify(alice, "127.0.0.1"), "missing");
+    assert.equal(await b.auth.identify(alice, "127.0.0.1"), "missing");
+    assert.deepEqual(await a.auth.identify(aliceElsewhere, "127.0.0.1"), { user: "alice", via: "session" });
+    // An instance restarted without alice in its file refuses her sessions; bob's still pass there.
+    const withoutAlice = Auth.create(TOKEN, b.store, { users: [users[1]] });
+    assert.equal(await withoutAlice.identify(aliceElsewhere, "127.0.0.1"), "missing");
+    assert.deepEqual(await withoutAlice.identify(bob, "127.0.0.1"), { user: "bob", via: "session" });
   },
 });
 

@@ -3,17 +3,18 @@
  * The route table and the one error boundary: which path and method reach which module, nothing more. An
  * unknown path is 404; a known path with another method is 405 with `Allow` derived from the table. Only a
  * canonical deployment id reaches a module, and an unknown one is 404 before any file is touched. Before any
- * route: the access check (when a token is set), the cross-site check on POSTs, and the body size cap. Every
- * answer carries the security headers. {@linkcode HttpError} becomes its status with a short message; anything
+ * route: the access check (when access is controlled), which says who the request comes from, the cross-site
+ * check on POSTs, and the body size cap. Every page shown to someone signed in says who that is. Every answer
+ * carries the security headers. {@linkcode HttpError} becomes its status with a short message; anything
  * else is logged once and is a 500.
  */
 
-import type { Auth } from "./auth.ts";
+import type { Auth, Identity } from "./auth.ts";
 import type { TrustedProxies } from "./client_address.ts";
 import type { Deployment } from "../logs/deployment.ts";
 import { isFinal } from "../logs/deployment.ts";
 import { isDeploymentId } from "../logs/deployment_id.ts";
-import type { Deployments } from "../runs/deployments.ts";
+import type { CreateOptions, Deployments } from "../runs/deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse, statusEvent } from "./events_response.ts";
@@ -28,7 +29,7 @@ import type { LogHub } from "./log_hub.ts";
 import { BodyLines, type LogAppend } from "./log_append.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { Metrics } from "./metrics.ts";
-import { errorPage, type Pages } from "./pages.ts";
+import { errorPage, type Pages, type SignedIn } from "./pages.ts";
 import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "../runs/runner.ts";
 import type { Targets } from "../runs/targets.ts";
@@ -52,7 +53,7 @@ export interface ServerContext {
   viewerLimit: ViewerLimit;
   /** The cap on requests in progress, from the open file limit; none when the limit is unknown. */
   requestLimit?: RequestLimit;
-  /** Set when a token is required. */
+  /** Set when access is controlled: a token, users or a proxy's header are required. */
   auth?: Auth;
   /** The proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`); none when unset. */
   trustedProxies?: TrustedProxies;
@@ -76,6 +77,16 @@ export interface ServerContext {
    * given a delay between this and twice this. Default 2000.
    */
   unavailableRetryMs?: number;
+}
+
+/** Where a request comes from, and who, once the access check has said. */
+interface Client {
+  /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
+  address: string;
+  /** The TCP peer's address: a trusted proxy's header is believed from it alone. */
+  peer: string;
+  /** Who is signed in, for the top bar of the page answered (an error's too); unset when nobody is. */
+  signedIn?: SignedIn;
 }
 
 /** What one request's handler gets besides the request. */
@@ -109,44 +120,23 @@ const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 const ROUTES: Route[] = [
   route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
   route("/start", {
-    POST: async (request, { deployments, runner, metrics, maxBodyBytes, startGuard, health }) => {
-      await refuseWhileAway(request, health, "start a deployment");
-      const key = await startKey(request, maxBodyBytes);
-      const start = await startGuard.start(key, async (id) => {
-        const deployment = await runner.start(() =>
-          deployments.create(runner.command, { id }).catch((error) => {
-            // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
-            if (error instanceof RangeError) {
-              throw new HttpError(
-                503,
-                `Cannot start a deployment: ${error.message}; try again once some have started`,
-              );
-            }
-            // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
-            console.error("shiplog: cannot create a deployment:", (error as Error).message);
-            // The cause without the path after it ("No space left on device (os error 28): write '/…'").
-            const cause = (error as Error).message.replace(/\): .*$/s, ")");
-            throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
-          })
-        );
-        if (deployment) return deployment;
-        throw new HttpError(
-          503,
-          runner.stopping
-            ? "Cannot start a deployment: shiplog is stopping"
-            : `Cannot start a deployment: ${runner.maxQueued} are queued already (--max-queued ${runner.maxQueued}); ` +
-              "try again once some have started",
-        );
+    POST: async (request, context) => {
+      await refuseWhileAway(request, context.health, "start a deployment");
+      const key = await startKey(request, context.maxBodyBytes);
+      return await startDeployment(request, context, key, {
+        command: context.runner.command,
+        startedBy: context.user,
       });
-      const deployment = await start.deployment;
-      // The same press sent again: the deployment it made, not a second one.
-      if (!start.repeated) metrics.deploymentsStarted++;
-      if (wantsJson(request)) return Response.json(deployment, { status: 201 });
-      return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
     },
   }),
   route("/deployment/:id", {
-    GET: (_, context) => context.pages.deployment(known(context)),
+    GET: (_, context) => {
+      const deployment = known(context);
+      const rerunRefused = context.targets.get(deployment.target)
+        ? undefined
+        : `Cannot run it again: ${targetGone(deployment)}`;
+      return context.pages.deployment(deployment, { rerunRefused });
+    },
   }),
   route("/events", {
     GET: (_, context) =>
@@ -181,6 +171,30 @@ const ROUTES: Route[] = [
       return Response.json(context.deployments.get(deployment.id));
     },
   }),
+  route("/api/deployments/:id/rerun", {
+    POST: async (request, context) => {
+      await refuseWhileAway(request, context.health, "run a deployment again");
+      const key = await startKey(request, context.maxBodyBytes);
+      const old = known(context);
+      // Run again repeats what has ended: a re-run of one under way would deploy the same thing twice in a row
+      // (the page offers Run again only once it has ended).
+      if (!isFinal(old.status)) {
+        throw new HttpError(
+          409,
+          `Deployment ${old.id} has not ended yet (${old.status}); run it again once it has`,
+        );
+      }
+      const target = context.targets.get(old.target);
+      if (!target) throw new HttpError(409, `Cannot run deployment ${old.id} again: ${targetGone(old)}`);
+      return await startDeployment(request, context, key, {
+        command: target.command,
+        target: target.name,
+        params: old.params,
+        startedBy: context.user,
+        rerunOf: old.id,
+      });
+    },
+  }),
   route("/api/deployments/:id/log", {
     POST: async (request, context) => {
       const { id } = known(context);
@@ -205,7 +219,14 @@ const ROUTES: Route[] = [
     },
   }),
   route("/sign-in", {
-    GET: (request) => signInResponse(safeNext(new URL(request.url).searchParams.get("next")), 200),
+    GET: (request, { auth }) => {
+      const next = safeNext(new URL(request.url).searchParams.get("next"));
+      // Only a proxy's header lets anyone in: signing in is the proxy's, so on to where the browser was going.
+      if (auth?.takesTokens === false) {
+        return new Response(null, { status: 303, headers: { location: next } });
+      }
+      return signInResponse(next, 200);
+    },
     POST: signIn,
   }, true),
   route("/sign-out", {
@@ -287,15 +308,15 @@ export function createHandler(
   return async (request, info) => {
     const peer = "hostname" in info.remoteAddr ? info.remoteAddr.hostname : "local";
     const forwarded = context.trustedProxies?.clientAddress(peer, request.headers.get("x-forwarded-for"));
-    const address = forwarded ?? peer;
+    const client: Client = { address: forwarded ?? peer, peer };
     let url: URL | undefined;
     let response: Response;
     try {
       admit(context, info.completed);
       url = requestUrl(request);
-      response = await dispatch(request, url, context, address, streamOptions, info.completed);
+      response = await dispatch(request, url, context, client, streamOptions, info.completed);
     } catch (error) {
-      response = errorResponse(request, url, error, context);
+      response = errorResponse(request, url, error, context, client.signedIn);
     }
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
       if (!response.headers.has(name)) response.headers.set(name, value);
@@ -327,16 +348,17 @@ async function dispatch(
   request: Request,
   url: URL,
   context: ServerContext,
-  address: string,
+  client: Client,
   streamOptions: EventStreamOptions,
   completed: Promise<void> | undefined,
 ): Promise<Response> {
   checkHost(url, context);
+  const { address } = client;
   const path = { pathname: url.pathname };
   for (const { pattern, methods, open } of ROUTES_BY_SEGMENT.get(firstSegment(url.pathname)) ?? []) {
     const match = pattern.exec(path);
     if (!match) continue;
-    if (!open) await authorize(request, context, address);
+    const identity = open ? undefined : await authorize(request, context, client);
     const method = request.method === "HEAD" ? "GET" : request.method;
     const handle = methods[method as keyof Route["methods"]];
     if (!handle) {
@@ -346,13 +368,14 @@ async function dispatch(
     if (method === "POST") guardPost(request, context);
     return await handle(request, {
       ...context,
+      pages: client.signedIn ? context.pages.for(client.signedIn) : context.pages,
       params: match.pathname.groups,
       address,
-      user: null,
+      user: identity?.user ?? null,
       openStream: () => openStream(context, address, streamOptions, completed),
     });
   }
-  await authorize(request, context, address);
+  await authorize(request, context, client);
   throw new HttpError(404, "Not found");
 }
 
@@ -362,10 +385,12 @@ function errorResponse(
   url: URL | undefined,
   error: unknown,
   context: ServerContext,
+  signedIn: SignedIn | undefined,
 ): Response {
   if (error instanceof HttpError) {
     const headers = new Headers(error.headers);
-    if (error.status === 401 && url && acceptsHtml(request)) {
+    // Only a proxy's header lets anyone in: a form asking for a token could not.
+    if (error.status === 401 && url && acceptsHtml(request) && context.auth?.takesTokens !== false) {
       // Back to where the browser was going after signing in, if it can go there by a link: a POST's target
       // (Start, Cancel) would answer 405 to the GET that follows sign-in.
       const next = request.method === "GET" || request.method === "HEAD"
@@ -379,7 +404,10 @@ function errorResponse(
     // API gets just the line.
     if (acceptsHtml(request)) {
       headers.set("content-type", "text/html; charset=utf-8");
-      return new Response(errorPage(error.status, error.message), { status: error.status, headers });
+      return new Response(errorPage(error.status, error.message, signedIn), {
+        status: error.status,
+        headers,
+      });
     }
     headers.set("content-type", "text/plain; charset=utf-8");
     return new Response(`${error.message}\n`, { status: error.status, headers });
@@ -407,13 +435,26 @@ function checkHost(url: URL, { auth, hostname }: ServerContext): void {
   throw new HttpError(403, `Host "${host}" is not served without --token; use localhost or an IP address`);
 }
 
-/** Throws 401 (or 429 for an address that keeps guessing) unless the request carries the token or a session. */
-async function authorize(request: Request, { auth }: ServerContext, address: string): Promise<void> {
-  if (!auth) return;
-  const result = await auth.check(request, address);
-  if (result === "ok") return;
-  if (result === "throttled") throw tooManyWrongTokens(auth, address);
-  throw new HttpError(401, result === "wrong" ? "Wrong token" : "Sign in with the access token", {
+/**
+ * Who sent the request (noted in `client` for the page's top bar); `undefined` when access is open. Throws 401
+ * (or 429 for an address that keeps guessing) unless it carries a token, a session or a trusted proxy's header.
+ */
+async function authorize(
+  request: Request,
+  { auth }: ServerContext,
+  client: Client,
+): Promise<Identity | undefined> {
+  if (!auth) return undefined;
+  const found = await auth.identify(request, client.address, client.peer);
+  if (typeof found !== "string") {
+    client.signedIn = { user: found.user, canSignOut: found.via !== "header" };
+    return found;
+  }
+  if (found === "throttled") throw tooManyWrongTokens(auth, client.address);
+  const missing = auth.takesTokens
+    ? "Sign in with the access token"
+    : `Sign in through the single-sign-on proxy: shiplog takes who you are from its ${auth.headerName} header`;
+  throw new HttpError(401, found === "wrong" ? "Wrong token" : missing, {
     "www-authenticate": 'Bearer realm="shiplog"',
   });
 }
@@ -450,8 +491,8 @@ async function discardBody(request: Request, types: string[], maxBytes: number):
 }
 
 /**
- * The key of a press of Start, which makes a repeat of it harmless (see `start_guard.ts`): the form's `key`
- * field, or an `Idempotency-Key` header. Any other body is read to nowhere, as for any POST.
+ * The key of a press of Start or Run again, which makes a repeat of it harmless (see `start_guard.ts`): the
+ * form's `key` field, or an `Idempotency-Key` header. Any other body is read to nowhere, as for any POST.
  */
 async function startKey(request: Request, maxBytes: number): Promise<string | null> {
   const header = request.headers.get("idempotency-key");
@@ -461,6 +502,52 @@ async function startKey(request: Request, maxBytes: number): Promise<string | nu
   }
   await discardBody(request, [...FORM_TYPES, "application/json"], maxBytes);
   return header;
+}
+
+/** What a Start or a Run again makes: the command to run and the record's fields besides the id. */
+type NewDeployment = { command: string | null } & Omit<CreateOptions, "id" | "now">;
+
+/**
+ * Creates and queues a deployment, once per `key` (see `start_guard.ts`), within the runner's cap, and answers
+ * `201` with its record (JSON) or `303 See Other` to its page (a browser's form).
+ */
+async function startDeployment(
+  request: Request,
+  { deployments, runner, metrics, startGuard }: RequestContext,
+  key: string | null,
+  { command, ...options }: NewDeployment,
+): Promise<Response> {
+  const start = await startGuard.start(key, async (id) => {
+    const deployment = await runner.start(() =>
+      deployments.create(command, { ...options, id }).catch((error) => {
+        // The cluster's queue filled up between the runner's count and the creation (another instance's Start).
+        if (error instanceof RangeError) {
+          throw new HttpError(
+            503,
+            `Cannot start a deployment: ${error.message}; try again once some have started`,
+          );
+        }
+        // A full disk or a read-only directory: the server's state, not a bug, and likely to pass.
+        console.error("shiplog: cannot create a deployment:", (error as Error).message);
+        // The cause without the path after it ("No space left on device (os error 28): write '/…'").
+        const cause = (error as Error).message.replace(/\): .*$/s, ")");
+        throw new HttpError(503, `Cannot start a deployment: its record cannot be written: ${cause}`);
+      })
+    );
+    if (deployment) return deployment;
+    throw new HttpError(
+      503,
+      runner.stopping
+        ? "Cannot start a deployment: shiplog is stopping"
+        : `Cannot start a deployment: ${runner.maxQueued} are queued already (--max-queued ${runner.maxQueued}); ` +
+          "try again once some have started",
+    );
+  });
+  const deployment = await start.deployment;
+  // The same press sent again: the deployment it made, not a second one.
+  if (!start.repeated) metrics.deploymentsStarted++;
+  if (wantsJson(request)) return Response.json(deployment, { status: 201 });
+  return new Response(null, { status: 303, headers: { location: `/deployment/${deployment.id}` } });
 }
 
 /** Reads a small form body, refusing one longer than the cap even when it did not say its length. */
@@ -505,15 +592,18 @@ async function signIn(request: Request, { auth, address, maxBodyBytes }: Request
   const form = await readForm(request, maxBodyBytes);
   const next = safeNext(form.get("next"));
   if (!auth) return new Response(null, { status: 303, headers: { location: next } });
-  const result = await auth.signIn(form.get("token") ?? "", address);
+  const result = await auth.byToken(form.get("token") ?? "", address);
   if (result === "throttled") {
     // The form again, to try once more (in a while), not a page with no way on.
     const page = signInResponse(next, 429, TOO_MANY_WRONG_TOKENS);
     page.headers.set("retry-after", String(auth.retryAfterSeconds(address)));
     return page;
   }
-  if (result !== "ok") return signInResponse(next, 401, "Wrong token");
-  return new Response(null, { status: 303, headers: { location: next, "set-cookie": auth.sessionCookie() } });
+  if (typeof result === "string") return signInResponse(next, 401, "Wrong token");
+  return new Response(null, {
+    status: 303,
+    headers: { location: next, "set-cookie": auth.sessionCookie(result.user) },
+  });
 }
 
 const TOO_MANY_WRONG_TOKENS =
@@ -589,6 +679,11 @@ function known({ params, deployments }: RequestContext): Deployment {
   const deployment = isDeploymentId(id) ? deployments.get(id) : undefined;
   if (!deployment) throw new HttpError(404, "No such deployment");
   return deployment;
+}
+
+/** Why `deployment` cannot be run again when its target is not among the server's. */
+function targetGone({ target }: Deployment): string {
+  return `its target "${target}" is no longer configured`;
 }
 
 function wantsJson(request: Request): boolean {

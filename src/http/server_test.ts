@@ -16,8 +16,10 @@ import {
   metricsText,
   startTestApp,
   type TestApp,
+  TIMEOUT_MS,
 } from "../testing/test_app.ts";
-import { delay, makeTempDir, waitFor, waitForValue } from "../testing/test_helpers.ts";
+import { delay, deploymentRecord, makeTempDir, waitFor, waitForValue } from "../testing/test_helpers.ts";
+import { parseUsersFile } from "./users_file.ts";
 
 interface Received {
   type: string;
@@ -381,6 +383,37 @@ Deno.test("cancel stops a running deployment, its viewers get done, and a second
   const again = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(again.status, 409);
   assert.match(await again.text(), /already ended \(cancelled\)/);
+});
+
+Deno.test("cancel records the signed-in user as cancelledBy and names them in the log; the unnamed token names nobody", async () => {
+  const token = "the-unnamed-team-token";
+  await using app = await startTestApp({
+    token,
+    users: parseUsersFile("alice:alices-own-token\nbob:bobs-own-token\n", "users"),
+    command: "echo started; sleep 30",
+  });
+  const as = (user: string) => ({ authorization: `Bearer ${user}` });
+  const post = async (path: string, headers: Record<string, string>) => {
+    const response = await fetch(new URL(path, app.url), {
+      method: "POST",
+      headers: { accept: "application/json", ...headers },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    assert.ok(response.ok, `${path}: ${response.status} ${await response.clone().text()}`);
+    return await response.json() as Deployment;
+  };
+  const logOf = async (id: string) => await Deno.readTextFile(join(app.dir, `${id}.log`));
+  const running = await post("start", as("alices-own-token"));
+  const queued = await post("start", as("alices-own-token"));
+  await waitFor("its first line", async () => (await logOf(running.id)).startsWith("started\n"), APP_WAIT);
+
+  // The queued one first: once the running one has ended, it would run.
+  const unnamed = await post(`api/deployments/${queued.id}/cancel`, as(token));
+  assert.deepEqual([unnamed.status, unnamed.cancelledBy], ["cancelled", null]);
+  assert.equal(await logOf(queued.id), "shiplog: cancelled\n", "queued: the notice alone");
+  const byBob = await post(`api/deployments/${running.id}/cancel`, as("bobs-own-token"));
+  assert.deepEqual([byBob.status, byBob.startedBy, byBob.cancelledBy], ["cancelled", "alice", "bob"]);
+  assert.equal(await logOf(running.id), "started\nshiplog: cancelled by bob\n");
 });
 
 Deno.test("deployments beyond --max-running wait queued, first in first out", async () => {
@@ -843,4 +876,193 @@ Deno.test("a start that fails (its port taken) lets go of the directory: the nex
   await using app = await startTestApp({ dir: temp.path });
   assert.equal(await fetch(new URL("healthz", app.url)).then((r) => r.text()), "ok\n");
   assert.ok(performance.now() - started < 1000, "it did not wait for a lock this process still held");
+});
+
+/** Writes `records` (and an empty log each) into `dir`, as an earlier shiplog would have left them. */
+async function writeRecords(dir: string, records: Deployment[]): Promise<void> {
+  for (const record of records) {
+    await Deno.writeTextFile(join(dir, `${record.id}.json`), JSON.stringify(record));
+    await Deno.writeTextFile(join(dir, `${record.id}.log`), "");
+  }
+}
+
+/** `POST /api/deployments/<id>/rerun` with `init`'s headers and body, not following a redirect. */
+function rerun(app: TestApp, id: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(new URL(`api/deployments/${id}/rerun`, app.url), {
+    method: "POST",
+    redirect: "manual",
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+    ...init,
+  });
+}
+
+const FINISHED = {
+  status: "succeeded",
+  startedAt: "2026-11-24T08:00:01.000Z",
+  finishedAt: "2026-11-24T08:00:09.000Z",
+  exitCode: 0,
+} as const;
+
+Deno.test("rerun makes a new deployment of the same target and params, 201 for JSON and 303 for a form", async (t) => {
+  await using dir = await makeTempDir();
+  const old = deploymentRecord({
+    ...FINISHED,
+    params: { version: "v1.4.2", region: "eu" },
+    startedBy: "alice",
+  });
+  await writeRecords(dir.path, [old]);
+  await using app = await startTestApp({ dir: dir.path, command: "echo again" });
+
+  await t.step(
+    "JSON: 201 with the new record, rerunOf the old one, run with the target's command",
+    async () => {
+      const response = await rerun(app, old.id, { headers: { accept: "application/json" } });
+      assert.equal(response.status, 201);
+      const record: Deployment = await response.json();
+      assert.notEqual(record.id, old.id);
+      assert.deepEqual(
+        { target: record.target, params: record.params, rerunOf: record.rerunOf, command: record.command },
+        {
+          target: "default",
+          params: { version: "v1.4.2", region: "eu" },
+          rerunOf: old.id,
+          command: "echo again",
+        },
+      );
+      // Nobody named sent it (no users): not the old deployment's author.
+      assert.equal(record.startedBy, null);
+      await waitFor(
+        "the re-run to succeed",
+        async () => (await getDeployment(app, record.id)).status === "succeeded",
+        APP_WAIT,
+      );
+      assert.equal(await (await fetch(new URL(`deployments/${record.id}/log`, app.url))).text(), "again\n");
+    },
+  );
+
+  await t.step("a form: 303 to the new page; the same key again gets the same deployment", async () => {
+    const key = crypto.randomUUID();
+    const press = () =>
+      rerun(app, old.id, {
+        headers: { accept: "text/html,application/xhtml+xml,*/*;q=0.8" },
+        body: new URLSearchParams({ key }),
+      });
+    const [first, second] = await Promise.all([press(), press()]);
+    assert.deepEqual([first.status, second.status], [303, 303]);
+    const location = first.headers.get("location") ?? "";
+    assert.match(location, /^\/deployment\/[0-9a-f-]{36}$/);
+    assert.equal(second.headers.get("location"), location);
+    await Promise.all([first.body?.cancel(), second.body?.cancel()]);
+    const record = await getDeployment(app, location.split("/").at(-1)!);
+    assert.equal(record.rerunOf, old.id);
+    // The Idempotency-Key header does the same for an API client.
+    const api = () =>
+      rerun(app, old.id, { headers: { accept: "application/json", "idempotency-key": "rerun-key-1" } })
+        .then((response) => response.json());
+    assert.equal((await api()).id, (await api()).id);
+    const list: Deployment[] = await (await fetch(new URL("api/deployments", app.url))).json();
+    assert.equal(list.filter(({ rerunOf }) => rerunOf === old.id).length, 3, "one per key, and the JSON one");
+    assert.match(await metricsText(app), /^shiplog_deployments_started_total 3$/m);
+  });
+
+  await t.step("a re-run of a re-run points at the one it repeats", async () => {
+    const [again] = (await (await fetch(new URL("api/deployments", app.url))).json() as Deployment[])
+      .filter(({ rerunOf }) => rerunOf === old.id);
+    await waitFor("it to end", async () => isFinal((await getDeployment(app, again.id)).status), APP_WAIT);
+    const response = await rerun(app, again.id, { headers: { accept: "application/json" } });
+    assert.equal(response.status, 201);
+    assert.equal((await response.json()).rerunOf, again.id);
+  });
+});
+
+Deno.test("rerun refuses what it cannot run again: 404, 409 under way or target gone, 400, 405, 415, 503", async (t) => {
+  await using dir = await makeTempDir();
+  const gone = deploymentRecord({ ...FINISHED, target: "staging", params: { version: "v1" } });
+  const finished = deploymentRecord(FINISHED);
+  await writeRecords(dir.path, [gone, finished]);
+  await using app = await startTestApp({ dir: dir.path, command: "sleep 30", maxRunning: 1, maxQueued: 1 });
+  const count = async () => (await (await fetch(new URL("api/deployments", app.url))).json()).length;
+  const refused = async (response: Response, status: number, message: string) => {
+    assert.equal(response.status, status);
+    assert.equal(await response.text(), `${message}\n`);
+  };
+
+  await t.step("404 for an unknown id and for anything but a canonical one", async () => {
+    await refused(await rerun(app, crypto.randomUUID()), 404, "No such deployment");
+    await refused(await rerun(app, finished.id.toUpperCase()), 404, "No such deployment");
+  });
+
+  await t.step("409 when its target is no longer configured, and the page says so by Run again", async () => {
+    await refused(
+      await rerun(app, gone.id, { headers: { accept: "application/json" } }),
+      409,
+      `Cannot run deployment ${gone.id} again: its target "staging" is no longer configured`,
+    );
+    // A browser's form gets the message as a page with the way home.
+    const page = await rerun(app, gone.id, {
+      headers: { accept: "text/html" },
+      body: new URLSearchParams({ key: crypto.randomUUID() }),
+    });
+    assert.equal(page.status, 409);
+    assert.match(
+      await page.text(),
+      /<p>Cannot run deployment [0-9a-f-]{36} again: its target &#34;staging&#34;/,
+    );
+    const html = await (await fetch(new URL(`deployment/${gone.id}`, app.url))).text();
+    assert.match(
+      html,
+      /<button type="submit" class="button primary" disabled aria-describedby="run-again-refused">/,
+    );
+    assert.match(html, /Cannot run it again: its target &#34;staging&#34; is no longer configured/);
+    const ok = await (await fetch(new URL(`deployment/${finished.id}`, app.url))).text();
+    assert.doesNotMatch(ok, /disabled/);
+  });
+
+  await t.step("409 while it is running or queued: it is run again once it has ended", async () => {
+    const running = await createDeployment(app);
+    await waitFor(
+      "it to run",
+      async () => (await getDeployment(app, running.id)).status === "running",
+      APP_WAIT,
+    );
+    await refused(
+      await rerun(app, running.id),
+      409,
+      `Deployment ${running.id} has not ended yet (running); run it again once it has`,
+    );
+    const queued = await createDeployment(app);
+    await refused(
+      await rerun(app, queued.id),
+      409,
+      `Deployment ${queued.id} has not ended yet (queued); run it again once it has`,
+    );
+  });
+
+  await t.step("503 past --max-queued, creating nothing", async () => {
+    const before = await count();
+    await refused(
+      await rerun(app, finished.id, { headers: { accept: "application/json" } }),
+      503,
+      "Cannot start a deployment: 1 are queued already (--max-queued 1); try again once some have started",
+    );
+    assert.equal(await count(), before);
+  });
+
+  await t.step("400 for a malformed key, 415 for a body type it does not take, 405 for GET", async () => {
+    await refused(
+      await rerun(app, finished.id, { headers: { "idempotency-key": "has space" } }),
+      400,
+      "Cannot use the start key: expected 1 to 255 visible ASCII characters",
+    );
+    await refused(
+      await rerun(app, finished.id, { headers: { "content-type": "image/png" }, body: "x" }),
+      415,
+      "Unsupported content type image/png; expected one of application/x-www-form-urlencoded, " +
+        "multipart/form-data, application/json",
+    );
+    const get = await fetch(new URL(`api/deployments/${finished.id}/rerun`, app.url));
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get("allow"), "POST");
+    await get.body?.cancel();
+  });
 });

@@ -32,6 +32,8 @@ export interface HttpTestServerOptions {
   unavailableRetryMs?: number;
   /** Require this token (sessions in `dir`). Default: open access. */
   token?: string;
+  /** Where deployments go. Default: the one target that runs `command`. */
+  targets?: Targets;
 }
 
 /** A served handler; use it with `await using`. */
@@ -49,7 +51,7 @@ export async function serveHttp(dir: string, options: HttpTestServerOptions): Pr
   const streams = new OpenStreams(1000);
   const handler = createHandler({
     deployments,
-    targets: Targets.single(options.command),
+    targets: options.targets ?? Targets.single(options.command),
     store,
     runner,
     logAppend: new LogAppend(deployments, store),
