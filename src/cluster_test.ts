@@ -337,21 +337,34 @@ Deno.test({
       redis.url,
       "--instance",
       "only",
-      "--max-running",
-      "50",
       "--command",
-      "echo started; sleep 30",
+      "sleep 30",
     ]);
     const clients = async () => (await redis.cli("CLIENT", "LIST")).split("\n").filter((line) => line !== "");
     // redis-cli's own connection is one of them.
     const idle = (await clients()).length - 1;
     const ids: string[] = [];
+    // One runs (one target, one at a time); the others are queued, and their logs take lines from outside.
     for (let index = 0; index < 50; index++) ids.push((await startThrough(program.url)).id);
     const sources = ids.map((id) => new EventSource(`${program.url}events/${id}`));
     try {
       const firsts = sources.map((source) =>
         new Promise<void>((resolve) => source.addEventListener("message", () => resolve(), { once: true }))
       );
+      await Promise.all(
+        sources.map((source) =>
+          new Promise<void>((resolve) => source.addEventListener("open", () => resolve(), { once: true }))
+        ),
+      );
+      for (const id of ids) {
+        const appended = await fetch(`${program.url}api/deployments/${id}/log`, {
+          method: "POST",
+          headers: { "content-type": "text/plain" },
+          body: "a line from outside\n",
+          signal: AbortSignal.timeout(5000),
+        });
+        assert.equal(appended.status, 200, await appended.text());
+      }
       await withDeadline("a line on every stream", Promise.all(firsts), 20_000);
       assert.equal(await metric(program, "shiplog_followed_logs"), 50);
       assert.equal((await clients()).length - 1, idle);
