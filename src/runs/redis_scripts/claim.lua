@@ -7,7 +7,9 @@
 -- operator to look at) rather than lost. The claim's token names what it took (P:claimed:<token> = the id, for a
 -- minute), so that a claimer whose answer was lost (a timeout) can ask what it got (claimed.lua); a token given
 -- up already (P:claimed:<token> = "") takes nothing. Returns the record's JSON, or false when none can be taken.
--- The queue is read whole: it is bounded (--max-queued), and those for busy targets stay in their places.
+-- Nothing is read of the queue when every target the instance runs is busy (one target with one running: the
+-- common case); else it is read until the first it can take, at most whole: it is bounded (--max-queued), and
+-- those for busy targets stay in their places.
 -- KEYS[1] P:queue, KEYS[2] P:running (sorted set: id by the last sign of life, ms), KEYS[3] P:claimed:<token>
 -- ARGV[1] the prefix, ARGV[2] the instance, ARGV[3] its lease's value, ARGV[4] the lease's time to live (ms),
 -- ARGV[5] now (ISO 8601), ARGV[6] now (ms since epoch), ARGV[7] the command of each target the instance runs,
@@ -30,6 +32,11 @@ for _, id in ipairs(redis.call("ZRANGE", KEYS[2], 0, -1)) do
   local record = decode(redis.call("GET", prefix .. ":deployment:" .. id))
   if record and record.status == "running" then busy[target_of(record)] = true end
 end
+local free = false
+for target in pairs(commands) do
+  if not busy[target] then free = true end
+end
+if not free then return false end
 for _, id in ipairs(redis.call("LRANGE", KEYS[1], 0, -1)) do
   local key = prefix .. ":deployment:" .. id
   local json = redis.call("GET", key)
@@ -54,8 +61,6 @@ for _, id in ipairs(redis.call("LRANGE", KEYS[1], 0, -1)) do
       redis.call("PUBLISH", prefix .. ":changes", '{"change":' .. json .. '}')
       return json
     end
-    -- The first of its target waits (or another instance runs it): the later ones of its target wait too.
-    busy[target] = true
   end
 end
 return false
