@@ -1,7 +1,7 @@
 /**
  * @module
- * The shiplog program: the only reader of `Deno.args` and `Deno.env`. It resolves the configuration, the secrets
- * to mask and the deploy command's environment, starts the server, prints where it listens, and on SIGINT or
+ * The shiplog program: the only reader of `Deno.args` and `Deno.env`. It resolves the configuration, the targets
+ * of `--config`, the secrets to mask and the deploy command's environment, starts the server, prints where it listens, and on SIGINT or
  * SIGTERM shuts down cleanly and exits 0.
  */
 
@@ -10,6 +10,7 @@ import { checkToken, ENVIRONMENT_VARIABLES, parseConfig, usage } from "./src/con
 import { redactUrl } from "./src/redis/redacted_url.ts";
 import { MIN_SECRET_LENGTH, OutputFilter } from "./src/logs/output_filter.ts";
 import { hashToken, parseUsersFile, type User } from "./src/http/users_file.ts";
+import { readTargetConfig } from "./src/runs/target_config.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /** How long, past the deadline, stopping what deployments left running may take. */
@@ -27,6 +28,16 @@ async function main(): Promise<number> {
   if (config.help) {
     console.log(usage());
     return 0;
+  }
+  // Read and checked before anything starts: a bad file is a wrong setting, refused with its place.
+  let targets;
+  if (config.config !== undefined) {
+    try {
+      targets = await readTargetConfig(config.config);
+    } catch (error) {
+      console.error(`shiplog: ${(error as Error).message}`);
+      return 2;
+    }
   }
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(config.hostname) ||
     config.hostname.startsWith("127.");
@@ -117,7 +128,17 @@ async function main(): Promise<number> {
       Object.entries(Deno.env.toObject()).filter(([name]) => !settings.has(name)),
     );
     const secrets = masked.map(({ value }) => value);
-    app = await startApp({ ...config, instance, token, users, webhookSecret, tls, secrets, commandEnv });
+    app = await startApp({
+      ...config,
+      instance,
+      token,
+      users,
+      webhookSecret,
+      tls,
+      secrets,
+      commandEnv,
+      targets,
+    });
   } catch (error) {
     console.error(`shiplog: ${(error as Error).message}`);
     return 1;

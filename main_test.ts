@@ -184,7 +184,7 @@ Deno.test("SIGTERM with 10,000 queued exits within the deadline, every record in
   });
   await t.step("the next start keeps the 1,000 that finished last (--keep)", async () => {
     await using again = await spawnShiplog(dir.path);
-    const list = await (await fetch(new URL("api/deployments", again.url))).json();
+    const list = await (await fetch(new URL("api/deployments?limit=1000", again.url))).json();
     assert.equal(list.length, 1000);
     assert.equal((await terminate(again)).code, 0);
     const records = await Array.fromAsync(Deno.readDir(dir.path), (entry) => entry.name);
@@ -205,10 +205,13 @@ Deno.test("deno task start fetches only what the server runs: none of the packag
   const stderr = new TextDecoder().decode(start.stderr);
   assert.equal(start.code, 0, stderr);
   assert.match(new TextDecoder().decode(start.stdout), /--max-running N/);
-  // The Redis client is the server's one package (for --redis), without dependencies of its own: its optional
-  // peers' descriptions are looked up, not fetched.
+  // The server's packages, the Redis client (for --redis) and jsonc-parser (for --config), have no dependencies
+  // of their own: the Redis client's optional peers' descriptions are looked up, not fetched.
   const fetched = stderr.split("\n").filter((line) => line.includes("Download") && line.endsWith(".tgz"));
-  assert.deepEqual(fetched.map((line) => line.slice(line.lastIndexOf("/") + 1)), ["client-6.4.0.tgz"]);
+  assert.deepEqual(fetched.map((line) => line.slice(line.lastIndexOf("/") + 1)).sort(), [
+    "client-6.4.0.tgz",
+    "jsonc-parser-3.3.1.tgz",
+  ]);
   // Each package installed is a folder per version, beside the registry's description of it.
   const installed: string[] = [];
   const folders = async (path: string) =>
@@ -226,7 +229,11 @@ Deno.test("deno task start fetches only what the server runs: none of the packag
       }
     }
   }
-  assert.deepEqual(installed, ["@redis/client@6.4.0"], "packages only the tests use were installed");
+  assert.deepEqual(
+    installed.sort(),
+    ["@redis/client@6.4.0", "jsonc-parser@3.3.1"],
+    "packages only the tests use were installed",
+  );
 });
 
 Deno.test("a second shiplog on the same --dir is refused and leaves the first one's deployment running", async () => {
@@ -410,6 +417,110 @@ Deno.test("the deploy command gets the environment without shiplog's settings, a
     // Masked in the log, but the command has it.
     assert.match(log, /^DEPLOY_TARGET=\*\*\*$/m);
     assert.ok(!log.includes("t0ken-from-the-environment"), log);
+  } finally {
+    await assertExitsCleanly(shiplog);
+  }
+});
+
+Deno.test("a bad --config exits 2 with the file, the place and what is wrong, before the data directory is touched", async (t) => {
+  await using temp = await makeTempDir();
+  const dir = `${temp.path}/deployments`;
+  const run = async (args: string[], env: Record<string, string> = {}) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "main.ts", "--port", "0", "--dir", dir, ...args],
+      cwd: root,
+      env,
+    }).output();
+    return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+  };
+  await t.step("a target without a command", async () => {
+    const config = `${temp.path}/shiplog.jsonc`;
+    await Deno.writeTextFile(
+      config,
+      '{\n  // production is not ready\n  "targets": { "production": {} }\n}\n',
+    );
+    assert.deepEqual(await run(["--config", config]), {
+      code: 2,
+      stderr: `shiplog: ${config}:3:30: targets.production: expected a "command" to run\n`,
+    });
+  });
+  await t.step("a syntax error, from SHIPLOG_CONFIG", async () => {
+    const config = `${temp.path}/broken.json`;
+    await Deno.writeTextFile(config, '{"targets": {"a": {"command": "x"}');
+    assert.deepEqual(await run([], { SHIPLOG_CONFIG: config }), {
+      code: 2,
+      stderr: `shiplog: ${config}:1:35: expected "}"\n`,
+    });
+  });
+  await t.step("a file that is not there", async () => {
+    const { code, stderr } = await run(["--config", `${temp.path}/nope.json`]);
+    assert.equal(code, 2);
+    assert.match(stderr, new RegExp(`^shiplog: Cannot read --config ${temp.path}/nope\\.json: No such file`));
+  });
+  await t.step("--config with --command", async () => {
+    assert.deepEqual(await run(["--config", `${temp.path}/shiplog.jsonc`, "--command", "make deploy"]), {
+      code: 2,
+      stderr:
+        "shiplog: Cannot use both --config and --command: the config file gives each target its command\n",
+    });
+  });
+  assert.equal(
+    await Deno.stat(dir).then(() => true, () => false),
+    false,
+    "the data directory was not created",
+  );
+});
+
+Deno.test("with --config, a Start's target and parameters reach the script beside the config as variables", async () => {
+  await using temp = await makeTempDir();
+  const folder = `${temp.path}/ops`;
+  await Deno.mkdir(folder);
+  await Deno.writeTextFile(
+    `${folder}/deploy.sh`,
+    '#!/bin/sh\necho "deploying $SHIPLOG_PARAM_VERSION to $1"\n',
+    {
+      mode: 0o755,
+    },
+  );
+  await Deno.writeTextFile(
+    `${folder}/shiplog.jsonc`,
+    '{"targets": {"staging": {"command": "./deploy.sh staging", "params": {"version": {"required": true}}}}}',
+  );
+  await using shiplog = await spawnShiplog(`${temp.path}/deployments`, [
+    "--config",
+    `${folder}/shiplog.jsonc`,
+  ]);
+  try {
+    const refused = await fetch(new URL("start", shiplog.url), {
+      method: "POST",
+      headers: { accept: "application/json", "content-type": "application/json" },
+      body: JSON.stringify({ target: "staging" }),
+    });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(await refused.json(), {
+      error: "Parameter version is required; expected a value of up to 1000 characters",
+      errors: [{
+        param: "version",
+        message: "Parameter version is required; expected a value of up to 1000 characters",
+      }],
+    });
+    const response = await fetch(new URL("start", shiplog.url), {
+      method: "POST",
+      headers: { accept: "application/json", "content-type": "application/json" },
+      body: JSON.stringify({ target: "staging", params: { version: "v1.4.2" } }),
+    });
+    assert.equal(response.status, 201);
+    const { id } = await response.json();
+    const record = await waitForStatus(shiplog, id, "succeeded");
+    assert.deepEqual([record.target, record.params, record.command], [
+      "staging",
+      { version: "v1.4.2" },
+      "./deploy.sh staging",
+    ]);
+    assert.equal(
+      await Deno.readTextFile(`${temp.path}/deployments/${id}.log`),
+      "deploying v1.4.2 to staging\n",
+    );
   } finally {
     await assertExitsCleanly(shiplog);
   }

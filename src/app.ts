@@ -28,8 +28,16 @@ import { Targets } from "./runs/targets.ts";
 
 /** What the app is started with: the configuration, with files read and secrets resolved by `main.ts`. */
 export type AppConfig =
-  & Omit<Config, "help" | "tokenFile" | "usersFile" | "cert" | "key" | "maskEnv" | "webhookSecretFile">
+  & Omit<
+    Config,
+    "help" | "tokenFile" | "usersFile" | "cert" | "key" | "maskEnv" | "webhookSecretFile" | "config"
+  >
   & {
+    /**
+     * Where deployments go, each with its command and parameters: `main.ts` reads them from `--config`.
+     * Default: the one target of `command`.
+     */
+    targets?: Targets;
     /** The users who may sign in, each with a token of their own (from `--users-file`). Default none. */
     users?: readonly User[];
     /** PEM certificate and key, to serve HTTPS. */
@@ -135,8 +143,9 @@ async function startOn(
     ...redisPassword === "" ? [] : [redisPassword],
     ...config.webhookSecret === undefined ? [] : [config.webhookSecret],
   ];
+  const targets = config.targets ?? Targets.single(config.command);
   const runner = new Runner(deployments, store, {
-    command: config.command,
+    targets,
     env: config.commandEnv,
     maxRunning: config.maxRunning,
     maxQueued: config.maxQueued,
@@ -167,7 +176,7 @@ async function startOn(
     });
   const handler = createHandler({
     deployments,
-    targets: Targets.single(config.command),
+    targets,
     store,
     runner,
     hub,

@@ -31,6 +31,8 @@ export type BackendConfig =
   & {
     /** This instance's name; required with `redis`. */
     instance?: string;
+    /** Where deployments go (`--config`): a cluster's claims write each one's command. Default: `command`'s one. */
+    targets?: Targets;
   };
 
 /** Settings that only tests change. */
@@ -113,8 +115,7 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
     undo.unshift(() => store.close());
     const cluster = await RunCluster.join(connection, store, {
       instance: name,
-      // The targets helper gives `config.targets`; until then, the one target of --command.
-      commands: commandsOf(Targets.single(config.command)),
+      commands: commandsOf(config.targets ?? Targets.single(config.command)),
       keep: config.keep,
       maxQueued: config.maxQueued,
       graceMs: options.graceMs,

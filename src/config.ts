@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { TrustedProxies } from "./http/client_address.ts";
 import { redactUrl } from "./redis/redacted_url.ts";
+import { MAX_COMMAND_BYTES } from "./runs/targets.ts";
 
 /** Everything shiplog needs to start, fully resolved. */
 export interface Config {
@@ -20,6 +21,8 @@ export interface Config {
   dir: string;
   /** The deploy command run with `sh -c`; `undefined` means the built-in simulated deployment. */
   command: string | undefined;
+  /** The file of targets and their parameters (read by `main.ts`); `undefined`: the one target of `command`. */
+  config: string | undefined;
   /** How many deployments run at once; more wait as `queued`. */
   maxRunning: number;
   /** How many deployments may wait `queued`; Start past it is refused with 503. */
@@ -103,8 +106,6 @@ interface Option {
 }
 
 const MiB = 1024 * 1024;
-/** The longest deploy command, in bytes of UTF-8. */
-const MAX_COMMAND_BYTES = 8192;
 
 const OPTIONS: Option[] = [
   {
@@ -139,6 +140,13 @@ const OPTIONS: Option[] = [
     kind: "text",
     value: "CMD",
     description: "deploy command, run with sh -c (default: a built-in simulated deployment)",
+  },
+  {
+    flag: "config",
+    key: "config",
+    kind: "text",
+    value: "PATH",
+    description: "targets and their parameters (JSON with comments); instead of --command",
   },
   {
     flag: "max-running",
@@ -419,6 +427,13 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
     throw new RangeError(
       `Cannot use ${values.command !== undefined ? "--command" : "SHIPLOG_COMMAND"}: expected at most ` +
         `${MAX_COMMAND_BYTES} bytes; put a longer command in a script and run that`,
+    );
+  }
+  if (result.config !== undefined && result.command !== undefined) {
+    const config = values.config !== undefined ? "--config" : "SHIPLOG_CONFIG";
+    const command = values.command !== undefined ? "--command" : "SHIPLOG_COMMAND";
+    throw new TypeError(
+      `Cannot use both ${config} and ${command}: the config file gives each target its command`,
     );
   }
   if (result.redis !== undefined) {

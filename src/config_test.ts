@@ -7,6 +7,7 @@ Deno.test("parseConfig() gives the documented defaults", () => {
     hostname: "127.0.0.1",
     dir: "./deployments",
     command: undefined,
+    config: undefined,
     maxRunning: 2,
     maxQueued: 1000,
     heartbeatSeconds: 15,
@@ -100,6 +101,25 @@ Deno.test("parseConfig() rejects a command over 8192 bytes, which would not fit 
     () => parseConfig([], { SHIPLOG_COMMAND: "x".repeat(8193) }),
     /^RangeError: Cannot use SHIPLOG_COMMAND/,
   );
+});
+
+Deno.test("parseConfig() reads --config, and refuses it with --command, however each is given", () => {
+  assert.equal(parseConfig(["--config", "shiplog.jsonc"], {}).config, "shiplog.jsonc");
+  assert.equal(parseConfig([], { SHIPLOG_CONFIG: "/etc/shiplog.json" }).config, "/etc/shiplog.json");
+  assert.throws(() => parseConfig(["--config", "c.json", "--command", "make deploy"], {}), {
+    name: "TypeError",
+    message: "Cannot use both --config and --command: the config file gives each target its command",
+  });
+  assert.throws(() => parseConfig(["--config", "c.json"], { SHIPLOG_COMMAND: "make deploy" }), {
+    name: "TypeError",
+    message: "Cannot use both --config and SHIPLOG_COMMAND: the config file gives each target its command",
+  });
+  assert.throws(() => parseConfig(["--command", "make deploy"], { SHIPLOG_CONFIG: "c.json" }), {
+    message: "Cannot use both SHIPLOG_CONFIG and --command: the config file gives each target its command",
+  });
+  assert.throws(() => parseConfig(["--config", ""], {}), {
+    message: 'Cannot use --config "": expected a non-empty value',
+  });
 });
 
 Deno.test("parseConfig() rejects a port above 65535 with a clear message", () => {

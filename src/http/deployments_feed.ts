@@ -1,27 +1,58 @@
 /**
  * @module
- * `GET /events`: one event stream for the home page with every deployment's status. It starts with the whole
- * list (`event: deployments`), then sends each created or changed record (`event: deployment`) and the id of
- * each deleted one (`event: removed`), so a page listing a hundred deployments keeps one connection, not one
- * per deployment.
+ * `GET /events`: one event stream for the home page. It starts with the page the home page shows (the query's
+ * filter and limit, from its cursor: `event: deployments`) and the latest deployment of each target, for the
+ * cards above the list (`event: latest`), then keeps them live: each created or changed record the page shows
+ * or would show now, or that is its target's latest (`event: deployment`), and the id of each shown one deleted
+ * (`event: removed`). The records of the rest of the history are never sent: a page over 10,000 deployments
+ * costs what a page over 50 does.
  */
 
-import type { DeploymentChange, DeploymentRemoval, Deployments } from "../runs/deployments.ts";
+import {
+  type DeploymentChange,
+  type DeploymentQuery,
+  type DeploymentRemoval,
+  type Deployments,
+  matchesFilter,
+} from "../runs/deployments.ts";
+import type { Deployment } from "../logs/deployment.ts";
 import { EVENT_STREAM_HEADERS, STREAM_OPENING } from "./events_response.ts";
 import type { EventStream } from "./event_stream.ts";
 import { encodeEvent } from "../logs/sse_encoder.ts";
 
-/** Streams the list of deployments and every change to it. */
-export function deploymentsFeedResponse(deployments: Deployments, stream: EventStream): Response {
+/** Options of {@linkcode deploymentsFeedResponse}. */
+export interface FeedOptions {
+  /** The page of the list to send and keep live. */
+  query: DeploymentQuery;
+  /** The targets that have a card: their latest deployments follow the page at connect. Default none. */
+  targets?: readonly string[];
+}
+
+/** Streams the page of deployments that `options.query` names, and every change to it. */
+export function deploymentsFeedResponse(
+  deployments: Deployments,
+  stream: EventStream,
+  { query, targets = [] }: FeedOptions,
+): Response {
+  const { records } = deployments.page(query);
+  // What the page shows, so a record that leaves the filter (a status filter) is sent once more, to go.
+  const shown = new Set(records.map(({ id }) => id));
   stream.send(STREAM_OPENING);
-  stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(deployments.list()) }));
+  stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(records) }));
+  // The cards as they are now: a page back from a long disconnection may have missed their changes.
+  const latest = targets.flatMap((target) => deployments.page({ target, limit: 1 }).records);
+  stream.send(encodeEvent({ event: "latest", data: JSON.stringify(latest) }));
   const onChange = (event: Event) => {
-    stream.send(
-      encodeEvent({ event: "deployment", data: JSON.stringify((event as DeploymentChange).detail) }),
-    );
+    const record = (event as DeploymentChange).detail;
+    // A later page (a cursor) takes no new deployment: only the first page grows at the top.
+    const wanted = matchesFilter(record, query) && (query.before === undefined || shown.has(record.id));
+    if (wanted) shown.add(record.id);
+    else if (!shown.delete(record.id) && !isLatestOfTarget(deployments, record)) return;
+    stream.send(encodeEvent({ event: "deployment", data: JSON.stringify(record) }));
   };
   const onRemove = (event: Event) => {
-    stream.send(encodeEvent({ event: "removed", data: (event as DeploymentRemoval).detail }));
+    const id = (event as DeploymentRemoval).detail;
+    if (shown.delete(id)) stream.send(encodeEvent({ event: "removed", data: id }));
   };
   deployments.addEventListener("change", onChange);
   deployments.addEventListener("remove", onRemove);
@@ -30,4 +61,12 @@ export function deploymentsFeedResponse(deployments: Deployments, stream: EventS
     deployments.removeEventListener("remove", onRemove);
   }, { once: true });
   return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
+}
+
+/**
+ * True when `record` is its target's latest (a card shows it). Changes are to recent deployments (queued,
+ * running), so the walk from the newest is short.
+ */
+function isLatestOfTarget(deployments: Deployments, record: Deployment): boolean {
+  return deployments.page({ target: record.target, limit: 1 }).records[0]?.id === record.id;
 }

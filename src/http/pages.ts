@@ -1,15 +1,17 @@
 /**
  * @module
  * The pages and their assets, read once from `static/` next to the source (embedded in the binary by
- * `deno compile --include static`, so nothing depends on source paths at run time). The home page gets the
- * deployment list rendered into it on the server, so it works without JavaScript; every dynamic value is
- * HTML-escaped. When access is controlled, every page's top bar says who is signed in, with a sign-out button
- * (a plain form): {@linkcode Pages.for} gives the pages as one person sees them.
+ * `deno compile --include static`, so nothing depends on source paths at run time). The home page gets its
+ * target cards and its page of the history rendered into it on the server, so it works without JavaScript;
+ * every dynamic value is HTML-escaped. When access is controlled, every page's top bar says who is signed in,
+ * with a sign-out button (a plain form): {@linkcode Pages.for} gives the pages as one person sees them.
  */
 
 import { STATUS_CODES } from "node:http";
-import { type Deployment, isFinal } from "../logs/deployment.ts";
+import { type Deployment, isFinal, STATUSES } from "../logs/deployment.ts";
+import type { DeploymentPage as ListPage, DeploymentQuery } from "../runs/deployments.ts";
 import type { Target } from "../runs/targets.ts";
+import { DEFAULT_LIMIT, pageAddress } from "./deployment_query.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -20,7 +22,6 @@ const CONTENT_TYPES: Record<string, string> = {
   ".png": "image/png",
 };
 
-const LIST_MARKER = "<!--deployments-->";
 const DETAILS_MARKER = "<!--details-->";
 const RUN_AGAIN_MARKER = "<!--run-again-->";
 /** Where a page's top bar says who is signed in (see {@linkcode signedInBar}). */
@@ -89,13 +90,44 @@ export class Pages {
     return new Pages(this.#assets, this.#templates, signedIn);
   }
 
-  /** The home page with `deployments` listed, newest first. */
-  home(deployments: Deployment[]): Response {
-    const rows = deployments.map(renderRow).join("\n");
-    const page = html(this.#home.replace(LIST_MARKER, rows).replace("__START_KEY__", crypto.randomUUID()));
-    // Never kept for Back: a page shown again must carry a new start key (and the list as it is now).
-    page.headers.set("cache-control", "no-store");
-    return page;
+  /**
+   * The home page: a card per target with its latest deployment and its Start, then the page of the history
+   * that `view.query` asks for, its filter form and the way to the next page.
+   */
+  home(view: HomeView): Response {
+    const { query, page } = view;
+    const filtered = query.target !== undefined || query.status !== undefined;
+    const targetNames = view.targets.map(({ target }) => target.name);
+    // A target of old records that the config no longer names can still be asked for.
+    if (query.target !== undefined && !targetNames.includes(query.target)) targetNames.push(query.target);
+    const replacements: Record<string, string> = {
+      "<!--targets-->": view.targets.map((card, index) => renderCard(card, index, view.targets.length)).join(
+        "\n",
+      ),
+      "<!--target-options-->": options(targetNames, query.target, "any target"),
+      "<!--status-options-->": options(STATUSES, query.status, "any status"),
+      "<!--limit-field-->": query.limit === DEFAULT_LIMIT
+        ? ""
+        : `<input type="hidden" name="limit" value="${query.limit}">`,
+      "<!--clear-filters-->": filtered ? `<a href="/" class="clear-filters">Clear</a>` : "",
+      "<!--deployments-->": page.records.map(renderRow).join("\n"),
+      "<!--empty-->": filtered || query.before
+        ? "No deployments match."
+        : "No deployments yet. Press <strong>Start</strong> to run one.",
+      "<!--pager-->":
+        (query.before
+          ? `<a class="button" id="newest" href="${escapeHtml(pageAddress("/", query))}">&larr; Newest</a>`
+          : "") +
+        `<a class="button" id="older" href="${
+          page.next ? escapeHtml(pageAddress("/", query, page.next)) : "/"
+        }"${page.next ? "" : " hidden"}>Older &rarr;</a>`,
+      "__LIMIT__": String(query.limit),
+    };
+    const body = this.#home.replace(/<!--[a-z-]+-->|__LIMIT__/g, (marker) => replacements[marker] ?? marker);
+    const response = html(body);
+    // Never kept for Back: a page shown again must carry new start keys (and the list as it is now).
+    response.headers.set("cache-control", "no-store");
+    return response;
   }
 
   /**
@@ -122,36 +154,14 @@ export class Pages {
    * Works without JavaScript.
    */
   startForm(target: Target, form: StartForm = {}): Response {
-    const errors = new Map((form.errors ?? []).map(({ param, message }) => [param, message]));
-    const fields = [...target.params].map(([name, spec]) => {
-      const value = form.values?.[name] ?? spec.default ?? "";
-      const id = `param-${escapeHtml(name)}`;
-      const error = errors.get(name);
-      const described = error === undefined ? "" : ` aria-invalid="true" aria-describedby="${id}-error"`;
-      const control = spec.choices
-        ? `<select id="${id}" name="param.${escapeHtml(name)}"${described}>` +
-          spec.choices.map((choice) =>
-            `<option${choice === value ? " selected" : ""}>${escapeHtml(choice)}</option>`
-          ).join("") + "</select>"
-        : `<input id="${id}" name="param.${escapeHtml(name)}" value="${escapeHtml(value)}"` +
-          `${spec.required ? " required" : ""}${described}>`;
-      return `<p class="field"><label for="${id}">${escapeHtml(name)}</label> ${control}` +
-        (spec.description ? ` <span class="hint">${escapeHtml(spec.description)}</span>` : "") +
-        (error === undefined ? "" : ` <span class="error" id="${id}-error">${escapeHtml(error)}</span>`) +
-        "</p>";
-    });
-    const general = errors.get(null);
+    const general = form.errors?.find(({ param }) => param === null)?.message;
     const body = `<h1>Deploy to ${escapeHtml(target.name)}</h1>` +
       (target.description ? `<p class="lede">${escapeHtml(target.description)}</p>` : "") +
       (general === undefined ? "" : `<p class="error" role="alert">${escapeHtml(general)}</p>`) +
-      `<form method="post" action="/start" class="start-form">` +
-      `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
-      `<input type="hidden" name="target" value="${escapeHtml(target.name)}">` +
-      fields.join("") + `<button type="submit" class="button primary">Start</button></form>` +
-      `<p><a href="/">&larr; All deployments</a></p>`;
+      renderStartForm(target, form, "param-") + `<p><a href="/">&larr; All deployments</a></p>`;
     const page = html(
       pageShell(`Deploy to ${target.name}`, body, this.#signedIn),
-      errors.size > 0 ? 400 : 200,
+      form.errors?.length ? 400 : 200,
     );
     page.headers.set("cache-control", "no-store");
     return page;
@@ -163,6 +173,133 @@ export class Pages {
     if (!asset) return undefined;
     return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "no-cache" } });
   }
+}
+
+/** What the home page shows: see {@linkcode Pages.home}. */
+export interface HomeView {
+  /** The targets, in the config's order, each with its latest deployment (`undefined`: none yet). */
+  targets: readonly TargetCard[];
+  /** What the history shows (its filter, limit and cursor), and the page of it. */
+  query: DeploymentQuery;
+  page: ListPage;
+}
+
+/** A target's card on the home page. */
+export interface TargetCard {
+  target: Target;
+  latest: Deployment | undefined;
+}
+
+/** The longest parameters text a row or card shows; the rest is in its tooltip, up to the tooltip's. */
+const SHORT_PARAMS = 80;
+const LONG_PARAMS = 500;
+
+/**
+ * One target's card (see `static/index.html`): its latest deployment (`home.js` keeps it live) and its Start:
+ * a target without parameters starts at a press (a form, as the only target's `#start`); one with parameters
+ * links to its form page (`GET /start?target=`), which `home.js` opens in the card's dialog instead.
+ */
+function renderCard({ target, latest }: TargetCard, index: number, count: number): string {
+  const name = escapeHtml(target.name);
+  const start = target.params.size === 0
+    ? `<form method="post" action="/start" class="start-form start-now">` +
+      `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
+      `<input type="hidden" name="target" value="${name}">` +
+      `<button type="submit" class="button primary"${count === 1 ? ' id="start"' : ""}>Start</button></form>`
+    : `<a class="button primary start-link" href="/start?target=${
+      escapeHtml(encodeURIComponent(target.name))
+    }"` +
+      ` data-dialog="start-dialog-${index}">Start…</a>` +
+      `<dialog class="start-dialog" id="start-dialog-${index}" aria-labelledby="start-dialog-${index}-title">` +
+      `<h2 id="start-dialog-${index}-title">Deploy to ${name}</h2>` +
+      renderStartForm(target, {}, `t${index}-param-`) +
+      `<button type="button" class="button close-dialog">Close</button></dialog>`;
+  const [first] = target.params.keys();
+  // Which parameter is the version, for the cards home.js brings up to date.
+  const version = first === undefined ? "" : ` data-version-param="${escapeHtml(first)}"`;
+  return `<li class="card" data-target="${name}"${version}>` +
+    `<h3 class="card-name">${name}</h3>` +
+    (target.description ? `<p class="card-description">${escapeHtml(target.description)}</p>` : "") +
+    `<p class="card-latest">${latest ? renderLatest(latest, target) : "Never deployed"}</p>` +
+    `<div class="card-actions">${start}</div></li>`;
+}
+
+/** A card's latest deployment: its status and version (a link to it), who started it and when. */
+function renderLatest(deployment: Deployment, target: Target): string {
+  const id = escapeHtml(deployment.id);
+  const { text, title } = shortParams(versionOf(deployment, target));
+  return `<a href="/deployment/${id}" data-id="${id}" data-created="${escapeHtml(deployment.createdAt)}">` +
+    `<span class="badge status-${escapeHtml(deployment.status)}">${escapeHtml(deployment.status)}</span>` +
+    ` <span class="version"${title}>${text}</span></a>` +
+    ` <span class="by">${escapeHtml(deployment.startedBy ?? "")}</span> ${renderTime(deployment)}`;
+}
+
+/**
+ * What a card calls a deployment's version: the value of its target's first parameter (the version, as a
+ * config would order them), or every parameter, `name=value` (like `home.js`'s `versionOf`).
+ */
+function versionOf(deployment: Deployment, target: Target): string {
+  const [first] = target.params.keys();
+  if (first !== undefined && first in deployment.params) return deployment.params[first];
+  return paramsText(deployment.params);
+}
+
+/** Every parameter as `name=value`, space-separated, in the record's order. */
+function paramsText(params: Record<string, string>): string {
+  return Object.entries(params).map(([name, value]) => `${name}=${value}`).join(" ");
+}
+
+/** `text` cut to {@linkcode SHORT_PARAMS}, HTML-escaped, and a `title` attribute with more of it when cut. */
+function shortParams(text: string): { text: string; title: string } {
+  if (text.length <= SHORT_PARAMS) return { text: escapeHtml(text), title: "" };
+  const long = text.length > LONG_PARAMS ? `${text.slice(0, LONG_PARAMS)}…` : text;
+  return { text: `${escapeHtml(text.slice(0, SHORT_PARAMS))}…`, title: ` title="${escapeHtml(long)}"` };
+}
+
+/** When a deployment started (or was created, while queued): ISO in `datetime`, UTC text until `home.js`. */
+function renderTime(deployment: Deployment): string {
+  const start = deployment.startedAt ?? deployment.createdAt;
+  return `<time datetime="${escapeHtml(start)}">${
+    escapeHtml(start.replace("T", " ").slice(0, 19))
+  } UTC</time>`;
+}
+
+/** `<option>`s: the empty "any" first, then `values`, `selected` the chosen one. */
+function options(values: readonly string[], selected: string | undefined, any: string): string {
+  return `<option value="">${escapeHtml(any)}</option>` +
+    values.map((value) => `<option${value === selected ? " selected" : ""}>${escapeHtml(value)}</option>`)
+      .join("");
+}
+
+/**
+ * The form that starts `target` (its page, and a card's dialog): the key, the target, one field per parameter
+ * (filled with the values sent, else the defaults; choices as a select), each error next to its field. The ids
+ * of its fields start with `idPrefix`, so several forms can share a page.
+ */
+function renderStartForm(target: Target, form: StartForm, idPrefix: string): string {
+  const errors = new Map((form.errors ?? []).map(({ param, message }) => [param, message]));
+  const fields = [...target.params].map(([name, spec]) => {
+    const value = form.values?.[name] ?? spec.default ?? "";
+    const id = `${idPrefix}${escapeHtml(name)}`;
+    const error = errors.get(name);
+    const described = error === undefined ? "" : ` aria-invalid="true" aria-describedby="${id}-error"`;
+    const control = spec.choices
+      ? `<select id="${id}" name="param.${escapeHtml(name)}"${described}>` +
+        spec.choices.map((choice) =>
+          `<option${choice === value ? " selected" : ""}>${escapeHtml(choice)}</option>`
+        ).join("") + "</select>"
+      : `<input id="${id}" name="param.${escapeHtml(name)}" value="${escapeHtml(value)}"` +
+        `${spec.required ? " required" : ""}${described}>`;
+    return `<p class="field"><label for="${id}">${escapeHtml(name)}</label> ${control}` +
+      (spec.description ? ` <span class="hint">${escapeHtml(spec.description)}</span>` : "") +
+      (error === undefined ? "" : ` <span class="error" id="${id}-error">${escapeHtml(error)}</span>`) +
+      "</p>";
+  });
+  // Not checked in the browser: the server's messages say what is allowed, next to each field.
+  return `<form method="post" action="/start" class="start-form start-params" novalidate>` +
+    `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
+    `<input type="hidden" name="target" value="${escapeHtml(target.name)}">` +
+    fields.join("") + `<button type="submit" class="button primary">Start</button></form>`;
 }
 
 /** One row of the deployment list; `home.js` renders the same markup (see `static/index.html`) for rows it adds. */
@@ -177,10 +314,14 @@ export function renderRow(deployment: Deployment): string {
   const instance = deployment.instance
     ? `<span class="instance"> on ${escapeHtml(deployment.instance)}</span>`
     : "";
-  return `<li data-id="${id}" data-status="${status}">` +
+  const params = shortParams(paramsText(deployment.params));
+  return `<li data-id="${id}" data-status="${status}" data-target="${escapeHtml(deployment.target)}" ` +
+    `data-created="${escapeHtml(deployment.createdAt)}">` +
     `<a href="/deployment/${id}"><code>${id.slice(0, 8)}</code>${instance}</a> ` +
-    `<span class="badge status-${status}">${status}</span> ` +
-    `<time datetime="${escapeHtml(start)}">${escapeHtml(start.replace("T", " ").slice(0, 19))} UTC</time> ` +
+    `<span class="target">${escapeHtml(deployment.target)}</span> ` +
+    `<span class="params"${params.title}>${params.text}</span> ` +
+    `<span class="by">${escapeHtml(deployment.startedBy ?? "")}</span> ` +
+    `<span class="badge status-${status}">${status}</span> ${renderTime(deployment)} ` +
     // Not announced: a running duration changes every second, inside the list's live region.
     `<span class="duration" aria-live="off">${duration}</span></li>`;
 }

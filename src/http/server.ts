@@ -16,6 +16,7 @@ import { isFinal } from "../logs/deployment.ts";
 import { isDeploymentId } from "../logs/deployment_id.ts";
 import type { CreateOptions, Deployments } from "../runs/deployments.ts";
 import { deploymentsFeedResponse } from "./deployments_feed.ts";
+import { pageAddress, parseDeploymentQuery } from "./deployment_query.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse, statusEvent } from "./events_response.ts";
 import {
@@ -32,7 +33,8 @@ import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages, type SignedIn } from "./pages.ts";
 import type { RequestLimit } from "./request_limit.ts";
 import type { Runner } from "../runs/runner.ts";
-import type { Targets } from "../runs/targets.ts";
+import { checkParams, checkStart, findTarget, type ParamError, type StartRequest } from "../runs/params.ts";
+import type { Target, Targets } from "../runs/targets.ts";
 import type { StartKeyGuard } from "./start_guard.ts";
 import { safeNext, SIGN_IN_CSP, signInPage } from "./sign_in_page.ts";
 import type { ViewerLimit } from "./viewer_limit.ts";
@@ -94,6 +96,8 @@ interface RequestContext extends ServerContext {
   params: Record<string, string | undefined>;
   /** The client's address: the peer's, or the one a trusted proxy forwarded for. */
   address: string;
+  /** The request's URL, parsed once. */
+  url: URL;
   /** Who sent the request: a signed-in user's name; `null` when nobody named did (no users, or `--token`). */
   user: string | null;
   /** Opens an event stream for this client, within the caps. */
@@ -118,13 +122,39 @@ const route = (pathname: string, methods: Route["methods"], open = false): Route
 const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 
 const ROUTES: Route[] = [
-  route("/", { GET: (_, { pages, deployments }) => pages.home(deployments.list()) }),
+  route("/", {
+    GET: (_, { pages, deployments, targets, url }) => {
+      const query = parseDeploymentQuery(url.searchParams);
+      return pages.home({
+        targets: targets.list().map((target) => ({
+          target,
+          latest: deployments.page({ target: target.name, limit: 1 }).records[0],
+        })),
+        query,
+        page: deployments.page(query),
+      });
+    },
+  }),
   route("/start", {
+    GET: (request, { targets, pages }) => {
+      const found = findTarget(targets, new URL(request.url).searchParams.get("target"));
+      if ("error" in found) throw new HttpError(found.missing ? 400 : 404, found.error);
+      return pages.startForm(found.target);
+    },
     POST: async (request, context) => {
       await refuseWhileAway(request, context.health, "start a deployment");
-      const key = await startKey(request, context.maxBodyBytes);
-      return await startDeployment(request, context, key, {
-        command: context.runner.command,
+      const sent = await readStart(request, context.maxBodyBytes);
+      const checked = "problem" in sent
+        ? { target: undefined, errors: [{ param: null, message: sent.problem }] }
+        : checkStart(context.targets, sent.start);
+      if ("errors" in checked) {
+        return startRefused(request, context, checked, "start" in sent ? sent.start : {});
+      }
+      const { target, params } = checked;
+      return await startDeployment(request, context, sent.key, {
+        command: target.command,
+        target: target.name,
+        params,
         startedBy: context.user,
       });
     },
@@ -139,8 +169,15 @@ const ROUTES: Route[] = [
     },
   }),
   route("/events", {
-    GET: (_, context) =>
-      unavailableStream(context) ?? deploymentsFeedResponse(context.deployments, context.openStream()),
+    GET: (_, context) => {
+      // Checked before the stream opens: a bad query is a 400 (which EventSource does not retry), not a stream.
+      const query = parseDeploymentQuery(context.url.searchParams);
+      return unavailableStream(context) ??
+        deploymentsFeedResponse(context.deployments, context.openStream(), {
+          query,
+          targets: context.targets.list().map(({ name }) => name),
+        });
+    },
   }),
   route("/events/:id", {
     GET: (request, context) => {
@@ -157,7 +194,17 @@ const ROUTES: Route[] = [
           headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
         }),
   }),
-  route("/api/deployments", { GET: (_, { deployments }) => Response.json(deployments.list()) }),
+  route("/api/deployments", {
+    GET: (_, { deployments, url }) => {
+      const query = parseDeploymentQuery(url.searchParams);
+      const page = deployments.page(query);
+      // Still a JSON array, as before pages: the next page is in the Link header.
+      const headers = page.next
+        ? { link: `<${pageAddress("/api/deployments", query, page.next)}>; rel="next"` }
+        : undefined;
+      return Response.json(page.records, { headers });
+    },
+  }),
   route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
   route("/api/deployments/:id/cancel", {
     POST: async (request, context) => {
@@ -186,10 +233,16 @@ const ROUTES: Route[] = [
       }
       const target = context.targets.get(old.target);
       if (!target) throw new HttpError(409, `Cannot run deployment ${old.id} again: ${targetGone(old)}`);
+      // Its values meet the target's rules as the config has them now (a choice taken out is not deployed again);
+      // a parameter added since gets its default.
+      const checked = checkParams(target, old.params);
+      if ("errors" in checked) {
+        throw new HttpError(409, `Cannot run deployment ${old.id} again: ${checked.errors[0].message}`);
+      }
       return await startDeployment(request, context, key, {
         command: target.command,
         target: target.name,
-        params: old.params,
+        params: checked.params,
         startedBy: context.user,
         rerunOf: old.id,
       });
@@ -370,6 +423,7 @@ async function dispatch(
       ...context,
       pages: client.signedIn ? context.pages.for(client.signedIn) : context.pages,
       params: match.pathname.groups,
+      url,
       address,
       user: identity?.user ?? null,
       openStream: () => openStream(context, address, streamOptions, completed),
@@ -504,6 +558,104 @@ async function startKey(request: Request, maxBytes: number): Promise<string | nu
   return header;
 }
 
+/**
+ * What a Start sent: the key of the press, which makes a repeat of it harmless (see `start_guard.ts`: the form's
+ * `key` field, or an `Idempotency-Key` header), and the target and parameters: a JSON body
+ * `{"target", "params"}`, or a form's `target` and `param.<name>` fields (a field sent twice is a list, which
+ * the check refuses). No body asks for the only target with no parameters. A body that cannot be read as what
+ * it says it is gives the `problem`.
+ */
+async function readStart(
+  request: Request,
+  maxBytes: number,
+): Promise<{ key: string | null; start: StartRequest } | { key: string | null; problem: string }> {
+  const header = request.headers.get("idempotency-key");
+  const type = mediaType(request);
+  if (type === "application/json") {
+    const text = await readText(request, maxBytes);
+    if (text.trim() === "") return { key: header, start: {} };
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      return { key: header, problem: `Cannot parse the body as JSON: ${(error as Error).message}` };
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      return {
+        key: header,
+        problem: 'Cannot use the body: expected an object like {"target": "...", "params": {}}',
+      };
+    }
+    const unknown = Object.keys(body).find((name) => name !== "target" && name !== "params");
+    if (unknown !== undefined) {
+      return {
+        key: header,
+        problem: `Unknown field ${
+          JSON.stringify(unknown.slice(0, 60))
+        } in the body; expected target and params`,
+      };
+    }
+    return { key: header, start: body };
+  }
+  if (type === "application/x-www-form-urlencoded") {
+    const form = await readForm(request, maxBytes);
+    return { key: header ?? form.get("key"), start: formStart(form) };
+  }
+  if (type === "multipart/form-data") {
+    const bytes = await readBytes(request, maxBytes);
+    let form: FormData;
+    try {
+      form = await new Response(bytes, { headers: { "content-type": request.headers.get("content-type")! } })
+        .formData();
+    } catch {
+      return { key: header, problem: "Cannot parse the body as multipart/form-data" };
+    }
+    const key = form.get("key");
+    return { key: header ?? (typeof key === "string" ? key : null), start: formStart(form) };
+  }
+  await discardBody(request, [...FORM_TYPES, "application/json"], maxBytes);
+  return { key: header, start: {} };
+}
+
+/** A form's `target` and `param.<name>` fields as a Start; other fields (`key`, a button's) are not its. */
+function formStart(form: URLSearchParams | FormData): StartRequest {
+  const params: Record<string, unknown> = {};
+  for (const name of new Set(form.keys())) {
+    if (!name.startsWith("param.")) continue;
+    const values = form.getAll(name);
+    params[name.slice("param.".length)] = values.length === 1 ? values[0] : values;
+  }
+  const target = form.get("target");
+  return { target: target ?? undefined, params };
+}
+
+/**
+ * The answer to a Start refused for its target or parameters: JSON `{"error", "errors"}` for an API client (or
+ * a JSON body); for a browser's form, the target's form again with the values sent and each message next to its field (or a page with
+ * the message, when no known target was named).
+ */
+function startRefused(
+  request: Request,
+  { pages }: RequestContext,
+  { target, errors }: { target: Target | undefined; errors: ParamError[] },
+  sent: StartRequest,
+): Response {
+  // A JSON body is a script's (or a page's script), whatever it accepts: it reads the reasons, not a page.
+  if (wantsJson(request) || !acceptsHtml(request) || mediaType(request) === "application/json") {
+    return Response.json({ error: errors[0].message, errors }, { status: 400 });
+  }
+  if (target === undefined) throw new HttpError(400, errors[0].message);
+  const given = typeof sent.params === "object" && sent.params !== null ? sent.params : {};
+  const values = Object.fromEntries(
+    Object.entries(given).filter((entry): entry is [string, string] => typeof entry[1] === "string"),
+  );
+  // A parameter the target does not have has no field: its message goes above the form.
+  const placed = errors.map((error) =>
+    error.param !== null && target.params.has(error.param) ? error : { param: null, message: error.message }
+  );
+  return pages.startForm(target, { values, errors: placed });
+}
+
 /** What a Start or a Run again makes: the command to run and the record's fields besides the id. */
 type NewDeployment = { command: string | null } & Omit<CreateOptions, "id" | "now">;
 
@@ -557,10 +709,25 @@ async function readForm(request: Request, maxBytes: number): Promise<URLSearchPa
     await request.body?.cancel();
     throw new HttpError(415, "Unsupported content type; expected application/x-www-form-urlencoded");
   }
-  const decoder = new TextDecoder();
-  let text = "";
-  await readBody(request, maxBytes, (chunk) => text += decoder.decode(chunk, { stream: true }));
-  return new URLSearchParams(text + decoder.decode());
+  return new URLSearchParams(await readText(request, maxBytes));
+}
+
+/** Reads a small body, refusing one longer than the cap even when it did not say its length. */
+async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  await readBody(request, maxBytes, (chunk) => chunks.push(chunk));
+  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+/** Reads a small body as UTF-8 text. */
+async function readText(request: Request, maxBytes: number): Promise<string> {
+  return new TextDecoder().decode(await readBytes(request, maxBytes));
 }
 
 /** The body's media type, lowercase and without parameters (`; charset=…`); undefined when none is given. */

@@ -9,6 +9,7 @@ import { setImmediate } from "node:timers";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
 import { EventSource } from "npm:eventsource@5.1.5";
 import { type Deployment, isFinal } from "../logs/deployment.ts";
+import { Targets } from "../runs/targets.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -499,7 +500,7 @@ Deno.test("unknown and non-canonical ids are 404, wrong methods 405 with Allow",
   for (
     const [method, path, allow] of [
       ["POST", "", "GET, HEAD"],
-      ["GET", "start", "POST"],
+      ["PUT", "start", "GET, HEAD, POST"],
       ["DELETE", `events/${id}`, "GET, HEAD"],
       ["GET", `api/deployments/${id}/cancel`, "POST"],
       ["PUT", "api/deployments", "GET, HEAD"],
@@ -596,10 +597,10 @@ Deno.test("a browser that asks for an unknown page gets an HTML page with the me
   assert.match(html, /<p>No such deployment<\/p>/);
   assert.match(html, /<a href="\/">/);
   // A wrong method keeps its Allow header; a client that does not ask for HTML gets the line of text.
-  const wrong = await fetch(new URL("start", app.url), { headers: browser });
+  const wrong = await fetch(new URL("api/deployments", app.url), { method: "POST", headers: browser });
   assert.equal(wrong.status, 405);
-  assert.equal(wrong.headers.get("allow"), "POST");
-  assert.match(await wrong.text(), /<p>Method GET is not allowed here; allowed: POST<\/p>/);
+  assert.equal(wrong.headers.get("allow"), "GET, HEAD");
+  assert.match(await wrong.text(), /<p>Method POST is not allowed here; allowed: GET, HEAD<\/p>/);
   const head = await fetch(new URL(`deployment/${unknown}`, app.url), { method: "HEAD", headers: browser });
   assert.deepEqual([head.status, head.headers.get("content-type")], [404, "text/html; charset=utf-8"]);
   await head.body?.cancel();
@@ -911,7 +912,16 @@ Deno.test("rerun makes a new deployment of the same target and params, 201 for J
     startedBy: "alice",
   });
   await writeRecords(dir.path, [old]);
-  await using app = await startTestApp({ dir: dir.path, command: "echo again" });
+  // The one target, with the parameters the old deployment has: a re-run meets the target's rules of now.
+  const free = { description: null, default: null, required: false, choices: null, pattern: null };
+  const targets = new Targets([{
+    name: "default",
+    description: null,
+    command: "echo again",
+    cwd: null,
+    params: new Map([["version", free], ["region", free]]),
+  }]);
+  await using app = await startTestApp({ dir: dir.path, command: "echo again", targets });
 
   await t.step(
     "JSON: 201 with the new record, rerunOf the old one, run with the target's command",

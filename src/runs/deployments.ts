@@ -74,6 +74,35 @@ export interface UpdateOptions {
   notice?: string;
 }
 
+/** Which deployments a page of {@linkcode Deployments.page} holds: those that match, newest first. */
+export interface DeploymentFilter {
+  /** Only this target's. Default: every target's. */
+  target?: string;
+  /** Only those with this status. Default: any. */
+  status?: Status;
+}
+
+/** Where a page starts: after the deployment created at `createdAt` with `id` (that one need not exist still). */
+export interface DeploymentCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** What {@linkcode Deployments.page} is asked for. */
+export interface DeploymentQuery extends DeploymentFilter {
+  /** Only those older than this (in the list's order): the `next` of the page before. Default: from the newest. */
+  before?: DeploymentCursor;
+  /** The most records on the page. */
+  limit: number;
+}
+
+/** A page of deployments, newest first. */
+export interface DeploymentPage {
+  records: Deployment[];
+  /** Where the next page starts, when more deployments match; `null` on the last page. */
+  next: DeploymentCursor | null;
+}
+
 /** Options of {@linkcode Deployments.load}. */
 export interface DeploymentsOptions {
   /** Finished deployments to keep; older ones are deleted. Default: all. */
@@ -97,8 +126,12 @@ const WRITES_AT_ONCE = 16;
 export class Deployments extends EventTarget {
   #store: LogStore;
   #shared: SharedRecords | undefined;
-  /** By creation, oldest first (records are created in that order): {@linkcode list} has little to sort. */
   #records = new Map<string, Deployment>();
+  /**
+   * Every record's place in the list, newest first, kept as records come and go (a binary search each): a page
+   * walks from its cursor, not a sort of every record per request. Built once at load, when `null`.
+   */
+  #order: DeploymentCursor[] | null = null;
   #counts = new Map<Status, number>();
   /** The finished records written (or tried), the one to delete first at the top. */
   #finished = new Heap<Deployment>((a, b) => compareText(finishedOrder(a), finishedOrder(b)));
@@ -143,6 +176,8 @@ export class Deployments extends EventTarget {
         deployments.interruptedAtLoad.push(record.id);
       }
     }
+    // One sort of all, not a binary insertion each (which would shift the whole list for every record).
+    deployments.#order = [...deployments.#records.values()].map(cursorOf).sort(newestFirst);
     await forEachAtOnce(deployments.interruptedAtLoad, WRITES_AT_ONCE, async (id) => {
       const record = deployments.#records.get(id)!;
       const reason = `shiplog stopped while this deployment was ${record.status}`;
@@ -165,8 +200,23 @@ export class Deployments extends EventTarget {
 
   /** Every deployment, newest first. */
   list(): Deployment[] {
-    // Nearly in order already, which the sort goes through in one pass; it puts right a clock set back.
-    return [...this.#records.values()].reverse().sort(newestFirst);
+    return this.#ordered().map(({ id }) => this.#records.get(id)!);
+  }
+
+  /**
+   * The deployments that match `query`, newest first, at most `query.limit` of them, from its cursor on. It
+   * walks the list from there, never sorting: with a filter that few match, it may look at every record once.
+   */
+  page(query: DeploymentQuery): DeploymentPage {
+    const order = this.#ordered();
+    const records: Deployment[] = [];
+    for (let index = query.before ? placeOf(order, query.before, true) : 0; index < order.length; index++) {
+      const record = this.#records.get(order[index].id)!;
+      if (!matchesFilter(record, query)) continue;
+      if (records.length === query.limit) return { records, next: cursorOf(records[records.length - 1]) };
+      records.push(record);
+    }
+    return { records, next: null };
   }
 
   get(id: string): Deployment | undefined {
@@ -378,11 +428,26 @@ export class Deployments extends EventTarget {
     if (before) this.#count(before.status, -1);
     this.#count(record.status, 1);
     this.#records.set(record.id, record);
+    // A change keeps its place (the id and creation never change); a new record goes where it belongs, near the
+    // top unless a clock was set back.
+    if (!before && this.#order) {
+      const cursor = cursorOf(record);
+      this.#order.splice(placeOf(this.#order, cursor, false), 0, cursor);
+    }
   }
 
   #delete(record: Deployment): void {
     this.#records.delete(record.id);
     this.#count(record.status, -1);
+    if (this.#order) {
+      const index = placeOf(this.#order, record, false);
+      if (this.#order[index]?.id === record.id) this.#order.splice(index, 1);
+    }
+  }
+
+  /** The list's order; before load has built it (records heard while listing), a sort of what there is. */
+  #ordered(): DeploymentCursor[] {
+    return this.#order ?? [...this.#records.values()].map(cursorOf).sort(newestFirst);
   }
 
   #count(status: Status, by: number): void {
@@ -459,8 +524,35 @@ function sameParams(a: Record<string, string>, b: Record<string, string>): boole
 }
 
 /** Newest first; ids break ties of the same millisecond, so the order is the same after a restart. */
-function newestFirst(a: Deployment, b: Deployment): number {
+function newestFirst(a: DeploymentCursor, b: DeploymentCursor): number {
   return compareText(b.createdAt, a.createdAt) || compareText(b.id, a.id);
+}
+
+/** True when `record` is one that `filter` asks for. */
+export function matchesFilter(record: Deployment, filter: DeploymentFilter): boolean {
+  return (filter.target === undefined || record.target === filter.target) &&
+    (filter.status === undefined || record.status === filter.status);
+}
+
+/** Where a page after `record` starts. */
+function cursorOf({ createdAt, id }: DeploymentCursor): DeploymentCursor {
+  return { createdAt, id };
+}
+
+/**
+ * The first place in `order` (newest first) that comes after `cursor` (`after`), or at or after it: a binary
+ * search.
+ */
+function placeOf(order: readonly DeploymentCursor[], cursor: DeploymentCursor, after: boolean): number {
+  let low = 0;
+  let high = order.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const comparison = newestFirst(order[middle], cursor);
+    if (comparison < 0 || (after && comparison === 0)) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** Text by code points: ISO dates and lowercase UUIDs sort as they should, faster than `localeCompare`. */

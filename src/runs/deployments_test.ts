@@ -316,3 +316,125 @@ Deno.test("after stopPruning() nothing is deleted; the next load deletes the dep
   assert.deepEqual(reloaded.countByStatus(), new Map([["failed", 2]]));
   assert.equal(await records(), 2);
 });
+
+/** Writes `count` finished records straight into `dir` (faster than a save each): targets, statuses and ties. */
+async function writeHistory(dir: string, count: number): Promise<Deployment[]> {
+  const targets = ["staging", "production", "default"];
+  const statuses = ["succeeded", "failed", "cancelled", "interrupted"] as const;
+  const records = Array.from({ length: count }, (_, i) =>
+    deploymentRecord({
+      target: targets[i % 3],
+      status: statuses[i % 7 % 4],
+      // Pairs created in the same millisecond: the id puts them in order.
+      createdAt: new Date(Date.UTC(2026, 0, 1) + Math.floor(i / 2) * 60_000).toISOString(),
+      finishedAt: new Date(Date.UTC(2026, 0, 1) + Math.floor(i / 2) * 60_000 + 1000).toISOString(),
+    }));
+  await Promise.all(
+    records.map((record) => Deno.writeTextFile(join(dir, `${record.id}.json`), JSON.stringify(record))),
+  );
+  return records;
+}
+
+Deno.test("page() of 3,000 deployments walks every filter's records once, newest first, page after page", async () => {
+  await using fixture = await openStore();
+  await writeHistory(fixture.dir, 3000);
+  const deployments = await Deployments.load(fixture.store);
+  const all = deployments.list();
+  assert.equal(all.length, 3000);
+  for (let i = 1; i < all.length; i++) {
+    const [newer, older] = [all[i - 1], all[i]];
+    assert.ok(
+      newer.createdAt > older.createdAt || (newer.createdAt === older.createdAt && newer.id > older.id),
+    );
+  }
+  for (
+    const filter of [{}, { target: "staging" }, { status: "failed" as const }, {
+      target: "production",
+      status: "cancelled" as const,
+    }, { target: "nowhere" }]
+  ) {
+    const expected = all.filter((record) =>
+      (filter.target === undefined || record.target === filter.target) &&
+      (filter.status === undefined || record.status === filter.status)
+    ).map(({ id }) => id);
+    const walked: string[] = [];
+    let page = deployments.page({ ...filter, limit: 70 });
+    while (true) {
+      assert.ok(page.records.length <= 70);
+      walked.push(...page.records.map(({ id }) => id));
+      if (page.next === null) break;
+      assert.equal(page.records.length, 70, "only the last page is short");
+      assert.deepEqual(page.next, { createdAt: page.records[69].createdAt, id: page.records[69].id });
+      page = deployments.page({ ...filter, limit: 70, before: page.next });
+    }
+    assert.deepEqual(walked, expected, JSON.stringify(filter));
+  }
+});
+
+Deno.test("page() places new records (even from a clock set back) and forgets deleted ones; a deleted cursor still pages on", async () => {
+  await using fixture = await openStore();
+  const written = await writeHistory(fixture.dir, 200);
+  const deployments = await Deployments.load(fixture.store, { keep: 200 });
+  const first = deployments.page({ limit: 10 });
+  const newest = await deployments.create(null, {
+    now: new Date("2027-01-01T00:00:00.000Z"),
+    target: "staging",
+  });
+  const backdated = await deployments.create(null, {
+    now: new Date(written[101].createdAt),
+    target: "staging",
+  });
+  assert.equal(deployments.page({ limit: 1 }).records[0].id, newest.id);
+  assert.equal(
+    deployments.page({ limit: 1, status: "queued", before: first.next! }).records[0].id,
+    backdated.id,
+  );
+  assert.deepEqual(
+    deployments.list().map(({ id }) => id),
+    deployments.page({ limit: 1000 }).records.map(({ id }) => id),
+  );
+
+  // Ending the two deletes the two oldest (keep 200): gone from every page.
+  const oldest = deployments.list().slice(-2).map(({ id }) => id);
+  await deployments.update(newest.id, { status: "succeeded", finishedAt: "2027-01-01T00:00:01.000Z" });
+  await deployments.update(backdated.id, { status: "succeeded", finishedAt: "2027-01-01T00:00:02.000Z" });
+  const ids = deployments.page({ limit: 1000 }).records.map(({ id }) => id);
+  assert.equal(ids.length, 200);
+  assert.ok(oldest.every((id) => !ids.includes(id)));
+  assert.deepEqual(ids, deployments.list().map(({ id }) => id));
+
+  // A page after a deployment deleted since (here: one never made) goes on from where that one was.
+  const cursor = { createdAt: written[100].createdAt, id: "ffffffff-ffff-4fff-bfff-ffffffffffff" };
+  const page = deployments.page({ limit: 1000, before: cursor });
+  // Those created in the same millisecond with a smaller id come after it too.
+  const from = ids.findIndex((id) => deployments.get(id)!.createdAt <= cursor.createdAt);
+  assert.ok(from > 0);
+  assert.deepEqual(page.records.map(({ id }) => id), ids.slice(from));
+});
+
+Deno.test("page() keeps the order of records other instances write, heard in any order, and of those they delete", async () => {
+  await using fixture = await openStore();
+  const deployments = await Deployments.load(fixture.store);
+  const at = (minute: number) => new Date(Date.UTC(2026, 10, 24, 8, minute)).toISOString();
+  const heard = [3, 1, 4, 0, 2].map((minute) =>
+    deploymentRecord({ createdAt: at(minute), target: minute % 2 ? "staging" : "production" })
+  );
+  for (const record of heard) deployments.apply(record);
+  // A change heard later keeps its place.
+  deployments.apply({ ...heard[0], status: "running", startedAt: at(5) });
+  const byAge = heard.toSorted((a, b) => b.createdAt.localeCompare(a.createdAt)).map(({ id }) => id);
+  assert.deepEqual(deployments.page({ limit: 10 }).records.map(({ id }) => id), byAge);
+  assert.deepEqual(
+    deployments.page({ limit: 10, target: "staging" }).records.map(({ createdAt }) => createdAt),
+    [
+      at(3),
+      at(1),
+    ],
+  );
+  deployments.applyRemoval(heard[1].id);
+  assert.deepEqual(
+    deployments.page({ limit: 10 }).records.map(({ id }) => id),
+    byAge.filter((id) => id !== heard[1].id),
+  );
+  assert.deepEqual(deployments.list().map(({ id }) => id), byAge.filter((id) => id !== heard[1].id));
+});

@@ -11,6 +11,7 @@ import { type DeploymentChange, Deployments } from "./deployments.ts";
 import type { Notification } from "./notification.ts";
 import { type DeliveryOutcome, Notifier, type NotifierOptions } from "./notifier.ts";
 import { Runner } from "./runner.ts";
+import { Targets } from "./targets.ts";
 import { signature } from "./webhook.ts";
 import { deploymentRecord, makeTempDir, waitFor, withDeadline } from "../testing/test_helpers.ts";
 import { downUrl, type ReceivedWebhook, startWebhookReceiver } from "../testing/webhook_receiver.ts";
@@ -25,8 +26,16 @@ async function startNotifying(
   const temp = await makeTempDir();
   const store = await FileStore.open(temp.path);
   const deployments = await Deployments.load(store);
-  const runner = new Runner(deployments, store, {
+  // One target, production, as the chat lines say: the runner runs only a target it has.
+  const targets = new Targets([{
+    name: "production",
+    description: null,
     command,
+    cwd: null,
+    params: new Map(),
+  }]);
+  const runner = new Runner(deployments, store, {
+    targets,
     graceMs: 200,
     maxRunning: options.maxRunning ?? 2,
   });
@@ -55,9 +64,7 @@ async function startNotifying(
     logged,
     outcomes,
     async start(): Promise<string> {
-      const deployment = await runner.start(() =>
-        deployments.create(runner.command, { target: "production" })
-      );
+      const deployment = await runner.start(() => deployments.create(command, { target: "production" }));
       assert.ok(deployment);
       return deployment.id;
     },

@@ -13,6 +13,7 @@ import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis
 import { RedisStore } from "../logs/redis_store.ts";
 import { RunCluster, type RunClusterOptions } from "./run_cluster.ts";
 import { Runner, type RunnerOptions } from "./runner.ts";
+import { Targets } from "./targets.ts";
 import { startTcpProxy, type TcpProxy } from "../testing/tcp_proxy.ts";
 import { delay, makeTempDir, processesInGroup, waitFor, waitForValue } from "../testing/test_helpers.ts";
 
@@ -56,6 +57,13 @@ async function startInstance(server: RedisServer, instance: string, options: Ins
     store,
     {
       command: options.command,
+      targets: options.targets && new Targets(options.targets.map((name) => ({
+        name,
+        description: null,
+        command: options.command ?? null,
+        cwd: null,
+        params: new Map(),
+      }))),
       maxRunning: options.maxRunning ?? 1,
       maxQueued: options.maxQueued,
       graceMs: 200,

@@ -1,14 +1,15 @@
 /**
  * @module
  * Runs deployments: at most `maxRunning` at once and one at a time per target, the rest `queued` first in first
- * out (see {@linkcode RunQueue}). A deployment is the deploy command run with `sh -c` in its own process group
- * (so stopping it stops everything it started), or the built-in simulation. Its stdout and stderr are appended
- * to the log line by line as they come. Cancel sends SIGINT to the group, then SIGTERM, then SIGKILL, each
- * after a grace period, and the log gets a notice of who cancelled (`shiplog: cancelled by alice`), as it gets
- * one of a shutdown (`shiplog: interrupted: shiplog was stopped`). When the command exits, what it left running
- * is stopped: its group, and processes that left the group but still hold its output. Where the queue is kept
- * is the {@linkcode RunQueue}'s business: this process's memory, or Redis, shared with the other instances of a
- * cluster.
+ * out (see {@linkcode RunQueue}). A deployment is its target's command run with `sh -c` in the target's folder
+ * and its own process group (so stopping it stops everything it started), or the built-in simulation. The
+ * deployment's parameters reach the command as environment variables, never as shell text. Its stdout and
+ * stderr are appended to the log line by line as they come. Cancel sends SIGINT to the group, then SIGTERM,
+ * then SIGKILL, each after a grace period, and the log gets a notice of who cancelled (`shiplog: cancelled by
+ * alice`), as it gets one of a shutdown (`shiplog: interrupted: shiplog was stopped`). When the command exits,
+ * what it left running is stopped: its group, and processes that left the group but still hold its output.
+ * Where the queue is kept is the {@linkcode RunQueue}'s business: this process's memory, or Redis, shared with
+ * the other instances of a cluster.
  */
 
 import { type Deployment, isFinal } from "../logs/deployment.ts";
@@ -27,11 +28,14 @@ import {
 import { cancelledNotice, interruptedNotice } from "./log_notice.ts";
 import { settlesWithin } from "../logs/settles_within.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
+import { PARAM_NAME, type Target, Targets } from "./targets.ts";
 
 /** Options of {@linkcode Runner}. */
 export interface RunnerOptions {
-  /** The deploy command for `sh -c`; `undefined` runs the built-in simulation. */
+  /** The deploy command for `sh -c` of the one target, when there is no `targets`; `undefined`: the simulation. */
   command?: string;
+  /** Where deployments go: each runs its target's command. Default: `Targets.single(command)`. */
+  targets?: Targets;
   /** Deployments running at once. Default 2. */
   maxRunning?: number;
   /** Milliseconds between SIGINT, SIGTERM and SIGKILL when stopping a command. Default 2000. */
@@ -39,8 +43,8 @@ export interface RunnerOptions {
   /** Milliseconds between two lines of the simulation. Default 350. */
   simulationLineDelayMs?: number;
   /**
-   * The command's environment, besides the variables shiplog defines for it (`SHIPLOG_DEPLOYMENT_ID`).
-   * Default: shiplog's own, inherited as it is.
+   * The command's environment, besides the variables shiplog defines for it (`SHIPLOG_DEPLOYMENT_ID`,
+   * `SHIPLOG_TARGET`, `SHIPLOG_STARTED_BY`, `SHIPLOG_PARAM_<NAME>`). Default: shiplog's own, inherited as it is.
    */
   env?: Readonly<Record<string, string>>;
   /** Values replaced by `***` before a line is written. */
@@ -64,7 +68,7 @@ interface Running {
 export class Runner {
   #deployments: Deployments;
   #store: LogStore;
-  #command: string | undefined;
+  #targets: Targets;
   #maxRunning: number;
   #graceMs: number;
   #lineDelayMs: number | undefined;
@@ -83,7 +87,7 @@ export class Runner {
   constructor(deployments: Deployments, store: LogStore, options: RunnerOptions = {}) {
     this.#deployments = deployments;
     this.#store = store;
-    this.#command = options.command;
+    this.#targets = options.targets ?? Targets.single(options.command);
     this.#maxRunning = options.maxRunning ?? 2;
     this.#graceMs = options.graceMs ?? 2000;
     this.#lineDelayMs = options.simulationLineDelayMs;
@@ -112,9 +116,14 @@ export class Runner {
     if (isFinal(record.status)) this.#running.get(record.id)?.stop.abort("interrupted" satisfies StopReason);
   };
 
-  /** The command each deployment runs, `null` for the simulation. */
+  /** Where deployments go, and the command each runs. */
+  get targets(): Targets {
+    return this.#targets;
+  }
+
+  /** The command of the only target (`null`: the simulation, or several targets, each with its own). */
   get command(): string | null {
-    return this.#command ?? null;
+    return this.#targets.only?.command ?? null;
   }
 
   get runningCount(): number {
@@ -241,9 +250,20 @@ export class Runner {
     try {
       log = await this.#store.openAppender(id);
       // A shared queue's claim recorded it running already; ended meanwhile (cancelled elsewhere), it is over.
-      const status = this.#deployments.get(id)?.status;
-      if (status === undefined || isFinal(status)) return;
-      if (status === "queued") {
+      const record = this.#deployments.get(id);
+      if (record === undefined || isFinal(record.status)) return;
+      // The target as this server's config has it now: a queued deployment whose target was taken out of the
+      // config (by a restart, or on another instance) has nothing to run.
+      const target = this.#targets.get(record.target);
+      if (target === undefined) {
+        await this.#recordEnd(id, {
+          status: "failed",
+          finishedAt: new Date().toISOString(),
+          reason: `Target "${record.target}" is not in this server's config`,
+        });
+        return;
+      }
+      if (record.status === "queued") {
         await this.#deployments.update(id, { status: "running", startedAt: new Date().toISOString() });
       }
       const appender = log;
@@ -264,12 +284,12 @@ export class Runner {
           failed.abort();
         }
       };
-      const exitCode = await (this.#command === undefined
+      const exitCode = await (target.command === null
         ? simulateDeployment(write, {
           signal: AbortSignal.any([signal, failed.signal, ended.signal]),
           lineDelayMs: this.#lineDelayMs,
         })
-        : this.#runCommand(id, this.#command, write, {
+        : this.#runCommand(record, target, write, {
           signal: AbortSignal.any([signal, failed.signal, ended.signal]),
           // Past the size cap (or a write error, or the end) output is only drained, not split and decoded.
           keeping: () => !filter.full && writeError === undefined && !ended.signal.aborted,
@@ -336,14 +356,16 @@ export class Runner {
   }
 
   async #runCommand(
-    id: string,
-    command: string,
+    deployment: Deployment,
+    target: Target,
     write: (lines: string[]) => Promise<void>,
     { signal, keeping }: { signal: AbortSignal; keeping: () => boolean },
   ): Promise<number | null> {
+    const { id } = deployment;
     const child = new Deno.Command("sh", {
-      args: ["-c", command],
-      env: { ...this.#env, SHIPLOG_DEPLOYMENT_ID: id },
+      args: ["-c", target.command!],
+      cwd: target.cwd ?? undefined,
+      env: { ...this.#env && withoutOwnVariables(this.#env), ...commandVariables(deployment) },
       clearEnv: this.#env !== undefined,
       stdin: "null",
       stdout: "piped",
@@ -448,6 +470,26 @@ const STOPPED_DRAIN_MS = 200;
 export const MAX_LINE_BYTES = 1024 * 1024;
 /** Signal 0 (kill(2)) only checks that a process exists; `Deno.Signal` does not name it. */
 const PROBE = 0 as unknown as Deno.Signal;
+
+/** The variables shiplog defines for a deployment's command: its id, target, who started it, its parameters. */
+export function commandVariables(deployment: Deployment): Record<string, string> {
+  const variables: Record<string, string> = {
+    SHIPLOG_DEPLOYMENT_ID: deployment.id,
+    SHIPLOG_TARGET: deployment.target,
+    // Empty when nobody named started it, so that a script under `set -u` can still read it.
+    SHIPLOG_STARTED_BY: deployment.startedBy ?? "",
+  };
+  for (const [name, value] of Object.entries(deployment.params)) {
+    // Checked names only (a record read from elsewhere could hold anything): one variable per parameter.
+    if (PARAM_NAME.test(name)) variables[`SHIPLOG_PARAM_${name.toUpperCase()}`] = value;
+  }
+  return variables;
+}
+
+/** `env` without the variables of another deployment's parameters: those of this one are its own. */
+function withoutOwnVariables(env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("SHIPLOG_PARAM_")));
+}
 
 /** Signals every process of a group; false when none is left. */
 function killGroup(groupId: number, signal: Deno.Signal): boolean {

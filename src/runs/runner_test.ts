@@ -10,6 +10,7 @@ import { isFinal } from "../logs/deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { FileStore } from "../logs/file_store.ts";
 import { Runner, type RunnerOptions } from "./runner.ts";
+import { Targets } from "./targets.ts";
 import {
   delay,
   isProcessAlive,
@@ -19,12 +20,23 @@ import {
   withDeadline,
 } from "../testing/test_helpers.ts";
 
-/** A runner on a fresh store; shuts the runner down and removes everything when disposed. */
-async function startRunner(options: RunnerOptions = {}) {
+/**
+ * A runner on a fresh store; shuts the runner down and removes everything when disposed. `targetNames`: targets
+ * of those names, each running `command`, instead of the one target.
+ */
+async function startRunner(options: RunnerOptions & { targetNames?: string[] } = {}) {
   const temp = await makeTempDir();
   const store = await FileStore.open(temp.path);
   const deployments = await Deployments.load(store);
-  const runner = new Runner(deployments, store, { graceMs: 200, ...options });
+  const { targetNames, ...runnerOptions } = options;
+  const targets = targetNames && new Targets(targetNames.map((name) => ({
+    name,
+    description: null,
+    command: options.command ?? null,
+    cwd: null,
+    params: new Map(),
+  })));
+  const runner = new Runner(deployments, store, { graceMs: 200, targets, ...runnerOptions });
   return {
     runner,
     deployments,
@@ -91,7 +103,7 @@ Deno.test("Runner gives the command SHIPLOG_DEPLOYMENT_ID and the server's envir
   assert.equal(await fixture.readLog(id), `id=${id}\npath=${Deno.env.get("PATH")}\n`);
 });
 
-Deno.test("Runner given an environment gives the command that and SHIPLOG_DEPLOYMENT_ID, nothing inherited", async () => {
+Deno.test("Runner given an environment gives the command that and its own variables, nothing inherited", async () => {
   // `env` prints the environment as the command gets it; HOME, set for the test, is not passed on.
   assert.ok(Deno.env.get("HOME"), "the test has a HOME to leave out");
   await using fixture = await startRunner({
@@ -106,6 +118,8 @@ Deno.test("Runner given an environment gives the command that and SHIPLOG_DEPLOY
     "DEPLOY_TARGET=staging",
     `PATH=${Deno.env.get("PATH")}`,
     `SHIPLOG_DEPLOYMENT_ID=${id}`,
+    "SHIPLOG_STARTED_BY=",
+    "SHIPLOG_TARGET=default",
   ]);
 });
 
@@ -493,7 +507,11 @@ Deno.test("Runner.shutdown() interrupts a deployment whose creation was under wa
 Deno.test("Runner runs one deployment at a time per target, a free target's not held up behind a busy one", async (t) => {
   await using temp = await makeTempDir();
   const gate = gated(temp.path);
-  await using fixture = await startRunner({ command: gate.command, maxRunning: 3 });
+  await using fixture = await startRunner({
+    command: gate.command,
+    maxRunning: 3,
+    targetNames: ["production", "staging"],
+  });
   const prod1 = await fixture.start("production");
   const prod2 = await fixture.start("production");
   const staging = await fixture.start("staging");
@@ -524,7 +542,11 @@ Deno.test("Runner runs one deployment at a time per target, a free target's not 
 Deno.test("Runner with maxRunning 1 runs one deployment in all, whatever the targets", async () => {
   await using temp = await makeTempDir();
   const gate = gated(temp.path);
-  await using fixture = await startRunner({ command: gate.command, maxRunning: 1 });
+  await using fixture = await startRunner({
+    command: gate.command,
+    maxRunning: 1,
+    targetNames: ["production", "staging"],
+  });
   const production = await fixture.start("production");
   const staging = await fixture.start("staging");
   await waitFor("the first to run", () => fixture.status(production) === "running");

@@ -7,6 +7,12 @@
 
 import { DEFAULT_TARGET } from "../logs/deployment.ts";
 
+/** Parameter names: what `SHIPLOG_PARAM_<NAME>` can hold, and a form field can be named after. */
+export const PARAM_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** The longest deploy command, in bytes of UTF-8 (`--command`, or a target's in `--config`). */
+export const MAX_COMMAND_BYTES = 8192;
+
 /** One parameter of a target, as the config describes it. */
 export interface ParamSpec {
   /** What to fill in, for the form; `null` when the config says nothing. */

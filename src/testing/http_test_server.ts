@@ -46,12 +46,13 @@ export interface HttpTestServer extends AsyncDisposable {
 export async function serveHttp(dir: string, options: HttpTestServerOptions): Promise<HttpTestServer> {
   const store = await FileStore.open(dir, { pollIntervalMs: 100 });
   const deployments = await Deployments.load(store);
-  const runner = new Runner(deployments, store, { command: options.command, maxRunning: 4, graceMs: 200 });
+  const targets = options.targets ?? Targets.single(options.command);
+  const runner = new Runner(deployments, store, { targets, maxRunning: 4, graceMs: 200 });
   const hub = new LogHub(store, deployments);
   const streams = new OpenStreams(1000);
   const handler = createHandler({
     deployments,
-    targets: options.targets ?? Targets.single(options.command),
+    targets,
     store,
     runner,
     logAppend: new LogAppend(deployments, store),
