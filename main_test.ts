@@ -88,7 +88,7 @@ Deno.test("after kill -9 mid-deployment, a restart records the deployment as int
       const deployment = await waitForStatus(second, id!, "interrupted");
       assert.match(deployment.reason!, /stopped while this deployment was running/);
       const log = await (await fetch(new URL(`deployments/${id}/log`, second.url))).text();
-      assert.equal(log, "working\n");
+      assert.equal(log, "working\nshiplog: interrupted: shiplog stopped while this deployment was running\n");
     } finally {
       await assertExitsCleanly(second);
     }

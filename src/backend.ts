@@ -23,6 +23,7 @@ import { RunCluster } from "./runs/run_cluster.ts";
 import type { RunQueue } from "./runs/run_queue.ts";
 import type { DeliveryClaim } from "./runs/notifier.ts";
 import { RedisDeliveryClaim } from "./runs/redis_delivery_claim.ts";
+import { Targets } from "./runs/targets.ts";
 
 /** What {@linkcode openBackend} needs of the configuration. */
 export type BackendConfig =
@@ -30,6 +31,8 @@ export type BackendConfig =
   & {
     /** This instance's name; required with `redis`. */
     instance?: string;
+    /** Where deployments go (`--config`): a cluster's claims write each one's command. Default: `command`'s one. */
+    targets?: Targets;
   };
 
 /** Settings that only tests change. */
@@ -112,7 +115,7 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
     undo.unshift(() => store.close());
     const cluster = await RunCluster.join(connection, store, {
       instance: name,
-      command: config.command ?? null,
+      commands: commandsOf(config.targets ?? Targets.single(config.command)),
       keep: config.keep,
       maxQueued: config.maxQueued,
       graceMs: options.graceMs,
@@ -150,4 +153,9 @@ async function openRedis(url: string, config: BackendConfig, options: BackendOpt
     for (const step of undo) await step();
     throw error;
   }
+}
+
+/** The command of each target, by name: what a cluster's claim writes into the record of what it takes. */
+function commandsOf(targets: Targets): Record<string, string | null> {
+  return Object.fromEntries(targets.list().map((target) => [target.name, target.command]));
 }

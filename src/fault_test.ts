@@ -211,7 +211,7 @@ Deno.test("kill -9 mid-deployment: a restart records interrupted, stops the orph
     const onDisk = JSON.parse(await Deno.readTextFile(join(dir.path, `${id}.json`)));
     assert.equal(onDisk.status, "interrupted");
 
-    // The viewer that had seen 1..3 resumes: 4..6 exactly, then done.
+    // The viewer that had seen 1..3 resumes: 4..6 exactly and the restart's notice, then done.
     const received: SseEvent[] = [];
     const end = await readEvents(await events(second.url, id, "3"), (event) => {
       received.push(event);
@@ -222,13 +222,14 @@ Deno.test("kill -9 mid-deployment: a restart records interrupted, stops the orph
       ["4", "line 4"],
       ["5", "line 5"],
       ["6", "line 6"],
+      ["7", "shiplog: interrupted: shiplog stopped while this deployment was running"],
     ]);
     assert.equal(received[0].type, "status");
     assert.equal(JSON.parse(received[0].data).status, "interrupted");
     assert.equal(received.at(-1)!.type, "done");
     assert.deepEqual(JSON.parse(received.at(-1)!.data), { status: "interrupted", exitCode: null });
     // And having everything, it is told to stop.
-    const after = await events(second.url, id, "6");
+    const after = await events(second.url, id, "7");
     assert.equal(after.status, 204);
     await after.body?.cancel();
     await assertExitsCleanly(second);
@@ -306,8 +307,6 @@ Deno.test("a log truncated, deleted or replaced under its viewers: they get rese
   await using dir = await makeTempDir();
   using ids = deploymentIds();
   await using shiplog = await spawnShiplog(dir.path, [
-    "--max-running",
-    "3",
     "--command",
     "echo one; echo two; echo three; sleep 32",
   ]);
@@ -366,6 +365,8 @@ Deno.test("a log truncated, deleted or replaced under its viewers: they get rese
       });
       assert.deepEqual(lines, expected.map((line, i) => [String(i + 1), line]));
       assert.equal((await getDeployment(shiplog, id)).status, "running");
+      // One target runs one deployment at a time: the next case's waits for this one's end.
+      assert.equal((await cancel(shiplog.url, id)).status, "cancelled");
     });
   }
   await healthy(shiplog.url);
@@ -420,7 +421,7 @@ Deno.test("a log that cannot be written ends its deployment failed, and everythi
   assert.deepEqual(lines, [`hello from ${next}`]);
   assert.equal((await cancel(shiplog.url, next)).status, "cancelled");
   const firstLog = await (await fetch(new URL(`deployments/${first}/log`, shiplog.url))).text();
-  assert.equal(firstLog, `hello from ${first}\n`);
+  assert.equal(firstLog, `hello from ${first}\nshiplog: cancelled\n`);
   await assertExitsCleanly(shiplog);
 });
 

@@ -214,7 +214,7 @@ const ROUTES: Route[] = [
       if (isFinal(deployment.status)) {
         throw new HttpError(409, `Deployment ${deployment.id} has already ended (${deployment.status})`);
       }
-      await context.runner.cancel(deployment.id);
+      await context.runner.cancel(deployment.id, { by: context.user });
       return Response.json(context.deployments.get(deployment.id));
     },
   }),

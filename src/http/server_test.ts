@@ -20,6 +20,7 @@ import {
   TIMEOUT_MS,
 } from "../testing/test_app.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor, waitForValue } from "../testing/test_helpers.ts";
+import { parseUsersFile } from "./users_file.ts";
 
 interface Received {
   type: string;
@@ -231,7 +232,8 @@ Deno.test("a reconnection after done gets 204 whatever the deployment ended as",
     }, APP_WAIT);
     const cancel = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
     assert.equal(cancel.status, 200, await cancel.text());
-    assert.equal(await reconnectAfterDone(app, id, 3), "cancelled");
+    // Its three lines and the notice of the cancel.
+    assert.equal(await reconnectAfterDone(app, id, 4), "cancelled");
   });
   await t.step("interrupted (shiplog stopped under it), after a restart", async () => {
     await using temp = await makeTempDir();
@@ -244,7 +246,8 @@ Deno.test("a reconnection after done gets 204 whatever the deployment ended as",
       }, APP_WAIT);
     }
     await using second = await startTestApp({ dir: temp.path });
-    assert.equal(await reconnectAfterDone(second, id, 1), "interrupted");
+    // Its line and the notice of the shutdown.
+    assert.equal(await reconnectAfterDone(second, id, 2), "interrupted");
   });
 });
 
@@ -372,13 +375,46 @@ Deno.test("cancel stops a running deployment, its viewers get done, and a second
   await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
   const response = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(response.status, 200);
-  assert.equal((await response.json()).status, "cancelled");
+  const record = await response.json();
+  assert.equal(record.status, "cancelled");
+  assert.equal(record.cancelledBy, null, "nobody named: no users");
   const events = await received;
   assert.deepEqual(JSON.parse(events.at(-1)!.data), { status: "cancelled", exitCode: null });
-  assert.ok(!lines(events).includes("never"));
+  assert.deepEqual(lines(events), ["started", "shiplog: cancelled"], "the notice, after the output");
   const again = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(again.status, 409);
   assert.match(await again.text(), /already ended \(cancelled\)/);
+});
+
+Deno.test("cancel records the signed-in user as cancelledBy and names them in the log; the unnamed token names nobody", async () => {
+  const token = "the-unnamed-team-token";
+  await using app = await startTestApp({
+    token,
+    users: parseUsersFile("alice:alices-own-token\nbob:bobs-own-token\n", "users"),
+    command: "echo started; sleep 30",
+  });
+  const as = (user: string) => ({ authorization: `Bearer ${user}` });
+  const post = async (path: string, headers: Record<string, string>) => {
+    const response = await fetch(new URL(path, app.url), {
+      method: "POST",
+      headers: { accept: "application/json", ...headers },
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+    assert.ok(response.ok, `${path}: ${response.status} ${await response.clone().text()}`);
+    return await response.json() as Deployment;
+  };
+  const logOf = async (id: string) => await Deno.readTextFile(join(app.dir, `${id}.log`));
+  const running = await post("start", as("alices-own-token"));
+  const queued = await post("start", as("alices-own-token"));
+  await waitFor("its first line", async () => (await logOf(running.id)).startsWith("started\n"), APP_WAIT);
+
+  // The queued one first: once the running one has ended, it would run.
+  const unnamed = await post(`api/deployments/${queued.id}/cancel`, as(token));
+  assert.deepEqual([unnamed.status, unnamed.cancelledBy], ["cancelled", null]);
+  assert.equal(await logOf(queued.id), "shiplog: cancelled\n", "queued: the notice alone");
+  const byBob = await post(`api/deployments/${running.id}/cancel`, as("bobs-own-token"));
+  assert.deepEqual([byBob.status, byBob.startedBy, byBob.cancelledBy], ["cancelled", "alice", "bob"]);
+  assert.equal(await logOf(running.id), "started\nshiplog: cancelled by bob\n");
 });
 
 Deno.test("deployments beyond --max-running wait queued, first in first out", async () => {
@@ -586,14 +622,15 @@ Deno.test("200 viewers of one deployment each get every line once, in order", as
 });
 
 Deno.test("viewers of 130 deployments at once are served by one directory watcher", async () => {
-  // More than the 128 inotify instances a user may have: a watcher per viewer would fail here.
+  // More than the 128 inotify instances a user may have: a watcher per viewer would fail here. One target runs
+  // one deployment at a time: the viewers of those still queued wait for their logs to be written, meanwhile.
   await using app = await startTestApp({
-    command: "sleep 1; echo first; sleep 0.5; echo second",
+    command: "sleep 0.05; echo first; sleep 0.05; echo second",
     maxRunning: 130,
   });
   const deployments = await Promise.all(Array.from({ length: 130 }, () => createDeployment(app)));
   const all = await Promise.all(
-    deployments.map(({ id }) => follow(new URL(`events/${id}`, app.url), { timeoutMs: 20_000 })),
+    deployments.map(({ id }) => follow(new URL(`events/${id}`, app.url), { timeoutMs: 60_000 })),
   );
   for (const events of all) assert.deepEqual(lines(events), ["first", "second"]);
 });

@@ -44,6 +44,12 @@ export interface RedisStoreOptions {
 }
 
 /**
+ * The Lua functions that append to a log (`log_lines.lua`), for the scripts that write lines: `append.lua`, and
+ * those of the runs that end a deployment with a notice in its log in the same step.
+ */
+export const LOG_LINES_SCRIPT = new URL("./redis_scripts/log_lines.lua", import.meta.url);
+
+/**
  * The longest a record's end waits for the output its appenders kept while Redis was away: an end written
  * first would tell viewers elsewhere `done` before those lines. The whole buffer (16 MiB) takes about a second
  * to write; this leaves room for a slow Redis.
@@ -105,7 +111,9 @@ export class RedisStore extends EventTarget implements LogStore {
   static async open(connection: RedisConnection, options: RedisStoreOptions = {}): Promise<RedisStore> {
     const [append, save, remove] = await Promise.all(
       ["append", "save", "remove"].map((name) =>
-        RedisScript.load(new URL(`./redis_scripts/${name}.lua`, import.meta.url))
+        RedisScript.load(new URL(`./redis_scripts/${name}.lua`, import.meta.url), {
+          include: name === "append" ? [LOG_LINES_SCRIPT] : [],
+        })
       ),
     );
     const epoch = await agreeOnEpoch(connection);

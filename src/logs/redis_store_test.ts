@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type Deployment } from "./deployment.ts";
 import { type LogFollowHandlers, RecordEndedError, StoreUnavailableError } from "./log_store.ts";
 import type { RedisAppender } from "./redis_appender.ts";
-import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
+import { LOG_LINES_SCRIPT, RedisStore, type RedisStoreOptions } from "./redis_store.ts";
 import { RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
 import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis_server.ts";
@@ -299,7 +299,9 @@ Deno.test({
     await using server = await startRedisServer();
     const connection = await RedisConnection.connect(server.url);
     try {
-      const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url));
+      const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url), {
+        include: [LOG_LINES_SCRIPT],
+      });
       const keys = ["s", "s:info", "d"];
       assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
       assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
@@ -322,7 +324,9 @@ Deno.test({
     await using server = await startRedisServer();
     const connection = await RedisConnection.connect(server.url);
     try {
-      const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url));
+      const script = await RedisScript.load(new URL("./redis_scripts/append.lua", import.meta.url), {
+        include: [LOG_LINES_SCRIPT],
+      });
       const keys = ["s", "s:info", "d"];
       let sequence = 0;
       let lastWritten = 0;

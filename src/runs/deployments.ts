@@ -11,6 +11,7 @@
 import { DEFAULT_TARGET, type Deployment, isFinal, type Status } from "../logs/deployment.ts";
 import { Heap } from "./heap.ts";
 import { type LogStore, RecordEndedError } from "../logs/log_store.ts";
+import { interruptedNotice, writeNotice } from "./log_notice.ts";
 
 /** The detail of a `change` event: the record after the change. */
 export type DeploymentChange = CustomEvent<Deployment>;
@@ -62,6 +63,15 @@ export interface CreateOptions {
   startedBy?: string | null;
   /** The deployment it runs again. Default `null`. */
   rerunOf?: string | null;
+}
+
+/** Options of {@linkcode Deployments.update}. */
+export interface UpdateOptions {
+  /**
+   * A line written into the log before the record changes, unless it has ended already: the notice of an end
+   * that the deployment's own output does not tell (see `log_notice.ts`).
+   */
+  notice?: string;
 }
 
 /** Which deployments a page of {@linkcode Deployments.page} holds: those that match, newest first. */
@@ -170,11 +180,12 @@ export class Deployments extends EventTarget {
     deployments.#order = [...deployments.#records.values()].map(cursorOf).sort(newestFirst);
     await forEachAtOnce(deployments.interruptedAtLoad, WRITES_AT_ONCE, async (id) => {
       const record = deployments.#records.get(id)!;
+      const reason = `shiplog stopped while this deployment was ${record.status}`;
       try {
-        await deployments.update(id, {
-          status: "interrupted",
-          finishedAt: await lastSignOfLife(store, record, now()),
-          reason: `shiplog stopped while this deployment was ${record.status}`,
+        // When it finished is read before the notice is written: the notice is not a sign of its life.
+        const finishedAt = await lastSignOfLife(store, record, now());
+        await deployments.update(id, { status: "interrupted", finishedAt, reason }, {
+          notice: interruptedNotice(reason),
         });
       } catch (error) {
         // A full disk or a read-only directory must not keep every log from being served: the record is
@@ -295,7 +306,15 @@ export class Deployments extends EventTarget {
   }
 
   /** Changes a record, writes it to the store, then tells listeners. An ended deployment never changes. */
-  async update(id: string, patch: Partial<Omit<Deployment, "id">>): Promise<Deployment> {
+  async update(
+    id: string,
+    patch: Partial<Omit<Deployment, "id">>,
+    options: UpdateOptions = {},
+  ): Promise<Deployment> {
+    const before = this.#records.get(id);
+    if (options.notice !== undefined && before && !isFinal(before.status)) {
+      await writeNotice(this.#store, id, options.notice);
+    }
     const current = this.#records.get(id);
     if (!current) throw new RangeError(`Cannot update deployment ${id}: no such deployment`);
     if (isFinal(current.status)) return current;
@@ -336,8 +355,16 @@ export class Deployments extends EventTarget {
    * writes at a time. A record that cannot be written stays changed in memory and is left to
    * {@linkcode saveUnsaved}, which says whether all were written in the end.
    */
-  async updateAll(ids: readonly string[], patch: Partial<Omit<Deployment, "id">>): Promise<void> {
-    await forEachAtOnce(ids, WRITES_AT_ONCE, (id) => this.update(id, patch).then(() => {}, () => {}));
+  async updateAll(
+    ids: readonly string[],
+    patch: Partial<Omit<Deployment, "id">>,
+    options: UpdateOptions = {},
+  ): Promise<void> {
+    await forEachAtOnce(
+      ids,
+      WRITES_AT_ONCE,
+      (id) => this.update(id, patch, options).then(() => {}, () => {}),
+    );
   }
 
   /**

@@ -62,9 +62,16 @@ Deno.test("Deployments.load() marks queued and running records of an earlier pro
     };
     assert.deepEqual(deployments.get(before.id), expected);
     assert.deepEqual(await fixture.readRecord(before.id), expected, "written to the store too");
+    assert.equal(
+      await Deno.readTextFile(join(fixture.dir, `${before.id}.log`)),
+      `shiplog: interrupted: ${expected.reason}\n`,
+      "its log says so",
+    );
   }
   for (const [i, final] of finals.entries()) {
     assert.deepEqual(deployments.get(final.id), final);
+    const log = await Deno.readTextFile(join(fixture.dir, `${final.id}.log`)).catch(() => "");
+    assert.equal(log, "", "no notice");
     assert.equal(
       await Deno.readTextFile(join(fixture.dir, `${final.id}.json`)),
       finalFiles[i],

@@ -32,6 +32,13 @@ export class Queue<T> {
     return this.#members.delete(item);
   }
 
+  /** The first item, left in the queue; `undefined` when empty. */
+  peek(): T | undefined {
+    // Those deleted before their turn are passed for good, as `shift` would pass them.
+    while (this.#head < this.#order.length && !this.#members.has(this.#order[this.#head])) this.#head++;
+    return this.#order[this.#head];
+  }
+
   /** Takes out the first item; `undefined` when empty. */
   shift(): T | undefined {
     while (this.#head < this.#order.length) {

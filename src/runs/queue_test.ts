@@ -32,3 +32,16 @@ Deno.test("Queue keeps its order across the compaction of what was taken", () =>
   assert.equal(queue.size, 0);
   assert.equal(queue.shift(), undefined);
 });
+
+Deno.test("Queue.peek() gives the first item without taking it, past those deleted before their turn", () => {
+  const queue = new Queue<string>();
+  assert.equal(queue.peek(), undefined);
+  for (const item of ["a", "b", "c"]) queue.add(item);
+  queue.delete("a");
+  assert.equal(queue.peek(), "b");
+  assert.equal(queue.peek(), "b", "still there");
+  assert.equal(queue.size, 2);
+  assert.equal(queue.shift(), "b");
+  queue.delete("c");
+  assert.equal(queue.peek(), undefined);
+});

@@ -1,11 +1,13 @@
 /**
  * @module
  * The cluster's one queue, in Redis (`P:queue`, first in first out), and this instance's claims on it. A claim
- * is one script: the first id leaves the queue, its record becomes `running` on this instance, and the instance
- * gets the deployment's lease (`P:lease:<id>`, `<instance> <token>` with a time to live) and lists it among the
- * running (`P:running`, by last sign of life), so no deployment ever runs on two instances. The leases of what
- * this instance runs are renewed every few seconds; a deployment whose lease lapses is recorded interrupted by
- * the {@linkcode Reaper} of any instance. Cancel reaches the instance running a deployment on `P:cancel`.
+ * is one script: the first id of a target with nothing running in the cluster (one deployment at a time per
+ * target) leaves the queue, its record becomes `running` on this instance with the command of its target, and
+ * the instance gets the deployment's lease (`P:lease:<id>`, `<instance> <token>` with a time to live) and lists
+ * it among the running (`P:running`, by last sign of life), so no deployment ever runs on two instances, nor two
+ * of a target at once. The leases of what this instance runs are renewed every few seconds; a deployment whose
+ * lease lapses is recorded interrupted by the {@linkcode Reaper} of any instance. Cancel reaches the instance
+ * running a deployment on `P:cancel` (`{"id", "by"}`: who cancels is recorded there, whichever instance it is).
  *
  * A claim whose answer is lost (it timed out, and Redis may run it all the same) is not lost with it: each claim
  * has a token, and the script leaves what it took under `P:claimed:<token>` for a minute. The tokens of failed
@@ -14,13 +16,14 @@
  * left running here unrenewed until a reaper records it interrupted.
  */
 
-import { type Deployment, isFinal } from "../logs/deployment.ts";
+import { DEFAULT_TARGET, type Deployment, isFinal } from "../logs/deployment.ts";
+import { cancelledNotice } from "./log_notice.ts";
 import type { DeploymentChange, Deployments } from "./deployments.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
 import { type RunScripts } from "./run_scripts.ts";
 import { parseDeployment } from "../logs/deployment.ts";
-import type { RunQueue, StopReason } from "./run_queue.ts";
+import type { CancelOptions, RunQueue, StopReason } from "./run_queue.ts";
 
 /** How long Redis keeps what a claim took, for a claimer that did not get the answer (ms). */
 const CLAIM_ANSWER_MS = 60_000;
@@ -30,10 +33,12 @@ export interface RedisRunQueueOptions {
   /** This instance's name: the records of the deployments it runs name it. */
   instance: string;
   /**
-   * The command this instance runs (`null`: the simulation): a claim writes it into the record, which says
-   * what ran, whichever instance created it. Default `null`.
+   * The command of each target this instance runs (`null`: the simulation), by the target's name: a claim writes
+   * the command of the deployment's target into its record, which says what ran, whichever instance created it.
+   * A deployment of a target not named here is left to the instances that know it. Default: the one target
+   * {@linkcode DEFAULT_TARGET}, simulated.
    */
-  command?: string | null;
+  commands?: Readonly<Record<string, string | null>>;
   /** How long a lease lives unless renewed, in milliseconds. Default 10000. */
   leaseMs?: number;
   /** Milliseconds between two renewals of the leases. Default 3000. */
@@ -61,7 +66,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   #store: LogStore;
   #scripts: RunScripts;
   #instance: string;
-  #command: string | null;
+  #commands: Readonly<Record<string, string | null>>;
   /** The value of every lease this instance holds: its name and a token of this process. */
   #lease: string;
   #leaseMs: number;
@@ -70,8 +75,11 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   #held = new Set<string>();
   /** The tokens of claims whose outcome is unknown (they failed: maybe Redis ran them all the same). */
   #unresolved = new Set<string>();
-  /** Cancels heard for deployments not held here while claims were under way: one of them may be it. */
-  #cancelSoon = new Set<string>();
+  /**
+   * Cancels heard for deployments not held here while claims were under way (one of them may be it), with who
+   * cancels.
+   */
+  #cancelSoon = new Map<string, string | null>();
   #claiming = 0;
   #closed = false;
   #timers: ReturnType<typeof setInterval>[] = [];
@@ -90,7 +98,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     this.#store = store;
     this.#scripts = scripts;
     this.#instance = options.instance;
-    this.#command = options.command ?? null;
+    this.#commands = options.commands ?? { [DEFAULT_TARGET]: null };
     this.#lease = `${options.instance} ${crypto.randomUUID()}`;
     this.#leaseMs = options.leaseMs ?? 10_000;
     this.#cancelWaitMs = options.cancelWaitMs ?? 10_000;
@@ -103,7 +111,7 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
 
   /** Starts hearing cancels. */
   async listen(): Promise<void> {
-    await this.#connection.subscribe(this.#connection.key("cancel"), (id) => this.#onCancel(id));
+    await this.#connection.subscribe(this.#connection.key("cancel"), (message) => this.#onCancel(message));
   }
 
   /**
@@ -149,8 +157,9 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
             String(this.#leaseMs),
             now.toISOString(),
             String(now.getTime()),
-            JSON.stringify(this.#command),
+            JSON.stringify(this.#commands),
             String(CLAIM_ANSWER_MS),
+            DEFAULT_TARGET,
           ],
         );
       } catch (error) {
@@ -166,11 +175,12 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     }
   }
 
-  async cancel(id: string): Promise<boolean> {
+  async cancel(id: string, options: CancelOptions = {}): Promise<boolean> {
+    const by = options.by ?? null;
     const reply = await this.#scripts.cancel.run(
       this.#connection.commands,
       [this.#connection.key("queue")],
-      [this.#connection.prefix, id, new Date().toISOString()],
+      [this.#connection.prefix, id, new Date().toISOString(), JSON.stringify(by), cancelledNotice(by)],
     );
     if (!Array.isArray(reply)) return false;
     const [outcome, json] = reply as [string, string];
@@ -204,12 +214,12 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   renew(): Promise<void> {
     this.#renewing = this.#renewing.then(async () => {
       const missing: Deployment[] = [];
-      for (const [id, outcome] of await this.#renewAll()) {
+      for (const [id, outcome, by] of await this.#renewAll()) {
         const record = this.#deployments.get(id);
         if (outcome === "missing" && record && !isFinal(record.status)) missing.push(record);
-        else if (outcome === "lost") this.#stop(id, "interrupted");
+        else if (outcome === "lost") this.#stop(id, "interrupted", null);
         // A cancel whose message this instance did not hear (its pub/sub connection was lost meanwhile).
-        else if (outcome === "cancelled") this.#stop(id, "cancelled");
+        else if (outcome === "cancelled") this.#stop(id, "cancelled", by);
       }
       if (missing.length === 0) return;
       for (const record of missing) await this.#store.save(record);
@@ -238,9 +248,11 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
   #take(record: Deployment): string {
     this.#held.add(record.id);
     this.#deployments.apply(record);
-    if (this.#cancelSoon.delete(record.id)) {
+    if (this.#cancelSoon.has(record.id)) {
+      const by = this.#cancelSoon.get(record.id) ?? null;
+      this.#cancelSoon.delete(record.id);
       // Once the runner has it running (it goes on when this resolves).
-      setTimeout(() => this.#stop(record.id, "cancelled"), 0);
+      setTimeout(() => this.#stop(record.id, "cancelled", by), 0);
     }
     return record.id;
   }
@@ -267,8 +279,11 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
     return undefined;
   }
 
-  /** Runs the renewal script on every lease held: the id and outcome of each not renewed. */
-  async #renewAll(): Promise<[string, RenewOutcome][]> {
+  /**
+   * Runs the renewal script on every lease held: the id and outcome of each not renewed, and who cancels one
+   * whose outcome is "cancelled".
+   */
+  async #renewAll(): Promise<[string, RenewOutcome, string | null][]> {
     if (this.#held.size === 0) return [];
     const reply = await this.#scripts.renew.run(
       this.#connection.commands,
@@ -282,22 +297,27 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
         ...this.#held,
       ],
     ) as string[];
-    const outcomes: [string, RenewOutcome][] = [];
-    for (let i = 0; i < reply.length; i += 2) outcomes.push([reply[i], reply[i + 1] as RenewOutcome]);
+    const outcomes: [string, RenewOutcome, string | null][] = [];
+    for (let i = 0; i < reply.length; i += 3) {
+      outcomes.push([reply[i], reply[i + 1] as RenewOutcome, canceller(reply[i + 2])]);
+    }
     return outcomes;
   }
 
+  /** A deployment queued, or one ended (its target may be free now): one may be waiting that this can take. */
   #onChange = (event: Event) => {
-    if ((event as DeploymentChange).detail.status === "queued") this.wake();
+    const { status } = (event as DeploymentChange).detail;
+    if (status === "queued" || isFinal(status)) this.wake();
   };
 
-  #onCancel(id: string): void {
-    if (this.#held.has(id)) this.#stop(id, "cancelled");
-    else if (this.#claiming > 0) this.#cancelSoon.add(id);
+  #onCancel(message: string): void {
+    const { id, by } = cancelMessage(message);
+    if (this.#held.has(id)) this.#stop(id, "cancelled", by);
+    else if (this.#claiming > 0) this.#cancelSoon.set(id, by);
   }
 
-  #stop(id: string, reason: StopReason): void {
-    this.dispatchEvent(new CustomEvent("stop", { detail: { id, reason } }));
+  #stop(id: string, reason: StopReason, by: string | null): void {
+    this.dispatchEvent(new CustomEvent("stop", { detail: { id, reason, by } }));
   }
 
   /** Resolves once the record of `id` has ended, or after the cancel's wait. */
@@ -317,4 +337,27 @@ export class RedisRunQueue extends EventTarget implements RunQueue {
       onChange();
     });
   }
+}
+
+/** Who cancels, from its JSON (cancel.lua's mark): a name, or `null` when nobody named did (or it is no name). */
+function canceller(json: unknown): string | null {
+  try {
+    const by = JSON.parse(String(json));
+    return typeof by === "string" ? by : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A message of the cancel channel: `{"id", "by"}`; a bare id, as an instance of an earlier version sends it. */
+function cancelMessage(message: string): { id: string; by: string | null } {
+  try {
+    const parsed = JSON.parse(message);
+    if (typeof parsed?.id === "string") {
+      return { id: parsed.id, by: typeof parsed.by === "string" ? parsed.by : null };
+    }
+  } catch {
+    // Not JSON: the id alone.
+  }
+  return { id: message, by: null };
 }

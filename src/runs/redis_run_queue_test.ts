@@ -9,13 +9,16 @@ import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis
 import { waitFor } from "../testing/test_helpers.ts";
 import { loadRunScripts } from "./run_scripts.ts";
 import { RedisStore } from "../logs/redis_store.ts";
-import { RunCluster } from "./run_cluster.ts";
+import { RunCluster, type RunClusterOptions } from "./run_cluster.ts";
 
 Deno.test({
-  name: "RedisRunQueue.claim() by four instances at once hands out every deployment once, in queue order",
+  name:
+    "RedisRunQueue.claim() by four instances at once hands out every deployment once, one per target at a time, in queue order",
   ...REDIS_TEST,
   fn: async () => {
     await using server = await startRedisServer();
+    const targets = Array.from({ length: 10 }, (_, i) => `t${i}`);
+    const commands = Object.fromEntries(targets.map((target) => [target, `./deploy.sh ${target}`]));
     const opened: { connection: RedisConnection; store: RedisStore; cluster: RunCluster }[] = [];
     try {
       for (let i = 0; i < 4; i++) {
@@ -24,33 +27,51 @@ Deno.test({
         opened.push({
           connection,
           store,
-          cluster: await RunCluster.join(connection, store, { instance: `i${i}` }),
+          cluster: await RunCluster.join(connection, store, { instance: `i${i}`, commands }),
         });
       }
       const ids: string[] = [];
-      for (let i = 0; i < 200; i++) ids.push((await opened[i % 4].cluster.deployments.create(null)).id);
-
-      const claimed = await Promise.all(opened.map(async ({ cluster }) => {
-        const mine: string[] = [];
-        for (let id = await cluster.queue.claim(); id !== undefined; id = await cluster.queue.claim()) {
-          mine.push(id);
+      for (let i = 0; i < 200; i++) {
+        const { deployments } = opened[i % 4].cluster;
+        ids.push((await deployments.create(null, { target: targets[i % targets.length] })).id);
+      }
+      const { deployments } = opened[0].cluster;
+      const targetOf = (id: string) => deployments.get(id)!.target;
+      const claimed: string[][] = [[], [], [], []];
+      let waiting = [...ids];
+      while (waiting.length > 0) {
+        // Every instance claims until none is handed out: one deployment per target at most, the first of each.
+        const round = await Promise.all(opened.map(async ({ cluster }) => {
+          const mine: string[] = [];
+          for (let id = await cluster.queue.claim(); id !== undefined; id = await cluster.queue.claim()) {
+            mine.push(id);
+          }
+          return mine;
+        }));
+        const taken = round.flat();
+        const firsts = targets.map((target) => waiting.find((id) => targetOf(id) === target)).filter(Boolean);
+        assert.deepEqual(taken.sort(), firsts.sort(), "the first waiting of each target, once");
+        for (const [i, mine] of round.entries()) {
+          claimed[i].push(...mine);
+          for (const id of mine) {
+            const record = opened[i].cluster.deployments.get(id)!;
+            assert.equal(record.status, "running");
+            assert.equal(record.instance, `i${i}`, "the record names the claimer");
+            assert.equal(record.command, `./deploy.sh ${record.target}`, "the command of its target");
+            await opened[i].cluster.deployments.update(id, {
+              status: "succeeded",
+              finishedAt: record.startedAt,
+            });
+            opened[i].cluster.queue.finished(id);
+          }
         }
-        return mine;
-      }));
+        waiting = waiting.filter((id) => !taken.includes(id));
+      }
       assert.deepEqual(claimed.flat().sort(), [...ids].sort(), "each handed out once");
       for (const mine of claimed) {
         assert.deepEqual(mine, ids.filter((id) => mine.includes(id)), "each instance's in queue order");
       }
       assert.ok(claimed.filter((mine) => mine.length > 0).length > 1, "more than one instance claimed");
-      const { deployments } = opened[0].cluster;
-      claimed.forEach((mine, i) => {
-        for (const id of mine) {
-          assert.equal(deployments.get(id)!.status, "running");
-          assert.equal(deployments.get(id)!.instance, `i${i}`, "the record names the claimer");
-        }
-      });
-      assert.equal(await server.cli("ZCARD", "shiplog:running"), "200");
-      assert.match(await server.cli("GET", `shiplog:lease:${claimed[0][0] ?? claimed.flat()[0]}`), /^i\d /);
     } finally {
       for (const { connection, store, cluster } of opened) {
         await cluster.close();
@@ -61,8 +82,27 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "RedisRunQueue.claim() leaves a deployment of a target this instance does not know to one that knows it",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    await using staging = await instance(server, "staging-only", { commands: { staging: "./staging.sh" } });
+    await using both = await instance(server, "both", {
+      commands: { staging: "./staging.sh", production: "./production.sh" },
+    });
+    const production = await staging.cluster.deployments.create(null, { target: "production" });
+    const later = await staging.cluster.deployments.create(null, { target: "staging" });
+    assert.equal(await staging.cluster.queue.claim(), later.id, "past the one it cannot run");
+    assert.equal(await staging.cluster.queue.claim(), undefined);
+    assert.equal(await both.cluster.queue.claim(), production.id);
+    assert.equal(both.cluster.deployments.get(production.id)!.command, "./production.sh");
+  },
+});
+
 /** One instance of a cluster on `server`, its commands timing out after 300 ms; closed with the disposable. */
-async function instance(server: RedisServer, name = "a") {
+async function instance(server: RedisServer, name = "a", options: Partial<RunClusterOptions> = {}) {
   const connection = await RedisConnection.connect(server.url, { commandTimeoutMs: 300 });
   const store = await RedisStore.open(connection);
   // Renewals and looks at the queue only when the test asks: nothing but the test's commands.
@@ -71,6 +111,7 @@ async function instance(server: RedisServer, name = "a") {
     renewMs: 60_000,
     pollMs: 60_000,
     reapMs: 60_000,
+    ...options,
   });
   return {
     connection,
@@ -133,8 +174,9 @@ Deno.test({
         "10000",
         now.toISOString(),
         String(now.getTime()),
-        "null",
+        JSON.stringify({ default: null }),
         "60000",
+        "default",
       ]);
     assert.equal(await claim("t1"), null, "the token given up takes nothing");
     assert.equal(await server.cli("LRANGE", "shiplog:queue", "0", "-1"), id, "still queued");
@@ -179,7 +221,7 @@ Deno.test({
         String(Date.now()),
         "bad",
       ]);
-      assert.deepEqual(reply, ["bad", "missing"]);
+      assert.deepEqual(reply, ["bad", "missing", ""]);
     });
     await t("reap: only taken off the running ones", async () => {
       await server.cli("ZADD", "shiplog:running", "1", "bad");
@@ -201,12 +243,13 @@ Deno.test({
   ...REDIS_TEST,
   fn: async () => {
     await using server = await startRedisServer();
-    await using a = await instance(server);
+    // Three targets: both claimed run at once.
+    await using a = await instance(server, "a", { commands: { one: null, two: null, three: null } });
     const { queue, deployments } = a.cluster;
     const [renewed, reaped, cancelled] = [
-      await deployments.create(null),
-      await deployments.create(null),
-      await deployments.create(null),
+      await deployments.create(null, { target: "one" }),
+      await deployments.create(null, { target: "two" }),
+      await deployments.create(null, { target: "three" }),
     ];
     assert.equal(await queue.claim(), renewed.id);
     assert.equal(await queue.claim(), reaped.id);
@@ -225,6 +268,10 @@ Deno.test({
         ]);
         const record = JSON.parse(await server.cli("GET", `shiplog:deployment:${reaped.id}`));
         assert.equal(record.status, "interrupted");
+        assert.match(
+          await server.cli("XRANGE", `shiplog:log:${reaped.id}`, "-", "+"),
+          /shiplog: interrupted: /,
+        );
       });
       await t("renew", async () => {
         await queue.renew();
@@ -232,9 +279,13 @@ Deno.test({
         assert.ok(ttl > 5000, `the lease renewed: PTTL ${ttl}`);
       });
       await t("cancel", async () => {
-        assert.equal(await queue.cancel(cancelled.id), true);
+        assert.equal(await queue.cancel(cancelled.id, { by: "alice" }), true);
         const record = JSON.parse(await server.cli("GET", `shiplog:deployment:${cancelled.id}`));
-        assert.equal(record.status, "cancelled");
+        assert.deepEqual([record.status, record.cancelledBy], ["cancelled", "alice"]);
+        assert.match(
+          await server.cli("XRANGE", `shiplog:log:${cancelled.id}`, "-", "+"),
+          /shiplog: cancelled by alice/,
+        );
       });
       await t("release", async () => {
         queue.finished(renewed.id);

@@ -45,8 +45,11 @@ import { RedisRunQueue } from "./redis_run_queue.ts";
 export interface RunClusterOptions {
   /** This instance's name (`--instance`), unique in the cluster. */
   instance: string;
-  /** The command this instance runs (`--command`; `null`, the simulation), written into what it claims. */
-  command?: string | null;
+  /**
+   * The command of each target this instance runs, by name (`null`: the simulation), written into what it
+   * claims; it claims no deployment of another target. Default: the one target `default`, simulated.
+   */
+  commands?: Readonly<Record<string, string | null>>;
   /** Finished deployments the cluster keeps (`--keep`). Default: all. */
   keep?: number;
   /** Deployments that may wait in the cluster's queue (`--max-queued`). Default 1000. */
@@ -113,7 +116,7 @@ export class RunCluster {
     const deployments = await Deployments.load(store, { keep: options.keep, shared: records });
     const queue = new RedisRunQueue(connection, deployments, store, scripts, {
       instance: options.instance,
-      command: options.command,
+      commands: options.commands,
       leaseMs: options.leaseMs,
       renewMs: options.renewMs,
       pollMs: options.pollMs,

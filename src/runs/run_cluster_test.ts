@@ -13,6 +13,7 @@ import { REDIS_TEST, type RedisServer, startRedisServer } from "../testing/redis
 import { RedisStore } from "../logs/redis_store.ts";
 import { RunCluster, type RunClusterOptions } from "./run_cluster.ts";
 import { Runner, type RunnerOptions } from "./runner.ts";
+import { Targets } from "./targets.ts";
 import { startTcpProxy, type TcpProxy } from "../testing/tcp_proxy.ts";
 import { delay, makeTempDir, processesInGroup, waitFor, waitForValue } from "../testing/test_helpers.ts";
 
@@ -21,6 +22,8 @@ const REAP_MS = 300;
 
 interface InstanceOptions extends Partial<RunClusterOptions> {
   command?: string;
+  /** The targets it runs, each with `command`. Default: the one target `default`. */
+  targets?: string[];
   maxRunning?: number;
   maxQueued?: number;
   /** Where it reaches Redis (a proxy, say). Default: the server's URL. */
@@ -44,6 +47,9 @@ async function startInstance(server: RedisServer, instance: string, options: Ins
     reapMs: REAP_MS,
     pollMs: 100,
     ...options,
+    commands: Object.fromEntries(
+      (options.targets ?? ["default"]).map((name) => [name, options.command ?? null]),
+    ),
   });
   const { deployments } = cluster;
   const runner = new Runner(
@@ -51,6 +57,13 @@ async function startInstance(server: RedisServer, instance: string, options: Ins
     store,
     {
       command: options.command,
+      targets: options.targets && new Targets(options.targets.map((name) => ({
+        name,
+        description: null,
+        command: options.command ?? null,
+        cwd: null,
+        params: new Map(),
+      }))),
       maxRunning: options.maxRunning ?? 1,
       maxQueued: options.maxQueued,
       graceMs: 200,
@@ -70,12 +83,16 @@ async function startInstance(server: RedisServer, instance: string, options: Ins
     runner,
     changes,
     removals,
-    async start(): Promise<string> {
-      const deployment = await runner.start(() => deployments.create(runner.command));
+    /** Creates a deployment (of `target`, default the one target) and queues it: its id. */
+    async start(target?: string): Promise<string> {
+      const deployment = await runner.start(() => deployments.create(runner.command, { target }));
       assert.ok(deployment, `started on ${instance}`);
       return deployment.id;
     },
     status: (id: string): Status | undefined => deployments.get(id)?.status,
+    /** The lines of a deployment's log, as stored in Redis. */
+    readLog: async (id: string): Promise<string[]> =>
+      (await Array.fromAsync(store.readLines(id, 0))).flatMap((batch) => batch.lines),
     /** Stops as SIGTERM does. */
     async shutdown(): Promise<void> {
       if (gone) return;
@@ -201,6 +218,49 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "one deployment at a time per target across the cluster: a free target's runs at once, a busy one's wait in order",
+  ...REDIS_TEST,
+  fn: async (t) => {
+    await using server = await startRedisServer();
+    await using temp = await makeTempDir();
+    const gate = gated(temp.path);
+    const targets = ["production", "staging"];
+    await using front = await startInstance(server, "front", { maxRunning: 0 });
+    // Slots to spare on both: only the targets hold deployments back.
+    await using a = await startInstance(server, "a", { command: gate.command, targets, maxRunning: 2 });
+    await using b = await startInstance(server, "b", { command: gate.command, targets, maxRunning: 2 });
+    const prod1 = await a.start("production");
+    const prod2 = await b.start("production");
+    const staging = await front.start("staging");
+    const prod3 = await front.start("production");
+
+    await t.step("the first of each target runs, production's others wait with slots free", async () => {
+      await waitFor(
+        "production's first and staging to run",
+        () => front.status(prod1) === "running" && front.status(staging) === "running",
+      );
+      await delay(500);
+      assert.deepEqual([front.status(prod2), front.status(prod3)], ["queued", "queued"]);
+      assert.equal(a.runner.runningCount + b.runner.runningCount, 2);
+      assert.equal(front.deployments.get(prod1)!.command, gate.command, "the command of its target");
+    });
+    await t.step("production's next, in order, once the one before has ended", async () => {
+      await gate.open(prod1);
+      await waitFor("the second to run", () => front.status(prod2) === "running", { timeoutMs: 2000 });
+      await delay(300);
+      assert.equal(front.status(prod3), "queued");
+      await gate.open(prod2);
+      await waitFor("the third to run", () => front.status(prod3) === "running", { timeoutMs: 2000 });
+    });
+    for (const id of [staging, prod3]) await gate.open(id);
+    await waitFor("all to end", () => [staging, prod3].every((id) => front.status(id) === "succeeded"));
+    const [r1, r2, r3] = [prod1, prod2, prod3].map((id) => front.deployments.get(id)!);
+    assert.ok(r1.finishedAt! <= r2.startedAt! && r2.finishedAt! <= r3.startedAt!, "never two at once");
+  },
+});
+
+Deno.test({
   name: "a deployment queued anywhere starts within 1 s of a slot freeing on another instance",
   ...REDIS_TEST,
   fn: async () => {
@@ -208,15 +268,17 @@ Deno.test({
     await using temp = await makeTempDir();
     const gate = gated(temp.path);
     await using front = await startInstance(server, "front", { maxRunning: 0 });
-    await using a = await startInstance(server, "a", { command: gate.command });
-    await using b = await startInstance(server, "b", { command: gate.command });
-    const first = await front.start();
-    const second = await front.start();
+    // Three targets: what waits, waits for a slot, not for its target.
+    const targets = ["one", "two", "three"];
+    await using a = await startInstance(server, "a", { command: gate.command, targets });
+    await using b = await startInstance(server, "b", { command: gate.command, targets });
+    const first = await front.start("one");
+    const second = await front.start("two");
     await waitFor(
       "two to run",
       () => front.status(first) === "running" && front.status(second) === "running",
     );
-    const waiting = await front.start();
+    const waiting = await front.start("three");
     await delay(300);
     assert.equal(front.status(waiting), "queued", "no slot is free");
     const freed = front.deployments.get(second)!.instance;
@@ -251,8 +313,10 @@ Deno.test({
     await waitFor("the first to run on the worker", () => front.status(running) === "running");
 
     await t.step("the queued one", async () => {
-      assert.equal(await front.runner.cancel(queued), true);
+      assert.equal(await front.runner.cancel(queued, { by: "bob" }), true);
       assert.equal(front.status(queued), "cancelled");
+      assert.equal(front.deployments.get(queued)!.cancelledBy, "bob");
+      assert.deepEqual(await front.readLog(queued), ["shiplog: cancelled by bob"], "the notice alone");
       assert.equal(front.deployments.get(queued)!.startedAt, null);
       await waitFor("the worker to hear it", () => worker.status(queued) === "cancelled", {
         timeoutMs: 1000,
@@ -267,9 +331,15 @@ Deno.test({
       });
       const shell = Number(log);
       const began = performance.now();
-      assert.equal(await front.runner.cancel(running), true);
+      assert.equal(await front.runner.cancel(running, { by: "alice" }), true);
       assert.ok(performance.now() - began < 3000, "answered once it ended");
       assert.equal(front.status(running), "cancelled", "ended when the cancel answers");
+      assert.equal(
+        front.deployments.get(running)!.cancelledBy,
+        "alice",
+        "recorded by the instance running it",
+      );
+      assert.equal((await front.readLog(running)).at(-1), "shiplog: cancelled by alice");
       await waitFor("the worker's record", () => worker.status(running) === "cancelled", { timeoutMs: 1000 });
       await waitFor("the worker's run to be over", () => worker.runner.runningCount === 0, {
         timeoutMs: 1000,
@@ -308,6 +378,11 @@ Deno.test({
         });
         const record = survivor.deployments.get(id)!;
         assert.equal(record.reason, "instance web-2 stopped answering (its lease expired)");
+        assert.equal(
+          (await survivor.readLog(id)).at(-1),
+          "shiplog: interrupted: instance web-2 stopped answering (its lease expired)",
+          "the reaper's notice, in the log",
+        );
         assert.equal(record.instance, "web-2");
         assert.ok(record.finishedAt! >= startedAt, "finished after it started");
         assert.ok(
@@ -347,6 +422,10 @@ Deno.test({
     await using after = await startInstance(server, "web-2", { command: gate.command, leaseMs: 60_000 });
     assert.equal(after.status(id), "interrupted");
     assert.match(after.deployments.get(id)!.reason!, /shiplog stopped while this deployment was running/);
+    assert.equal(
+      (await after.readLog(id)).at(-1),
+      "shiplog: interrupted: shiplog stopped while this deployment was running",
+    );
     await waitFor("the other to hear it", () => other.status(id) === "interrupted", { timeoutMs: 1000 });
   },
 });
@@ -358,19 +437,20 @@ Deno.test({
     await using server = await startRedisServer();
     await using temp = await makeTempDir();
     const gate = gated(temp.path);
-    await using stays = await startInstance(server, "stays", { command: gate.command });
-    const leaves = await startInstance(server, "leaves", { command: gate.command });
+    const targets = ["one", "two", "three"];
+    await using stays = await startInstance(server, "stays", { command: gate.command, targets });
+    const leaves = await startInstance(server, "leaves", { command: gate.command, targets });
     try {
-      const first = await stays.start();
+      const first = await stays.start("one");
       await waitFor("the first to run", () => stays.status(first) !== "queued");
-      const second = await stays.start();
+      const second = await stays.start("two");
       await waitFor(
         "both to run",
         () => stays.status(first) === "running" && stays.status(second) === "running",
       );
       const onLeaving = stays.deployments.get(first)!.instance === "leaves" ? first : second;
       const onStaying = onLeaving === first ? second : first;
-      const waiting = await stays.start();
+      const waiting = await stays.start("three");
 
       await leaves.shutdown();
       assert.equal(stays.status(waiting), "queued", "the queue is not interrupted");
@@ -378,6 +458,7 @@ Deno.test({
         timeoutMs: 1000,
       });
       assert.equal(stays.deployments.get(onLeaving)!.reason, "shiplog was stopped");
+      assert.equal((await stays.readLog(onLeaving)).at(-1), "shiplog: interrupted: shiplog was stopped");
 
       await gate.open(onStaying);
       await waitFor(
@@ -449,9 +530,13 @@ Deno.test({
     await using temp = await makeTempDir();
     const gate = gated(temp.path);
     await using watcher = await startInstance(server, "watcher", { maxRunning: 0 });
-    await using worker = await startInstance(server, "worker", { command: gate.command, maxRunning: 2 });
-    const longer = await watcher.start();
-    const shorter = await watcher.start();
+    await using worker = await startInstance(server, "worker", {
+      command: gate.command,
+      maxRunning: 2,
+      targets: ["one", "two"],
+    });
+    const longer = await watcher.start("one");
+    const shorter = await watcher.start("two");
     await waitFor(
       "both to run",
       () => watcher.status(longer) === "running" && watcher.status(shorter) === "running",
@@ -664,9 +749,11 @@ Deno.test({
     const id = await other.start();
     await waitFor("it to run on the owner", () => owner.status(id) === "running");
     await loseSubscriber(server, proxy);
-    await other.runner.cancel(id);
+    await other.runner.cancel(id, { by: "alice" });
     await waitFor("the owner to stop it", () => owner.runner.runningCount === 0, { timeoutMs: 3000 });
     await waitFor("it cancelled everywhere", () => other.status(id) === "cancelled", { timeoutMs: 3000 });
     assert.equal(owner.deployments.get(id)!.status, "cancelled");
+    assert.equal(other.deployments.get(id)!.cancelledBy, "alice", "who, from the mark the renewal found");
+    assert.equal((await other.readLog(id)).at(-1), "shiplog: cancelled by alice");
   },
 });

@@ -1,10 +1,12 @@
 /**
  * @module
- * Runs deployments: at most `maxRunning` at once, the rest `queued` first in first out. A deployment is its
- * target's command run with `sh -c` in the target's folder and its own process group (so stopping it stops
- * everything it started), or the built-in simulation. The deployment's parameters reach the command as
- * environment variables, never as shell text. Its stdout and stderr are appended to the log line by line as they come. Cancel
- * sends SIGINT to the group, then SIGTERM, then SIGKILL, each after a grace period. When the command exits,
+ * Runs deployments: at most `maxRunning` at once and one at a time per target, the rest `queued` first in first
+ * out (see {@linkcode RunQueue}). A deployment is its target's command run with `sh -c` in the target's folder
+ * and its own process group (so stopping it stops everything it started), or the built-in simulation. The
+ * deployment's parameters reach the command as environment variables, never as shell text. Its stdout and
+ * stderr are appended to the log line by line as they come. Cancel sends SIGINT to the group, then SIGTERM,
+ * then SIGKILL, each after a grace period, and the log gets a notice of who cancelled (`shiplog: cancelled by
+ * alice`), as it gets one of a shutdown (`shiplog: interrupted: shiplog was stopped`). When the command exits,
  * what it left running is stopped: its group, and processes that left the group but still hold its output.
  * Where the queue is kept is the {@linkcode RunQueue}'s business: this process's memory, or Redis, shared with
  * the other instances of a cluster.
@@ -16,7 +18,14 @@ import { LineSplitter } from "../logs/line_splitter.ts";
 import { type LogAppender, type LogStore, RecordEndedError } from "../logs/log_store.ts";
 import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
-import { LocalRunQueue, type RunQueue, type StopReason, type StopRequest } from "./run_queue.ts";
+import {
+  type CancelOptions,
+  LocalRunQueue,
+  type RunQueue,
+  type StopReason,
+  type StopRequest,
+} from "./run_queue.ts";
+import { cancelledNotice, interruptedNotice } from "./log_notice.ts";
 import { settlesWithin } from "../logs/settles_within.ts";
 import { simulateDeployment } from "./simulated_deployment.ts";
 import { PARAM_NAME, type Target, Targets } from "./targets.ts";
@@ -51,6 +60,8 @@ export interface RunnerOptions {
 interface Running {
   stop: AbortController;
   done: Promise<void>;
+  /** Who cancelled it, once cancelled (`null`: nobody named). */
+  cancelledBy: string | null;
 }
 
 /** Queues and runs deployments, writing their output to the store and their statuses to the registry. */
@@ -92,8 +103,9 @@ export class Runner {
 
   #onAvailable = () => this.#startNext();
   #onStop = (event: Event) => {
-    const { id, reason } = (event as StopRequest).detail;
-    this.#running.get(id)?.stop.abort(reason);
+    const { id, reason, by } = (event as StopRequest).detail;
+    const running = this.#running.get(id);
+    if (running) this.#stop(running, reason, by);
   };
   /**
    * A deployment running here that ended elsewhere (another instance recorded it interrupted: this one was
@@ -149,11 +161,14 @@ export class Runner {
     }
   }
 
-  /** Stops a queued or running deployment; resolves once it has ended. False when it was not active. */
-  async cancel(id: string): Promise<boolean> {
+  /**
+   * Stops a queued or running deployment, recording who did (`by`, in `cancelledBy` and the log's notice);
+   * resolves once it has ended. False when it was not active.
+   */
+  async cancel(id: string, options: CancelOptions = {}): Promise<boolean> {
     const running = this.#running.get(id);
-    if (!running) return await this.#queue.cancel(id);
-    running.stop.abort("cancelled" satisfies StopReason);
+    if (!running) return await this.#queue.cancel(id, options);
+    this.#stop(running, "cancelled", options.by ?? null);
     await running.done;
     return true;
   }
@@ -168,7 +183,7 @@ export class Runner {
     await Promise.allSettled(this.#claims);
     this.#queue.removeEventListener("available", this.#onAvailable);
     const stopped = [...this.#running.values()].map((running) => {
-      running.stop.abort("interrupted" satisfies StopReason);
+      this.#stop(running, "interrupted", null);
       return running.done;
     });
     // A start under way ends in the queue, interrupted with the rest.
@@ -176,10 +191,8 @@ export class Runner {
     const queued = this.#queue.close();
     const finishedAt = new Date().toISOString();
     await Promise.all([
-      this.#deployments.updateAll(queued, {
-        status: "interrupted",
-        finishedAt,
-        reason: "shiplog was stopped",
+      this.#deployments.updateAll(queued, { status: "interrupted", finishedAt, reason: STOPPED }, {
+        notice: interruptedNotice(STOPPED),
       }),
       ...stopped,
     ]);
@@ -209,6 +222,13 @@ export class Runner {
     }
   }
 
+  /** Stops a running deployment for `reason`; the first stop asked is the one recorded. */
+  #stop(running: Running, reason: StopReason, by: string | null): void {
+    if (running.stop.signal.aborted) return;
+    if (reason === "cancelled") running.cancelledBy = by;
+    running.stop.abort(reason);
+  }
+
   #launch(id: string): void {
     const stop = new AbortController();
     const done = this.#run(id, stop.signal).catch((error) => {
@@ -218,7 +238,7 @@ export class Runner {
       this.#queue.finished(id);
       this.#startNext();
     });
-    this.#running.set(id, { stop, done });
+    this.#running.set(id, { stop, done, cancelledBy: null });
   }
 
   async #run(id: string, signal: AbortSignal): Promise<void> {
@@ -274,17 +294,26 @@ export class Runner {
           // Past the size cap (or a write error, or the end) output is only drained, not split and decoded.
           keeping: () => !filter.full && writeError === undefined && !ended.signal.aborted,
         }));
+      const stopped = !writeError && signal.aborted ? signal.reason as StopReason : undefined;
+      const cancelledBy = stopped === "cancelled" ? this.#running.get(id)?.cancelledBy ?? null : null;
+      // Said in the log, before the end (a cluster's store refuses lines after it), unless it ended elsewhere.
+      const recorded = this.#deployments.get(id)?.status;
+      if (stopped && !ended.signal.aborted && recorded !== undefined && !isFinal(recorded)) {
+        await log.write([stopped === "cancelled" ? cancelledNotice(cancelledBy) : interruptedNotice(STOPPED)])
+          .catch(() => {});
+      }
       const finishedAt = new Date().toISOString();
       await this.#recordEnd(
         id,
         writeError
           ? { status: "failed", finishedAt, exitCode, reason: `Cannot write the log: ${writeError.message}` }
-          : signal.aborted
+          : stopped
           ? {
-            status: signal.reason as StopReason,
+            status: stopped,
             finishedAt,
             exitCode,
-            reason: signal.reason === "interrupted" ? "shiplog was stopped" : null,
+            reason: stopped === "interrupted" ? STOPPED : null,
+            cancelledBy,
           }
           : {
             status: exitCode === 0 ? "succeeded" : "failed",
@@ -433,6 +462,8 @@ export class Runner {
   }
 }
 
+/** Why a deployment stopped at shutdown was interrupted. */
+const STOPPED = "shiplog was stopped";
 /** How long the output of a stopped deployment may take to end once its group is gone. */
 const STOPPED_DRAIN_MS = 200;
 /** Longer output lines are cut into pieces of this many bytes (lines sent from outside too). */

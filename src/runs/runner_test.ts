@@ -10,6 +10,7 @@ import { isFinal } from "../logs/deployment.ts";
 import { Deployments } from "./deployments.ts";
 import { FileStore } from "../logs/file_store.ts";
 import { Runner, type RunnerOptions } from "./runner.ts";
+import { Targets } from "./targets.ts";
 import {
   delay,
   isProcessAlive,
@@ -19,19 +20,30 @@ import {
   withDeadline,
 } from "../testing/test_helpers.ts";
 
-/** A runner on a fresh store; shuts the runner down and removes everything when disposed. */
-async function startRunner(options: RunnerOptions = {}) {
+/**
+ * A runner on a fresh store; shuts the runner down and removes everything when disposed. `targetNames`: targets
+ * of those names, each running `command`, instead of the one target.
+ */
+async function startRunner(options: RunnerOptions & { targetNames?: string[] } = {}) {
   const temp = await makeTempDir();
   const store = await FileStore.open(temp.path);
   const deployments = await Deployments.load(store);
-  const runner = new Runner(deployments, store, { graceMs: 200, ...options });
+  const { targetNames, ...runnerOptions } = options;
+  const targets = targetNames && new Targets(targetNames.map((name) => ({
+    name,
+    description: null,
+    command: options.command ?? null,
+    cwd: null,
+    params: new Map(),
+  })));
+  const runner = new Runner(deployments, store, { graceMs: 200, targets, ...runnerOptions });
   return {
     runner,
     deployments,
     dir: temp.path,
-    /** Creates a deployment and queues it. */
-    async start(): Promise<string> {
-      const deployment = await runner.start(() => deployments.create(runner.command));
+    /** Creates a deployment (of `target`, default the one target) and queues it. */
+    async start(target?: string): Promise<string> {
+      const deployment = await runner.start(() => deployments.create(runner.command, { target }));
       assert.ok(deployment, "started");
       return deployment.id;
     },
@@ -188,7 +200,7 @@ Deno.test("Runner.cancel() of a queued deployment records it cancelled without r
   await fixture.ended(first);
   await delay(50);
   assert.equal(fixture.deployments.get(queued)!.status, "cancelled", "it was not started later");
-  assert.equal(await fixture.readLog(queued), "");
+  assert.equal(await fixture.readLog(queued), "shiplog: cancelled\n", "the notice alone: it never ran");
   assert.equal(await fixture.runner.cancel(queued), false, "an ended deployment cannot be cancelled");
   assert.equal(await fixture.runner.cancel(crypto.randomUUID()), false, "nor an unknown one");
 });
@@ -413,6 +425,11 @@ Deno.test("Runner.shutdown() records running and queued deployments as interrupt
     assert.equal(record.reason, "shiplog was stopped");
     assert.ok(record.finishedAt);
   }
+  assert.equal(
+    (await fixture.readLog(running)).split("\n").at(-2),
+    "shiplog: interrupted: shiplog was stopped",
+  );
+  assert.equal(await fixture.readLog(queued), "shiplog: interrupted: shiplog was stopped\n");
   assert.equal(fixture.deployments.get(queued)!.startedAt, null);
   assert.equal(fixture.runner.runningCount, 0);
   if (isLinux) assert.deepEqual(processesInGroup(shell), []);
@@ -485,4 +502,97 @@ Deno.test("Runner.shutdown() interrupts a deployment whose creation was under wa
   assert.equal(fixture.deployments.get(made.id)?.status, "interrupted");
   assert.equal(fixture.deployments.get(running)?.status, "interrupted");
   assert.equal(fixture.deployments.list().length, 2);
+});
+
+Deno.test("Runner runs one deployment at a time per target, a free target's not held up behind a busy one", async (t) => {
+  await using temp = await makeTempDir();
+  const gate = gated(temp.path);
+  await using fixture = await startRunner({
+    command: gate.command,
+    maxRunning: 3,
+    targetNames: ["production", "staging"],
+  });
+  const prod1 = await fixture.start("production");
+  const prod2 = await fixture.start("production");
+  const staging = await fixture.start("staging");
+  const prod3 = await fixture.start("production");
+
+  await t.step("the first of each target runs, the others of production wait", async () => {
+    await waitFor(
+      "both to run",
+      () => fixture.status(prod1) === "running" && fixture.status(staging) === "running",
+    );
+    await delay(100);
+    assert.deepEqual([fixture.status(prod2), fixture.status(prod3)], ["queued", "queued"]);
+    assert.equal(fixture.runner.runningCount, 2, "a slot stays free: nothing else may run");
+  });
+  await t.step("production's next, in order, once its first has ended", async () => {
+    await gate.open(prod1);
+    await waitFor("the second to run", () => fixture.status(prod2) === "running");
+    assert.equal(fixture.status(prod3), "queued");
+    await gate.open(prod2);
+    await waitFor("the third to run", () => fixture.status(prod3) === "running");
+  });
+  for (const id of [staging, prod3]) await gate.open(id);
+  for (const id of [staging, prod3]) await fixture.ended(id);
+  const [r1, r2, r3] = [prod1, prod2, prod3].map((id) => fixture.deployments.get(id)!);
+  assert.ok(r1.finishedAt! <= r2.startedAt! && r2.finishedAt! <= r3.startedAt!, "never two at once");
+});
+
+Deno.test("Runner with maxRunning 1 runs one deployment in all, whatever the targets", async () => {
+  await using temp = await makeTempDir();
+  const gate = gated(temp.path);
+  await using fixture = await startRunner({
+    command: gate.command,
+    maxRunning: 1,
+    targetNames: ["production", "staging"],
+  });
+  const production = await fixture.start("production");
+  const staging = await fixture.start("staging");
+  await waitFor("the first to run", () => fixture.status(production) === "running");
+  await delay(100);
+  assert.equal(fixture.status(staging), "queued", "capped by maxRunning, not by its target");
+  await gate.open(production);
+  await waitFor("the other to run", () => fixture.status(staging) === "running");
+  await gate.open(staging);
+  await fixture.ended(staging);
+});
+
+Deno.test("Runner.cancel() by a person records cancelledBy and writes who into the log, running or queued", async (t) => {
+  await using temp = await makeTempDir();
+  const gate = gated(temp.path, "echo started");
+  await using fixture = await startRunner({ command: gate.command, maxRunning: 1 });
+  const running = await fixture.start();
+  const queued = await fixture.start();
+  await fixture.logMatch(running, /^(started)$/m);
+
+  await t.step("a queued one: the notice alone", async () => {
+    assert.equal(await withDeadline("cancel", fixture.runner.cancel(queued, { by: "bob" })), true);
+    const record = fixture.deployments.get(queued)!;
+    assert.deepEqual([record.status, record.cancelledBy], ["cancelled", "bob"]);
+    assert.equal(await fixture.readLog(queued), "shiplog: cancelled by bob\n");
+  });
+  await t.step("a running one: its output, then the notice, then the end", async () => {
+    assert.equal(await withDeadline("cancel", fixture.runner.cancel(running, { by: "alice" })), true);
+    const record = fixture.deployments.get(running)!;
+    assert.deepEqual([record.status, record.cancelledBy, record.reason], ["cancelled", "alice", null]);
+    assert.equal(await fixture.readLog(running), "started\nshiplog: cancelled by alice\n");
+  });
+  await t.step("one cancelled by nobody named says so", async () => {
+    const id = await fixture.start();
+    await fixture.logMatch(id, /^(started)$/m);
+    await withDeadline("cancel", fixture.runner.cancel(id));
+    assert.equal(fixture.deployments.get(id)!.cancelledBy, null);
+    assert.equal(await fixture.readLog(id), "started\nshiplog: cancelled\n");
+  });
+  await t.step("the first cancel is the one recorded", async () => {
+    const id = await fixture.start();
+    await fixture.logMatch(id, /^(started)$/m);
+    await Promise.all([
+      fixture.runner.cancel(id, { by: "carol" }),
+      fixture.runner.cancel(id, { by: "dave" }),
+    ]);
+    assert.equal(fixture.deployments.get(id)!.cancelledBy, "carol");
+    assert.equal(await fixture.readLog(id), "started\nshiplog: cancelled by carol\n");
+  });
 });

@@ -7,7 +7,7 @@
 -- ARGV[1] the appender's token, ARGV[2] this call's sequence number for it, ARGV[3..] the lines.
 -- Returns the number of the first line, or the record's JSON (a string) when it has ended: nothing written. The
 -- same call again (a retry of one whose answer was lost, Redis restarting under it) writes nothing and returns
--- what the first one did, ended or not: its lines went in before the end.
+-- what the first one did, ended or not: its lines went in before the end. Loaded after log_lines.lua.
 local FINAL = { succeeded = true, failed = true, cancelled = true, interrupted = true }
 local stream, info = KEYS[1], KEYS[2]
 local field = 'a:' .. ARGV[1]
@@ -21,22 +21,8 @@ end
 -- lost its data, and its owner has not written it again yet) is not an end.
 local record = redis.call('GET', KEYS[3])
 if record and FINAL[string.match(record, '"status":"(%a+)"')] then return record end
-local last = tonumber(redis.call('HGET', info, 'lines'))
-if not last then
-  -- No count: a new log, or one whose hash was deleted by hand. The stream's last id says where it ends.
-  local top = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  last = top[1] and tonumber(string.match(top[1][1], '^(%d+)')) or 0
-end
-local count = #ARGV - 2
-if count == 0 then return last + 1 end
-local bytes = 0
-for i = 1, count do
-  local line = ARGV[i + 2]
-  redis.call('XADD', stream, string.format('%d-0', last + i), 'l', line)
-  bytes = bytes + #line + 1
-end
-local time = redis.call('TIME')
-local writtenAt = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000))
-redis.call('HSET', info, 'lines', last + count, 'writtenAt', writtenAt, field, ARGV[2] .. ' ' .. (last + 1))
-redis.call('HINCRBY', info, 'bytes', bytes)
-return last + 1
+local lines = {}
+for i = 3, #ARGV do lines[#lines + 1] = ARGV[i] end
+local first = append_log_lines(stream, info, lines)
+if #lines > 0 then redis.call('HSET', info, field, ARGV[2] .. ' ' .. first) end
+return first
