@@ -372,7 +372,9 @@ Deno.test("cancel stops a running deployment, its viewers get done, and a second
   await using app = await startTestApp({ command: "echo started; sleep 30; echo never" });
   const { id } = await createDeployment(app);
   const received = follow(new URL(`events/${id}`, app.url));
-  await waitFor("running", async () => (await getDeployment(app, id)).status === "running", APP_WAIT);
+  // Its first line written: the notice must come after it.
+  const log = async () => await (await fetch(new URL(`deployments/${id}/log`, app.url))).text();
+  await waitFor("the first line", async () => await log() === "started\n", APP_WAIT);
   const response = await fetch(new URL(`api/deployments/${id}/cancel`, app.url), { method: "POST" });
   assert.equal(response.status, 200);
   const record = await response.json();
