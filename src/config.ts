@@ -369,6 +369,26 @@ export function usage(): string {
 }
 
 /**
+ * Joins `--flag VALUE` into `--flag=VALUE` when the value starts with a dash but is no option (`--keep -1`,
+ * `--command -x`): `parseArgs` refuses those as ambiguous, with advice instead of the value's own problem.
+ * A value that is itself one of the flags (`--command --port 80`) is left for `parseArgs` to refuse: the value
+ * was forgotten.
+ */
+function joinDashValues(args: string[], spec: Record<string, { type: string }>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i].startsWith("--") && !args[i].includes("=") ? spec[args[i].slice(2)] : undefined;
+    const next = args[i + 1];
+    const isOption = next !== undefined && (next === "-h" || next.slice(2).split("=")[0] in spec);
+    if (flag?.type === "string" && next?.startsWith("-") && !isOption) {
+      joined.push(`${args[i]}=${next}`);
+      i++;
+    } else joined.push(args[i]);
+  }
+  return joined;
+}
+
+/**
  * Resolves the configuration from command-line arguments and environment variables.
  * Throws a `TypeError` or `RangeError` whose message says what is wrong and what is expected.
  */
@@ -381,7 +401,12 @@ export function parseConfig(args: string[], env: Record<string, string | undefin
   }
   let parsed;
   try {
-    parsed = parseArgs({ args, options: spec, strict: true, allowPositionals: false });
+    parsed = parseArgs({
+      args: joinDashValues(args, spec),
+      options: spec,
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (error) {
     throw new TypeError(`${(error as Error).message}; see --help`);
   }

@@ -139,6 +139,19 @@ Deno.test("parseConfig() rejects non-numeric, negative and fractional numbers", 
   assert.throws(() => parseConfig(["--heartbeat", "0"], {}), RangeError);
 });
 
+Deno.test("parseConfig() takes a value after a space that starts with a dash, and says what is wrong with it", () => {
+  assert.throws(() => parseConfig(["--keep", "-1"], {}), {
+    name: "RangeError",
+    message: 'Cannot parse --keep "-1": expected an integer from 1 to 1000000',
+  });
+  assert.equal(parseConfig(["--command", "-x", "--port", "9"], {}).command, "-x");
+  // The next flag is no value: it was forgotten.
+  assert.throws(() => parseConfig(["--command", "--port", "9"], {}), {
+    name: "TypeError",
+    message: /'--command'/,
+  });
+});
+
 Deno.test("parseConfig() rejects unknown flags, positionals and empty values", () => {
   assert.throws(() => parseConfig(["--prot", "1"], {}), TypeError);
   assert.throws(() => parseConfig(["serve"], {}), TypeError);
