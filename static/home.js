@@ -23,6 +23,8 @@ const RESUBMIT_AFTER_MS = 10_000;
 /** The longest parameters text shown, and the longest tooltip: as the server cuts them (pages.ts). */
 const SHORT_PARAMS = 80;
 const LONG_PARAMS = 500;
+/** The home page's title, after how many run (kept live from `event: counts`). */
+const TITLE = "Deployments · shiplog";
 
 /**
  * @typedef {object} Deployment
@@ -271,6 +273,11 @@ function connect() {
     if (record && typeof record.id === "string") upsert(record);
   });
   current.addEventListener("removed", (event) => removeRow(event.data));
+  current.addEventListener("counts", (event) => {
+    const running = parseJson(event.data)?.running;
+    // The rule of the server's title (pages.ts): "2 running · " first while any run.
+    if (typeof running === "number") document.title = `${running > 0 ? `${running} running · ` : ""}${TITLE}`;
+  });
   current.addEventListener("error", () => {
     if (current.readyState === EventSource.CONNECTING) {
       if (!unavailable) setConnection("reconnecting", "Reconnecting…");

@@ -211,18 +211,26 @@ Deno.test("a bad status, limit or cursor is a 400 naming it, on the API, the hom
 /** Reads the events `deploymentsFeedResponse` sends, as `[event, data]`. */
 function readEvents(
   response: Response,
-): { events: [string, string][]; next: (count: number) => Promise<void> } {
+): {
+  events: [string, string][];
+  counts: number[];
+  next: (count: number, of?: "events" | "counts") => Promise<void>;
+} {
   const events: [string, string][] = [];
+  // How many run, as `counts` said each time, kept apart: it comes between the others whenever that changes.
+  const counts: number[] = [];
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   return {
     events,
-    async next(count: number) {
-      const goal = events.length + count;
+    counts,
+    async next(count: number, of: "events" | "counts" = "events") {
+      const read = of === "events" ? events : counts;
+      const goal = read.length + count;
       await withDeadline(
         `${count} more events`,
         (async () => {
-          while (events.length < goal) {
+          while (read.length < goal) {
             const { value, done } = await reader.read();
             if (done) throw new Error("the feed ended");
             buffer += value;
@@ -230,7 +238,9 @@ function readEvents(
               const block = buffer.slice(0, end);
               buffer = buffer.slice(end + 2);
               const event = /^event: (.*)$/m.exec(block)?.[1];
-              if (event) events.push([event, /^data: (.*)$/m.exec(block)?.[1] ?? ""]);
+              const data = /^data: (.*)$/m.exec(block)?.[1] ?? "";
+              if (event === "counts") counts.push(JSON.parse(data).running);
+              else if (event) events.push([event, data]);
             }
           }
         })(),
@@ -288,6 +298,58 @@ Deno.test("a filtered feed sends the changes of its page, a record once more as 
   } finally {
     await store.close();
   }
+});
+
+Deno.test("the feed says how many run in all, at connect and each time that changes; so does the home page's title", async () => {
+  await using temp = await makeTempDir();
+  const store = await FileStore.open(temp.path);
+  try {
+    const deployments = await Deployments.load(store);
+    const staging = await deployments.create(null, { target: "staging" });
+    await deployments.update(staging.id, { status: "running", startedAt: new Date().toISOString() });
+    const stream = new EventStream();
+    // A filter that shows none of them: the count is of all.
+    const feed = readEvents(
+      deploymentsFeedResponse(deployments, stream, { query: { status: "failed", limit: 50 }, targets: [] }),
+    );
+    await feed.next(1, "counts");
+    assert.deepEqual(feed.counts, [1]);
+    const production = await deployments.create(null, { target: "production" });
+    await deployments.update(production.id, { status: "running", startedAt: new Date().toISOString() });
+    await deployments.update(staging.id, { status: "failed", finishedAt: new Date().toISOString() });
+    await feed.next(2, "counts");
+    assert.deepEqual(feed.counts, [1, 2, 1], "the queued one changed nothing");
+    stream.close();
+  } finally {
+    await store.close();
+  }
+
+  // The page as a browser without JavaScript gets it.
+  await using other = await makeTempDir();
+  await using served = await serveHttp(other.path, { command: "sleep 30" });
+  const title = async () => /<title>(.*)<\/title>/.exec(await (await get(served.url)).text())?.[1];
+  assert.equal(await title(), "Deployments · shiplog");
+  const started = await fetch(new URL("start", served.url), {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: "{}",
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  assert.equal(started.status, 201);
+  const { id } = await started.json();
+  await withDeadline(
+    "running",
+    (async () => {
+      while (await title() !== "1 running · Deployments · shiplog") {
+        await new Promise((ok) => setTimeout(ok, 20));
+      }
+    })(),
+  );
+  const cancel = await fetch(new URL(`api/deployments/${id}/cancel`, served.url), {
+    method: "POST",
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+  assert.equal(cancel.status, 200, await cancel.text());
 });
 
 Deno.test("a feed of a later page (a cursor) takes no new deployment, and says which of its own was deleted", async () => {

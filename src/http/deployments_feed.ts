@@ -4,8 +4,9 @@
  * filter and limit, from its cursor: `event: deployments`) and the latest deployment of each target, for the
  * cards above the list (`event: latest`), then keeps them live: each created or changed record the page shows
  * or would show now, or that is its target's latest (`event: deployment`), and the id of each shown one deleted
- * (`event: removed`). The records of the rest of the history are never sent: a page over 10,000 deployments
- * costs what a page over 50 does.
+ * (`event: removed`), and how many run in all, at connect and when it changes (`event: counts`, for the title).
+ * The records of the rest of the history are never sent: a page over 10,000 deployments costs what a page over
+ * 50 does.
  */
 
 import {
@@ -42,7 +43,17 @@ export function deploymentsFeedResponse(
   // The cards as they are now: a page back from a long disconnection may have missed their changes.
   const latest = targets.flatMap((target) => deployments.page({ target, limit: 1 }).records);
   stream.send(encodeEvent({ event: "latest", data: JSON.stringify(latest) }));
+  let running = -1;
+  const sendCounts = () => {
+    const now = deployments.countByStatus().get("running") ?? 0;
+    if (now !== running) {
+      stream.send(encodeEvent({ event: "counts", data: JSON.stringify({ running: now }) }));
+    }
+    running = now;
+  };
+  sendCounts();
   const onChange = (event: Event) => {
+    sendCounts();
     const record = (event as DeploymentChange).detail;
     // A later page (a cursor) takes no new deployment: only the first page grows at the top.
     const wanted = matchesFilter(record, query) && (query.before === undefined || shown.has(record.id));
@@ -51,6 +62,7 @@ export function deploymentsFeedResponse(
     stream.send(encodeEvent({ event: "deployment", data: JSON.stringify(record) }));
   };
   const onRemove = (event: Event) => {
+    sendCounts();
     const id = (event as DeploymentRemoval).detail;
     if (shown.delete(id)) stream.send(encodeEvent({ event: "removed", data: id }));
   };

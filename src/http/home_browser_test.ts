@@ -245,6 +245,17 @@ Deno.test({
           const filtered = await open(`${base}?target=staging`);
           const later = await open(await page.$eval("#older", (a) => (a as HTMLAnchorElement).href));
           const laterRows = await rowIds(later);
+          // Every title the tab shows, as a background tab would show them.
+          await page.evaluate(() => {
+            const titles: string[] = [];
+            Object.assign(globalThis, { titles });
+            new MutationObserver(() => titles.push(document.title))
+              .observe(document.querySelector("title")!, {
+                childList: true,
+                characterData: true,
+                subtree: true,
+              });
+          });
           const response = await fetch(new URL("start", base), {
             method: "POST",
             // Named: with several targets, a Start must say which.
@@ -269,6 +280,13 @@ Deno.test({
             `document.querySelector('#targets > li[data-target="default"] .badge')?.textContent === "succeeded"`,
           );
           assert.equal(await page.$$eval("#deployments > li", (rows) => rows.length), 50);
+          // The title said it ran while it ran, and no longer does.
+          await waitFor(page, `document.title === "Deployments · shiplog"`);
+          assert.ok(
+            (await page.evaluate("globalThis.titles") as string[]).includes(
+              "1 running · Deployments · shiplog",
+            ),
+          );
           // The row pushed off the page is the first of the next: Older starts after the new last row.
           const older = await page.$eval(
             "#older",

@@ -122,6 +122,7 @@ export class Pages {
           page.next ? escapeHtml(pageAddress("/", query, page.next)) : "/"
         }"${page.next ? "" : " hidden"}>Older &rarr;</a>`,
       "__LIMIT__": String(query.limit),
+      "<!--running-->": runningTitle(view.running),
     };
     const body = this.#home.replace(/<!--[a-z-]+-->|__LIMIT__/g, (marker) => replacements[marker] ?? marker);
     const response = html(body);
@@ -182,6 +183,16 @@ export interface HomeView {
   /** What the history shows (its filter, limit and cursor), and the page of it. */
   query: DeploymentQuery;
   page: ListPage;
+  /** How many deployments run now (all of them, whatever the filter): the title says it, for a background tab. */
+  running: number;
+}
+
+/**
+ * The start of the home page's title while deployments run (`2 running · `), so a background tab tells it;
+ * static/home.js keeps it live by the same rule.
+ */
+function runningTitle(running: number): string {
+  return running > 0 ? `${running} running · ` : "";
 }
 
 /** A target's card on the home page. */

@@ -85,6 +85,7 @@ function homeOf(
     targets: cards.map(({ target, latest }) => ({ target, latest })),
     query,
     page: { records, next },
+    running: records.filter(({ status }) => status === "running").length,
   }).text();
 }
 

@@ -132,6 +132,7 @@ const ROUTES: Route[] = [
         })),
         query,
         page: deployments.page(query),
+        running: deployments.countByStatus().get("running") ?? 0,
       });
     },
   }),
