@@ -388,6 +388,18 @@ Deno.test("cancel stops a running deployment, its viewers get done, and a second
   assert.match(await again.text(), /already ended \(cancelled\)/);
 });
 
+Deno.test("a line appended to the file after the deployment ended is in the raw log and the history a new viewer gets", async () => {
+  await using app = await startTestApp({ command: "echo one" });
+  const { id } = await createDeployment(app);
+  await waitFor("ended", async () => (await getDeployment(app, id)).status === "succeeded", APP_WAIT);
+  await Deno.writeTextFile(join(app.dir, `${id}.log`), "two\n", { append: true });
+  const raw = await fetch(new URL(`deployments/${id}/log`, app.url));
+  assert.equal(await raw.text(), "one\ntwo\n");
+  const events = await follow(new URL(`events/${id}`, app.url));
+  assert.deepEqual(lines(events), ["one", "two"]);
+  assert.deepEqual([events.at(-1)!.type, events.at(-1)!.id], ["done", "2"]);
+});
+
 Deno.test("cancel records the signed-in user as cancelledBy and names them in the log; the unnamed token names nobody", async () => {
   const token = "the-unnamed-team-token";
   await using app = await startTestApp({
