@@ -401,3 +401,81 @@ Deno.test({
     assert.equal((await listOf(b)).filter(({ rerunOf }) => rerunOf === id).length, 1);
   },
 });
+
+Deno.test({
+  name:
+    "--config on two instances: each deployment runs its target's command with its values, one per target in the cluster",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using redis = await startRedisServer();
+    await using dir = await makeTempDir();
+    // Each waits for the file `open` in the config's folder, where a relative command runs.
+    const wait = "while [ ! -e open ]; do sleep 0.05; done";
+    const commands = {
+      staging: `echo "staging $SHIPLOG_PARAM_VERSION by $SHIPLOG_STARTED_BY"; ${wait}`,
+      production: `echo "production $SHIPLOG_PARAM_VERSION"; ${wait}`,
+    };
+    const config = {
+      targets: Object.fromEntries(
+        Object.entries(commands).map(([name, command]) => [name, {
+          command,
+          params: { version: { required: true } },
+        }]),
+      ),
+    };
+    await Deno.writeTextFile(`${dir.path}/shiplog.json`, JSON.stringify(config));
+    const args = (name: string) => [
+      "--redis",
+      redis.url,
+      "--instance",
+      name,
+      "--max-running",
+      "2",
+      "--config",
+      `${dir.path}/shiplog.json`,
+    ];
+    await using a = await spawnShiplog(`${dir.path}/a`, args("a"));
+    await using b = await spawnShiplog(`${dir.path}/b`, args("b"));
+    const start = async (program: Program, target: string, version: string) => {
+      const response = await fetch(new URL("start", program.url), {
+        method: "POST",
+        headers: { accept: "application/json", "content-type": "application/json" },
+        body: JSON.stringify({ target, params: { version } }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(response.status, 201, await response.clone().text());
+      return (await response.json() as Deployment).id;
+    };
+    try {
+      const first = await start(a, "staging", "v1");
+      const second = await start(b, "staging", "v2");
+      const production = await start(b, "production", "v3");
+      // Four slots in the cluster: production runs beside the first staging one; the second waits for it.
+      await waitForStatus(a, first, "running");
+      await waitForStatus(a, production, "running");
+      assert.equal((await getDeployment(a, second)).status, "queued");
+      await Deno.writeTextFile(`${dir.path}/open`, "");
+      const ended = await Promise.all(
+        [first, second, production].map((id) => waitForStatus(b, id, "succeeded")),
+      );
+      assert.deepEqual(ended.map((record) => record.command), [
+        commands.staging,
+        commands.staging,
+        commands.production,
+      ]);
+      assert.ok(ended[1].startedAt! >= ended[0].finishedAt!, "the second staging one ran after the first");
+      const logs = await Promise.all(
+        [first, second, production].map(async (id) =>
+          await (await fetch(new URL(`deployments/${id}/log`, a.url), {
+            signal: AbortSignal.timeout(10_000),
+          }))
+            .text()
+        ),
+      );
+      assert.deepEqual(logs, ["staging v1 by \n", "staging v2 by \n", "production v3\n"]);
+    } finally {
+      await Deno.writeTextFile(`${dir.path}/open`, "");
+      for (const program of [a, b]) await terminate(program);
+    }
+  },
+});
