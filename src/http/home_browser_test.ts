@@ -407,6 +407,41 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "the server's own refusal of a value shows next to its field, and nothing starts",
+        async () => {
+          const page = await open(base);
+          const before = await rowIds(page);
+          // What POST /start answers for that value, asked for directly.
+          const refusal = await fetch(new URL("start", base), {
+            method: "POST",
+            headers: { accept: "application/json", "content-type": "application/json" },
+            body: JSON.stringify({ target: "staging", params: { version: "not a ref!", region: "eu" } }),
+            signal: AbortSignal.timeout(WAIT_MS),
+          });
+          assert.equal(refusal.status, 400);
+          const { errors } = await refusal.json();
+          assert.equal(errors.length, 1);
+          await page.click('#targets > li[data-target="staging"] .start-link');
+          await page.$eval("#t0-param-version", (input) => (input as HTMLInputElement).value = "");
+          await page.type("#t0-param-version", "not a ref!");
+          await page.click("#start-dialog-0 button[type=submit]");
+          await waitFor(page, `document.querySelector("#start-dialog-0 .field .error") !== null`);
+          const shown = await page.$eval(
+            "#t0-param-version",
+            (
+              input,
+            ) => [
+              input.getAttribute("aria-invalid"),
+              input.parentElement?.querySelector(".error")?.textContent,
+            ],
+          );
+          assert.deepEqual(shown, ["true", errors[0].message]);
+          assert.deepEqual(await rowIds(page), before);
+          await page.close();
+        },
+      );
+
       await t.step("a Start the server takes goes to the new deployment's page", async () => {
         const page = await open(base);
         const bodies: unknown[] = [];
