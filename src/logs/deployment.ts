@@ -73,9 +73,24 @@ function isDeployment(value: unknown): value is Deployment {
     ["startedBy", "cancelledBy", "rerunOf"].every((key) => record[key] === undefined || optionalString(key));
 }
 
-function isParams(value: unknown): value is Record<string, string> {
-  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+/** Parameters as an object of strings, or as `[name, value]` pairs ({@linkcode stringifyDeployment}'s). */
+function isParams(value: unknown): value is Record<string, string> | [string, string][] {
+  if (Array.isArray(value)) {
+    return value.every((pair) =>
+      Array.isArray(pair) && pair.length === 2 && pair.every((part) => typeof part === "string")
+    );
+  }
+  return typeof value === "object" && value !== null &&
     Object.values(value).every((param) => typeof param === "string");
+}
+
+/**
+ * A record as JSON whose parameters keep their order through a Lua script's decode and encode (Redis's cjson
+ * keeps no key order, and the first parameter is the version a page or a chat line shows): as `[name, value]`
+ * pairs, which {@linkcode asDeployment} reads back.
+ */
+export function stringifyDeployment(deployment: Deployment): string {
+  return JSON.stringify({ ...deployment, params: Object.entries(deployment.params) });
 }
 
 /**
@@ -89,7 +104,7 @@ export function asDeployment(value: unknown): Deployment | undefined {
     id,
     status,
     target: value.target ?? DEFAULT_TARGET,
-    params: { ...value.params },
+    params: Array.isArray(value.params) ? Object.fromEntries(value.params) : { ...value.params },
     command,
     createdAt,
     startedAt,

@@ -11,7 +11,7 @@
 
 import type { RedisClient, RedisConnection } from "../redis/redis_connection.ts";
 import { RedisScript } from "../redis/redis_script.ts";
-import { type Deployment, isFinal, parseDeployment } from "./deployment.ts";
+import { type Deployment, isFinal, parseDeployment, stringifyDeployment } from "./deployment.ts";
 import {
   type AppenderOptions,
   type LineBatch,
@@ -152,7 +152,7 @@ export class RedisStore extends EventTarget implements LogStore {
       this.#commands,
       [this.#key("deployment", deployment.id), this.#key("deployments")],
       [
-        JSON.stringify(deployment),
+        stringifyDeployment(deployment),
         deployment.id,
         String(Date.parse(deployment.createdAt)),
         this.#key("changes"),

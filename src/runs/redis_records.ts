@@ -7,7 +7,7 @@
  * itself on the channel (a probe): from then on nothing can be missed between the list and the changes.
  */
 
-import { asDeployment, type Deployment } from "../logs/deployment.ts";
+import { asDeployment, type Deployment, stringifyDeployment } from "../logs/deployment.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { RecordsListener, SharedRecords } from "./deployments.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
@@ -84,7 +84,7 @@ export class RedisRecords implements SharedRecords {
       this.#connection.commands,
       [key("deployment", record.id), key("deployments"), key("queue")],
       [
-        JSON.stringify(record),
+        stringifyDeployment(record),
         record.id,
         String(Date.parse(record.createdAt)),
         String(this.#maxQueued),

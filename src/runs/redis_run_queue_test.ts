@@ -308,3 +308,40 @@ async function t(phase: string, fn: () => Promise<void>): Promise<void> {
     throw new Error(`${phase}: ${(error as Error).message}`, { cause: error });
   }
 }
+
+Deno.test({
+  name:
+    "parameters keep their order through the scripts that rewrite a record (claim, cancel): the first is the version",
+  ...REDIS_TEST,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const connection = await RedisConnection.connect(server.url);
+    const store = await RedisStore.open(connection);
+    const cluster = await RunCluster.join(connection, store, { instance: "i0", commands: { staging: "true" } });
+    try {
+      // Names Lua's tables would give back in another order, and values of every kind of key.
+      const params = { version: "v1.4.2", region: "eu", dry_run: "no", a: "1", zz: "2", constructor: "x" };
+      const order = Object.keys(params);
+      const { deployments, queue } = cluster;
+      const claimedOne = await deployments.create(null, { target: "staging", params });
+      const cancelledOne = await deployments.create(null, { target: "staging", params });
+      assert.equal(await queue.claim(), claimedOne.id);
+      await queue.cancel(cancelledOne.id, { by: "bob" });
+      // As this instance has them, and as any instance reads them from Redis.
+      const listed = new Map((await store.list()).map((record) => [record.id, record]));
+      for (const record of [deployments.get(claimedOne.id)!, deployments.get(cancelledOne.id)!]) {
+        assert.deepEqual(Object.keys(record.params), order, record.status);
+        assert.deepEqual(Object.keys(listed.get(record.id)!.params), order, `${record.status}, listed`);
+      }
+      assert.deepEqual(
+        [...listed.values()].map(({ status }) => status).sort(),
+        ["cancelled", "running"],
+        "both scripts did rewrite them",
+      );
+    } finally {
+      await cluster.close();
+      await store.close();
+      await connection.close();
+    }
+  },
+});
