@@ -464,7 +464,8 @@ function renderCard(record) {
   badge.className = `badge status-${record.status}`;
   setText(badge, record.status);
   const param = card.dataset.versionParam;
-  const version = param !== undefined && param in record.params
+  // Own keys only: a parameter may be named `constructor`.
+  const version = param !== undefined && Object.hasOwn(record.params, param)
     ? record.params[param]
     : paramsText(record.params);
   setParams(/** @type {HTMLElement} */ (latest.querySelector(".version")), version);

@@ -251,7 +251,8 @@ function renderLatest(deployment: Deployment, target: Target): string {
  */
 function versionOf(deployment: Deployment, target: Target): string {
   const [first] = target.params.keys();
-  if (first !== undefined && first in deployment.params) return deployment.params[first];
+  // Own keys only: a parameter may be named `constructor`.
+  if (first !== undefined && Object.hasOwn(deployment.params, first)) return deployment.params[first];
   return paramsText(deployment.params);
 }
 
@@ -290,7 +291,9 @@ function options(values: readonly string[], selected: string | undefined, any: s
 function renderStartForm(target: Target, form: StartForm, idPrefix: string): string {
   const errors = new Map((form.errors ?? []).map(({ param, message }) => [param, message]));
   const fields = [...target.params].map(([name, spec]) => {
-    const value = form.values?.[name] ?? spec.default ?? "";
+    const value = (form.values && Object.hasOwn(form.values, name) ? form.values[name] : null) ??
+      spec.default ??
+      "";
     const id = `${idPrefix}${escapeHtml(name)}`;
     const error = errors.get(name);
     const described = error === undefined ? "" : ` aria-invalid="true" aria-describedby="${id}-error"`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Deployment } from "../logs/deployment.ts";
 import type { DeploymentPage, DeploymentQuery } from "../runs/deployments.ts";
-import { type Target, Targets } from "../runs/targets.ts";
+import { type ParamSpec, type Target, Targets } from "../runs/targets.ts";
 import { deploymentRecord } from "../testing/test_helpers.ts";
 import { errorPage, escapeHtml, formatDuration, Pages, renderRow, signedInBar } from "./pages.ts";
 
@@ -185,6 +185,21 @@ Deno.test("the home page's filter form shows the query chosen, and Older/Newest 
   const last = await homeOf(pages, [{ target: staging }], [deployment]);
   assert.match(last, /<a class="button" id="older" href="\/" hidden>/);
   assert.doesNotMatch(last, /id="newest"|clear-filters/);
+});
+
+Deno.test("a parameter named like an Object.prototype property (constructor) is no value of a record or a form", async () => {
+  const pages = await Pages.load();
+  const spec: ParamSpec = { description: null, default: null, required: false, choices: null, pattern: null };
+  const web: Target = {
+    ...staging,
+    name: "web",
+    params: new Map([["constructor", spec], ["to_string", { ...spec, default: "x" }]]),
+  };
+  const latest = { ...deployment, target: "web", params: { to_string: "x" } };
+  const home = await homeOf(pages, [{ target: web, latest }], [latest]);
+  assert.match(home, /<span class="version">to_string=x<\/span>/, "no version: all the parameters");
+  const form = await pages.startForm(web, { values: { to_string: "y" } }).text();
+  assert.match(form, /<input id="param-constructor" name="param.constructor" value="">/);
 });
 
 Deno.test("Pages.startForm() renders each error next to its field and answers 400", async () => {
