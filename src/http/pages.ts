@@ -142,7 +142,7 @@ export class Pages {
       this.#deployment.replaceAll("__ID__", id).replaceAll("__SHORT_ID__", id.slice(0, 8))
         .replaceAll("__STATUS__", escapeHtml(deployment.status))
         .replace(DETAILS_MARKER, () => renderDetails(deployment))
-        .replace(RUN_AGAIN_MARKER, () => renderRunAgain(deployment, options.rerunRefused)),
+        .replace(RUN_AGAIN_MARKER, () => renderRunAgain(deployment, options)),
     );
     // Never kept for Back: a page shown again must carry a new Run again key.
     page.headers.set("cache-control", "no-store");
@@ -344,6 +344,11 @@ export function renderRow(deployment: Deployment): string {
 export interface DeploymentPage {
   /** Why it cannot be run again (its target is gone, say), shown by a disabled Run again. Default: it can. */
   rerunRefused?: string;
+  /**
+   * The target as the config has it now, when it has parameters: beside Run again, a link to its Start form
+   * filled with this deployment's values, to change some first. Default: no link.
+   */
+  rerunTarget?: Target;
 }
 
 /**
@@ -393,10 +398,17 @@ function person(id: string, name: string | null): string {
  * Run again: a plain form (no JavaScript needed) with a fresh key, so that a double press makes one deployment.
  * Hidden until the deployment has ended; disabled, saying why, when it cannot be run again.
  */
-function renderRunAgain(deployment: Deployment, refused: string | undefined): string {
+function renderRunAgain(deployment: Deployment, options: DeploymentPage): string {
+  const refused = options.rerunRefused;
   const note = refused === undefined
     ? ""
     : `<span id="run-again-refused" class="hint">${escapeHtml(refused)}</span>`;
+  const target = options.rerunTarget;
+  const change = target === undefined || target.params.size === 0
+    ? ""
+    : ` <a id="run-again-change" href="${
+      escapeHtml(startAddress(target, deployment.params))
+    }">Change values…</a>`;
   return `<form id="run-again" class="run-again" method="post" ` +
     `action="/api/deployments/${escapeHtml(deployment.id)}/rerun"${
       isFinal(deployment.status) ? "" : " hidden"
@@ -404,7 +416,16 @@ function renderRunAgain(deployment: Deployment, refused: string | undefined): st
     `<input type="hidden" name="key" value="${crypto.randomUUID()}">` +
     `<button type="submit" class="button primary"` +
     (refused === undefined ? "" : ` disabled aria-describedby="run-again-refused"`) +
-    `>Run again</button>${note}</form>`;
+    `>Run again</button>${change}${note}</form>`;
+}
+
+/** `GET /start` for `target`, its form filled with those of `values` that it still takes. */
+function startAddress(target: Target, values: Record<string, string>): string {
+  const query = new URLSearchParams({ target: target.name });
+  for (const name of target.params.keys()) {
+    if (Object.hasOwn(values, name)) query.set(`param.${name}`, values[name]);
+  }
+  return `/start?${query}`;
 }
 
 /** What a start form shows besides its target: the values sent, and why they were refused. */

@@ -140,7 +140,14 @@ const ROUTES: Route[] = [
     GET: (request, { targets, pages }) => {
       const found = findTarget(targets, new URL(request.url).searchParams.get("target"));
       if ("error" in found) throw new HttpError(found.missing ? 400 : 404, found.error);
-      return pages.startForm(found.target);
+      // `param.<name>` fills its field (Run again's "other values" link): checked when the form is sent.
+      const values = Object.fromEntries(
+        [...found.target.params.keys()].flatMap((name) => {
+          const value = new URL(request.url).searchParams.get(`param.${name}`);
+          return value === null ? [] : [[name, value]];
+        }),
+      );
+      return pages.startForm(found.target, { values });
     },
     POST: async (request, context) => {
       await refuseWhileAway(request, context.health, "start a deployment");
@@ -163,10 +170,11 @@ const ROUTES: Route[] = [
   route("/deployment/:id", {
     GET: (_, context) => {
       const deployment = known(context);
-      const rerunRefused = context.targets.get(deployment.target)
-        ? undefined
-        : `Cannot run it again: ${targetGone(deployment)}`;
-      return context.pages.deployment(deployment, { rerunRefused });
+      const rerun = rerunOf(deployment, context.targets);
+      return context.pages.deployment(deployment, {
+        rerunRefused: "problem" in rerun ? `Cannot run it again: ${rerun.problem}` : undefined,
+        rerunTarget: "problem" in rerun ? context.targets.get(deployment.target) : rerun.target,
+      });
     },
   }),
   route("/events", {
@@ -232,18 +240,15 @@ const ROUTES: Route[] = [
           `Deployment ${old.id} has not ended yet (${old.status}); run it again once it has`,
         );
       }
-      const target = context.targets.get(old.target);
-      if (!target) throw new HttpError(409, `Cannot run deployment ${old.id} again: ${targetGone(old)}`);
-      // Its values meet the target's rules as the config has them now (a choice taken out is not deployed again);
-      // a parameter added since gets its default.
-      const checked = checkParams(target, old.params);
-      if ("errors" in checked) {
-        throw new HttpError(409, `Cannot run deployment ${old.id} again: ${checked.errors[0].message}`);
+      const rerun = rerunOf(old, context.targets);
+      if ("problem" in rerun) {
+        throw new HttpError(409, `Cannot run deployment ${old.id} again: ${rerun.problem}`);
       }
+      const { target, params } = rerun;
       return await startDeployment(request, context, key, {
         command: target.command,
         target: target.name,
-        params: checked.params,
+        params,
         startedBy: context.user,
         rerunOf: old.id,
       });
@@ -850,8 +855,17 @@ function known({ params, deployments }: RequestContext): Deployment {
 }
 
 /** Why `deployment` cannot be run again when its target is not among the server's. */
-function targetGone({ target }: Deployment): string {
-  return `its target "${target}" is no longer configured`;
+/**
+ * What a re-run of `old` deploys: its target and values as the config has them now (a choice taken out is not
+ * deployed again; a parameter added since gets its default), or why it cannot be run again.
+ */
+function rerunOf(old: Deployment, targets: Targets): { target: Target; params: Record<string, string> } | {
+  problem: string;
+} {
+  const target = targets.get(old.target);
+  if (!target) return { problem: `its target "${old.target}" is no longer configured` };
+  const checked = checkParams(target, old.params);
+  return "errors" in checked ? { problem: checked.errors[0].message } : { target, params: checked.params };
 }
 
 function wantsJson(request: Request): boolean {

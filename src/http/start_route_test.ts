@@ -306,4 +306,28 @@ Deno.test("Run again meets the target's rules as the config has them now: 409 fo
   assert.equal(again.status, 201);
   const record: Deployment = await again.json();
   assert.deepEqual([record.rerunOf, record.params], [kept.id, { region: "us", size: "small" }]);
+
+  // The pages say so before the press: Run again disabled with the reason, and a link to the Start form with
+  // the old values, to change them.
+  const page = async (id: string) =>
+    await (await fetch(new URL(`deployment/${id}`, app.url), { signal: AbortSignal.timeout(TIMEOUT_MS) }))
+      .text();
+  const refusedPage = await page(removed.id);
+  assert.match(
+    refusedPage,
+    /<button type="submit" class="button primary" disabled aria-describedby="run-again-refused">/,
+  );
+  assert.match(
+    refusedPage,
+    /Cannot run it again: Parameter region cannot be &#34;asia&#34;; expected one of: eu, us/,
+  );
+  const change = /<a id="run-again-change" href="([^"]+)">Change values…<\/a>/.exec(refusedPage)?.[1];
+  assert.equal(change, "/start?target=staging&#38;param.region=asia");
+  // The kept one's link fills its form with what it ran.
+  const keptPage = await page(kept.id);
+  const keptChange = /<a id="run-again-change" href="([^"]+)">/.exec(keptPage)?.[1];
+  const form = await (await fetch(new URL(keptChange!.replaceAll("&#38;", "&"), app.url))).text();
+  assert.match(form, /<option selected>us<\/option>/);
+  assert.match(form, /name="param.size" value="small"/);
+  assert.doesNotMatch(keptPage, /disabled/);
 });

@@ -317,7 +317,10 @@ Deno.test({
     await using server = await startRedisServer();
     const connection = await RedisConnection.connect(server.url);
     const store = await RedisStore.open(connection);
-    const cluster = await RunCluster.join(connection, store, { instance: "i0", commands: { staging: "true" } });
+    const cluster = await RunCluster.join(connection, store, {
+      instance: "i0",
+      commands: { staging: "true" },
+    });
     try {
       // Names Lua's tables would give back in another order, and values of every kind of key.
       const params = { version: "v1.4.2", region: "eu", dry_run: "no", a: "1", zz: "2", constructor: "x" };
