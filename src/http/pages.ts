@@ -81,7 +81,8 @@ export class Pages {
     for (const page of ["index.html", "deployment.html"]) {
       if (!assets.has(page)) throw new TypeError(`Cannot serve the pages: static/${page} is missing`);
     }
-    const decode = (page: string) => new TextDecoder().decode(assets.get(page)!.body);
+    // The templates' notes are for whoever edits them: every page would carry them, about 4 KB on the home page.
+    const decode = (page: string) => new TextDecoder().decode(assets.get(page)!.body).replace(NOTE, "");
     return new Pages(assets, { home: decode("index.html"), deployment: decode("deployment.html") });
   }
 
@@ -499,6 +500,9 @@ export function formatDuration(milliseconds: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${pad(seconds % 60)}s`;
   return `${Math.floor(seconds / 3600)}h ${pad(Math.floor(seconds / 60) % 60)}m`;
 }
+
+/** A comment in a template that is no marker (`<!--targets-->`), with the line break after it. */
+const NOTE = /<!--(?![a-z-]+-->)[^]*?-->\n?/g;
 
 /** Escapes text for HTML content and attribute values. */
 export function escapeHtml(text: string): string {

@@ -106,6 +106,8 @@ Deno.test("Pages lists deployments into the home page and serves only known asse
   const home = await homeOf(pages, [{ target: only }], [deployment]);
   assert.ok(home.includes(renderRow(deployment)));
   assert.doesNotMatch(home, /<!--[a-z-]+-->|__[A-Z]+__/);
+  assert.doesNotMatch(home, /<!--/, "the template's notes are not sent");
+  assert.doesNotMatch(await pages.deployment(deployment).text(), /<!--/);
   const empty = await homeOf(pages, [{ target: only }], []);
   assert.match(empty, /<ul[^>]*id="deployments"[^>]*>\s*<\/ul>/);
   assert.match(empty, /No deployments yet/);
