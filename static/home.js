@@ -74,10 +74,11 @@ for (const form of document.querySelectorAll("form.start-now")) {
 for (const link of document.querySelectorAll("a.start-link[data-dialog]")) {
   setUpDialog(/** @type {HTMLAnchorElement} */ (link));
 }
-// A filter chosen is a filter applied: the button stays for a reader without JavaScript.
+// A filter chosen is a filter applied: the button is for a reader without JavaScript.
 document.getElementById("filters")?.addEventListener("change", (event) => {
   /** @type {HTMLFormElement} */ (event.currentTarget).requestSubmit();
 });
+document.querySelector("#filters button[type=submit]")?.setAttribute("hidden", "");
 setInterval(tick, 1000);
 connect();
 // A page left for another (Older, a filter) may be kept for Back with its stream open: each one kept would hold

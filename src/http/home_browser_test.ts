@@ -197,7 +197,11 @@ Deno.test({
           `the filters${how} show only the matching deployments, and pages keep the filter`,
           async () => {
             const page = await open(base, { javaScript });
-            // With JavaScript a filter chosen is applied at once; without, by the Filter button.
+            // With JavaScript a filter chosen is applied at once (no button); without, by the Filter button.
+            assert.equal(
+              await page.$eval("#filters button[type=submit]", (button) => button.hidden),
+              javaScript,
+            );
             const choose = async (select: string, value: string) => {
               if (javaScript) await Promise.all([page.waitForNavigation(), page.select(select, value)]);
               else {
