@@ -438,40 +438,75 @@ function createRow(record) {
 }
 
 /**
- * Brings `record`'s target card up to date when `record` is its latest deployment (or newer than what it
- * shows): the same markup as the server's.
+ * Brings `record`'s target card up to date: its latest deployment when `record` is (or is newer than what it
+ * shows), its deployed one when `record` succeeded and is newer than that; the same markup as the server's.
  * @param {Deployment} record
  */
 function renderCard(record) {
   const card = cards.get(record.target);
   const latest = /** @type {HTMLElement | null} */ (card?.querySelector(".card-latest") ?? null);
-  if (!card || !latest) return;
-  const shown = /** @type {HTMLAnchorElement | null} */ (latest.querySelector("a[data-id]"));
-  if (shown && shown.dataset.id !== record.id) {
-    const created = shown.dataset.created ?? "";
-    if (
-      created > record.createdAt || (created === record.createdAt && (shown.dataset.id ?? "") > record.id)
-    ) return;
+  const deployed = /** @type {HTMLElement | null} */ (card?.querySelector(".card-deployed") ?? null);
+  if (!card || !latest || !deployed) return;
+  if (isNewest(latest, record)) renderCardLine(card, latest, record, { badge: true });
+  if (record.status === "succeeded" && isNewest(deployed, record)) {
+    renderCardLine(card, deployed, record, { badge: false });
   }
+  // Deployed says what the latest does not: hidden when they are one.
+  const deployedId = deployed.querySelector("a[data-id]")?.getAttribute("data-id");
+  deployed.hidden = !deployedId || deployedId === latest.querySelector("a[data-id]")?.getAttribute("data-id");
+}
+
+/**
+ * True when `record` is the deployment `line` shows, or newer (created later; the id breaks a tie).
+ * @param {HTMLElement} line
+ * @param {Deployment} record
+ */
+function isNewest(line, record) {
+  const shown = /** @type {HTMLAnchorElement | null} */ (line.querySelector("a[data-id]"));
+  if (!shown || shown.dataset.id === record.id) return true;
+  const created = shown.dataset.created ?? "";
+  return created < record.createdAt || (created === record.createdAt && (shown.dataset.id ?? "") < record.id);
+}
+
+/**
+ * Writes `record` into a card's line: the latest (with its status badge) or the deployed one.
+ * @param {HTMLElement} card
+ * @param {HTMLElement} line
+ * @param {Deployment} record
+ * @param {{badge: boolean}} options
+ */
+function renderCardLine(card, line, record, { badge }) {
+  const shown = /** @type {HTMLAnchorElement | null} */ (line.querySelector("a[data-id]"));
   if (!shown || shown.dataset.id !== record.id) {
     const link = document.createElement("a");
     link.href = `/deployment/${encodeURIComponent(record.id)}`;
     link.dataset.id = record.id;
     link.dataset.created = record.createdAt;
-    link.append(span("badge", ""), " ", span("version", ""));
-    latest.replaceChildren(link, " ", span("by", ""), " ", document.createElement("time"));
+    if (badge) link.append(span("badge", ""), " ");
+    link.append(span("version", ""));
+    // The deployed line keeps its label.
+    line.replaceChildren(
+      ...badge ? [] : ["Deployed: "],
+      link,
+      " ",
+      span("by", ""),
+      " ",
+      document.createElement("time"),
+    );
   }
-  const badge = /** @type {HTMLElement} */ (latest.querySelector(".badge"));
-  badge.className = `badge status-${record.status}`;
-  setText(badge, record.status);
+  const status = /** @type {HTMLElement | null} */ (line.querySelector(".badge"));
+  if (status) {
+    status.className = `badge status-${record.status}`;
+    setText(status, record.status);
+  }
   const param = card.dataset.versionParam;
   // Own keys only: a parameter may be named `constructor`.
   const version = param !== undefined && Object.hasOwn(record.params, param)
     ? record.params[param]
     : paramsText(record.params);
-  setParams(/** @type {HTMLElement} */ (latest.querySelector(".version")), version);
-  setText(/** @type {HTMLElement} */ (latest.querySelector(".by")), record.startedBy ?? "");
-  renderTime(/** @type {HTMLTimeElement} */ (latest.querySelector("time")), record);
+  setParams(/** @type {HTMLElement} */ (line.querySelector(".version")), version);
+  setText(/** @type {HTMLElement} */ (line.querySelector(".by")), record.startedBy ?? "");
+  renderTime(/** @type {HTMLTimeElement} */ (line.querySelector("time")), record);
 }
 
 /**

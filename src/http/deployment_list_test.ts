@@ -278,18 +278,20 @@ Deno.test("a filtered feed sends the changes of its page, a record once more as 
       ["deployment", added.id],
       ["deployment", production.id],
     ]);
-    // The old one runs: it leaves the filter, sent once more (to go); its later changes are not sent.
+    // The old one runs: it leaves the filter, sent once more (to go); then it succeeds, sent for the card (what
+    // is deployed on staging now), though no longer on the page.
     await deployments.update(old.id, { status: "running", startedAt: new Date().toISOString() });
     await deployments.update(old.id, { status: "succeeded", finishedAt: new Date().toISOString() });
     // A production deployment that is no longer its target's latest: not sent. Then one that is.
     const newer = await deployments.create(null, { target: "production" });
     await deployments.update(production.id, { status: "cancelled", finishedAt: new Date().toISOString() });
     await deployments.update(newer.id, { status: "running", startedAt: new Date().toISOString() });
-    await feed.next(3);
+    await feed.next(4);
     assert.deepEqual(
       feed.events.slice(4).map(([event, data]) => [event, JSON.parse(data).id, JSON.parse(data).status]),
       [
         ["deployment", old.id, "running"],
+        ["deployment", old.id, "succeeded"],
         ["deployment", newer.id, "queued"],
         ["deployment", newer.id, "running"],
       ],

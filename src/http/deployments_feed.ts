@@ -1,9 +1,9 @@
 /**
  * @module
  * `GET /events`: one event stream for the home page. It starts with the page the home page shows (the query's
- * filter and limit, from its cursor: `event: deployments`) and the latest deployment of each target, for the
- * cards above the list (`event: latest`), then keeps them live: each created or changed record the page shows
- * or would show now, or that is its target's latest (`event: deployment`), and the id of each shown one deleted
+ * filter and limit, from its cursor: `event: deployments`) and the latest deployment of each target and its
+ * latest that succeeded, for the cards above the list (`event: latest`), then keeps them live: each created or
+ * changed record the page shows or would show now, or that is one of those (`event: deployment`), and the id of each shown one deleted
  * (`event: removed`), and how many run in all, at connect and when it changes (`event: counts`, for the title).
  * The records of the rest of the history are never sent: a page over 10,000 deployments costs what a page over
  * 50 does.
@@ -41,7 +41,14 @@ export function deploymentsFeedResponse(
   stream.send(STREAM_OPENING);
   stream.send(encodeEvent({ event: "deployments", data: JSON.stringify(records) }));
   // The cards as they are now: a page back from a long disconnection may have missed their changes.
-  const latest = targets.flatMap((target) => deployments.page({ target, limit: 1 }).records);
+  // Each target's latest, then its latest that succeeded when that is another: what the card shows.
+  const latest = targets.flatMap((target) => {
+    const [last] = deployments.page({ target, limit: 1 }).records;
+    const [deployed] = deployments.page({ target, status: "succeeded", limit: 1 }).records;
+    return [last, deployed].filter((record, i) =>
+      record !== undefined && (i === 0 || record.id !== last?.id)
+    );
+  });
   stream.send(encodeEvent({ event: "latest", data: JSON.stringify(latest) }));
   let running = -1;
   const sendCounts = () => {
@@ -76,9 +83,12 @@ export function deploymentsFeedResponse(
 }
 
 /**
- * True when `record` is its target's latest (a card shows it). Changes are to recent deployments (queued,
- * running), so the walk from the newest is short.
+ * True when `record` is its target's latest, or latest that succeeded (a card shows both). Changes are to
+ * recent deployments (queued, running), so the walk from the newest is short.
  */
 function isLatestOfTarget(deployments: Deployments, record: Deployment): boolean {
-  return deployments.page({ target: record.target, limit: 1 }).records[0]?.id === record.id;
+  const { target } = record;
+  return deployments.page({ target, limit: 1 }).records[0]?.id === record.id ||
+    (record.status === "succeeded" &&
+      deployments.page({ target, status: "succeeded", limit: 1 }).records[0]?.id === record.id);
 }

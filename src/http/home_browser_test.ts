@@ -54,7 +54,10 @@ const PRODUCTION: Target = {
 };
 const [DEFAULT] = Targets.single(undefined).list();
 
-/** The history: finished deployments a minute apart, the newest last; staging's newest failed, by alice. */
+/**
+ * The history: finished deployments a minute apart, the newest last, each target with every end; staging's
+ * newest failed, by alice.
+ */
 function history(): Deployment[] {
   const statuses = ["succeeded", "failed", "succeeded", "cancelled"] as const;
   return Array.from({ length: HISTORY }, (_, i) => {
@@ -63,7 +66,7 @@ function history(): Deployment[] {
     return deploymentRecord({
       target,
       params: target === "staging" ? { version: `v1.${i}.0`, region: "eu" } : { version: `v1.${i}.0` },
-      status: i === HISTORY - 1 ? "failed" : statuses[i % 4],
+      status: i === HISTORY - 1 ? "failed" : statuses[Math.floor(i / 2) % 4],
       startedBy: i === HISTORY - 1 ? "alice" : "bob",
       createdAt: new Date(at).toISOString(),
       startedAt: new Date(at + 10).toISOString(),
@@ -134,9 +137,14 @@ Deno.test({
               version: card.querySelector(".card-latest .version")?.textContent ?? null,
               by: card.querySelector(".card-latest .by")?.textContent ?? null,
               latest: card.querySelector<HTMLAnchorElement>(".card-latest a")?.getAttribute("href") ?? null,
+              deployed: card.querySelector<HTMLElement>(".card-deployed")?.checkVisibility()
+                ? card.querySelector(".card-deployed .version")?.textContent
+                : null,
               start: card.querySelector(".card-actions .button")?.textContent,
             })));
           const latestOf = (name: string) => newestFirst.find((record) => record.target === name)!;
+          const deployedOf = (name: string) =>
+            newestFirst.find((record) => record.target === name && record.status === "succeeded")!;
           assert.deepEqual(cards, [
             {
               name: "staging",
@@ -146,6 +154,8 @@ Deno.test({
               version: latestOf("staging").params.version,
               by: "alice",
               latest: `/deployment/${latestOf("staging").id}`,
+              // Its latest failed: what is there is the one before that succeeded.
+              deployed: deployedOf("staging").params.version,
               start: "Start…",
             },
             {
@@ -155,6 +165,9 @@ Deno.test({
               version: latestOf("production").params.version,
               by: "bob",
               latest: `/deployment/${latestOf("production").id}`,
+              deployed: latestOf("production").status === "succeeded"
+                ? null
+                : deployedOf("production").params.version,
               start: "Start…",
             },
             {
@@ -164,6 +177,7 @@ Deno.test({
               version: null,
               by: null,
               latest: null,
+              deployed: null,
               start: "Start",
             },
           ]);
@@ -282,6 +296,14 @@ Deno.test({
           await waitFor(
             page,
             `document.querySelector('#targets > li[data-target="default"] .badge')?.textContent === "succeeded"`,
+          );
+          // It is what is deployed now, which its latest line says already: the deployed line stays hidden.
+          assert.deepEqual(
+            await page.$eval('#targets > li[data-target="default"] .card-deployed', (line) => [
+              (line as HTMLElement).hidden,
+              line.querySelector("a")?.dataset.id,
+            ]),
+            [true, started.id],
           );
           assert.equal(await page.$$eval("#deployments > li", (rows) => rows.length), 50);
           // The title said it ran while it ran, and no longer does.

@@ -200,6 +200,8 @@ function runningTitle(running: number): string {
 export interface TargetCard {
   target: Target;
   latest: Deployment | undefined;
+  /** Its latest deployment that succeeded: what is there now. Default: none. */
+  deployed?: Deployment;
 }
 
 /** The longest parameters text a row or card shows; the rest is in its tooltip, up to the tooltip's. */
@@ -211,7 +213,7 @@ const LONG_PARAMS = 500;
  * a target without parameters starts at a press (a form, as the only target's `#start`); one with parameters
  * links to its form page (`GET /start?target=`), which `home.js` opens in the card's dialog instead.
  */
-function renderCard({ target, latest }: TargetCard, index: number, count: number): string {
+function renderCard({ target, latest, deployed }: TargetCard, index: number, count: number): string {
   const name = escapeHtml(target.name);
   const start = target.params.size === 0
     ? `<form method="post" action="/start" class="start-form start-now">` +
@@ -233,7 +235,20 @@ function renderCard({ target, latest }: TargetCard, index: number, count: number
     `<h3 class="card-name">${name}</h3>` +
     (target.description ? `<p class="card-description">${escapeHtml(target.description)}</p>` : "") +
     `<p class="card-latest">${latest ? renderLatest(latest, target) : "Never deployed"}</p>` +
+    // What is there now, when the latest does not say it (it failed, or is still to run).
+    `<p class="card-deployed"${!deployed || deployed.id === latest?.id ? " hidden" : ""}>Deployed: ${
+      deployed ? renderDeployed(deployed, target) : ""
+    }</p>` +
     `<div class="card-actions">${start}</div></li>`;
+}
+
+/** A card's deployed one: its version (a link to it), who started it and when. */
+function renderDeployed(deployment: Deployment, target: Target): string {
+  const id = escapeHtml(deployment.id);
+  const { text, title } = shortParams(versionOf(deployment, target));
+  return `<a href="/deployment/${id}" data-id="${id}" data-created="${escapeHtml(deployment.createdAt)}">` +
+    `<span class="version"${title}>${text}</span></a>` +
+    ` <span class="by">${escapeHtml(deployment.startedBy ?? "")}</span> ${renderTime(deployment)}`;
 }
 
 /** A card's latest deployment: its status and version (a link to it), who started it and when. */

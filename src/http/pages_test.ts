@@ -76,13 +76,13 @@ Deno.test("escapeHtml() leaves no markup", () => {
 /** The home page of `pages` for `targets` (each with its latest, if any) and a page of `records`. */
 function homeOf(
   pages: Pages,
-  cards: { target: Target; latest?: Deployment }[],
+  cards: { target: Target; latest?: Deployment; deployed?: Deployment }[],
   records: Deployment[],
   query: DeploymentQuery = { limit: 50 },
   next: DeploymentPage["next"] = null,
 ): Promise<string> {
   return pages.home({
-    targets: cards.map(({ target, latest }) => ({ target, latest })),
+    targets: cards.map(({ target, latest, deployed }) => ({ target, latest, deployed })),
     query,
     page: { records, next },
     running: records.filter(({ status }) => status === "running").length,
@@ -187,6 +187,31 @@ Deno.test("the home page's filter form shows the query chosen, and Older/Newest 
   const last = await homeOf(pages, [{ target: staging }], [deployment]);
   assert.match(last, /<a class="button" id="older" href="\/" hidden>/);
   assert.doesNotMatch(last, /id="newest"|clear-filters/);
+});
+
+Deno.test("a card says what is deployed when its latest does not: the latest that succeeded, else hidden", async () => {
+  const pages = await Pages.load();
+  const deployed = {
+    ...deployment,
+    target: "staging",
+    params: { version: "v1", region: "eu" },
+    startedBy: "bob",
+  };
+  const failed = {
+    ...deployed,
+    id: crypto.randomUUID(),
+    status: "failed" as const,
+    params: { version: "v2" },
+  };
+  const card = async (cards: Parameters<typeof homeOf>[1]) =>
+    /<p class="card-deployed"( hidden)?>Deployed: (.*?)<\/p>/.exec(await homeOf(pages, cards, []))!.slice(1);
+  const [hidden, line] = await card([{ target: staging, latest: failed, deployed }]);
+  assert.equal(hidden, undefined);
+  assert.match(line, new RegExp(`^<a href="/deployment/${deployed.id}" data-id="${deployed.id}" [^>]+>`));
+  assert.match(line, /<span class="version">v1<\/span><\/a> <span class="by">bob<\/span> <time /);
+  // The latest is what is deployed, or nothing ever succeeded: the line says nothing more.
+  assert.equal((await card([{ target: staging, latest: deployed, deployed }]))[0], " hidden");
+  assert.deepEqual(await card([{ target: staging, latest: failed }]), [" hidden", ""]);
 });
 
 Deno.test("a parameter named like an Object.prototype property (constructor) is no value of a record or a form", async () => {

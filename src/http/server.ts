@@ -129,6 +129,7 @@ const ROUTES: Route[] = [
         targets: targets.list().map((target) => ({
           target,
           latest: deployments.page({ target: target.name, limit: 1 }).records[0],
+          deployed: deployments.page({ target: target.name, status: "succeeded", limit: 1 }).records[0],
         })),
         query,
         page: deployments.page(query),
