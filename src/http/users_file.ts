@@ -24,6 +24,7 @@ export interface User {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/;
 const NAME_RULE = "1 to 100 letters, digits, or . _ @ + -, starting with a letter or digit";
 const HASH = /^sha256:(.*)$/s;
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /**
  * The users of a users file's `text`. Throws a `SyntaxError` naming `source` (the file), the line and what is
@@ -55,7 +56,14 @@ export function parseUsersFile(text: string, source: string): User[] {
     const hashed = HASH.exec(secret);
     if (hashed) {
       if (!/^[0-9a-fA-F]{64}$/.test(hashed[1])) {
-        fail(`expected 64 hex digits after "${name}:sha256:" (the token's SHA-256, as sha256sum prints it)`);
+        fail(
+          `expected 64 hex digits after "${name}:sha256:" and nothing else (the token's SHA-256: ` +
+            `printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)`,
+        );
+      }
+      // What a recipe gives with $TOKEN unset: a user nobody could sign in as, or anyone with no token.
+      if (hashed[1].toLowerCase() === EMPTY_SHA256) {
+        fail(`the hash of "${name}" is the SHA-256 of no token at all`);
       }
       tokenHash = Uint8Array.fromHex(hashed[1].toLowerCase());
     } else {
@@ -76,6 +84,8 @@ export function parseUsersFile(text: string, source: string): User[] {
     tokens.set(hex, { name, line });
     users.push({ name, tokenHash, token });
   });
+  // No user would leave shiplog open to everyone while the flag says access is controlled.
+  if (users.length === 0) throw new SyntaxError(`Cannot use users file ${source}: it names no users`);
   return users;
 }
 

@@ -22,10 +22,13 @@ Deno.test("parseUsersFile() reads name:token and name:sha256:<hex> lines, skippi
   ]);
   assert.deepEqual(users[0].tokenHash, hashToken("correct-horse-battery"));
   assert.equal(users[1].tokenHash.toHex(), sha256("bobs-own-token"));
-  assert.deepEqual(parseUsersFile("\uFEFF# only a comment\n\n", "empty"), []);
 });
 
-Deno.test("parseUsersFile() refuses each bad line with the file, its number and what is wrong", () => {
+const HEX_ONLY =
+  'line 1: expected 64 hex digits after "alice:sha256:" and nothing else (the token\'s SHA-256: ' +
+  "printf %s \"$TOKEN\" | sha256sum | cut -d' ' -f1)";
+
+Deno.test("parseUsersFile() refuses each bad line with the file, its number and what is wrong, and a file of no users", () => {
   const cases: [string, string][] = [
     ["alice", "line 1: expected name:token or name:sha256:<hex of the token's SHA-256>"],
     [":correct-horse-battery", "line 1: expected a user name before the colon"],
@@ -59,12 +62,19 @@ Deno.test("parseUsersFile() refuses each bad line with the file, its number and 
     ],
     [
       "alice:sha256:abc",
-      'line 1: expected 64 hex digits after "alice:sha256:" (the token\'s SHA-256, as sha256sum prints it)',
+      HEX_ONLY,
     ],
     [
       `alice:sha256:${"g".repeat(64)}`,
-      'line 1: expected 64 hex digits after "alice:sha256:" (the token\'s SHA-256, as sha256sum prints it)',
+      HEX_ONLY,
     ],
+    // sha256sum's whole output pasted, and the hash of no token (a recipe run with $TOKEN unset).
+    [`alice:sha256:${"a".repeat(64)}  -`, HEX_ONLY],
+    [
+      "alice:sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      'line 1: the hash of "alice" is the SHA-256 of no token at all',
+    ],
+    ["# nobody yet\n\n", "it names no users"],
   ];
   for (const [line, message] of cases) {
     assert.throws(
