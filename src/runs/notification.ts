@@ -93,8 +93,13 @@ function oneLine(text: string): string {
 
 /**
  * Slack reads `<...>` as a link or a mention (`<!channel>` pings everyone) and asks for `&`, `<` and `>` as
- * entities; Markdown (Mattermost) shows the entities as the characters again. A parameter's value must not ping.
+ * entities; Markdown (Mattermost) shows the entities as the characters again. Mattermost pings for a word after
+ * `@` (`@channel`, `@all`): a zero-width space after each `@` keeps the text as it reads and pings nobody. A
+ * parameter's value must not ping.
  */
 function escapeForChat(text: string): string {
-  return text.replace(/[&<>]/g, (c) => c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;");
+  return text.replace(
+    /[&<>@]/g,
+    (c) => c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : "@\u200b",
+  );
 }

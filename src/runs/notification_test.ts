@@ -79,7 +79,7 @@ Deno.test("notificationFor() links the page under the base URL, path included, a
   const record = deploymentRecord({
     status: "running",
     target: "staging",
-    params: { version: "<!channel> & co" },
+    params: { version: "<!channel> & co @all" },
     startedAt: STARTED,
   });
   const notification = notificationFor("deployment.started", record, "https://tools.test/shiplog");
@@ -87,12 +87,12 @@ Deno.test("notificationFor() links the page under the base URL, path included, a
     event: "deployment.started",
     deployment: record,
     url: `https://tools.test/shiplog/deployment/${record.id}`,
-    text: "staging &lt;!channel&gt; &amp; co started",
+    text: "staging &lt;!channel&gt; &amp; co @\u200ball started",
   });
   assert.equal(
     notificationFor("deployment.started", record, "http://127.0.0.1:8080/").url,
     `http://127.0.0.1:8080/deployment/${record.id}`,
   );
   // The record is the API's, untouched: the escaping is for the chat line only.
-  assert.equal(JSON.parse(JSON.stringify(notification)).deployment.params.version, "<!channel> & co");
+  assert.equal(JSON.parse(JSON.stringify(notification)).deployment.params.version, "<!channel> & co @all");
 });
