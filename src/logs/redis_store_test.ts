@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Deployment } from "./deployment.ts";
+import { asDeployment, type Deployment, stringifyDeployment } from "./deployment.ts";
 import { type LogFollowHandlers, RecordEndedError, StoreUnavailableError } from "./log_store.ts";
 import type { RedisAppender } from "./redis_appender.ts";
 import { LOG_LINES_SCRIPT, RedisStore, type RedisStoreOptions } from "./redis_store.ts";
@@ -184,7 +184,9 @@ Deno.test({
     await appender.write(["a line"]);
     appender.close();
     await waitFor("the change", () => messages.length === 1);
-    assert.deepEqual(messages[0], { change: record });
+    // As Redis holds it: the parameters as pairs, which any instance reads back as the record.
+    assert.deepEqual(messages[0], { change: JSON.parse(stringifyDeployment(record)) });
+    assert.deepEqual(asDeployment((messages[0] as { change: unknown }).change), record);
     const keysOf = async () => (await server.cli("--scan", "--pattern", `${PREFIX}:*`)).split("\n").sort();
     assert.deepEqual(await keysOf(), [
       `${PREFIX}:deployment:${record.id}`,
