@@ -122,7 +122,9 @@ export function valueProblem(spec: ParamSpec, value: string): string | undefined
     return `is ${value.length} characters long; expected at most ${MAX_VALUE_LENGTH}`;
   }
   // C0, DEL and C1: a newline or an escape sequence in a value would forge lines of a log or a chat message.
-  const control = /\p{Cc}/u.exec(value);
+  // The line and paragraph separators break lines too, and the bidirectional controls reorder what a page or a
+  // chat shows (a version that reads as another).
+  const control = /[\p{Cc}\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/u.exec(value);
   if (control) {
     const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
     return `holds a control character (U+${code}); expected text without control characters`;

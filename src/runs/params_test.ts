@@ -127,6 +127,14 @@ Deno.test("checkStart() refuses every bad Start with a message naming what is wr
       param: "note",
       message: "Parameter note holds a control character (U+0085); expected text without control characters",
     }]],
+    ["a line separator", { target: "staging", params: { note: "a\u2028b" } }, [{
+      param: "note",
+      message: "Parameter note holds a control character (U+2028); expected text without control characters",
+    }]],
+    ["a right-to-left override", { target: "staging", params: { note: "v1\u202e2.1v" } }, [{
+      param: "note",
+      message: "Parameter note holds a control character (U+202E); expected text without control characters",
+    }]],
     ["a lone surrogate", { target: "staging", params: { note: "a\ud800b" } }, [{
       param: "note",
       message: "Parameter note is not well-formed text (it holds a lone surrogate)",
