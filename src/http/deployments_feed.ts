@@ -3,8 +3,9 @@
  * `GET /events`: one event stream for the home page. It starts with the page the home page shows (the query's
  * filter and limit, from its cursor: `event: deployments`) and the latest deployment of each target and its
  * latest that succeeded, for the cards above the list (`event: latest`), then keeps them live: each created or
- * changed record the page shows or would show now, or that is one of those (`event: deployment`), and the id of each shown one deleted
- * (`event: removed`), and how many run in all, at connect and when it changes (`event: counts`, for the title).
+ * changed record the page shows or would show now, or that is one of those (`event: deployment`), the id of
+ * each shown one deleted (`event: removed`), and how many run in all, at connect and when it changes
+ * (`event: counts`, for the title).
  * The records of the rest of the history are never sent: a page over 10,000 deployments costs what a page over
  * 50 does.
  */
@@ -43,10 +44,9 @@ export function deploymentsFeedResponse(
   // The cards as they are now: a page back from a long disconnection may have missed their changes.
   // Each target's latest, then its latest that succeeded when that is another: what the card shows.
   const latest = targets.flatMap((target) => {
-    const [last] = deployments.page({ target, limit: 1 }).records;
-    const [deployed] = deployments.page({ target, status: "succeeded", limit: 1 }).records;
-    return [last, deployed].filter((record, i) =>
-      record !== undefined && (i === 0 || record.id !== last?.id)
+    const { latest, deployed } = cardRecords(deployments, target);
+    return [latest, deployed?.id === latest?.id ? undefined : deployed].filter((record) =>
+      record !== undefined
     );
   });
   stream.send(encodeEvent({ event: "latest", data: JSON.stringify(latest) }));
@@ -80,6 +80,17 @@ export function deploymentsFeedResponse(
     deployments.removeEventListener("remove", onRemove);
   }, { once: true });
   return new Response(stream.readable, { headers: EVENT_STREAM_HEADERS });
+}
+
+/** What a target's card shows: its latest deployment, and its latest that succeeded (what is there now). */
+export function cardRecords(
+  deployments: Deployments,
+  target: string,
+): { latest: Deployment | undefined; deployed: Deployment | undefined } {
+  return {
+    latest: deployments.page({ target, limit: 1 }).records[0],
+    deployed: deployments.page({ target, status: "succeeded", limit: 1 }).records[0],
+  };
 }
 
 /**

@@ -234,30 +234,27 @@ function renderCard({ target, latest, deployed }: TargetCard, index: number, cou
   return `<li class="card" data-target="${name}"${version}>` +
     `<h3 class="card-name">${name}</h3>` +
     (target.description ? `<p class="card-description">${escapeHtml(target.description)}</p>` : "") +
-    `<p class="card-latest">${latest ? renderLatest(latest, target) : "Never deployed"}</p>` +
+    `<p class="card-latest">${
+      latest ? renderCardLine(latest, target, { badge: true }) : "Never deployed"
+    }</p>` +
     // What is there now, when the latest does not say it (it failed, or is still to run).
     `<p class="card-deployed"${!deployed || deployed.id === latest?.id ? " hidden" : ""}>Deployed: ${
-      deployed ? renderDeployed(deployed, target) : ""
+      deployed ? renderCardLine(deployed, target, { badge: false }) : ""
     }</p>` +
     `<div class="card-actions">${start}</div></li>`;
 }
 
-/** A card's deployed one: its version (a link to it), who started it and when. */
-function renderDeployed(deployment: Deployment, target: Target): string {
+/**
+ * A card's line of one deployment, the latest (with its status badge) or the deployed one: its version (a link
+ * to it), who started it and when.
+ */
+function renderCardLine(deployment: Deployment, target: Target, { badge }: { badge: boolean }): string {
   const id = escapeHtml(deployment.id);
+  const status = escapeHtml(deployment.status);
   const { text, title } = shortParams(versionOf(deployment, target));
   return `<a href="/deployment/${id}" data-id="${id}" data-created="${escapeHtml(deployment.createdAt)}">` +
+    (badge ? `<span class="badge status-${status}">${status}</span> ` : "") +
     `<span class="version"${title}>${text}</span></a>` +
-    ` <span class="by">${escapeHtml(deployment.startedBy ?? "")}</span> ${renderTime(deployment)}`;
-}
-
-/** A card's latest deployment: its status and version (a link to it), who started it and when. */
-function renderLatest(deployment: Deployment, target: Target): string {
-  const id = escapeHtml(deployment.id);
-  const { text, title } = shortParams(versionOf(deployment, target));
-  return `<a href="/deployment/${id}" data-id="${id}" data-created="${escapeHtml(deployment.createdAt)}">` +
-    `<span class="badge status-${escapeHtml(deployment.status)}">${escapeHtml(deployment.status)}</span>` +
-    ` <span class="version"${title}>${text}</span></a>` +
     ` <span class="by">${escapeHtml(deployment.startedBy ?? "")}</span> ${renderTime(deployment)}`;
 }
 

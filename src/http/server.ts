@@ -15,7 +15,7 @@ import type { Deployment } from "../logs/deployment.ts";
 import { isFinal } from "../logs/deployment.ts";
 import { isDeploymentId } from "../logs/deployment_id.ts";
 import type { CreateOptions, Deployments } from "../runs/deployments.ts";
-import { deploymentsFeedResponse } from "./deployments_feed.ts";
+import { cardRecords, deploymentsFeedResponse } from "./deployments_feed.ts";
 import { pageAddress, parseDeploymentQuery } from "./deployment_query.ts";
 import { EventStream, type EventStreamOptions, type OpenStreams } from "./event_stream.ts";
 import { eventsResponse, statusEvent } from "./events_response.ts";
@@ -126,11 +126,7 @@ const ROUTES: Route[] = [
     GET: (_, { pages, deployments, targets, url }) => {
       const query = parseDeploymentQuery(url.searchParams);
       return pages.home({
-        targets: targets.list().map((target) => ({
-          target,
-          latest: deployments.page({ target: target.name, limit: 1 }).records[0],
-          deployed: deployments.page({ target: target.name, status: "succeeded", limit: 1 }).records[0],
-        })),
+        targets: targets.list().map((target) => ({ target, ...cardRecords(deployments, target.name) })),
         query,
         page: deployments.page(query),
         running: deployments.countByStatus().get("running") ?? 0,
@@ -138,13 +134,13 @@ const ROUTES: Route[] = [
     },
   }),
   route("/start", {
-    GET: (request, { targets, pages }) => {
-      const found = findTarget(targets, new URL(request.url).searchParams.get("target"));
+    GET: (_, { targets, pages, url }) => {
+      const found = findTarget(targets, url.searchParams.get("target"));
       if ("error" in found) throw new HttpError(found.missing ? 400 : 404, found.error);
-      // `param.<name>` fills its field (Run again's "other values" link): checked when the form is sent.
+      // `param.<name>` fills its field (Run again's "Change values…" link): checked when the form is sent.
       const values = Object.fromEntries(
         [...found.target.params.keys()].flatMap((name) => {
-          const value = new URL(request.url).searchParams.get(`param.${name}`);
+          const value = url.searchParams.get(`param.${name}`);
           return value === null ? [] : [[name, value]];
         }),
       );
@@ -855,7 +851,6 @@ function known({ params, deployments }: RequestContext): Deployment {
   return deployment;
 }
 
-/** Why `deployment` cannot be run again when its target is not among the server's. */
 /**
  * What a re-run of `old` deploys: its target and values as the config has them now (a choice taken out is not
  * deployed again; a parameter added since gets its default), or why it cannot be run again.

@@ -24,7 +24,6 @@ export interface User {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/;
 const NAME_RULE = "1 to 100 letters, digits, or . _ @ + -, starting with a letter or digit";
 const HASH = /^sha256:(.*)$/s;
-const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /**
  * The users of a users file's `text`. Throws a `SyntaxError` naming `source` (the file), the line and what is
@@ -62,7 +61,7 @@ export function parseUsersFile(text: string, source: string): User[] {
         );
       }
       // What a recipe gives with $TOKEN unset: a user nobody could sign in as, or anyone with no token.
-      if (hashed[1].toLowerCase() === EMPTY_SHA256) {
+      if (hashed[1].toLowerCase() === hashToken("").toHex()) {
         fail(`the hash of "${name}" is the SHA-256 of no token at all`);
       }
       tokenHash = Uint8Array.fromHex(hashed[1].toLowerCase());
