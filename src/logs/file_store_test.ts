@@ -9,6 +9,7 @@ import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { LOCK_FILE } from "./directory_lock.ts";
 import type { Deployment } from "./deployment.ts";
 import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES } from "./file_store.ts";
+import { HEADER_BYTES, LineTimes, RECORD_BYTES } from "./line_times.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "../testing/test_helpers.ts";
 
@@ -983,4 +984,152 @@ Deno.test("FileStore: write() resolves with the number of its first line, also a
   } finally {
     await store.close();
   }
+});
+
+/** Each line after `afterLine` with its time and mark, as `"<number>:<text>@<time><!stderr>"`. */
+async function readTimed(store: FileStore, id: string, afterLine = 0): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const batch of store.readLines(id, afterLine, { times: true })) {
+    batch.lines.forEach((line, i) => {
+      const number = batch.firstLine + i;
+      seen.push(`${number}:${line}@${batch.times![i]}${batch.stderr!.includes(number) ? "!" : ""}`);
+    });
+  }
+  return seen;
+}
+
+Deno.test("FileStore keeps the times in <id>.times, a record per line, and the log byte for byte as before", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["plain ✓", "\x1b[31mred\x1b[0m"], { time: 1_700_000_000_001 });
+  await appender.write(["err"], { time: 1_700_000_000_002, stderr: true });
+  appender.close();
+  assert.equal(await Deno.readTextFile(fixture.logPath(id)), "plain ✓\n\x1b[31mred\x1b[0m\nerr\n");
+  const sidecar = await Deno.readFile(join(fixture.dir, `${id}.times`));
+  assert.equal(sidecar.length, HEADER_BYTES + 3 * RECORD_BYTES);
+  assert.equal(new TextDecoder().decode(sidecar.subarray(0, 8)), "SHIPLOGT");
+  const view = new DataView(sidecar.buffer);
+  assert.equal(view.getFloat64(16, true), (await Deno.stat(fixture.logPath(id))).ino, "the log's inode");
+  assert.equal(view.getFloat64(HEADER_BYTES + 2 * RECORD_BYTES, true), 1_700_000_000_002, "line 3's time");
+  assert.equal(sidecar[HEADER_BYTES + 2 * RECORD_BYTES + 12], 1, "line 3's stderr flag");
+  assert.deepEqual(await readTimed(fixture.store, id), [
+    "1:plain ✓@1700000000001",
+    "2:\x1b[31mred\x1b[0m@1700000000001",
+    "3:err@1700000000002!",
+  ]);
+});
+
+Deno.test("FileStore: lines another process appends get the time a follower read them, as stdout, and keep it", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["runner 1"], { time: 1_700_000_000_001, stderr: true });
+  using followed = await follow(fixture.store, id);
+  const before = Date.now();
+  const { success } = await new Deno.Command("sh", {
+    args: ["-c", `printf 'outside 2\\noutside 3\\n' >> "$1"`, "sh", fixture.logPath(id)],
+  }).output();
+  assert.ok(success);
+  await waitFor("the outside lines", () => followed.events.length === 2);
+  const after = Date.now();
+  const [batch] = followed.batches;
+  assert.deepEqual(batch.stderr, []);
+  for (const time of batch.times!) assert.ok(time >= before && time <= after, `seen at ${time}`);
+  assert.deepEqual(await readTimed(fixture.store, id), [
+    "1:runner 1@1700000000001!",
+    `2:outside 2@${batch.times![0]}`,
+    `3:outside 3@${batch.times![1]}`,
+  ]);
+  appender.close();
+});
+
+Deno.test("FileStore: a log whose sidecar is lost, or from before times were kept, reads times of 0", async (t) => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  await t.step("no sidecar at all: a log from before", async () => {
+    await append(fixture.logPath(id), "old 1\nold 2\n");
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:old 1@0", "2:old 2@0"]);
+  });
+  await t.step("its next lines have their times, the old ones still none", async () => {
+    const appender = await fixture.store.openAppender(id);
+    await appender.write(["new 3"], { time: 1_700_000_000_003, stderr: true });
+    appender.close();
+    assert.deepEqual(await readTimed(fixture.store, id), [
+      "1:old 1@0",
+      "2:old 2@0",
+      "3:new 3@1700000000003!",
+    ]);
+  });
+  await t.step("the sidecar deleted: all 0 again, the text the same", async () => {
+    await Deno.remove(join(fixture.dir, `${id}.times`));
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:old 1@0", "2:old 2@0", "3:new 3@0"]);
+  });
+});
+
+Deno.test("FileStore: a log replaced, or rewritten in place, reads none of the old lines' times", async (t) => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  const write = async (lines: string[]) => {
+    const appender = await fixture.store.openAppender(id);
+    await appender.write(lines, { time: 1_700_000_000_001, stderr: true });
+    appender.close();
+  };
+  await t.step("another file renamed over the log (another inode), with the same text", async () => {
+    await write(["a", "b"]);
+    await Deno.writeTextFile(`${path}.new`, "a\nb\n");
+    await Deno.rename(`${path}.new`, path);
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:a@0", "2:b@0"]);
+  });
+  await t.step("truncated in place (the same inode) and written again by another process", async () => {
+    await write(["c", "d"]);
+    assert.deepEqual(await readTimed(fixture.store, id), [
+      "1:a@0",
+      "2:b@0",
+      "3:c@1700000000001!",
+      "4:d@1700000000001!",
+    ]);
+    await Deno.truncate(path, 0);
+    await append(path, "x\ny\nz\nw\n");
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:x@0", "2:y@0", "3:z@0", "4:w@0"]);
+  });
+});
+
+Deno.test("FileStore: records written before a crash kept their lines out of the log are cut off by the next write", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["line 1"], { time: 1_700_000_000_001 });
+  // What a crash between the sidecar's write and the log's leaves: records of lines 2 and 3, no lines.
+  const inode = (await Deno.stat(fixture.logPath(id))).ino;
+  const times = LineTimes.open(join(fixture.dir, `${id}.times`), inode, { write: true })!;
+  times.write(2, ["ghost 2", "ghost 3"], 1_600_000_000_000, true);
+  times.close();
+  await appender.write(["line 2"], { time: 1_700_000_000_002 });
+  appender.close();
+  assert.deepEqual(await readTimed(fixture.store, id), ["1:line 1@1700000000001", "2:line 2@1700000000002"]);
+  assert.equal((await Deno.stat(join(fixture.dir, `${id}.times`))).size, HEADER_BYTES + 2 * RECORD_BYTES);
+});
+
+Deno.test("FileStore: remove() deletes the sidecar, and open() deletes one whose log is gone", async () => {
+  await using temp = await makeTempDir();
+  const [kept, removed, orphan] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+  {
+    const store = await FileStore.open(temp.path);
+    for (const id of [kept, removed, orphan]) {
+      const appender = await store.openAppender(id);
+      await appender.write(["a line"]);
+      appender.close();
+    }
+    await store.remove(removed);
+    await store.close();
+  }
+  await Deno.remove(join(temp.path, `${orphan}.log`));
+  const names = () =>
+    Array.from(Deno.readDirSync(temp.path), (entry) => entry.name).filter((name) => name.endsWith(".times"));
+  assert.deepEqual(names().sort(), [`${kept}.times`, `${orphan}.times`].sort());
+  const store = await FileStore.open(temp.path);
+  await store.close();
+  assert.deepEqual(names(), [`${kept}.times`]);
 });
