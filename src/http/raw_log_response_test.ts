@@ -73,10 +73,9 @@ Deno.test("GET /deployments/<id>/log?plain=1 strips the escape sequences; ?times
   await t.step("timestamps: ISO 8601 UTC with milliseconds and one space, the text as it is", async () => {
     const text = await (await getLog(app, id, "?timestamps=1")).text();
     assert.equal(text, lines.lines.map((line, i) => `${iso(i)} ${line}\n`).join(""));
-    assert.match(
-      text,
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \x1b\[36m|^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z to/,
-    );
+    for (const line of text.split("\n").slice(0, -1)) {
+      assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [^ ]/);
+    }
   });
   await t.step("both, and as a download", async () => {
     const response = await getLog(app, id, "?timestamps=1&plain=1&download=1");
