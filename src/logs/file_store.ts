@@ -245,7 +245,6 @@ export class FileStore implements LogStore {
     if ((this.#statLog(id)?.size ?? 0) <= offset) return nextLine - 1;
     const file = this.#openLog(id);
     if (!file) return nextLine - 1;
-    let times: LineTimes | undefined;
     try {
       const { ino, size } = await file.stat();
       const checkpoint = options.from === undefined && afterLine > 0
@@ -261,7 +260,6 @@ export class FileStore implements LogStore {
       }
       // Also back to the start after a failed check, which moved the file's position.
       if (offset > 0 || checkpoint) await file.seek(offset, Deno.SeekMode.Start);
-      if (options.times) times = this.#openTimes(id, ino);
       // What the file held when opened, no more: lines appended since reach viewers through the follower.
       let remaining = size - offset;
       const splitter = new LineSplitter();
@@ -289,12 +287,11 @@ export class FileStore implements LogStore {
         }
         if (lines.length === 0) continue;
         if (!options.times) yield { firstLine, lines, end };
-        else yield { firstLine, lines, end, ...timesOf(times, firstLine, lines) };
+        else yield { firstLine, lines, end, ...this.#readTimes(id, ino, firstLine, lines) };
       }
       return nextLine - 1;
     } finally {
       file.close();
-      times?.close();
     }
   }
 
@@ -420,6 +417,21 @@ export class FileStore implements LogStore {
     } catch (error) {
       if (isMissingLog(error)) return undefined;
       throw error;
+    }
+  }
+
+  /**
+   * The times of lines of log `id` (the file with inode `inode`). The sidecar is opened for each batch, and
+   * closed before anything else can run: a viewer replaying a log holds one descriptor, not two (see
+   * `descriptor_budget.ts`).
+   */
+  #readTimes(id: string, inode: number | null, firstLine: number, lines: readonly string[]) {
+    const times = this.#openTimes(id, inode);
+    try {
+      const { times: read, stderr } = timesOf(times, firstLine, lines);
+      return { times: read, stderr };
+    } finally {
+      times?.close();
     }
   }
 
