@@ -298,6 +298,8 @@ export class FileStore implements LogStore {
   async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
     let closed = false;
     let tail: LogTail | undefined;
+    // The sidecar this follower reads its batches' times from, open while it follows (one file per log).
+    const sidecar = new FollowedTimes();
     let wokeWhileOpening = false;
     const catchUp = (change: Change) => {
       if (!tail) return void (wokeWhileOpening = true);
@@ -314,10 +316,11 @@ export class FileStore implements LogStore {
     try {
       tail = await LogTail.open(this.#path(id, "log"), {
         ...handlers,
-        onLines: (batch) => handlers.onLines(this.#timed(id, tail!.inode, batch)),
+        onLines: (batch) => handlers.onLines(this.#timed(id, sidecar, tail!.inode, batch)),
         // Whatever was noted of the old log's lines no longer holds.
         onReset: () => {
           this.#index.forget(id);
+          sidecar.close();
           handlers.onReset();
         },
       }, known && known.offset > 0 ? { ...known, inode: info.ino } : undefined);
@@ -343,6 +346,7 @@ export class FileStore implements LogStore {
         stopWatching();
         noteWhereItIs();
         opened.close();
+        sidecar.close();
       },
     };
   }
@@ -439,10 +443,9 @@ export class FileStore implements LogStore {
    * A batch a tail read, with its times. Lines with no record are another process's (the runner's records are
    * written before its lines): they were first seen now, and their records say so from here on.
    */
-  #timed(id: string, inode: number | null, batch: LineBatch): LineBatch {
-    let times: LineTimes | undefined;
+  #timed(id: string, sidecar: FollowedTimes, inode: number | null, batch: LineBatch): LineBatch {
     try {
-      times = this.#openTimes(id, inode, true);
+      const times = sidecar.of(inode, () => this.#openTimes(id, inode, true));
       const read = timesOf(times, batch.firstLine, batch.lines);
       if (times && read.missing.length > 0) {
         const now = Date.now();
@@ -453,8 +456,6 @@ export class FileStore implements LogStore {
     } catch (error) {
       console.error(`shiplog: cannot read the line times of ${id}: ${(error as Error).message}`);
       return { ...batch, times: new Array(batch.lines.length).fill(0), stderr: [] };
-    } finally {
-      times?.close();
     }
   }
 
@@ -502,6 +503,25 @@ function readRecord(path: string): string | undefined {
     return new TextDecoder().decode(buffer.subarray(0, length));
   } finally {
     file.close();
+  }
+}
+
+/** The sidecar a follower reads: opened at its first batch, again for another log file (inode), closed with it. */
+class FollowedTimes {
+  #times: LineTimes | undefined;
+  #inode: number | null = null;
+
+  of(inode: number | null, open: () => LineTimes | undefined): LineTimes | undefined {
+    if (this.#times && this.#inode === inode) return this.#times;
+    this.close();
+    this.#times = open();
+    this.#inode = inode;
+    return this.#times;
+  }
+
+  close(): void {
+    this.#times?.close();
+    this.#times = undefined;
   }
 }
 

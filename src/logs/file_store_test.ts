@@ -1133,3 +1133,24 @@ Deno.test("FileStore: remove() deletes the sidecar, and open() deletes one whose
   await store.close();
   assert.deepEqual(names(), [`${kept}.times`]);
 });
+
+Deno.test("FileStore: a followed log replaced under the runner: the new file's lines keep the runner's times and marks", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["old 1"], { time: 1_700_000_000_001 });
+  using followed = await follow(fixture.store, id);
+  await appender.write(["old 2"], { time: 1_700_000_000_002 });
+  await waitFor("line 2", () => followed.events.length === 1);
+  // A rotation: another file renamed over the log. The runner writes on to the path, into the new file.
+  await Deno.writeTextFile(`${path}.new`, "");
+  await Deno.rename(`${path}.new`, path);
+  await appender.write(["new 1", "new 2"], { time: 1_700_000_000_003, stderr: true });
+  await waitFor("the new file's lines", () => followed.events.at(-1) === "2:new 2");
+  const last = followed.batches.at(-1)!;
+  assert.deepEqual(last.times!.slice(-2), [1_700_000_000_003, 1_700_000_000_003]);
+  assert.deepEqual(last.stderr, [1, 2].filter((line) => line >= last.firstLine));
+  assert.deepEqual(await readTimed(fixture.store, id), ["1:new 1@1700000000003!", "2:new 2@1700000000003!"]);
+  appender.close();
+});

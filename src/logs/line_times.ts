@@ -52,13 +52,16 @@ export function lineHash(line: string): number {
 export class LineTimes {
   #file: Deno.FsFile;
   #inode: number;
-  /** Whether the header names this log (checked once, at open, and made so by the first write). */
-  #matches: boolean;
+  /**
+   * Whether the header names this log: once it does, it stays so (only a write for another log file would
+   * change it, and that file is then at the log's path, read by a tail that starts over). Until then it is read
+   * again at each use: another handle (the runner's, a tail's) may have started the sidecar over for this log.
+   */
+  #matches = false;
 
-  private constructor(file: Deno.FsFile, inode: number, matches: boolean) {
+  private constructor(file: Deno.FsFile, inode: number) {
     this.#file = file;
     this.#inode = inode;
-    this.#matches = matches;
   }
 
   /**
@@ -71,14 +74,7 @@ export class LineTimes {
       options.write ? { read: true, write: true, create: true } : { read: true },
     );
     if (!opened || "refused" in opened) return undefined;
-    const header = new Uint8Array(HEADER_BYTES);
-    const read = readAt(opened.file, header, 0);
-    const view = new DataView(header.buffer);
-    const own = inode ?? -1;
-    const matches = read === HEADER_BYTES && MAGIC.every((byte, i) => header[i] === byte) &&
-      view.getUint32(8, true) === VERSION && view.getUint32(12, true) === RECORD_BYTES &&
-      view.getFloat64(16, true) === own;
-    return new LineTimes(opened.file, own, matches);
+    return new LineTimes(opened.file, inode ?? -1);
   }
 
   /** What is known of the lines `lines`, the first of which is line number `firstLine`. */
@@ -87,7 +83,7 @@ export class LineTimes {
     const stderr: number[] = [];
     const missing: number[] = [];
     const bytes = new Uint8Array(lines.length * RECORD_BYTES);
-    const got = this.#matches ? readAt(this.#file, bytes, recordOffset(firstLine)) : 0;
+    const got = this.#headerMatches() ? readAt(this.#file, bytes, recordOffset(firstLine)) : 0;
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < lines.length; i++) {
       const at = i * RECORD_BYTES;
@@ -114,7 +110,7 @@ export class LineTimes {
     stderr: boolean,
     options: { last?: boolean; only?: readonly number[] } = {},
   ): void {
-    if (!this.#matches) this.#startOver();
+    if (!this.#headerMatches()) this.#startOver();
     const indexes = options.only ?? lines.keys();
     const bytes = new Uint8Array(lines.length * RECORD_BYTES);
     const view = new DataView(bytes.buffer);
@@ -125,13 +121,19 @@ export class LineTimes {
       bytes[at + 12] = stderr ? STDERR : 0;
     }
     if (options.only) {
-      // Only some lines (those another process appended): each record on its own, the others left as they are.
-      for (const i of options.only) {
+      // Only some lines (those another process appended), the others left as they are: one write per run of
+      // consecutive ones (usually the whole batch).
+      const only = options.only;
+      for (let start = 0; start < only.length;) {
+        let end = start + 1;
+        while (end < only.length && only[end] === only[end - 1] + 1) end++;
+        const [first, last] = [only[start], only[end - 1] + 1];
         writeAt(
           this.#file,
-          bytes.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES),
-          recordOffset(firstLine + i),
+          bytes.subarray(first * RECORD_BYTES, last * RECORD_BYTES),
+          recordOffset(firstLine + first),
         );
+        start = end;
       }
       return;
     }
@@ -142,6 +144,18 @@ export class LineTimes {
 
   close(): void {
     this.#file.close();
+  }
+
+  /** Whether the header names this log (see `#matches`). */
+  #headerMatches(): boolean {
+    if (this.#matches) return true;
+    const header = new Uint8Array(HEADER_BYTES);
+    const view = new DataView(header.buffer);
+    this.#matches = readAt(this.#file, header, 0) === HEADER_BYTES &&
+      MAGIC.every((byte, i) => header[i] === byte) &&
+      view.getUint32(8, true) === VERSION && view.getUint32(12, true) === RECORD_BYTES &&
+      view.getFloat64(16, true) === this.#inode;
+    return this.#matches;
   }
 
   /** The sidecar was another log file's (or none): it becomes this one's, with no records. */

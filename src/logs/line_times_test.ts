@@ -74,6 +74,13 @@ Deno.test("LineTimes: `last` cuts off the records after a write, `only` writes s
     stderr: [2],
     missing: [],
   });
+  // Runs with gaps between them: each run written, the gaps left as they were.
+  times.write(1, ["p", "B", "q", "r", "s"], 4_000, false, { only: [0, 2, 3] });
+  assert.deepEqual(times.read(1, ["p", "B", "q", "r", "s"]), {
+    times: [4_000, 2_000, 4_000, 4_000, 0],
+    stderr: [2],
+    missing: [4],
+  });
   times.close();
 });
 
