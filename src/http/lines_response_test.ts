@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { LinesPage } from "./lines_response.ts";
+import { TIMES_DIR } from "../logs/file_store.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -134,7 +135,7 @@ Deno.test("GET /api/deployments/<id>/lines of a log from before times were kept:
   await using app = await startTestApp({ command: "echo one; echo two" });
   const { id } = await createDeployment(app);
   await finished(app, id);
-  await Deno.remove(join(app.dir, `${id}.times`));
+  await Deno.remove(join(app.dir, TIMES_DIR, `${id}.times`));
   const all = await page(app, id);
   assert.deepEqual(all, { firstLine: 1, lines: ["one", "two"], times: [0, 0], stderr: [], nextLine: 3 });
 });

@@ -17,6 +17,7 @@ import {
 import { waitFor } from "../testing/test_helpers.ts";
 import type { LinesPage } from "./lines_response.ts";
 import { Targets } from "../runs/targets.ts";
+import { TIMES_DIR } from "../logs/file_store.ts";
 
 const COMMAND = String.raw`printf '\033[36m[1/2] build\033[0m\n'; echo 'to stderr' >&2; ` +
   String.raw`printf '\033]0;a title\007\033[2Kdone \033[1;32mok\033[m\n'`;
@@ -106,7 +107,7 @@ Deno.test("GET /deployments/<id>/log?plain=1 strips the escape sequences; ?times
 Deno.test("GET /deployments/<id>/log?timestamps=1 marks a line of no known time with -", async () => {
   await using app = await startTestApp({ command: "echo one; echo two" });
   const { id } = await finishedDeployment(app);
-  await Deno.remove(join(app.dir, `${id}.times`));
+  await Deno.remove(join(app.dir, TIMES_DIR, `${id}.times`));
   assert.equal(await (await getLog(app, id, "?timestamps=1")).text(), "- one\n- two\n");
 });
 

@@ -2,9 +2,9 @@
  * @module
  * The built-in {@linkcode LogStore}: a directory with `<id>.log` (plain text, append-only, readable with
  * `tail -f`, appendable by any process), `<id>.json` (the record, replaced atomically through a temporary
- * file and a rename) and `<id>.times` (each line's time and stream, see {@linkcode LineTimes}: written before
- * the lines, so a tail never sees a line of the runner's before its record). Ids are checked by the caller;
- * this module only ever joins a checked id to the directory.
+ * file and a rename) and `.times/<id>.times` (each line's time and stream, see {@linkcode LineTimes}: written
+ * before the lines, so a tail never sees a line of the runner's before its record). Ids are checked by the
+ * caller; this module only ever joins a checked id to the directory.
  */
 
 import { join } from "node:path";
@@ -46,6 +46,11 @@ const encoder = new TextEncoder();
 const LF = 0x0a;
 /** The most a record may hold: those shiplog writes hold their command and well under 1 KiB more. */
 export const MAX_RECORD_BYTES = 64 * 1024;
+/**
+ * The folder of the logs' sidecars, in the directory: apart from the logs, so that writing a line's record
+ * does not wake the directory's watcher (it watches the directory alone, not its folders) once more per write.
+ */
+export const TIMES_DIR = ".times";
 
 /** Deployments kept as files in one directory. */
 export class FileStore implements LogStore {
@@ -77,6 +82,7 @@ export class FileStore implements LogStore {
       onWait: (owner) =>
         console.error(`shiplog: waiting for the shiplog (pid ${owner}) that uses ${dir} to exit`),
     });
+    await makeTimesDir(dir);
     await removeLeftovers(dir);
     return new FileStore(dir, lock, options);
   }
@@ -124,7 +130,6 @@ export class FileStore implements LogStore {
     const path = this.#path(id, "log");
     let file = openForAppending(path);
     let inode = (await file.stat()).ino;
-    const timesPath = this.#path(id, "times");
     // The sidecar of the file appended to, opened with its first write and again when the file is replaced.
     let times: LineTimes | undefined;
     let timesFailed = false;
@@ -139,6 +144,7 @@ export class FileStore implements LogStore {
     let nextLine = 0;
     let sizeAfter = -1;
     const count = this.countLines.bind(this);
+    const openTimes = (inode: number | null) => this.#openTimes(id, inode, true);
     return {
       write(lines: string[], options: WriteOptions = {}): Promise<number> {
         const time = options.time ?? Date.now();
@@ -166,7 +172,7 @@ export class FileStore implements LogStore {
               // The records first: a line in the log is one a tail may read at once, and its record must be
               // there by then. A crash in between leaves records past the end, cut off by the next write.
               try {
-                times ??= LineTimes.open(timesPath, inode, { write: true });
+                times ??= openTimes(inode);
                 times?.write(nextLine, lines, time, options.stderr === true, { last: true });
               } catch (error) {
                 // The log is what matters: without its sidecar, its lines read as of no known time.
@@ -414,8 +420,12 @@ export class FileStore implements LogStore {
     }
   }
 
-  /** The sidecar of log `id` (the file with inode `inode`) to read, if there is one. */
+  /**
+   * The sidecar of log `id` (the file with inode `inode`), if there is one (or, to write, can be). None while
+   * the sidecars' folder is not a real one: through a symlink, records would be written where it points.
+   */
   #openTimes(id: string, inode: number | null, write = false): LineTimes | undefined {
+    if (!isRealDirectory(join(this.#dir, TIMES_DIR))) return undefined;
     try {
       return LineTimes.open(this.#path(id, "times"), inode, { write });
     } catch (error) {
@@ -462,7 +472,9 @@ export class FileStore implements LogStore {
   #path(id: string, extension: "log" | "json" | "times"): string {
     // Defence in depth: routes check ids already, but no other string may ever become a path here.
     if (!isDeploymentId(id)) throw new TypeError(`Cannot use deployment id ${JSON.stringify(id)}`);
-    return join(this.#dir, `${id}.${extension}`);
+    return extension === "times"
+      ? join(this.#dir, TIMES_DIR, `${id}.times`)
+      : join(this.#dir, `${id}.${extension}`);
   }
 }
 
@@ -531,9 +543,38 @@ function timesOf(times: LineTimes | undefined, firstLine: number, lines: readonl
     { times: new Array<number>(lines.length).fill(0), stderr: [], missing: [] as number[] };
 }
 
+/** True when `path` is a directory itself, not a symlink to one (nor anything else). */
+function isRealDirectory(path: string): boolean {
+  try {
+    return lstatOrUndefined(path)?.isDirectory === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the sidecars' folder if it is missing. Without one (something else in its place, a read-only
+ * directory), the logs are kept as ever, with no times: said once, here.
+ */
+async function makeTimesDir(dir: string): Promise<void> {
+  const path = join(dir, TIMES_DIR);
+  try {
+    if (!lstatOrUndefined(path)) await Deno.mkdir(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) {
+      return console.error(`shiplog: not keeping the times of log lines: ${(error as Error).message}`);
+    }
+  }
+  if (!isRealDirectory(path)) {
+    console.error(
+      `shiplog: not keeping the times of log lines: ${path} is not a directory (a symlink is not followed)`,
+    );
+  }
+}
+
 /** What {@linkcode FileStore.save} writes before renaming it over the record: `.<id>.json.<uuid>.tmp`. */
 const UNFINISHED_SAVE = /^\.[0-9a-f-]{36}\.json\.[0-9a-f-]{36}\.tmp$/;
-/** A log's sidecar of line times: `<id>.times`. */
+/** A log's sidecar of line times: `.times/<id>.times`. */
 const TIMES = /^([0-9a-f-]{36})\.times$/;
 
 /**
@@ -544,10 +585,16 @@ const TIMES = /^([0-9a-f-]{36})\.times$/;
  */
 async function removeLeftovers(dir: string): Promise<void> {
   for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile) continue;
-    const times = TIMES.exec(entry.name);
-    if (UNFINISHED_SAVE.test(entry.name) || times && !lstatOrUndefined(join(dir, `${times[1]}.log`))) {
+    if (entry.isFile && UNFINISHED_SAVE.test(entry.name)) {
       await Deno.remove(join(dir, entry.name)).catch(() => {});
+    }
+  }
+  const timesDir = join(dir, TIMES_DIR);
+  if (!isRealDirectory(timesDir)) return;
+  for await (const entry of Deno.readDir(timesDir)) {
+    const times = TIMES.exec(entry.name);
+    if (entry.isFile && times && !lstatOrUndefined(join(dir, `${times[1]}.log`))) {
+      await Deno.remove(join(timesDir, entry.name)).catch(() => {});
     }
   }
 }

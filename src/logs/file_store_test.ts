@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { LOCK_FILE } from "./directory_lock.ts";
 import type { Deployment } from "./deployment.ts";
-import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES } from "./file_store.ts";
+import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES, TIMES_DIR } from "./file_store.ts";
 import { HEADER_BYTES, LineTimes, RECORD_BYTES } from "./line_times.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "../testing/test_helpers.ts";
@@ -122,7 +122,10 @@ Deno.test("FileStore.save() then list() returns the record, replaced atomically 
 
   // Only a new (queued) deployment gets an empty log; the second was saved already ended.
   const names = [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
-  assert.deepEqual(names, [LOCK_FILE, `${first.id}.json`, `${first.id}.log`, `${second.id}.json`].sort());
+  assert.deepEqual(
+    names,
+    [LOCK_FILE, TIMES_DIR, `${first.id}.json`, `${first.id}.log`, `${second.id}.json`].sort(),
+  );
 });
 
 Deno.test("FileStore.save() creates an empty log but never truncates one a writer has started", async () => {
@@ -216,7 +219,7 @@ Deno.test("FileStore.open() deletes the temporary files of saves a crash cut sho
   const store = await FileStore.open(temp.path);
   try {
     const names = [...Deno.readDirSync(temp.path)].map((entry) => entry.name).sort();
-    assert.deepEqual(names, [LOCK_FILE, ...others].sort());
+    assert.deepEqual(names, [LOCK_FILE, TIMES_DIR, ...others].sort());
   } finally {
     await store.close();
   }
@@ -229,7 +232,11 @@ Deno.test("FileStore refuses an id that is not a canonical UUID before touching 
     await assert.rejects(() => fixture.store.openAppender(id), TypeError);
     await assert.rejects(() => collect(fixture.store.readLines(id, 0)), TypeError);
   }
-  assert.deepEqual([...Deno.readDirSync(fixture.dir)].map((entry) => entry.name), [LOCK_FILE]);
+  assert.deepEqual([...Deno.readDirSync(fixture.dir)].map((entry) => entry.name).sort(), [
+    LOCK_FILE,
+    TIMES_DIR,
+  ]);
+  assert.deepEqual([...Deno.readDirSync(join(fixture.dir, TIMES_DIR))], []);
 });
 
 Deno.test("FileStore.openAppender() appends whole lines from concurrent writes without interleaving", async () => {
@@ -998,7 +1005,7 @@ async function readTimed(store: FileStore, id: string, afterLine = 0): Promise<s
   return seen;
 }
 
-Deno.test("FileStore keeps the times in <id>.times, a record per line, and the log byte for byte as before", async () => {
+Deno.test("FileStore keeps the times in .times/<id>.times, a record per line, and the log byte for byte as before", async () => {
   await using fixture = await openStore();
   const id = crypto.randomUUID();
   const appender = await fixture.store.openAppender(id);
@@ -1006,7 +1013,7 @@ Deno.test("FileStore keeps the times in <id>.times, a record per line, and the l
   await appender.write(["err"], { time: 1_700_000_000_002, stderr: true });
   appender.close();
   assert.equal(await Deno.readTextFile(fixture.logPath(id)), "plain ✓\n\x1b[31mred\x1b[0m\nerr\n");
-  const sidecar = await Deno.readFile(join(fixture.dir, `${id}.times`));
+  const sidecar = await Deno.readFile(join(fixture.dir, TIMES_DIR, `${id}.times`));
   assert.equal(sidecar.length, HEADER_BYTES + 3 * RECORD_BYTES);
   assert.equal(new TextDecoder().decode(sidecar.subarray(0, 8)), "SHIPLOGT");
   const view = new DataView(sidecar.buffer);
@@ -1062,7 +1069,7 @@ Deno.test("FileStore: a log whose sidecar is lost, or from before times were kep
     ]);
   });
   await t.step("the sidecar deleted: all 0 again, the text the same", async () => {
-    await Deno.remove(join(fixture.dir, `${id}.times`));
+    await Deno.remove(join(fixture.dir, TIMES_DIR, `${id}.times`));
     assert.deepEqual(await readTimed(fixture.store, id), ["1:old 1@0", "2:old 2@0", "3:new 3@0"]);
   });
 });
@@ -1103,13 +1110,16 @@ Deno.test("FileStore: records written before a crash kept their lines out of the
   await appender.write(["line 1"], { time: 1_700_000_000_001 });
   // What a crash between the sidecar's write and the log's leaves: records of lines 2 and 3, no lines.
   const inode = (await Deno.stat(fixture.logPath(id))).ino;
-  const times = LineTimes.open(join(fixture.dir, `${id}.times`), inode, { write: true })!;
+  const times = LineTimes.open(join(fixture.dir, TIMES_DIR, `${id}.times`), inode, { write: true })!;
   times.write(2, ["ghost 2", "ghost 3"], 1_600_000_000_000, true);
   times.close();
   await appender.write(["line 2"], { time: 1_700_000_000_002 });
   appender.close();
   assert.deepEqual(await readTimed(fixture.store, id), ["1:line 1@1700000000001", "2:line 2@1700000000002"]);
-  assert.equal((await Deno.stat(join(fixture.dir, `${id}.times`))).size, HEADER_BYTES + 2 * RECORD_BYTES);
+  assert.equal(
+    (await Deno.stat(join(fixture.dir, TIMES_DIR, `${id}.times`))).size,
+    HEADER_BYTES + 2 * RECORD_BYTES,
+  );
 });
 
 Deno.test("FileStore: remove() deletes the sidecar, and open() deletes one whose log is gone", async () => {
@@ -1126,8 +1136,7 @@ Deno.test("FileStore: remove() deletes the sidecar, and open() deletes one whose
     await store.close();
   }
   await Deno.remove(join(temp.path, `${orphan}.log`));
-  const names = () =>
-    Array.from(Deno.readDirSync(temp.path), (entry) => entry.name).filter((name) => name.endsWith(".times"));
+  const names = () => Array.from(Deno.readDirSync(join(temp.path, TIMES_DIR)), (entry) => entry.name);
   assert.deepEqual(names().sort(), [`${kept}.times`, `${orphan}.times`].sort());
   const store = await FileStore.open(temp.path);
   await store.close();
@@ -1153,4 +1162,31 @@ Deno.test("FileStore: a followed log replaced under the runner: the new file's l
   assert.deepEqual(last.stderr, [1, 2].filter((line) => line >= last.firstLine));
   assert.deepEqual(await readTimed(fixture.store, id), ["1:new 1@1700000000003!", "2:new 2@1700000000003!"]);
   appender.close();
+});
+
+Deno.test("FileStore keeps no times, and every log as ever, while .times is not a real directory", async (t) => {
+  for (
+    const [what, make] of [
+      ["a symlink to one", (path: string, elsewhere: string) => Deno.symlink(elsewhere, path)],
+      ["a file", (path: string) => Deno.writeTextFile(path, "")],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      await using temp = await makeTempDir();
+      await using elsewhere = await makeTempDir();
+      await make(join(temp.path, TIMES_DIR), elsewhere.path);
+      const store = await FileStore.open(temp.path);
+      try {
+        const id = crypto.randomUUID();
+        const appender = await store.openAppender(id);
+        await appender.write(["a line"], { time: 1_700_000_000_001, stderr: true });
+        appender.close();
+        assert.deepEqual(await readTimed(store, id), ["1:a line@0"]);
+        assert.equal(await Deno.readTextFile(join(temp.path, `${id}.log`)), "a line\n");
+        assert.deepEqual(Array.from(Deno.readDirSync(elsewhere.path)), [], "nothing written where it points");
+      } finally {
+        await store.close();
+      }
+    });
+  }
 });
