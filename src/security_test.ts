@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { App } from "./app.ts";
 import { type Deployment, isFinal } from "./logs/deployment.ts";
 import { LOCK_FILE } from "./logs/directory_lock.ts";
+import { TIMES_DIR } from "./logs/file_store.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -955,8 +956,11 @@ Deno.test("retention keeps the newest finished deployments and deletes the other
   for await (const entry of Deno.readDir(app.dir)) files.push(entry.name);
   assert.deepEqual(
     files.sort(),
-    [LOCK_FILE, `${ids[2]}.json`, `${ids[2]}.log`, `${ids[3]}.json`, `${ids[3]}.log`].sort(),
+    [LOCK_FILE, TIMES_DIR, `${ids[2]}.json`, `${ids[2]}.log`, `${ids[3]}.json`, `${ids[3]}.log`].sort(),
   );
+  // The sidecars of the deployments deleted went with them.
+  const sidecars = await Array.fromAsync(Deno.readDir(`${app.dir}/${TIMES_DIR}`), (entry) => entry.name);
+  assert.ok(!sidecars.some((name) => name.startsWith(ids[0]) || name.startsWith(ids[1])), sidecars.join());
   for (const path of [`api/deployments/${ids[0]}`, `events/${ids[1]}`, `deployments/${ids[0]}/log`]) {
     const response = await request(app, path);
     assert.equal(response.status, 404, path);
