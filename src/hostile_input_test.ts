@@ -140,6 +140,8 @@ Deno.test("hostile ids and paths are 4xx, never a file's contents, never a 5xx",
     ["GET", (x) => `/events/${x}`],
     ["GET", (x) => `/api/deployments/${x}`],
     ["GET", (x) => `/deployments/${x}/log`],
+    ["GET", (x) => `/deployments/${x}/log?timestamps=1&plain=1`],
+    ["GET", (x) => `/api/deployments/${x}/lines`],
     ["POST", (x) => `/api/deployments/${x}/cancel`],
     ["GET", (x) => `/static/${x}`],
     ["GET", (x) => `/static/${x}/..%2f..%2fdeno.json`],
@@ -409,6 +411,7 @@ function fuzzer(random: () => number, token: string, knownIds: () => string[]) {
     () => `/api/deployments/${id()}`,
     () => `/api/deployments/${id()}/cancel`,
     () => `/deployments/${id()}/log`,
+    () => `/api/deployments/${id()}/lines`,
     () => `/static/${pick(["style.css", "deployment.js", junk(10)])}`,
     () =>
       pick(["/", "/start", "/events", "/api/deployments", "/healthz", "/metrics", "/sign-in", "/sign-out"]),
@@ -462,7 +465,20 @@ function fuzzer(random: () => number, token: string, knownIds: () => string[]) {
   return (): FuzzRequest => {
     let path = pick(shapes)();
     if (chance(0.3)) {
-      path += `?${pick(["lastEventId", "next", "x", junk(4)])}=${
+      path += `?${
+        pick([
+          "lastEventId",
+          "next",
+          "x",
+          "times",
+          "timestamps",
+          "plain",
+          "download",
+          "after",
+          "limit",
+          junk(4),
+        ])
+      }=${
         chance(0.5) ? junk(30) : printable(30)
           .replace(/[#%]/g, "")
       }`;

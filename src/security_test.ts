@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { App } from "./app.ts";
 import { type Deployment, isFinal } from "./logs/deployment.ts";
 import { LOCK_FILE } from "./logs/directory_lock.ts";
+import { TIMES_DIR } from "./logs/file_store.ts";
 import {
   APP_WAIT,
   createDeployment,
@@ -952,10 +953,17 @@ Deno.test("retention keeps the newest finished deployments and deletes the other
   const list: Deployment[] = await (await request(app, "api/deployments")).json();
   assert.deepEqual(list.map((d) => d.id), [ids[3], ids[2]]);
   // The record goes first, its log after it: the last deletion may still be under way.
-  const kept = [LOCK_FILE, `${ids[2]}.json`, `${ids[2]}.log`, `${ids[3]}.json`, `${ids[3]}.log`].sort();
+  const kept = [LOCK_FILE, TIMES_DIR, `${ids[2]}.json`, `${ids[2]}.log`, `${ids[3]}.json`, `${ids[3]}.log`]
+    .sort();
   const files = async () => (await Array.fromAsync(Deno.readDir(app.dir), (entry) => entry.name)).sort();
   await waitFor("the files of the two kept", async () => (await files()).join() === kept.join(), APP_WAIT)
     .catch(async (error) => assert.fail(`${error}: ${await files()}`));
+  // The sidecars of the deployments deleted went with them.
+  const sidecarsGone = async () => {
+    const names = await Array.fromAsync(Deno.readDir(`${app.dir}/${TIMES_DIR}`), (entry) => entry.name);
+    return !names.some((name) => name.startsWith(ids[0]) || name.startsWith(ids[1]));
+  };
+  await waitFor("the deleted deployments' sidecars gone", sidecarsGone, APP_WAIT);
   for (const path of [`api/deployments/${ids[0]}`, `events/${ids[1]}`, `deployments/${ids[0]}/log`]) {
     const response = await request(app, path);
     assert.equal(response.status, 404, path);

@@ -2,14 +2,17 @@
  * @module
  * How many connections and event streams the process's open file limit (`ulimit -n`) leaves room for. Every
  * connection holds a descriptor; so do the runtime, the data directory's lock and watcher, each running
- * deployment (its output pipes, its log, its record writes, the tail of its followers) and the log files that
+ * deployment (its output pipes, its log and its sidecar, its record writes, the tail of its followers) and the log files that
  * viewers replay. Past the limit the runtime cannot accept a connection, spawn a deploy command or append to a
  * log, so the caps on requests in progress and on event streams are kept below it, with headroom for the rest.
  * Where the limit is unknown or unlimited, the caps are those of the flags.
  */
 
-/** Descriptors a running deployment may hold: 2 pipes, the child, its log, a record write, a tail, spare. */
-export const DESCRIPTORS_PER_RUNNING = 8;
+/**
+ * Descriptors a running deployment may hold: 2 pipes, the child, its log and its times sidecar, a record write,
+ * a tail and the sidecar it reads a batch's times from, spare.
+ */
+export const DESCRIPTORS_PER_RUNNING = 10;
 /** Descriptors kept for everything else: logs replayed to new viewers, record writes, the runtime's own. */
 export const SPARE_DESCRIPTORS = 64;
 /** The fewest requests in progress shiplog starts with. */

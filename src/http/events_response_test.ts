@@ -32,13 +32,28 @@ class OverlappingReads implements LogStore {
   async *readLines(id: string, afterLine: number, options: ReadLinesOptions = {}): AsyncIterable<LineBatch> {
     const lines: string[] = [];
     const ends: number[] = [];
-    for await (const batch of this.#files.readLines(id, 0, { signal: options.signal })) {
+    const times: number[] = [];
+    const stderr: number[] = [];
+    for await (
+      const batch of this.#files.readLines(id, 0, { signal: options.signal, times: options.times })
+    ) {
       for (const line of batch.lines) ends.push((ends.at(-1) ?? 0) + encoder.encode(line).length + 1);
       lines.push(...batch.lines);
+      times.push(...batch.times ?? []);
+      stderr.push(...batch.stderr ?? []);
     }
     for (let first = Math.max(1, afterLine); first <= lines.length;) {
       const page = lines.slice(first - 1, first - 1 + PAGE_LINES);
-      yield { firstLine: first, lines: page, end: ends[first + page.length - 2] };
+      const last = first + page.length - 1;
+      yield {
+        firstLine: first,
+        lines: page,
+        end: ends[last - 1],
+        ...options.times && {
+          times: times.slice(first - 1, last),
+          stderr: stderr.filter((line) => line >= first && line <= last),
+        },
+      };
       if (page.length === 1) break;
       first += page.length - 1;
     }
@@ -65,7 +80,10 @@ async function finishedDeployment(lineCount: number) {
   const context = { deployments, store, hub, metrics: new Metrics(), openStream: () => new EventStream() };
   const { id } = await deployments.create("./deploy.sh");
   const appender = await store.openAppender(id);
-  await appender.write(Array.from({ length: lineCount }, (_, i) => `line ${i + 1}`));
+  // Each line its own time, every third of stderr.
+  for (let line = 1; line <= lineCount; line++) {
+    await appender.write([`line ${line}`], { time: 1_700_000_000_000 + line, stderr: line % 3 === 0 });
+  }
   appender.close();
   const finished = await deployments.update(id, { status: "succeeded", exitCode: 0 });
   return {
@@ -81,12 +99,27 @@ async function finishedDeployment(lineCount: number) {
         return lineId;
       });
     },
+    /** The `times` events of the response with `?times=1`, parsed, in order. */
+    async times(headers: Record<string, string> = {}): Promise<TimesEvent[]> {
+      const request = new Request(`http://shiplog.test/events/${id}?times=1`, { headers });
+      const response = await eventsResponse(request, finished, context);
+      const text = await withDeadline("the end of the stream", response.text());
+      return text.split("\n\n").filter((event) => event.startsWith("event: times\n")).map((event) =>
+        JSON.parse(event.slice(event.indexOf("data: ") + 6))
+      );
+    },
     async [Symbol.asyncDispose]() {
       hub.close();
       await store.close();
       await temp[Symbol.asyncDispose]();
     },
   };
+}
+
+interface TimesEvent {
+  firstLine: number;
+  times: number[];
+  stderr: number[];
 }
 
 /** `"<from>"` to `"<to>"`, then `"<to> done"`. */
@@ -105,4 +138,36 @@ Deno.test("eventsResponse() sends each line once though the store's batches over
   await t.step("resuming after line 5: the first batch starts with line 5", async () => {
     assert.deepEqual(await deployment.events({ "last-event-id": "5" }), linesThenDone(6, 25));
   });
+});
+
+Deno.test("eventsResponse() with ?times=1 sends each line's time once, the times events cut where the batches overlap", async (t) => {
+  await using deployment = await finishedDeployment(25);
+  /** The times of lines `from` to 25 as the appender wrote them: 1_700_000_000_000 + n, every third of stderr. */
+  const written = (from: number) => {
+    const lines = Array.from({ length: 26 - from }, (_, i) => from + i);
+    return {
+      times: lines.map((line) => 1_700_000_000_000 + line),
+      stderr: lines.filter((line) => line % 3 === 0),
+    };
+  };
+  const joined = (events: TimesEvent[]) => {
+    for (let i = 1; i < events.length; i++) {
+      const before = events[i - 1];
+      assert.equal(events[i].firstLine, before.firstLine + before.times.length, "each starts after the last");
+    }
+    return { times: events.flatMap((event) => event.times), stderr: events.flatMap((event) => event.stderr) };
+  };
+  await t.step("from the first line", async () => {
+    const events = await deployment.times();
+    assert.equal(events[0].firstLine, 1);
+    assert.deepEqual(joined(events), written(1));
+  });
+  await t.step(
+    "resuming after line 5: the first batch starts with line 5, its times event with line 6",
+    async () => {
+      const events = await deployment.times({ "last-event-id": "5" });
+      assert.equal(events[0].firstLine, 6);
+      assert.deepEqual(joined(events), written(6));
+    },
+  );
 });

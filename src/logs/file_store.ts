@@ -1,8 +1,10 @@
 /**
  * @module
  * The built-in {@linkcode LogStore}: a directory with `<id>.log` (plain text, append-only, readable with
- * `tail -f`, appendable by any process) and `<id>.json` (the record, replaced atomically through a temporary
- * file and a rename). Ids are checked by the caller; this module only ever joins a checked id to the directory.
+ * `tail -f`, appendable by any process), `<id>.json` (the record, replaced atomically through a temporary
+ * file and a rename) and `.times/<id>.times` (each line's time and stream, see {@linkcode LineTimes}: written
+ * before the lines, so a tail never sees a line of the runner's before its record). Ids are checked by the
+ * caller; this module only ever joins a checked id to the directory.
  */
 
 import { join } from "node:path";
@@ -11,6 +13,7 @@ import { type Change, DirWatcher, type FsEvents } from "./dir_watcher.ts";
 import { type DirectoryLock, lockDirectory } from "./directory_lock.ts";
 import { CHECKPOINT_BYTES, holdsBefore, LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
+import { LineTimes } from "./line_times.ts";
 import type {
   LineBatch,
   LogAppender,
@@ -18,6 +21,7 @@ import type {
   LogFollowHandlers,
   LogStore,
   ReadLinesOptions,
+  WriteOptions,
 } from "./log_store.ts";
 import { isMissingLog, LogTail } from "./log_tail.ts";
 import { isDeploymentId } from "./deployment_id.ts";
@@ -42,6 +46,11 @@ const encoder = new TextEncoder();
 const LF = 0x0a;
 /** The most a record may hold: those shiplog writes hold their command and well under 1 KiB more. */
 export const MAX_RECORD_BYTES = 64 * 1024;
+/**
+ * The folder of the logs' sidecars, in the directory: apart from the logs, so that writing a line's record
+ * does not wake the directory's watcher (it watches the directory alone, not its folders) once more per write.
+ */
+export const TIMES_DIR = ".times";
 
 /** Deployments kept as files in one directory. */
 export class FileStore implements LogStore {
@@ -73,7 +82,8 @@ export class FileStore implements LogStore {
       onWait: (owner) =>
         console.error(`shiplog: waiting for the shiplog (pid ${owner}) that uses ${dir} to exit`),
     });
-    await removeUnfinishedSaves(dir);
+    await makeTimesDir(dir);
+    await removeLeftovers(dir);
     return new FileStore(dir, lock, options);
   }
 
@@ -120,6 +130,9 @@ export class FileStore implements LogStore {
     const path = this.#path(id, "log");
     let file = openForAppending(path);
     let inode = (await file.stat()).ino;
+    // The sidecar of the file appended to, opened with its first write and again when the file is replaced.
+    let times: LineTimes | undefined;
+    let timesFailed = false;
     // Writes are chained, with those of every other appender of the log, so that lines from two sources
     // (stdout, stderr, lines posted to the API) never interleave within a line and are numbered right.
     const writes = this.#writes;
@@ -131,8 +144,10 @@ export class FileStore implements LogStore {
     let nextLine = 0;
     let sizeAfter = -1;
     const count = this.countLines.bind(this);
+    const openTimes = (inode: number | null) => this.#openTimes(id, inode, true);
     return {
-      write(lines: string[]): Promise<number> {
+      write(lines: string[], options: WriteOptions = {}): Promise<number> {
+        const time = options.time ?? Date.now();
         const bytes = encoder.encode(lines.length === 0 ? "" : lines.join("\n") + "\n");
         const written = (writes.get(id) ?? Promise.resolve()).then(async () => {
           if (failure !== undefined) throw failure;
@@ -148,9 +163,23 @@ export class FileStore implements LogStore {
               file.close();
               file = next;
               inode = (await file.stat()).ino;
+              times?.close();
+              times = undefined;
             }
             before = file.statSync().size;
             if (before !== sizeAfter) nextLine = await count(id) + 1;
+            if (lines.length > 0 && !timesFailed) {
+              // The records first: a line in the log is one a tail may read at once, and its record must be
+              // there by then. A crash in between leaves records past the end, cut off by the next write.
+              try {
+                times ??= openTimes(inode);
+                times?.write(nextLine, lines, time, options.stderr === true, { last: true });
+              } catch (error) {
+                // The log is what matters: without its sidecar, its lines read as of no known time.
+                timesFailed = true;
+                console.error(`shiplog: cannot keep the line times of ${id}: ${(error as Error).message}`);
+              }
+            }
             // write() may write less than asked; a log line must never be left half-written.
             while (done < bytes.length) done += await file.write(bytes.subarray(done));
             const firstLine = nextLine;
@@ -177,6 +206,7 @@ export class FileStore implements LogStore {
         if (closed) return;
         closed = true;
         file.close();
+        times?.close();
       },
     };
   }
@@ -261,7 +291,9 @@ export class FileStore implements LogStore {
           lines = lines.slice(afterLine - firstLine + 1);
           firstLine = afterLine + 1;
         }
-        if (lines.length > 0) yield { firstLine, lines, end };
+        if (lines.length === 0) continue;
+        if (!options.times) yield { firstLine, lines, end };
+        else yield { firstLine, lines, end, ...this.#readTimes(id, ino, firstLine, lines) };
       }
       return nextLine - 1;
     } finally {
@@ -272,6 +304,8 @@ export class FileStore implements LogStore {
   async follow(id: string, handlers: LogFollowHandlers): Promise<LogFollower> {
     let closed = false;
     let tail: LogTail | undefined;
+    // The sidecar this follower reads its batches' times from, open while it follows (one file per log).
+    const sidecar = new FollowedTimes();
     let wokeWhileOpening = false;
     const catchUp = (change: Change) => {
       if (!tail) return void (wokeWhileOpening = true);
@@ -288,9 +322,11 @@ export class FileStore implements LogStore {
     try {
       tail = await LogTail.open(this.#path(id, "log"), {
         ...handlers,
+        onLines: (batch) => handlers.onLines(this.#timed(id, sidecar, tail!.inode, batch)),
         // Whatever was noted of the old log's lines no longer holds.
         onReset: () => {
           this.#index.forget(id);
+          sidecar.close();
           handlers.onReset();
         },
       }, known && known.offset > 0 ? { ...known, inode: info.ino } : undefined);
@@ -316,6 +352,7 @@ export class FileStore implements LogStore {
         stopWatching();
         noteWhereItIs();
         opened.close();
+        sidecar.close();
       },
     };
   }
@@ -323,7 +360,7 @@ export class FileStore implements LogStore {
   async remove(id: string): Promise<void> {
     this.#index.forget(id);
     // The record goes first: a deployment without a record is invisible, one without a log reads as empty.
-    for (const extension of ["json", "log"] as const) {
+    for (const extension of ["json", "log", "times"] as const) {
       await Deno.remove(this.#path(id, extension)).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });
@@ -383,10 +420,61 @@ export class FileStore implements LogStore {
     }
   }
 
-  #path(id: string, extension: "log" | "json"): string {
+  /**
+   * The sidecar of log `id` (the file with inode `inode`), if there is one (or, to write, can be). None while
+   * the sidecars' folder is not a real one: through a symlink, records would be written where it points.
+   */
+  #openTimes(id: string, inode: number | null, write = false): LineTimes | undefined {
+    if (!isRealDirectory(join(this.#dir, TIMES_DIR))) return undefined;
+    try {
+      return LineTimes.open(this.#path(id, "times"), inode, { write });
+    } catch (error) {
+      if (isMissingLog(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The times of lines of log `id` (the file with inode `inode`). The sidecar is opened for each batch, and
+   * closed before anything else can run: a viewer replaying a log holds one descriptor, not two (see
+   * `descriptor_budget.ts`).
+   */
+  #readTimes(id: string, inode: number | null, firstLine: number, lines: readonly string[]) {
+    const times = this.#openTimes(id, inode);
+    try {
+      const { times: read, stderr } = timesOf(times, firstLine, lines);
+      return { times: read, stderr };
+    } finally {
+      times?.close();
+    }
+  }
+
+  /**
+   * A batch a tail read, with its times. Lines with no record are another process's (the runner's records are
+   * written before its lines): they were first seen now, and their records say so from here on.
+   */
+  #timed(id: string, sidecar: FollowedTimes, inode: number | null, batch: LineBatch): LineBatch {
+    try {
+      const times = sidecar.of(inode, () => this.#openTimes(id, inode, true));
+      const read = timesOf(times, batch.firstLine, batch.lines);
+      if (times && read.missing.length > 0) {
+        const now = Date.now();
+        times.write(batch.firstLine, batch.lines, now, false, { only: read.missing });
+        for (const i of read.missing) read.times[i] = now;
+      }
+      return { ...batch, times: read.times, stderr: read.stderr };
+    } catch (error) {
+      console.error(`shiplog: cannot read the line times of ${id}: ${(error as Error).message}`);
+      return { ...batch, times: new Array(batch.lines.length).fill(0), stderr: [] };
+    }
+  }
+
+  #path(id: string, extension: "log" | "json" | "times"): string {
     // Defence in depth: routes check ids already, but no other string may ever become a path here.
     if (!isDeploymentId(id)) throw new TypeError(`Cannot use deployment id ${JSON.stringify(id)}`);
-    return join(this.#dir, `${id}.${extension}`);
+    return extension === "times"
+      ? join(this.#dir, TIMES_DIR, `${id}.times`)
+      : join(this.#dir, `${id}.${extension}`);
   }
 }
 
@@ -430,18 +518,83 @@ function readRecord(path: string): string | undefined {
   }
 }
 
+/** The sidecar a follower reads: opened at its first batch, again for another log file (inode), closed with it. */
+class FollowedTimes {
+  #times: LineTimes | undefined;
+  #inode: number | null = null;
+
+  of(inode: number | null, open: () => LineTimes | undefined): LineTimes | undefined {
+    if (this.#times && this.#inode === inode) return this.#times;
+    this.close();
+    this.#times = open();
+    this.#inode = inode;
+    return this.#times;
+  }
+
+  close(): void {
+    this.#times?.close();
+    this.#times = undefined;
+  }
+}
+
+/** The times of a batch's lines from its log's sidecar (none: all unknown), and which have no record. */
+function timesOf(times: LineTimes | undefined, firstLine: number, lines: readonly string[]) {
+  return times?.read(firstLine, lines) ??
+    { times: new Array<number>(lines.length).fill(0), stderr: [], missing: [] as number[] };
+}
+
+/** True when `path` is a directory itself, not a symlink to one (nor anything else). */
+function isRealDirectory(path: string): boolean {
+  try {
+    return lstatOrUndefined(path)?.isDirectory === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the sidecars' folder if it is missing. Without one (something else in its place, a read-only
+ * directory), the logs are kept as ever, with no times: said once, here.
+ */
+async function makeTimesDir(dir: string): Promise<void> {
+  const path = join(dir, TIMES_DIR);
+  try {
+    if (!lstatOrUndefined(path)) await Deno.mkdir(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) {
+      return console.error(`shiplog: not keeping the times of log lines: ${(error as Error).message}`);
+    }
+  }
+  if (!isRealDirectory(path)) {
+    console.error(
+      `shiplog: not keeping the times of log lines: ${path} is not a directory (a symlink is not followed)`,
+    );
+  }
+}
+
 /** What {@linkcode FileStore.save} writes before renaming it over the record: `.<id>.json.<uuid>.tmp`. */
 const UNFINISHED_SAVE = /^\.[0-9a-f-]{36}\.json\.[0-9a-f-]{36}\.tmp$/;
+/** A log's sidecar of line times: `.times/<id>.times`. */
+const TIMES = /^([0-9a-f-]{36})\.times$/;
 
 /**
  * Deletes the temporary files of saves that a crash cut short: the record they were to replace is whole (the
- * rename never happened), and nothing else would ever delete them. Only with the directory's lock held: another
- * shiplog's save under way would look the same.
+ * rename never happened), and nothing else would ever delete them. And the sidecars of logs that are gone
+ * (deleted by hand): a log made again under that id would start one of its own. Only with the directory's lock
+ * held: another shiplog's save under way would look the same.
  */
-async function removeUnfinishedSaves(dir: string): Promise<void> {
+async function removeLeftovers(dir: string): Promise<void> {
   for await (const entry of Deno.readDir(dir)) {
     if (entry.isFile && UNFINISHED_SAVE.test(entry.name)) {
       await Deno.remove(join(dir, entry.name)).catch(() => {});
+    }
+  }
+  const timesDir = join(dir, TIMES_DIR);
+  if (!isRealDirectory(timesDir)) return;
+  for await (const entry of Deno.readDir(timesDir)) {
+    const times = TIMES.exec(entry.name);
+    if (entry.isFile && times && !lstatOrUndefined(join(dir, `${times[1]}.log`))) {
+      await Deno.remove(join(timesDir, entry.name)).catch(() => {});
     }
   }
 }

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { type Change, DirWatcher } from "./dir_watcher.ts";
 import { LOCK_FILE } from "./directory_lock.ts";
 import type { Deployment } from "./deployment.ts";
-import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES } from "./file_store.ts";
+import { FileStore, type FileStoreOptions, MAX_RECORD_BYTES, TIMES_DIR } from "./file_store.ts";
+import { HEADER_BYTES, LineTimes, RECORD_BYTES } from "./line_times.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
 import { delay, deploymentRecord, makeTempDir, waitFor } from "../testing/test_helpers.ts";
 
@@ -121,7 +122,10 @@ Deno.test("FileStore.save() then list() returns the record, replaced atomically 
 
   // Only a new (queued) deployment gets an empty log; the second was saved already ended.
   const names = [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
-  assert.deepEqual(names, [LOCK_FILE, `${first.id}.json`, `${first.id}.log`, `${second.id}.json`].sort());
+  assert.deepEqual(
+    names,
+    [LOCK_FILE, TIMES_DIR, `${first.id}.json`, `${first.id}.log`, `${second.id}.json`].sort(),
+  );
 });
 
 Deno.test("FileStore.save() creates an empty log but never truncates one a writer has started", async () => {
@@ -215,7 +219,7 @@ Deno.test("FileStore.open() deletes the temporary files of saves a crash cut sho
   const store = await FileStore.open(temp.path);
   try {
     const names = [...Deno.readDirSync(temp.path)].map((entry) => entry.name).sort();
-    assert.deepEqual(names, [LOCK_FILE, ...others].sort());
+    assert.deepEqual(names, [LOCK_FILE, TIMES_DIR, ...others].sort());
   } finally {
     await store.close();
   }
@@ -228,7 +232,11 @@ Deno.test("FileStore refuses an id that is not a canonical UUID before touching 
     await assert.rejects(() => fixture.store.openAppender(id), TypeError);
     await assert.rejects(() => collect(fixture.store.readLines(id, 0)), TypeError);
   }
-  assert.deepEqual([...Deno.readDirSync(fixture.dir)].map((entry) => entry.name), [LOCK_FILE]);
+  assert.deepEqual([...Deno.readDirSync(fixture.dir)].map((entry) => entry.name).sort(), [
+    LOCK_FILE,
+    TIMES_DIR,
+  ]);
+  assert.deepEqual([...Deno.readDirSync(join(fixture.dir, TIMES_DIR))], []);
 });
 
 Deno.test("FileStore.openAppender() appends whole lines from concurrent writes without interleaving", async () => {
@@ -982,5 +990,203 @@ Deno.test("FileStore: write() resolves with the number of its first line, also a
     second.close();
   } finally {
     await store.close();
+  }
+});
+
+/** Each line after `afterLine` with its time and mark, as `"<number>:<text>@<time><!stderr>"`. */
+async function readTimed(store: FileStore, id: string, afterLine = 0): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const batch of store.readLines(id, afterLine, { times: true })) {
+    batch.lines.forEach((line, i) => {
+      const number = batch.firstLine + i;
+      seen.push(`${number}:${line}@${batch.times![i]}${batch.stderr!.includes(number) ? "!" : ""}`);
+    });
+  }
+  return seen;
+}
+
+Deno.test("FileStore keeps the times in .times/<id>.times, a record per line, and the log byte for byte as before", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["plain ✓", "\x1b[31mred\x1b[0m"], { time: 1_700_000_000_001 });
+  await appender.write(["err"], { time: 1_700_000_000_002, stderr: true });
+  appender.close();
+  assert.equal(await Deno.readTextFile(fixture.logPath(id)), "plain ✓\n\x1b[31mred\x1b[0m\nerr\n");
+  const sidecar = await Deno.readFile(join(fixture.dir, TIMES_DIR, `${id}.times`));
+  assert.equal(sidecar.length, HEADER_BYTES + 3 * RECORD_BYTES);
+  assert.equal(new TextDecoder().decode(sidecar.subarray(0, 8)), "SHIPLOGT");
+  const view = new DataView(sidecar.buffer);
+  assert.equal(view.getFloat64(16, true), (await Deno.stat(fixture.logPath(id))).ino, "the log's inode");
+  assert.equal(view.getFloat64(HEADER_BYTES + 2 * RECORD_BYTES, true), 1_700_000_000_002, "line 3's time");
+  assert.equal(sidecar[HEADER_BYTES + 2 * RECORD_BYTES + 12], 1, "line 3's stderr flag");
+  assert.deepEqual(await readTimed(fixture.store, id), [
+    "1:plain ✓@1700000000001",
+    "2:\x1b[31mred\x1b[0m@1700000000001",
+    "3:err@1700000000002!",
+  ]);
+});
+
+Deno.test("FileStore: lines another process appends get the time a follower read them, as stdout, and keep it", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["runner 1"], { time: 1_700_000_000_001, stderr: true });
+  using followed = await follow(fixture.store, id);
+  const before = Date.now();
+  const { success } = await new Deno.Command("sh", {
+    args: ["-c", `printf 'outside 2\\noutside 3\\n' >> "$1"`, "sh", fixture.logPath(id)],
+  }).output();
+  assert.ok(success);
+  await waitFor("the outside lines", () => followed.events.length === 2);
+  const after = Date.now();
+  const [batch] = followed.batches;
+  assert.deepEqual(batch.stderr, []);
+  for (const time of batch.times!) assert.ok(time >= before && time <= after, `seen at ${time}`);
+  assert.deepEqual(await readTimed(fixture.store, id), [
+    "1:runner 1@1700000000001!",
+    `2:outside 2@${batch.times![0]}`,
+    `3:outside 3@${batch.times![1]}`,
+  ]);
+  appender.close();
+});
+
+Deno.test("FileStore: a log whose sidecar is lost, or from before times were kept, reads times of 0", async (t) => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  await t.step("no sidecar at all: a log from before", async () => {
+    await append(fixture.logPath(id), "old 1\nold 2\n");
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:old 1@0", "2:old 2@0"]);
+  });
+  await t.step("its next lines have their times, the old ones still none", async () => {
+    const appender = await fixture.store.openAppender(id);
+    await appender.write(["new 3"], { time: 1_700_000_000_003, stderr: true });
+    appender.close();
+    assert.deepEqual(await readTimed(fixture.store, id), [
+      "1:old 1@0",
+      "2:old 2@0",
+      "3:new 3@1700000000003!",
+    ]);
+  });
+  await t.step("the sidecar deleted: all 0 again, the text the same", async () => {
+    await Deno.remove(join(fixture.dir, TIMES_DIR, `${id}.times`));
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:old 1@0", "2:old 2@0", "3:new 3@0"]);
+  });
+});
+
+Deno.test("FileStore: a log replaced, or rewritten in place, reads none of the old lines' times", async (t) => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  const write = async (lines: string[]) => {
+    const appender = await fixture.store.openAppender(id);
+    await appender.write(lines, { time: 1_700_000_000_001, stderr: true });
+    appender.close();
+  };
+  await t.step("another file renamed over the log (another inode), with the same text", async () => {
+    await write(["a", "b"]);
+    await Deno.writeTextFile(`${path}.new`, "a\nb\n");
+    await Deno.rename(`${path}.new`, path);
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:a@0", "2:b@0"]);
+  });
+  await t.step("truncated in place (the same inode) and written again by another process", async () => {
+    await write(["c", "d"]);
+    assert.deepEqual(await readTimed(fixture.store, id), [
+      "1:a@0",
+      "2:b@0",
+      "3:c@1700000000001!",
+      "4:d@1700000000001!",
+    ]);
+    await Deno.truncate(path, 0);
+    await append(path, "x\ny\nz\nw\n");
+    assert.deepEqual(await readTimed(fixture.store, id), ["1:x@0", "2:y@0", "3:z@0", "4:w@0"]);
+  });
+});
+
+Deno.test("FileStore: records written before a crash kept their lines out of the log are cut off by the next write", async () => {
+  await using fixture = await openStore();
+  const id = crypto.randomUUID();
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["line 1"], { time: 1_700_000_000_001 });
+  // What a crash between the sidecar's write and the log's leaves: records of lines 2 and 3, no lines.
+  const inode = (await Deno.stat(fixture.logPath(id))).ino;
+  const times = LineTimes.open(join(fixture.dir, TIMES_DIR, `${id}.times`), inode, { write: true })!;
+  times.write(2, ["ghost 2", "ghost 3"], 1_600_000_000_000, true);
+  times.close();
+  await appender.write(["line 2"], { time: 1_700_000_000_002 });
+  appender.close();
+  assert.deepEqual(await readTimed(fixture.store, id), ["1:line 1@1700000000001", "2:line 2@1700000000002"]);
+  assert.equal(
+    (await Deno.stat(join(fixture.dir, TIMES_DIR, `${id}.times`))).size,
+    HEADER_BYTES + 2 * RECORD_BYTES,
+  );
+});
+
+Deno.test("FileStore: remove() deletes the sidecar, and open() deletes one whose log is gone", async () => {
+  await using temp = await makeTempDir();
+  const [kept, removed, orphan] = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];
+  {
+    const store = await FileStore.open(temp.path);
+    for (const id of [kept, removed, orphan]) {
+      const appender = await store.openAppender(id);
+      await appender.write(["a line"]);
+      appender.close();
+    }
+    await store.remove(removed);
+    await store.close();
+  }
+  await Deno.remove(join(temp.path, `${orphan}.log`));
+  const names = () => Array.from(Deno.readDirSync(join(temp.path, TIMES_DIR)), (entry) => entry.name);
+  assert.deepEqual(names().sort(), [`${kept}.times`, `${orphan}.times`].sort());
+  const store = await FileStore.open(temp.path);
+  await store.close();
+  assert.deepEqual(names(), [`${kept}.times`]);
+});
+
+Deno.test("FileStore: a followed log replaced under the runner: the new file's lines keep the runner's times and marks", async () => {
+  await using fixture = await openStore(NO_POLL);
+  const id = crypto.randomUUID();
+  const path = fixture.logPath(id);
+  const appender = await fixture.store.openAppender(id);
+  await appender.write(["old 1"], { time: 1_700_000_000_001 });
+  using followed = await follow(fixture.store, id);
+  await appender.write(["old 2"], { time: 1_700_000_000_002 });
+  await waitFor("line 2", () => followed.events.length === 1);
+  // A rotation: another file renamed over the log. The runner writes on to the path, into the new file.
+  await Deno.writeTextFile(`${path}.new`, "");
+  await Deno.rename(`${path}.new`, path);
+  await appender.write(["new 1", "new 2"], { time: 1_700_000_000_003, stderr: true });
+  await waitFor("the new file's lines", () => followed.events.at(-1) === "2:new 2");
+  const last = followed.batches.at(-1)!;
+  assert.deepEqual(last.times!.slice(-2), [1_700_000_000_003, 1_700_000_000_003]);
+  assert.deepEqual(last.stderr, [1, 2].filter((line) => line >= last.firstLine));
+  assert.deepEqual(await readTimed(fixture.store, id), ["1:new 1@1700000000003!", "2:new 2@1700000000003!"]);
+  appender.close();
+});
+
+Deno.test("FileStore keeps no times, and every log as ever, while .times is not a real directory", async (t) => {
+  for (
+    const [what, make] of [
+      ["a symlink to one", (path: string, elsewhere: string) => Deno.symlink(elsewhere, path)],
+      ["a file", (path: string) => Deno.writeTextFile(path, "")],
+    ] as const
+  ) {
+    await t.step(what, async () => {
+      await using temp = await makeTempDir();
+      await using elsewhere = await makeTempDir();
+      await make(join(temp.path, TIMES_DIR), elsewhere.path);
+      const store = await FileStore.open(temp.path);
+      try {
+        const id = crypto.randomUUID();
+        const appender = await store.openAppender(id);
+        await appender.write(["a line"], { time: 1_700_000_000_001, stderr: true });
+        appender.close();
+        assert.deepEqual(await readTimed(store, id), ["1:a line@0"]);
+        assert.equal(await Deno.readTextFile(join(temp.path, `${id}.log`)), "a line\n");
+        assert.deepEqual(Array.from(Deno.readDirSync(elsewhere.path)), [], "nothing written where it points");
+      } finally {
+        await store.close();
+      }
+    });
   }
 });

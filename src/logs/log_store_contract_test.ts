@@ -447,3 +447,142 @@ contract("a closed follower hears nothing more; another of the same log still do
   assert.deepEqual(closed.events, []);
   appender.close();
 });
+
+/** Every line after `afterLine` with what the store knows of it, as `"<number>:<text>@<time><!stderr>"`. */
+async function readTimed(store: LogStore, id: string, afterLine = 0, from?: number): Promise<string[]> {
+  const seen: string[] = [];
+  let last = afterLine;
+  for await (const batch of store.readLines(id, afterLine, { from, times: true })) {
+    assert.equal(batch.times?.length, batch.lines.length, "a time for every line");
+    batch.lines.forEach((line, i) => {
+      const number = batch.firstLine + i;
+      if (number > last) seen.push(timed(number, line, batch.times![i], batch.stderr!.includes(number)));
+      last = Math.max(last, number);
+    });
+    for (const line of batch.stderr!) {
+      assert.ok(line >= batch.firstLine && line < batch.firstLine + batch.lines.length, `stderr ${line}`);
+    }
+  }
+  return seen;
+}
+
+function timed(number: number, text: string, time: number, stderr: boolean): string {
+  return `${number}:${text}@${time}${stderr ? "!" : ""}`;
+}
+
+contract(
+  "write() keeps each line's time and stderr mark; readLines({ times }) and follow() give them back",
+  async ({ store }) => {
+    const id = crypto.randomUUID();
+    const appender = await store.openAppender(id);
+    await appender.write(["out 1", "out 2"], { time: 1_700_000_000_001 });
+    using followed = await follow(store, id);
+    await appender.write(["err 3", "err 4"], { time: 1_700_000_000_002, stderr: true });
+    await appender.write(["out 5"], { time: 1_700_000_000_003, stderr: false });
+    const expected = [
+      timed(1, "out 1", 1_700_000_000_001, false),
+      timed(2, "out 2", 1_700_000_000_001, false),
+      timed(3, "err 3", 1_700_000_000_002, true),
+      timed(4, "err 4", 1_700_000_000_002, true),
+      timed(5, "out 5", 1_700_000_000_003, false),
+    ];
+    assert.deepEqual(await readTimed(store, id), expected);
+    assert.deepEqual(await readTimed(store, id, 3), expected.slice(3));
+    await waitFor("the live lines", () => followed.events.length === 3);
+    const live = followed.batches.flatMap((batch) =>
+      batch.lines.map((line, i) =>
+        timed(batch.firstLine + i, line, batch.times![i], batch.stderr!.includes(batch.firstLine + i))
+      )
+    );
+    assert.deepEqual(live, expected.slice(2), "a follower's batches carry the times too");
+    // The text is as it always was: nothing of the times in it.
+    assert.equal(await new Response(await store.readRaw(id)).text(), "out 1\nout 2\nerr 3\nerr 4\nout 5\n");
+    appender.close();
+  },
+);
+
+contract("a write without a time gets the time it was made, as from stdout", async ({ store }) => {
+  const id = crypto.randomUUID();
+  const appender = await store.openAppender(id);
+  const before = Date.now();
+  await appender.write(["no time given"]);
+  const after = Date.now();
+  appender.close();
+  for await (const batch of store.readLines(id, 0, { times: true })) {
+    assert.ok(batch.times![0] >= before && batch.times![0] <= after, `time ${batch.times![0]}`);
+    assert.deepEqual(batch.stderr, []);
+  }
+});
+
+contract(
+  "times across pages and appenders, after a line, from a cursor: each line's own",
+  async ({ store }) => {
+    const id = crypto.randomUUID();
+    const [out, err] = [await store.openAppender(id), await store.openAppender(id)];
+    const expected: string[] = [];
+    for (let i = 0; i < 400; i += 20) {
+      const stderr = i % 60 === 20;
+      const time = 1_700_000_000_000 + i;
+      const first = await (stderr ? err : out).write(lines(`line ${"x".repeat(i)} `, i + 1, i + 20), {
+        time,
+        stderr,
+      });
+      assert.equal(first, i + 1);
+      for (let n = i + 1; n <= i + 20; n++) {
+        expected.push(timed(n, `line ${"x".repeat(i)} ${n}`, time, stderr));
+      }
+    }
+    out.close();
+    err.close();
+    assert.deepEqual(await readTimed(store, id), expected);
+    assert.deepEqual(await readTimed(store, id, 257), expected.slice(257));
+    let cursor: { line: number; end: number } | undefined;
+    for await (const batch of store.readLines(id, 0)) {
+      const last = batch.firstLine + batch.lines.length - 1;
+      if (last >= 200) {
+        cursor = { line: last, end: batch.end };
+        break;
+      }
+    }
+    assert.ok(cursor);
+    assert.deepEqual(await readTimed(store, id, cursor.line, cursor.end), expected.slice(cursor.line));
+  },
+);
+
+contract(
+  "a log that loses its lines: those written after it have their own times and marks, not the old ones'",
+  async (opened) => {
+    const { store } = opened;
+    const id = crypto.randomUUID();
+    const appender = await store.openAppender(id);
+    await appender.write(["old 1", "old 2", "old 3"], { time: 1_700_000_000_001, stderr: true });
+    appender.close();
+    await opened.loseLog(id);
+    // Refused, not kept, while the store is away: only the write that gets through is in the log.
+    const again = await store.openAppender(id, { bufferWhileAway: false });
+    await waitFor(
+      "a write that gets through",
+      async () => (await again.write(["new 1"], { time: 1_700_000_000_009 }).catch(() => 0)) > 0,
+      { timeoutMs: 10_000 },
+    );
+    again.close();
+    assert.deepEqual(await readTimed(store, id), [timed(1, "new 1", 1_700_000_000_009, false)]);
+  },
+);
+
+contract(
+  "remove() takes the times with the log: a log made again under the id has none of them",
+  async ({ store }) => {
+    const record = deploymentRecord();
+    await store.save(record);
+    const appender = await store.openAppender(record.id);
+    await appender.write(["line 1", "line 2"], { time: 1_700_000_000_001, stderr: true });
+    appender.close();
+    await store.remove(record.id);
+    assert.deepEqual(await readTimed(store, record.id), []);
+    const again = await store.openAppender(record.id);
+    await again.write(["line 1"], { time: 1_700_000_000_002 });
+    again.close();
+    assert.deepEqual(await readTimed(store, record.id), [timed(1, "line 1", 1_700_000_000_002, false)]);
+  },
+);

@@ -305,10 +305,11 @@ Deno.test({
         include: [LOG_LINES_SCRIPT],
       });
       const keys = ["s", "s:info", "d"];
-      assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
-      assert.equal(await script.run(connection.commands, keys, ["token", "1", "a", "b"]), 1);
-      assert.equal(await script.run(connection.commands, keys, ["other", "1", "c"]), 3);
-      assert.equal(await script.run(connection.commands, keys, ["token", "2", "d"]), 4);
+      // ARGV: token, sequence, each line's time, each line's stderr mark, the lines.
+      assert.equal(await script.run(connection.commands, keys, ["token", "1", "5,5", "00", "a", "b"]), 1);
+      assert.equal(await script.run(connection.commands, keys, ["token", "1", "5,5", "00", "a", "b"]), 1);
+      assert.equal(await script.run(connection.commands, keys, ["other", "1", "6", "1", "c"]), 3);
+      assert.equal(await script.run(connection.commands, keys, ["token", "2", "7", "0", "d"]), 4);
       assert.equal(await server.cli("XLEN", "s"), "4");
       assert.equal(await server.cli("HGET", "s:info", "lines"), "4");
       assert.equal(await server.cli("HGET", "s:info", "bytes"), "8");
@@ -333,7 +334,7 @@ Deno.test({
       let sequence = 0;
       let lastWritten = 0;
       const append = (line: string) =>
-        script.run(connection.commands, keys, ["token", String(++sequence), line]);
+        script.run(connection.commands, keys, ["token", String(++sequence), "1", "0", line]);
       /** The record as cjson writes it (another order of fields, no null ones), as the cluster's scripts do. */
       const saveWithCjson = async (record: Deployment) => {
         const lua = "redis.call('SET', KEYS[1], cjson.encode(cjson.decode(ARGV[1])))";
@@ -370,7 +371,13 @@ Deno.test({
       }
       await t.step("a retry of a call that got through before the end answers as it did", async () => {
         assert.equal(
-          await script.run(connection.commands, keys, ["token", String(lastWritten), "running, cjson"]),
+          await script.run(connection.commands, keys, [
+            "token",
+            String(lastWritten),
+            "1",
+            "0",
+            "running, cjson",
+          ]),
           3,
         );
         assert.equal(await server.cli("XLEN", "s"), "3");
@@ -766,5 +773,32 @@ Deno.test({
     assert.equal(await server.cli("GET", `${PREFIX}:epoch`), instance.store.epoch);
     assert.deepEqual(followed.events, ["reset"]);
     appender.close();
+  },
+});
+
+Deno.test({
+  name:
+    "RedisStore keeps a line's time and mark in its entry (t, e); an entry with only l reads as of no time",
+  ...REDIS_TEST,
+  async fn() {
+    await using server = await startRedisServer();
+    await using instance = await openInstance(server);
+    const { store } = instance;
+    const id = crypto.randomUUID();
+    const appender = await store.openAppender(id);
+    await appender.write(["out"], { time: 1_700_000_000_001 });
+    await appender.write(["err"], { time: 1_700_000_000_002, stderr: true });
+    appender.close();
+    const key = `${PREFIX}:log:${id}`;
+    assert.equal(await server.cli("XRANGE", key, "1-0", "1-0"), "1-0\nl\nout\nt\n1700000000001\ne\n0");
+    assert.equal(await server.cli("XRANGE", key, "2-0", "2-0"), "2-0\nl\nerr\nt\n1700000000002\ne\n1");
+    // As a shiplog from before times were kept wrote it.
+    await server.cli("XADD", key, "3-0", "l", "old");
+    await server.cli("HSET", `${key}:info`, "lines", "3");
+    const batches = [];
+    for await (const batch of store.readLines(id, 0, { times: true })) batches.push(batch);
+    assert.deepEqual(batches.map(({ lines, times, stderr }) => ({ lines, times, stderr })), [
+      { lines: ["out", "err", "old"], times: [1_700_000_000_001, 1_700_000_000_002, 0], stderr: [2] },
+    ]);
   },
 });

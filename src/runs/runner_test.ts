@@ -40,6 +40,7 @@ async function startRunner(options: RunnerOptions & { targetNames?: string[] } =
   return {
     runner,
     deployments,
+    store,
     dir: temp.path,
     /** Creates a deployment (of `target`, default the one target) and queues it. */
     async start(target?: string): Promise<string> {
@@ -595,4 +596,34 @@ Deno.test("Runner.cancel() by a person records cancelledBy and writes who into t
     assert.equal(fixture.deployments.get(id)!.cancelledBy, "carol");
     assert.equal(await fixture.readLog(id), "started\nshiplog: cancelled by carol\n");
   });
+});
+
+Deno.test("Runner reads stdout and stderr apart: stderr lines marked, each line with the time it was read", async () => {
+  await using temp = await makeTempDir();
+  const gate = gated(temp.path, "echo out 1; echo err 2 >&2", "echo out 3; printf 'err 4, unterminated' >&2");
+  await using fixture = await startRunner({ command: gate.command });
+  const id = await fixture.start();
+  await fixture.logMatch(id, /(err 2)/);
+  await fixture.logMatch(id, /(out 1)/);
+  const opened = Date.now();
+  await gate.open(id);
+  assert.equal((await fixture.ended(id)).status, "succeeded");
+  const lines: { text: string; time: number; stderr: boolean }[] = [];
+  for await (const batch of fixture.store.readLines(id, 0, { times: true })) {
+    batch.lines.forEach((text, i) =>
+      lines.push({ text, time: batch.times![i], stderr: batch.stderr!.includes(batch.firstLine + i) })
+    );
+  }
+  const of = (text: string) => lines.find((line) => line.text === text)!;
+  assert.deepEqual(lines.map((line) => line.text).sort(), ["err 2", "err 4, unterminated", "out 1", "out 3"]);
+  assert.deepEqual(lines.filter((line) => line.stderr).map((line) => line.text).sort(), [
+    "err 2",
+    "err 4, unterminated",
+  ]);
+  for (const text of ["out 1", "err 2"]) {
+    assert.ok(of(text).time > 0 && of(text).time <= opened, `${text} before`);
+  }
+  for (const text of ["out 3", "err 4, unterminated"]) {
+    assert.ok(of(text).time >= opened, `${text} after the gate`);
+  }
 });
