@@ -79,8 +79,16 @@ export class LogSections {
     this.#lines = lines;
   }
 
-  /** Reads the lines appended since the last call. */
+  /**
+   * Reads the lines appended since the last call.
+   * @returns {number} The first line index whose row may have changed (a section began or ended there, so
+   *   its default folding may have changed), or the first new line; `count` when nothing was new.
+   */
   update() {
+    let changed = this.#read;
+    const mark = (/** @type {number} */ section) => {
+      if (section >= 0) changed = Math.min(changed, this.sections[section].start);
+    };
     const lines = this.#lines;
     if (lines.count > this.#kinds.length) {
       let size = this.#kinds.length;
@@ -96,16 +104,20 @@ export class LogSections {
       const marker = parseMarker(lines.plain(index));
       this.#kinds[index] = marker.kind;
       if (marker.kind === STEP) {
+        mark(this.#group);
+        mark(this.#step);
         this.#close(this.#group, index, false);
         this.#close(this.#step, index, false);
         this.#group = -1;
         this.#owners[index] = -1;
         this.#step = this.#open("step", index, marker, -1);
       } else if (marker.kind === GROUP) {
+        mark(this.#group);
         this.#close(this.#group, index, false);
         this.#owners[index] = this.#step;
         this.#group = this.#open("group", index, marker, this.#step);
       } else if (marker.kind === END && this.#group >= 0) {
+        mark(this.#group);
         this.#owners[index] = this.#group;
         this.#close(this.#group, index + 1, true);
         this.#group = -1;
@@ -116,6 +128,7 @@ export class LogSections {
       }
     }
     this.#read = lines.count;
+    return changed;
   }
 
   /** Forgets every section (the log was replaced). */
@@ -223,6 +236,23 @@ export class LogSections {
   }
 
   /**
+   * The indices of the lines shown from line `from` on (what {@linkcode rows} has after it).
+   * @param {number} from
+   * @returns {number[]}
+   */
+  rowsFrom(from) {
+    /** @type {number[]} */
+    const rows = [];
+    for (let index = from; index < this.#lines.count; index++) if (this.isShown(index)) rows.push(index);
+    return rows;
+  }
+
+  /** The first line of the open step and group, to keep them open once they end (the reader is in them). */
+  get openSections() {
+    return [this.#step, this.#group].filter((section) => section >= 0);
+  }
+
+  /**
    * Whether line `index` is shown by {@linkcode rows} as it stands (for lines appended to an open end).
    * @param {number} index
    */
@@ -268,7 +298,14 @@ export class LogSections {
     for (let step = 1; step <= current.total; step++) {
       const index = byStep.get(step);
       if (index === undefined || step > current.step) {
-        steps.push({ step, total: current.total, title: "", state: "not reached", line: null, duration: null });
+        steps.push({
+          step,
+          total: current.total,
+          title: "",
+          state: "not reached",
+          line: null,
+          duration: null,
+        });
         continue;
       }
       const section = this.sections[index];

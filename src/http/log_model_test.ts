@@ -47,7 +47,12 @@ Deno.test("terminalText() keeps what a terminal ends with after a carriage retur
 
 Deno.test("parseMarker() reads steps, groups and group ends, and nothing else", () => {
   assert.deepEqual(parseMarker("[2/5] Build"), { kind: STEP, title: "Build", step: 2, total: 5 });
-  assert.deepEqual(parseMarker("::group::Install deps "), { kind: GROUP, title: "Install deps", step: 0, total: 0 });
+  assert.deepEqual(parseMarker("::group::Install deps "), {
+    kind: GROUP,
+    title: "Install deps",
+    step: 0,
+    total: 0,
+  });
   assert.equal(parseMarker("::endgroup::").kind, END);
   assert.equal(parseMarker("a [1/2] b").kind, LINE);
 });
