@@ -4,8 +4,10 @@
  * registers with the hub before its history is replayed, queues live lines meanwhile, and drops what the
  * replay already sent: no gap and no duplicate. The log file is the buffer: a viewer that falls more than
  * half its queue's bound behind live lines stops queueing them and reads on from the file at its own pace,
- * then rejoins live. Event ids are line numbers; `Last-Event-ID` (or `?lastEventId=`) resumes strictly after that line. An
- * id that is not a line of this log (not a whole number, or past its end) replays from the first line.
+ * then rejoins live. Event ids are line numbers; `Last-Event-ID` (or `?lastEventId=`) resumes strictly after that
+ * line. An id that is not a line of this log (not a whole number, or past its end) replays from the first line.
+ * With `?times=1`, each run of line events is preceded by a `times` event (no id) with the lines' times and
+ * stderr marks; without it, the stream is what it always was, so a plain `EventSource` sees no new event.
  */
 
 import { type Deployment, isFinal } from "../logs/deployment.ts";
@@ -15,7 +17,15 @@ import type { EncodedBatch, LogHub, LogViewer } from "./log_hub.ts";
 import type { LineBatch, LogStore } from "../logs/log_store.ts";
 import type { Health } from "./health.ts";
 import type { Metrics } from "./metrics.ts";
-import { encodeComment, encodeEvent, encodeLogLines, encodeRetry, skipEvents } from "../logs/sse_encoder.ts";
+import {
+  encodeComment,
+  encodeEvent,
+  encodeLineTimes,
+  encodeLogLines,
+  encodeRetry,
+  skipEvents,
+} from "../logs/sse_encoder.ts";
+import { querySwitch } from "./log_query.ts";
 
 /** What an events response needs. */
 export interface EventsContext {
@@ -61,6 +71,8 @@ export async function eventsResponse(
   context: EventsContext,
 ): Promise<Response> {
   const { id } = deployment;
+  // Checked before anything else: a bad value is a 400 (which EventSource does not retry), not a stream.
+  const times = request.url.includes("?") && querySwitch(new URL(request.url).searchParams, "times");
   const resumeAfter = parseLastEventId(request);
   let after = resumeAfter ?? 0;
   let replaced = false;
@@ -80,7 +92,7 @@ export async function eventsResponse(
   // A client that shows the old lines must drop them, or it would take the new ones for lines it has.
   if (replaced) stream.send(RESET);
   stream.send(statusEvent(context.deployments.get(id) ?? deployment));
-  const viewer = new LogStreamViewer(stream, deployment, after, context);
+  const viewer = new LogStreamViewer(stream, deployment, after, context, times);
   if (!isFinal(deployment.status)) {
     // If the log cannot be followed, the stream (and its place under the viewer caps) is released, not leaked.
     await context.hub.subscribe(id, viewer, stream).catch((error) => {
@@ -112,9 +124,18 @@ class LogStreamViewer implements LogViewer {
   #pendingBytes = 0;
   #dropped = false;
   #ended: Deployment | undefined;
+  /** Whether the client asked for `times` events (`?times=1`). */
+  #times: boolean;
 
-  constructor(stream: EventStream, deployment: Deployment, after: number, context: EventsContext) {
+  constructor(
+    stream: EventStream,
+    deployment: Deployment,
+    after: number,
+    context: EventsContext,
+    times: boolean,
+  ) {
     this.#stream = stream;
+    this.#times = times;
     this.#deployment = deployment;
     this.#lastSent = after;
     this.#store = context.store;
@@ -176,7 +197,7 @@ class LogStreamViewer implements LogViewer {
     const stream = this.#stream;
     do {
       this.#dropped = false;
-      const cursor = { signal: stream.signal, from: this.#lastSentEnd };
+      const cursor = { signal: stream.signal, from: this.#lastSentEnd, times: this.#times };
       for await (const batch of this.#store.readLines(this.#deployment.id, this.#lastSent, cursor)) {
         if (stream.closed) return;
         this.#sendLines(batch);
@@ -198,27 +219,44 @@ class LogStreamViewer implements LogViewer {
    * Sends the lines of a batch read from the log that were not sent yet. The file store never repeats one, but
    * a store may (see {@linkcode LogStore.readLines}): a line sent twice would show twice on the page.
    */
-  #sendLines({ firstLine, lines, end }: LineBatch): void {
+  #sendLines(batch: LineBatch): void {
+    let { firstLine, lines } = batch;
     const skip = this.#lastSent - firstLine + 1;
     if (skip >= lines.length) return;
     if (skip > 0) {
       lines = lines.slice(skip);
       firstLine += skip;
     }
-    this.#send(encoder.encode(encodeLogLines(firstLine, lines)), firstLine, lines.length, end);
+    const times = this.#times
+      ? timesEvent(firstLine, lines.length, batch.times?.slice(Math.max(skip, 0)), batch.stderr)
+      : undefined;
+    this.#send(encoder.encode(encodeLogLines(firstLine, lines)), firstLine, lines.length, batch.end, times);
   }
 
   /** Sends the events of a shared batch that were not sent yet: all its bytes, or the part after them. */
-  #sendEncoded({ firstLine, count, end, bytes }: EncodedBatch): void {
+  #sendEncoded(batch: EncodedBatch): void {
+    const { firstLine, count, end, bytes } = batch;
     const skip = this.#lastSent - firstLine + 1;
     if (skip >= count) return;
-    if (skip <= 0) return this.#send(bytes, firstLine, count, end);
-    this.#send(skipEvents(bytes, skip), firstLine + skip, count - skip, end);
+    if (skip <= 0) {
+      // The whole batch's `times` event is the same for every viewer: encoded once.
+      const times = this.#times
+        ? batch.timesBytes ??= timesEvent(firstLine, count, batch.times, batch.stderr)
+        : undefined;
+      return this.#send(bytes, firstLine, count, end, times);
+    }
+    const times = this.#times
+      ? timesEvent(firstLine + skip, count - skip, batch.times.slice(skip), batch.stderr)
+      : undefined;
+    this.#send(skipEvents(bytes, skip), firstLine + skip, count - skip, end, times);
   }
 
-  /** Sends the events of `count` lines from `firstLine`, which end at `end` in the log. */
-  #send(bytes: Uint8Array, firstLine: number, count: number, end: number): void {
-    if (this.#stream.closed || !this.#stream.send(bytes)) return;
+  /**
+   * Sends the events of `count` lines from `firstLine`, which end at `end` in the log, after their `times`
+   * event if the client asked for them.
+   */
+  #send(bytes: Uint8Array, firstLine: number, count: number, end: number, times?: Uint8Array): void {
+    if (this.#stream.closed || times && !this.#stream.send(times) || !this.#stream.send(bytes)) return;
     this.#metrics.linesSent += count;
     this.#lastSent = firstLine + count - 1;
     this.#lastSentEnd = end;
@@ -241,6 +279,22 @@ class LogStreamViewer implements LogViewer {
     this.#pendingBytes = 0;
     this.#dropped = true;
   }
+}
+
+/**
+ * The `times` event of the `count` lines from `firstLine`: `times` theirs (or more, from the first; missing ones
+ * not known), and those of `stderr` among them.
+ */
+function timesEvent(
+  firstLine: number,
+  count: number,
+  times: readonly number[] | undefined,
+  stderr: readonly number[] | undefined,
+): Uint8Array {
+  const own = Array.from({ length: count }, (_, i) => times?.[i] ?? 0);
+  const last = firstLine + count - 1;
+  const marked = (stderr ?? []).filter((line) => line >= firstLine && line <= last);
+  return encoder.encode(encodeLineTimes(firstLine, own, marked));
 }
 
 /** The `status` event of a deployment: its record. */

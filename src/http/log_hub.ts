@@ -23,6 +23,11 @@ export interface EncodedBatch {
   /** Where the batch ends in the log, in bytes (see {@linkcode LineBatch}). */
   end: number;
   bytes: Uint8Array;
+  /** When each line was first seen and which were of stderr (see {@linkcode LineBatch}), for `times` events. */
+  times: readonly number[];
+  stderr: readonly number[];
+  /** The `times` event of the whole batch, encoded by the first viewer that sends it, for all the others. */
+  timesBytes?: Uint8Array;
 }
 
 /** What a viewer of one deployment's log is told. */
@@ -150,7 +155,8 @@ export class LogHub {
     if (channel.viewers.size === 0) return;
     const { firstLine, lines, end } = batch;
     const bytes = encoder.encode(encodeLogLines(firstLine, lines));
-    const encoded = { firstLine, count: lines.length, end, bytes };
+    const times = batch.times ?? new Array<number>(lines.length).fill(0);
+    const encoded = { firstLine, count: lines.length, end, bytes, times, stderr: batch.stderr ?? [] };
     for (const viewer of channel.viewers) viewer.lines(encoded);
   }
 

@@ -28,6 +28,9 @@ import {
 import { HttpError } from "./http_error.ts";
 import type { LogHub } from "./log_hub.ts";
 import { BodyLines, type LogAppend } from "./log_append.ts";
+import { linesResponse } from "./lines_response.ts";
+import { parseLinesQuery } from "./log_query.ts";
+import { parseRawLogOptions, rawLogResponse } from "./raw_log_response.ts";
 import type { LogStore } from "../logs/log_store.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorPage, type Pages, type SignedIn } from "./pages.ts";
@@ -188,11 +191,12 @@ const ROUTES: Route[] = [
     },
   }),
   route("/deployments/:id/log", {
-    GET: async (request, context) =>
-      await refuseWhileAway(request, context.health, "read the log") ??
-        new Response(await context.store.readRaw(known(context).id), {
-          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" },
-        }),
+    GET: async (request, context) => {
+      const deployment = known(context);
+      const options = parseRawLogOptions(context.url.searchParams);
+      return await refuseWhileAway(request, context.health, "read the log") ??
+        await rawLogResponse(context.store, deployment, options);
+    },
   }),
   route("/api/deployments", {
     GET: (_, { deployments, url }) => {
@@ -206,6 +210,15 @@ const ROUTES: Route[] = [
     },
   }),
   route("/api/deployments/:id", { GET: (_, context) => Response.json(known(context)) }),
+  route("/api/deployments/:id/lines", {
+    GET: async (request, context) => {
+      const { id } = known(context);
+      // The query first: a bad one is a 400 whether or not the store can be reached.
+      const query = parseLinesQuery(context.url.searchParams);
+      return await refuseWhileAway(request, context.health, "read the log") ??
+        await linesResponse(context.store, id, query);
+    },
+  }),
   route("/api/deployments/:id/cancel", {
     POST: async (request, context) => {
       await refuseWhileAway(request, context.health, "cancel a deployment");

@@ -1,8 +1,10 @@
 /**
  * @module
  * The built-in {@linkcode LogStore}: a directory with `<id>.log` (plain text, append-only, readable with
- * `tail -f`, appendable by any process) and `<id>.json` (the record, replaced atomically through a temporary
- * file and a rename). Ids are checked by the caller; this module only ever joins a checked id to the directory.
+ * `tail -f`, appendable by any process), `<id>.json` (the record, replaced atomically through a temporary
+ * file and a rename) and `<id>.times` (each line's time and stream, see {@linkcode LineTimes}: written before
+ * the lines, so a tail never sees a line of the runner's before its record). Ids are checked by the caller;
+ * this module only ever joins a checked id to the directory.
  */
 
 import { join } from "node:path";
@@ -11,6 +13,7 @@ import { type Change, DirWatcher, type FsEvents } from "./dir_watcher.ts";
 import { type DirectoryLock, lockDirectory } from "./directory_lock.ts";
 import { CHECKPOINT_BYTES, holdsBefore, LineIndex } from "./line_index.ts";
 import { LineSplitter } from "./line_splitter.ts";
+import { LineTimes } from "./line_times.ts";
 import type {
   LineBatch,
   LogAppender,
@@ -18,6 +21,7 @@ import type {
   LogFollowHandlers,
   LogStore,
   ReadLinesOptions,
+  WriteOptions,
 } from "./log_store.ts";
 import { isMissingLog, LogTail } from "./log_tail.ts";
 import { isDeploymentId } from "./deployment_id.ts";
@@ -73,7 +77,7 @@ export class FileStore implements LogStore {
       onWait: (owner) =>
         console.error(`shiplog: waiting for the shiplog (pid ${owner}) that uses ${dir} to exit`),
     });
-    await removeUnfinishedSaves(dir);
+    await removeLeftovers(dir);
     return new FileStore(dir, lock, options);
   }
 
@@ -120,6 +124,10 @@ export class FileStore implements LogStore {
     const path = this.#path(id, "log");
     let file = openForAppending(path);
     let inode = (await file.stat()).ino;
+    const timesPath = this.#path(id, "times");
+    // The sidecar of the file appended to, opened with its first write and again when the file is replaced.
+    let times: LineTimes | undefined;
+    let timesFailed = false;
     // Writes are chained, with those of every other appender of the log, so that lines from two sources
     // (stdout, stderr, lines posted to the API) never interleave within a line and are numbered right.
     const writes = this.#writes;
@@ -132,7 +140,8 @@ export class FileStore implements LogStore {
     let sizeAfter = -1;
     const count = this.countLines.bind(this);
     return {
-      write(lines: string[]): Promise<number> {
+      write(lines: string[], options: WriteOptions = {}): Promise<number> {
+        const time = options.time ?? Date.now();
         const bytes = encoder.encode(lines.length === 0 ? "" : lines.join("\n") + "\n");
         const written = (writes.get(id) ?? Promise.resolve()).then(async () => {
           if (failure !== undefined) throw failure;
@@ -148,9 +157,23 @@ export class FileStore implements LogStore {
               file.close();
               file = next;
               inode = (await file.stat()).ino;
+              times?.close();
+              times = undefined;
             }
             before = file.statSync().size;
             if (before !== sizeAfter) nextLine = await count(id) + 1;
+            if (lines.length > 0 && !timesFailed) {
+              // The records first: a line in the log is one a tail may read at once, and its record must be
+              // there by then. A crash in between leaves records past the end, cut off by the next write.
+              try {
+                times ??= LineTimes.open(timesPath, inode, { write: true });
+                times?.write(nextLine, lines, time, options.stderr === true, { last: true });
+              } catch (error) {
+                // The log is what matters: without its sidecar, its lines read as of no known time.
+                timesFailed = true;
+                console.error(`shiplog: cannot keep the line times of ${id}: ${(error as Error).message}`);
+              }
+            }
             // write() may write less than asked; a log line must never be left half-written.
             while (done < bytes.length) done += await file.write(bytes.subarray(done));
             const firstLine = nextLine;
@@ -177,6 +200,7 @@ export class FileStore implements LogStore {
         if (closed) return;
         closed = true;
         file.close();
+        times?.close();
       },
     };
   }
@@ -221,6 +245,7 @@ export class FileStore implements LogStore {
     if ((this.#statLog(id)?.size ?? 0) <= offset) return nextLine - 1;
     const file = this.#openLog(id);
     if (!file) return nextLine - 1;
+    let times: LineTimes | undefined;
     try {
       const { ino, size } = await file.stat();
       const checkpoint = options.from === undefined && afterLine > 0
@@ -236,6 +261,7 @@ export class FileStore implements LogStore {
       }
       // Also back to the start after a failed check, which moved the file's position.
       if (offset > 0 || checkpoint) await file.seek(offset, Deno.SeekMode.Start);
+      if (options.times) times = this.#openTimes(id, ino);
       // What the file held when opened, no more: lines appended since reach viewers through the follower.
       let remaining = size - offset;
       const splitter = new LineSplitter();
@@ -261,11 +287,14 @@ export class FileStore implements LogStore {
           lines = lines.slice(afterLine - firstLine + 1);
           firstLine = afterLine + 1;
         }
-        if (lines.length > 0) yield { firstLine, lines, end };
+        if (lines.length === 0) continue;
+        if (!options.times) yield { firstLine, lines, end };
+        else yield { firstLine, lines, end, ...timesOf(times, firstLine, lines) };
       }
       return nextLine - 1;
     } finally {
       file.close();
+      times?.close();
     }
   }
 
@@ -288,6 +317,7 @@ export class FileStore implements LogStore {
     try {
       tail = await LogTail.open(this.#path(id, "log"), {
         ...handlers,
+        onLines: (batch) => handlers.onLines(this.#timed(id, tail!.inode, batch)),
         // Whatever was noted of the old log's lines no longer holds.
         onReset: () => {
           this.#index.forget(id);
@@ -323,7 +353,7 @@ export class FileStore implements LogStore {
   async remove(id: string): Promise<void> {
     this.#index.forget(id);
     // The record goes first: a deployment without a record is invisible, one without a log reads as empty.
-    for (const extension of ["json", "log"] as const) {
+    for (const extension of ["json", "log", "times"] as const) {
       await Deno.remove(this.#path(id, extension)).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });
@@ -383,7 +413,40 @@ export class FileStore implements LogStore {
     }
   }
 
-  #path(id: string, extension: "log" | "json"): string {
+  /** The sidecar of log `id` (the file with inode `inode`) to read, if there is one. */
+  #openTimes(id: string, inode: number | null, write = false): LineTimes | undefined {
+    try {
+      return LineTimes.open(this.#path(id, "times"), inode, { write });
+    } catch (error) {
+      if (isMissingLog(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * A batch a tail read, with its times. Lines with no record are another process's (the runner's records are
+   * written before its lines): they were first seen now, and their records say so from here on.
+   */
+  #timed(id: string, inode: number | null, batch: LineBatch): LineBatch {
+    let times: LineTimes | undefined;
+    try {
+      times = this.#openTimes(id, inode, true);
+      const read = timesOf(times, batch.firstLine, batch.lines);
+      if (times && read.missing.length > 0) {
+        const now = Date.now();
+        times.write(batch.firstLine, batch.lines, now, false, { only: read.missing });
+        for (const i of read.missing) read.times[i] = now;
+      }
+      return { ...batch, times: read.times, stderr: read.stderr };
+    } catch (error) {
+      console.error(`shiplog: cannot read the line times of ${id}: ${(error as Error).message}`);
+      return { ...batch, times: new Array(batch.lines.length).fill(0), stderr: [] };
+    } finally {
+      times?.close();
+    }
+  }
+
+  #path(id: string, extension: "log" | "json" | "times"): string {
     // Defence in depth: routes check ids already, but no other string may ever become a path here.
     if (!isDeploymentId(id)) throw new TypeError(`Cannot use deployment id ${JSON.stringify(id)}`);
     return join(this.#dir, `${id}.${extension}`);
@@ -430,17 +493,28 @@ function readRecord(path: string): string | undefined {
   }
 }
 
+/** The times of a batch's lines from its log's sidecar (none: all unknown), and which have no record. */
+function timesOf(times: LineTimes | undefined, firstLine: number, lines: readonly string[]) {
+  return times?.read(firstLine, lines) ??
+    { times: new Array<number>(lines.length).fill(0), stderr: [], missing: [] as number[] };
+}
+
 /** What {@linkcode FileStore.save} writes before renaming it over the record: `.<id>.json.<uuid>.tmp`. */
 const UNFINISHED_SAVE = /^\.[0-9a-f-]{36}\.json\.[0-9a-f-]{36}\.tmp$/;
+/** A log's sidecar of line times: `<id>.times`. */
+const TIMES = /^([0-9a-f-]{36})\.times$/;
 
 /**
  * Deletes the temporary files of saves that a crash cut short: the record they were to replace is whole (the
- * rename never happened), and nothing else would ever delete them. Only with the directory's lock held: another
- * shiplog's save under way would look the same.
+ * rename never happened), and nothing else would ever delete them. And the sidecars of logs that are gone
+ * (deleted by hand): a log made again under that id would start one of its own. Only with the directory's lock
+ * held: another shiplog's save under way would look the same.
  */
-async function removeUnfinishedSaves(dir: string): Promise<void> {
+async function removeLeftovers(dir: string): Promise<void> {
   for await (const entry of Deno.readDir(dir)) {
-    if (entry.isFile && UNFINISHED_SAVE.test(entry.name)) {
+    if (!entry.isFile) continue;
+    const times = TIMES.exec(entry.name);
+    if (UNFINISHED_SAVE.test(entry.name) || times && !lstatOrUndefined(join(dir, `${times[1]}.log`))) {
       await Deno.remove(join(dir, entry.name)).catch(() => {});
     }
   }

@@ -17,6 +17,14 @@ export interface LineBatch {
    * the store (a byte offset in a file, the last line's number in a stream).
    */
   end: number;
+  /**
+   * When shiplog first saw each line, in milliseconds since the epoch (`times[i]` is line `firstLine + i`'s),
+   * 0 when not known (a log from before times were kept, a lost sidecar). Always in a follower's batches; in a
+   * read's only when asked for ({@linkcode ReadLinesOptions.times}).
+   */
+  times?: number[];
+  /** The numbers of the lines of the batch that the command wrote to stderr, ascending; with `times`. */
+  stderr?: number[];
 }
 
 /** Options of {@linkcode LogStore.readLines}. */
@@ -24,6 +32,16 @@ export interface ReadLinesOptions {
   signal?: AbortSignal;
   /** The `end` of the batch holding line `afterLine`: read on from there instead of counting from the start. */
   from?: number;
+  /** Give each batch its lines' `times` and `stderr` (a store may read them apart from the text). */
+  times?: boolean;
+}
+
+/** Options of {@linkcode LogAppender.write}: what is kept of each of its lines besides the text. */
+export interface WriteOptions {
+  /** When shiplog first saw the lines (read them from the command, took them from a request), in epoch ms. Default: now. */
+  time?: number;
+  /** The command wrote them to stderr. Default false (stdout, or from outside). */
+  stderr?: boolean;
 }
 
 /** Options of {@linkcode LogStore.openAppender}. */
@@ -66,8 +84,9 @@ export interface LogAppender {
    * {@linkcode RecordEndedError} (an instance cut off past its lease, whose deployment another recorded
    * interrupted, must not add what it kept meanwhile after the end viewers were told). A store of files lets
    * any process append at any time: the runner, the one writer that matters, stops writing at the end.
+   * Each line keeps its time and whether it came from stderr (see {@linkcode LineBatch.times}).
    */
-  write(lines: string[]): Promise<number>;
+  write(lines: string[], options?: WriteOptions): Promise<number>;
   close(): void;
 }
 

@@ -106,6 +106,11 @@ export class LogTail implements LogFollower {
     return this.#nextLine;
   }
 
+  /** The inode of the file read now (`null` while none is open): the one the lines handed out are of. */
+  get inode(): number | null {
+    return this.#inode;
+  }
+
   /**
    * Reads what is new and hands it to `onLines`; resolves once everything up to the end has been handed out.
    * `change` is what woke it: for `"data"` (the file was written) it reads on from its open file and looks at

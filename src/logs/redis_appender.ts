@@ -11,13 +11,20 @@
  * the buffer.
  */
 
-import { type LogAppender, RecordEndedError, StoreUnavailableError } from "./log_store.ts";
+import { type LogAppender, RecordEndedError, StoreUnavailableError, type WriteOptions } from "./log_store.ts";
 
 /**
  * Writes `lines` in one atomic call and resolves with the number of the first (see `append.lua`); rejects with
- * {@linkcode RecordEndedError} when the deployment has ended, having written nothing.
+ * {@linkcode RecordEndedError} when the deployment has ended, having written nothing. `times` and `stderr` are
+ * each line's (see {@linkcode WriteOptions}).
  */
-export type AppendCall = (token: string, sequence: number, lines: string[]) => Promise<number>;
+export type AppendCall = (
+  token: string,
+  sequence: number,
+  lines: string[],
+  times: number[],
+  stderr: boolean[],
+) => Promise<number>;
 
 /** Options of {@linkcode RedisAppender}. */
 export interface RedisAppenderOptions {
@@ -43,6 +50,9 @@ export interface RedisAppenderOptions {
 /** One `write()` (or one notice of dropped output), in the queue until all of its lines are written. */
 interface Write {
   lines: string[];
+  /** When its lines were first seen, in epoch ms. */
+  time: number;
+  stderr: boolean;
   /** How many of its lines are written (only the queue's first write may be part written). */
   written: number;
   size: number;
@@ -59,6 +69,8 @@ interface Write {
 interface Call {
   sequence: number;
   lines: string[];
+  times: number[];
+  stderr: boolean[];
   parts: { write: Write; start: number; count: number }[];
 }
 
@@ -125,7 +137,9 @@ export class RedisAppender implements LogAppender {
    * (a call was refused), it rejects with {@linkcode RecordEndedError}, as do the writes of that call and those
    * waiting behind it.
    */
-  write(lines: string[]): Promise<number> {
+  write(lines: string[], options: WriteOptions = {}): Promise<number> {
+    const time = options.time ?? Date.now();
+    const stderr = options.stderr === true;
     if (this.#ended) return Promise.reject(this.#ended);
     if (this.#closed || this.#stopped) {
       return Promise.reject(new Error(`Cannot write to the log of ${this.#name}: its appender is closed`));
@@ -137,11 +151,21 @@ export class RedisAppender implements LogAppender {
     if (
       this.#buffered && (dropping || this.#queuedSize + size > this.#maxBufferBytes && this.#queue.length > 0)
     ) {
-      this.#drop(lines);
+      this.#drop(lines, time);
       return Promise.resolve(0);
     }
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    const write: Write = { lines, written: 0, size, firstLine: 0, settled: false, resolve, reject };
+    const write: Write = {
+      lines,
+      time,
+      stderr,
+      written: 0,
+      size,
+      firstLine: 0,
+      settled: false,
+      resolve,
+      reject,
+    };
     this.#queue.push(write);
     this.#queuedSize += size;
     if (this.#away) {
@@ -198,7 +222,7 @@ export class RedisAppender implements LogAppender {
         if (!call) break;
         let firstLine: number;
         try {
-          firstLine = await this.#append(this.#token, call.sequence, call.lines);
+          firstLine = await this.#append(this.#token, call.sequence, call.lines, call.times, call.stderr);
         } catch (error) {
           if (this.#stopped) return;
           if (error instanceof RecordEndedError) {
@@ -225,6 +249,8 @@ export class RedisAppender implements LogAppender {
     const head = this.#queue[0];
     if (!head) return undefined;
     const lines: string[] = [];
+    const times: number[] = [];
+    const stderr: boolean[] = [];
     const parts: Call["parts"] = [];
     let size = 0;
     for (const write of this.#queue) {
@@ -244,6 +270,8 @@ export class RedisAppender implements LogAppender {
           }
           size += lineSize;
           lines.push(write.lines[end]);
+          times.push(write.time);
+          stderr.push(write.stderr);
         }
         parts.push({ write, start, count: end - start });
         if (end < write.lines.length) break;
@@ -254,10 +282,14 @@ export class RedisAppender implements LogAppender {
         break;
       }
       size += write.size;
-      for (const line of write.lines) lines.push(line);
+      for (const line of write.lines) {
+        lines.push(line);
+        times.push(write.time);
+        stderr.push(write.stderr);
+      }
       parts.push({ write, start: 0, count: write.lines.length });
     }
-    return { sequence: ++this.#sequence, lines, parts };
+    return { sequence: ++this.#sequence, lines, times, stderr, parts };
   }
 
   /** A call got through: its writes are told their numbers, and those done leave the queue. */
@@ -338,11 +370,14 @@ export class RedisAppender implements LogAppender {
   }
 
   /** Output past the bound: counted on the notice at the end of the queue (a new one if that is not one). */
-  #drop(lines: string[]): void {
+  #drop(lines: string[], time: number): void {
     let last = this.#queue.at(-1);
     if (!last?.dropped) {
+      // The notice is seen when the first line it counts was: where that line would have been.
       last = {
         lines: [],
+        time,
+        stderr: false,
         written: 0,
         size: 0,
         firstLine: 0,

@@ -1,7 +1,8 @@
 /**
  * @module
- * How a log is laid out in a Redis stream, and how its entries read back as lines: entry id `<line>-0`, one
- * field `l` holding the line's text. Turns the replies of `XRANGE` and `XREAD` into numbered batches of
+ * How a log is laid out in a Redis stream, and how its entries read back as lines: entry id `<line>-0`, fields
+ * `l` the line's text, `t` when shiplog first saw it (epoch ms) and `e` (`1` for a line of stderr); an entry
+ * written before times were kept has only `l`, and reads as of no known time. Turns the replies of `XRANGE` and `XREAD` into numbered batches of
  * consecutive lines; knows nothing of connections.
  */
 
@@ -25,16 +26,34 @@ export function entriesToBatches(entries: unknown): LineBatch[] {
     const [id, fields] = entry as [string, unknown];
     const line = Number.parseInt(String(id), 10);
     if (!(line >= 1)) continue;
-    const text = lineText(fields);
+    const { text, time, stderr } = entryFields(fields);
     if (batch && line === batch.end + 1) {
       batch.lines.push(text);
+      batch.times!.push(time);
       batch.end = line;
     } else {
-      batch = { firstLine: line, lines: [text], end: line };
+      batch = { firstLine: line, lines: [text], end: line, times: [time], stderr: [] };
       batches.push(batch);
     }
+    if (stderr) batch.stderr!.push(line);
   }
   return batches;
+}
+
+/**
+ * The part of `batch` from line `from` on (a line of it), with its times: the batch itself when that is all of
+ * it.
+ */
+export function batchFrom(batch: LineBatch, from: number): LineBatch {
+  if (from <= batch.firstLine) return batch;
+  const skip = from - batch.firstLine;
+  return {
+    firstLine: from,
+    lines: batch.lines.slice(skip),
+    end: batch.end,
+    ...batch.times && { times: batch.times.slice(skip) },
+    ...batch.stderr && { stderr: batch.stderr.filter((line) => line >= from) },
+  };
 }
 
 /**
@@ -49,15 +68,24 @@ export function xreadStreams(reply: unknown): [string, unknown][] {
   return [];
 }
 
-/** The text of an entry's fields (`["l", text]`, or a map under another type mapping); "" if it has none. */
-function lineText(fields: unknown): string {
+/**
+ * What an entry's fields (`["l", text, "t", time, "e", flag]`, or a map under another type mapping) hold: the
+ * text ("" if none), the time (0 if none) and whether it is of stderr.
+ */
+function entryFields(fields: unknown): { text: string; time: number; stderr: boolean } {
+  let text: unknown, time: unknown, stderr: unknown;
   if (Array.isArray(fields)) {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "l") return String(fields[i + 1]);
-    return "";
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === "l") text = fields[i + 1];
+      else if (fields[i] === "t") time = fields[i + 1];
+      else if (fields[i] === "e") stderr = fields[i + 1];
+    }
+  } else if (fields instanceof Map) {
+    [text, time, stderr] = [fields.get("l"), fields.get("t"), fields.get("e")];
+  } else if (typeof fields === "object" && fields !== null) {
+    const record = fields as Record<string, unknown>;
+    [text, time, stderr] = [record.l, record.t, record.e];
   }
-  if (fields instanceof Map) return String(fields.get("l") ?? "");
-  if (typeof fields === "object" && fields !== null) {
-    return String((fields as Record<string, unknown>).l ?? "");
-  }
-  return "";
+  const ms = Number(time ?? 0);
+  return { text: String(text ?? ""), time: ms > 0 ? ms : 0, stderr: String(stderr) === "1" };
 }

@@ -14,7 +14,7 @@
 
 import { type RedisClient, RedisConnection } from "../redis/redis_connection.ts";
 import type { LineBatch, LogFollower, LogFollowHandlers } from "./log_store.ts";
-import { entriesToBatches, entryId, xreadStreams } from "./redis_log_entries.ts";
+import { batchFrom, entriesToBatches, entryId, xreadStreams } from "./redis_log_entries.ts";
 
 /** Options of {@linkcode RedisLogReader}. */
 export interface RedisLogReaderOptions {
@@ -287,12 +287,10 @@ class StreamFollower implements LogFollower {
   take(batch: LineBatch, after: number): boolean {
     if (this.#closed || batch.end < this.#nextLine) return false;
     if (batch.firstLine > this.#nextLine && after > this.#nextLine - 1) return false;
-    const firstLine = Math.max(batch.firstLine, this.#nextLine);
-    const lines = firstLine === batch.firstLine
-      ? batch.lines
-      : batch.lines.slice(firstLine - batch.firstLine);
+    const from = batchFrom(batch, this.#nextLine);
     this.#nextLine = batch.end + 1;
-    this.#handlers.onLines({ firstLine, lines, end: batch.end });
+    // A copy when it is the whole batch: every follower of the log is handed the same entries.
+    this.#handlers.onLines(from === batch ? { ...batch } : from);
     return true;
   }
 

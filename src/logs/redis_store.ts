@@ -3,8 +3,8 @@
  * The {@linkcode LogStore} of a cluster: deployments kept in the Redis that every instance shares. A record is
  * the JSON string `P:deployment:<id>`, indexed by the sorted set `P:deployments` (score: created at, in ms);
  * each write and delete is announced on the channel `P:changes` by the same script call. A log is the stream
- * `P:log:<id>` (entry id `<line>-0`, field `l`) beside the hash `P:log:<id>:info` (`lines`, `bytes`,
- * `writtenAt`), so a cursor is a line number. `P:epoch` tells whether Redis kept its data across a restart.
+ * `P:log:<id>` (entry id `<line>-0`, fields `l` the text, `t` its time, `e` 1 for stderr) beside the hash
+ * `P:log:<id>:info` (`lines`, `bytes`, `writtenAt`), so a cursor is a line number. `P:epoch` tells whether Redis kept its data across a restart.
  * The atomic parts are the Lua scripts in `redis_scripts/`; appends go through {@linkcode RedisAppender}, and
  * every follower of the instance shares the one {@linkcode RedisLogReader}.
  */
@@ -170,10 +170,12 @@ export class RedisStore extends EventTarget implements LogStore {
     if (this.#closed) throw new Error(`Cannot append to the log of ${id}: the store is closed`);
     const keys = [this.#key("log", id), this.#key("log", id, "info"), this.#key("deployment", id)];
     const appender: RedisAppender = new RedisAppender(
-      async (token, sequence, lines) => {
+      async (token, sequence, lines, times, stderr) => {
         const reply = await this.#scripts.append.run(this.#commands, keys, [
           token,
           String(sequence),
+          times.map((time) => Math.max(0, Math.round(time))).join(","),
+          stderr.map((line) => line ? "1" : "0").join(""),
           ...lines,
         ]);
         if (typeof reply === "number") return reply;

@@ -57,6 +57,19 @@ export function encodeLogLines(firstLine: number, lines: readonly string[]): str
   return text;
 }
 
+/**
+ * The `times` event that goes before the line events of lines `firstLine` on (with `?times=1`): when each was
+ * first seen (epoch ms, 0 when not known) and the numbers of those of stderr. No id: it is not a line, and a
+ * client that reconnects resumes after the last line it got.
+ */
+export function encodeLineTimes(
+  firstLine: number,
+  times: readonly number[],
+  stderr: readonly number[],
+): string {
+  return encodeEvent({ event: "times", data: JSON.stringify({ firstLine, times, stderr }) });
+}
+
 const LF = 0x0a;
 
 /**

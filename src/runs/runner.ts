@@ -4,7 +4,8 @@
  * out (see {@linkcode RunQueue}). A deployment is its target's command run with `sh -c` in the target's folder
  * and its own process group (so stopping it stops everything it started), or the built-in simulation. The
  * deployment's parameters reach the command as environment variables, never as shell text. Its stdout and
- * stderr are appended to the log line by line as they come. Cancel sends SIGINT to the group, then SIGTERM,
+ * stderr are read apart and appended to the log line by line as they come, each line with the time it was read
+ * and, for stderr, its mark. Cancel sends SIGINT to the group, then SIGTERM,
  * then SIGKILL, each after a grace period, and the log gets a notice of who cancelled (`shiplog: cancelled by
  * alice`), as it gets one of a shutdown (`shiplog: interrupted: shiplog was stopped`). When the command exits,
  * what it left running is stopped: its group, and processes that left the group but still hold its output.
@@ -15,7 +16,7 @@
 import { type Deployment, isFinal } from "../logs/deployment.ts";
 import type { DeploymentChange, Deployments } from "./deployments.ts";
 import { LineSplitter } from "../logs/line_splitter.ts";
-import { type LogAppender, type LogStore, RecordEndedError } from "../logs/log_store.ts";
+import { type LogAppender, type LogStore, RecordEndedError, type WriteOptions } from "../logs/log_store.ts";
 import { findOrphanGroups } from "./orphans.ts";
 import { OutputFilter } from "../logs/output_filter.ts";
 import {
@@ -268,9 +269,9 @@ export class Runner {
       }
       const appender = log;
       const filter = new OutputFilter({ secrets: this.#secrets, maxBytes: this.#maxLogBytes });
-      const write = async (lines: string[]) => {
+      const write = async (lines: string[], options?: WriteOptions) => {
         try {
-          await appender.write(filter.filter(lines));
+          await appender.write(filter.filter(lines), options);
         } catch (error) {
           if (error instanceof RecordEndedError) {
             // Ended elsewhere (another instance recorded it interrupted while this one was cut off from Redis):
@@ -358,7 +359,7 @@ export class Runner {
   async #runCommand(
     deployment: Deployment,
     target: Target,
-    write: (lines: string[]) => Promise<void>,
+    write: (lines: string[], options: WriteOptions) => Promise<void>,
     { signal, keeping }: { signal: AbortSignal; keeping: () => boolean },
   ): Promise<number | null> {
     const { id } = deployment;
@@ -375,14 +376,15 @@ export class Runner {
     }).spawn();
     const stopping = this.#stopOnAbort(child, signal);
     const readers = [child.stdout.getReader(), child.stderr.getReader()];
-    const copy = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
+    // Each pipe on its own, so that a line is known to be of stderr; a line's time is when its end was read.
+    const copy = async (reader: ReadableStreamDefaultReader<Uint8Array>, stderr: boolean) => {
       const splitter = new LineSplitter({ maxLineBytes: MAX_LINE_BYTES });
       for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        if (keeping()) await write(splitter.push(chunk.value));
+        if (keeping()) await write(splitter.push(chunk.value), { time: Date.now(), stderr });
       }
-      if (keeping()) await write(splitter.flush());
+      if (keeping()) await write(splitter.flush(), { time: Date.now(), stderr });
     };
-    const copied = Promise.all(readers.map(copy));
+    const copied = Promise.all(readers.map((reader, i) => copy(reader, i === 1)));
     const status = await child.status;
     // The deployment is over when its command exits: processes it left behind are stopped like a cancel would
     // stop them, SIGTERM then SIGKILL, so nothing outlives its deployment, whether or not it holds the pipes.
@@ -411,7 +413,7 @@ export class Runner {
       await Promise.all(readers.map((reader) => reader.cancel()));
       await copied;
       if (keeping()) {
-        await write(["[shiplog] a process the command left running still holds its output open"]);
+        await write(["[shiplog] a process the command left running still holds its output open"], {});
       }
     }
     await copied;

@@ -4,7 +4,8 @@
 -- recorded interrupted, sending what it kept meanwhile): viewers were told `done` after its last line.
 -- KEYS[1] the stream (P:log:<id>), KEYS[2] its info hash (P:log:<id>:info), KEYS[3] the record
 -- (P:deployment:<id>).
--- ARGV[1] the appender's token, ARGV[2] this call's sequence number for it, ARGV[3..] the lines.
+-- ARGV[1] the appender's token, ARGV[2] this call's sequence number for it, ARGV[3] the time each line was first
+-- seen (epoch ms, comma-separated), ARGV[4] a "1" for each line of stderr, else "0", ARGV[5..] the lines.
 -- Returns the number of the first line, or the record's JSON (a string) when it has ended: nothing written. The
 -- same call again (a retry of one whose answer was lost, Redis restarting under it) writes nothing and returns
 -- what the first one did, ended or not: its lines went in before the end. Loaded after log_lines.lua.
@@ -22,7 +23,9 @@ end
 local record = redis.call('GET', KEYS[3])
 if record and FINAL[string.match(record, '"status":"(%a+)"')] then return record end
 local lines = {}
-for i = 3, #ARGV do lines[#lines + 1] = ARGV[i] end
-local first = append_log_lines(stream, info, lines)
+for i = 5, #ARGV do lines[#lines + 1] = ARGV[i] end
+local times = {}
+for time in string.gmatch(ARGV[3], '%d+') do times[#times + 1] = time end
+local first = append_log_lines(stream, info, lines, times, ARGV[4])
 if #lines > 0 then redis.call('HSET', info, field, ARGV[2] .. ' ' .. first) end
 return first
