@@ -25,6 +25,7 @@ const GROUP_END = /^\s*::endgroup::\s*$/;
  * @property {number} start The index of its first line (the `[n/m]` or `::group::` line).
  * @property {number} end The index after its last line; -1 while it is the open one.
  * @property {boolean} closedByMarker A group ended by `::endgroup::` (that line is hidden).
+ * @property {number} hidden How many of its lines are hidden end markers (its own and its groups').
  * @property {string} title
  * @property {number} step For a step: n of `[n/m]`; 0 for a group.
  * @property {number} total For a step: m; 0 for a group.
@@ -119,6 +120,8 @@ export class LogSections {
       } else if (marker.kind === END && this.#group >= 0) {
         mark(this.#group);
         this.#owners[index] = this.#group;
+        this.sections[this.#group].hidden++;
+        if (this.#step >= 0) this.sections[this.#step].hidden++;
         this.#close(this.#group, index + 1, true);
         this.#group = -1;
       } else {
@@ -193,8 +196,8 @@ export class LogSections {
 
   /** Lines in the section, its first line and a hidden end marker not counted. @param {number} section */
   lineCount(section) {
-    const { start, end, closedByMarker } = this.sections[section];
-    return (end === -1 ? this.#lines.count : end) - start - 1 - (closedByMarker ? 1 : 0);
+    const { start, end, hidden } = this.sections[section];
+    return (end === -1 ? this.#lines.count : end) - start - 1 - hidden;
   }
 
   /**
@@ -338,6 +341,7 @@ export class LogSections {
       start,
       end: -1,
       closedByMarker: false,
+      hidden: 0,
       title: marker.title,
       step: marker.step,
       total: marker.total,
