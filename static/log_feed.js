@@ -173,6 +173,8 @@ export class LogFeed {
       this.#run();
     });
     source.addEventListener("status", (event) => {
+      // The lines before it first: a failure's status must find its last step.
+      this.#flush();
       this.#unavailable = false;
       this.#callbacks.connection("live", "Live");
       const record = parseJson(event.data);

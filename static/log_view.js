@@ -269,11 +269,12 @@ export class LogView {
     const ordered = [];
     for (let row = first; row < last; row++) {
       const line = this.#rows[row];
-      const element = this.#rendered.get(line) ?? renderRow(line, context);
+      const element = (!this.#stale && this.#rendered.get(line)) || renderRow(line, context);
       next.set(line, element);
       ordered.push(element);
     }
-    for (const [line, element] of this.#rendered) if (!next.has(line)) element.remove();
+    for (const [line, element] of this.#rendered) if (next.get(line) !== element) element.remove();
+    this.#stale = false;
     let cursor = this.#body.firstChild;
     for (const element of ordered) {
       if (element === cursor) cursor = cursor.nextSibling;
@@ -282,10 +283,12 @@ export class LogView {
     this.#rendered = next;
   }
 
+  /** Every row is drawn anew at the next draw; until then the old ones stay (no empty frame). */
   #clearRendered() {
-    this.#body.replaceChildren();
-    this.#rendered = new Map();
+    this.#stale = true;
   }
+
+  #stale = false;
 
   /** The row whose box holds `y` (clamped to the rows). @param {number} y */
   #rowAt(y) {

@@ -432,7 +432,7 @@ Deno.test({
           await Deno.writeTextFile(live, ""); // the deploy command removes it
           const id = await start();
           const page = await open(`deployment/${id}`);
-          await waitFor(page, `document.getElementById("L100") !== null`);
+          await waitFor(page, `document.getElementById("line-count").textContent.endsWith(" lines")`);
           await page.click("#search-input");
           await page.keyboard.type("needle");
           await waitFor(page, `document.getElementById("search-count").textContent === "No matches"`);
