@@ -22,10 +22,17 @@
  * put the cluster in the shiplog column and file mode in the baseline column (ratio = cluster ÷ file mode); the
  * CPU per delivered line is both instances' together, redis-server's apart. It needs `redis-server` on PATH.
  *
+ * Scenario 9 is the deployment page in Debian's Chromium (`bench/page_log.ts` measures inside the page): a
+ * finished 1,000,000-line log (about 60 MB, eight steps in groups, one error line) opened, to its last line on
+ * screen, with the longest main-thread task after the first paint (the Long Tasks API) and the most line
+ * elements in any frame; a search for the error and one with about a thousand matches, Enter to the count
+ * shown; then a live log at 5,000 lines/s for 20 s followed, the lag of the last line on screen behind its
+ * writer in every frame. It needs `/usr/bin/chromium` (or `SHIPLOG_TEST_CHROMIUM`).
+ *
  * Prints a Markdown table on stdout, progress on stderr, and writes all figures (every run) as JSON to
  * `bench/results/<timestamp>.json` (git-ignored).
  *
- * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all eight), `--rounds N` (runs per system
+ * Options: `--only shiplog|baseline`, `--scenarios 1,2,…` (default all nine), `--rounds N` (runs per system
  * instead of each scenario's default), `--profile DIR` (V8 CPU profiles of the servers, `deno run --cpu-prof`;
  * scenario 8's named `-instance-a`, `-instance-b` and `-file-mode`).
  */
@@ -40,6 +47,18 @@ import {
 } from "./viewer.ts";
 import { readClockTicks, statCpuMs } from "./proc_stat.ts";
 import { startRedisServer } from "../src/testing/redis_server.ts";
+import { chromium as findChromium, launchChromium } from "../src/testing/chromium.ts";
+// deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
+import type { Browser } from "npm:puppeteer-core@25.16.0";
+import {
+  longestAfter,
+  openProbed,
+  pageWeight,
+  readProbe,
+  type SearchTiming,
+  timeSearch,
+  waitInPage,
+} from "./page_log.ts";
 import type { WriterReport, WriterSpec, WriterTarget } from "./writer.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url);
@@ -83,9 +102,11 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
 }
 
 async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  // A decoder, not TextDecoderStream: with the DOM's types (the page scenario's) its stream types disagree.
+  const decoder = new TextDecoder();
   let rest = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + text).split("\n");
+  for await (const bytes of stream) {
+    const parts = (rest + decoder.decode(bytes, { stream: true })).split("\n");
     rest = parts.pop()!;
     yield* parts;
   }
@@ -352,7 +373,8 @@ function shiplogApi(base: string) {
     return (await response.json()).status;
   };
   return {
-    /** `n` deployments of `sleep 600`, through `POST /start`. */
+    status: statusOf,
+    /** `n` deployments of the server's command, through `POST /start`. */
     async start(n: number): Promise<string[]> {
       const ids: string[] = [];
       for (let i = 0; i < n; i++) {
@@ -954,6 +976,212 @@ async function clusterScenario(runtimeFlags: string[]): Promise<ClusterResult> {
   return { file, cluster, otherLoadPercent: Math.max(...parts.map((r) => r.otherLoadPercent)) };
 }
 
+/** The page scenario's figures: a finished log opened, searched, then a live log followed. */
+interface PageResult {
+  lines: number;
+  logBytes: number;
+  /** From navigation start to the log's last line on screen (ms). */
+  lastLineMs: number;
+  firstPaintMs: number;
+  /** The longest long task after the first paint, while the log loaded and for a second after (ms). */
+  maxLongTaskMs: number;
+  /** Long tasks after the first paint, over 50 ms each. */
+  longTasks: number;
+  /** The most line elements in any frame, while it loaded and while it was searched. */
+  maxLineElements: number;
+  /** Once loaded: the elements in the document and the JavaScript heap. */
+  elements: number;
+  jsHeapMiB: number;
+  searches: SearchTiming[];
+  live: {
+    lines: number;
+    rate: number;
+    /** The largest lag of the last line on screen behind its writer, over every frame (ms). */
+    maxLagMs: number;
+    /** From the writer's last line to its being on screen (ms). */
+    endLagMs: number;
+    maxLongTaskMs: number;
+    maxLineElements: number;
+  };
+  otherLoadPercent: number;
+}
+
+const PAGE_LOG_LINES = 1_000_000;
+const PAGE_LOG_STEPS = 8;
+/** The line a person looks for: the one error of the finished log. */
+const PAGE_NEEDLE = {
+  line: 777_777,
+  text: "ERROR: checksum mismatch in out/777777.o",
+  query: "checksum mismatch",
+};
+/** A query with about a thousand matches spread over every step. */
+const PAGE_FREQUENT_QUERY = "module_42.c";
+const PAGE_LIVE = { lines: 100_000, rate: 5000 };
+
+/**
+ * The finished log: `PAGE_LOG_STEPS` steps `[k/8]`, each in groups of 5,000 lines (`::group::`), lines of about
+ * 60 bytes with a colour code, the one error at `PAGE_NEEDLE.line`, and a last line that says the build failed. Appended in chunks while the
+ * deployment runs, as a deploy script would write it, so that shiplog stamps each line's time.
+ */
+async function writePageLog(path: string): Promise<void> {
+  const stepLines = PAGE_LOG_LINES / PAGE_LOG_STEPS;
+  const file = await Deno.open(path, { append: true });
+  try {
+    const encoder = new TextEncoder();
+    let chunk: string[] = [];
+    for (let line = 1; line <= PAGE_LOG_LINES; line++) {
+      const inStep = (line - 1) % stepLines;
+      let text: string;
+      if (inStep === 0) {
+        text = `[${(line - 1) / stepLines + 1}/${PAGE_LOG_STEPS}] Step ${(line - 1) / stepLines + 1}`;
+      } else if (line === PAGE_NEEDLE.line) text = `\x1b[31m${PAGE_NEEDLE.text}\x1b[0m`;
+      else if (inStep % 5000 === 1) text = `::group::Batch ${Math.ceil(line / 5000)}`;
+      else if (line === PAGE_LOG_LINES) text = "Build failed: 1 error (out/777777.o)";
+      else if (inStep % 5000 === 0 || line === PAGE_LOG_LINES - 1) text = "::endgroup::";
+      else text = `cc -O2 -c src/module_${line % 997}.c -o out/${line}.o \x1b[32mok\x1b[0m`;
+      chunk.push(text);
+      if (chunk.length === 10_000) {
+        await file.write(encoder.encode(chunk.join("\n") + "\n"));
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) await file.write(encoder.encode(chunk.join("\n") + "\n"));
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * The deployment page in Chromium (`bench/page_log.ts`): a finished 1,000,000-line log opened (time to its last
+ * line on screen, the longest main-thread task after the first paint, the most line elements), searched (a
+ * rare and a frequent query), then a live log at 5,000 lines/s for 20 s followed (its lag behind the writer).
+ * Each deployment's command waits for a file, then fails, so that each log ends as a failed deploy's does.
+ */
+async function pageScenario(runtimeFlags: string[]): Promise<PageResult> {
+  const chromium = findChromium("bench (scenario 9)");
+  if (!chromium.found) {
+    throw new Error(`scenario 9 needs Chromium at ${chromium.path} (apt-get install chromium)`);
+  }
+  const dir = await Deno.makeTempDir({ prefix: "shiplog-bench-page-" });
+  const release = `${dir}/release`;
+  const command = `while [ ! -e '${release}' ]; do sleep 0.05; done; rm -f '${release}'; exit 1`;
+  let server: ServerProcess | undefined;
+  let browser: Browser | undefined;
+  try {
+    const [process, base] = await startShiplogProcess("shiplog", [
+      "run",
+      "-A",
+      ...runtimeFlags,
+      "main.ts",
+      "--port",
+      "0",
+      "--dir",
+      `${dir}/deployments`,
+      "--command",
+      command,
+    ]);
+    server = process;
+    const load = otherLoad([process.pid]);
+    const api = shiplogApi(base);
+    const logPath = (id: string) => `${dir}/deployments/${id}.log`;
+    const linesAfter = async (id: string, after: number): Promise<number> => {
+      const page = await (await fetch(`${base}api/deployments/${id}/lines?after=${after}&limit=100`)).json();
+      return page.nextLine - 1;
+    };
+    const end = async (id: string) => {
+      await Deno.writeTextFile(release, "");
+      await within(
+        15_000,
+        `deployment ${id} failing`,
+        (async () => {
+          while (await api.status(id) !== "failed") await delay(50);
+        })(),
+      );
+    };
+    const started = async () => {
+      const [id] = await api.start(1);
+      await api.running([id]);
+      await within(
+        10_000,
+        "the log file",
+        (async () => {
+          while (!(await Deno.stat(logPath(id)).then(() => true, () => false))) await delay(20);
+        })(),
+      );
+      return id;
+    };
+
+    progress(`  writing a finished log of ${PAGE_LOG_LINES.toLocaleString("en-US")} lines`);
+    const finished = await started();
+    await writePageLog(logPath(finished));
+    await within(
+      60_000,
+      "shiplog taking every line",
+      (async () => {
+        while (await linesAfter(finished, PAGE_LOG_LINES - 1) < PAGE_LOG_LINES) await delay(100);
+      })(),
+    );
+    await end(finished);
+    const lines = await linesAfter(finished, PAGE_LOG_LINES - 1);
+    const logBytes = (await Deno.stat(logPath(finished))).size;
+
+    browser = await launchChromium(chromium, `${dir}/chromium`);
+    progress("  opening it in Chromium");
+    const page = await openProbed(browser, `${base}deployment/${finished}`, { target: lines });
+    await waitInPage(page, "globalThis.__probe.targetSeenMs !== null", 60_000);
+    await delay(1000);
+    const loaded = await readProbe(page);
+    const weight = await pageWeight(page);
+    progress("  searching it");
+    const searches = [
+      await timeSearch(page, PAGE_NEEDLE.query),
+      await timeSearch(page, PAGE_FREQUENT_QUERY),
+    ];
+    if (searches[0].count !== "1 of 1" || searches[0].currentLine !== PAGE_NEEDLE.line) {
+      throw new Error(`the search for the error found ${JSON.stringify(searches[0])}`);
+    }
+    const searched = await readProbe(page);
+    await page.close();
+
+    progress(`  following a live log at ${PAGE_LIVE.rate} lines/s`);
+    const live = await started();
+    const livePage = await openProbed(browser, `${base}deployment/${live}`, { lastSeq: PAGE_LIVE.lines });
+    await waitInPage(livePage, `document.querySelector("#connection")?.dataset.state === "live"`, 15_000);
+    const liveStart = (await livePage.evaluate(() => performance.now())) as number;
+    const writer = await runWriter(
+      { target: { kind: "files", paths: [logPath(live)] }, lines: PAGE_LIVE.lines, rate: PAGE_LIVE.rate },
+      PAGE_LIVE.lines / PAGE_LIVE.rate * 1000 + 30_000,
+    );
+    await waitInPage(livePage, "globalThis.__probe.lastSeqSeenAt !== null", 15_000);
+    const followed = await readProbe(livePage);
+    await livePage.close();
+    await end(live);
+    return {
+      lines,
+      logBytes,
+      lastLineMs: loaded.targetSeenMs!,
+      firstPaintMs: loaded.firstPaintMs ?? NaN,
+      maxLongTaskMs: longestAfter(loaded, loaded.firstPaintMs ?? 0),
+      longTasks: loaded.longTasks.filter(([start]) => start >= (loaded.firstPaintMs ?? 0)).length,
+      maxLineElements: searched.maxLineElements,
+      ...weight,
+      searches,
+      live: {
+        ...PAGE_LIVE,
+        maxLagMs: followed.maxLagMs,
+        endLagMs: followed.lastSeqSeenAt! - writer.lastT,
+        maxLongTaskMs: longestAfter(followed, liveStart),
+        maxLineElements: followed.maxLineElements,
+      },
+      otherLoadPercent: load(),
+    };
+  } finally {
+    await browser?.close().catch(() => {});
+    await server?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 interface IdleResult {
   viewers: number;
   connected: number;
@@ -1305,6 +1533,55 @@ function buildRows(results: Results): Row[] {
     });
     cpuRows("throughput", "throughput");
   }
+  const page = results["9"]?.shiplog as PageResult | undefined;
+  if (page !== undefined) {
+    const lines = `${page.lines.toLocaleString("en-US")} lines, ${fmt(page.logBytes / 1e6, 0)} MB`;
+    const row = (scenario: string, value: string, target = "—") =>
+      rows.push({ scenario: `9 · ${scenario}`, shiplog: value, baseline: "—", ratio: "—", target });
+    row(
+      `page, finished log of ${lines}: its last line on screen (ms)`,
+      fmt(page.lastLineMs, 0),
+      verdict(page.lastLineMs <= 10_000, "≤ 10,000"),
+    );
+    row("page: first paint (ms)", fmt(page.firstPaintMs, 0));
+    row(
+      "page: longest main-thread task after the first paint (ms)",
+      fmt(page.maxLongTaskMs, 0),
+      verdict(page.maxLongTaskMs <= 300, "≤ 300"),
+    );
+    row("page: main-thread tasks over 50 ms after the first paint", fmt(page.longTasks, 0));
+    row(
+      "page: most line elements in any frame, loading and searching",
+      fmt(page.maxLineElements, 0),
+      verdict(page.maxLineElements < 5000, "< 5,000"),
+    );
+    row(
+      "page, loaded: elements in the document; JavaScript heap (MiB)",
+      `${fmt(page.elements, 0)}; ${fmt(page.jsHeapMiB, 0)}`,
+    );
+    for (const search of page.searches) {
+      row(
+        `page: search "${search.query}" (${search.count}): Enter to the count shown (ms)`,
+        fmt(search.ms, 0),
+        verdict(search.ms <= 500, "≤ 500"),
+      );
+    }
+    const live = `live log, ${page.live.rate.toLocaleString("en-US")} lines/s for ${
+      page.live.lines / page.live.rate
+    } s`;
+    row(
+      `page, ${live}: largest lag of the last line on screen (ms)`,
+      fmt(page.live.maxLagMs, 0),
+      verdict(page.live.maxLagMs <= 1000, "≤ 1,000"),
+    );
+    row(`page, ${live}: the writer's last line to the screen (ms)`, fmt(page.live.endLagMs, 0));
+    row(`page, ${live}: longest main-thread task (ms)`, fmt(page.live.maxLongTaskMs, 0));
+    row(
+      `page, ${live}: most line elements`,
+      fmt(page.live.maxLineElements, 0),
+      verdict(page.live.maxLineElements < 5000, "< 5,000"),
+    );
+  }
   return rows;
 }
 
@@ -1341,7 +1618,7 @@ function parseArgs(args: string[]): Args {
     if (args[i] === "--only" && (value === "shiplog" || value === "baseline")) {
       parsed.only = [value];
       i++;
-    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-8](,[1-8])*$/.test(value)) {
+    } else if (args[i] === "--scenarios" && value !== undefined && /^[1-9](,[1-9])*$/.test(value)) {
       parsed.scenarios = value.split(",");
       i++;
     } else if (args[i] === "--rounds" && /^[1-9]$/.test(value ?? "")) {
@@ -1354,7 +1631,7 @@ function parseArgs(args: string[]): Args {
       parsed.aa = true;
     } else {
       const expected =
-        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 8, --rounds N from 1 to 9, --profile DIR or --aa";
+        "--only shiplog|baseline, --scenarios N[,N…] with N from 1 to 9, --rounds N from 1 to 9, --profile DIR or --aa";
       throw new TypeError(`Cannot parse argument "${args[i]}": expected ${expected}`);
     }
   }
@@ -1479,6 +1756,14 @@ const SCENARIOS: Record<
     systems: ["shiplog"],
     key: (r: ClusterResult) => r.cluster.latency.latency.p99,
     run: (_name, flags) => clusterScenario(flags),
+  },
+  "9": {
+    title:
+      "the deployment page in Chromium: a finished 1,000,000-line log opened and searched; a live log at 5,000 lines/s",
+    rounds: 1,
+    systems: ["shiplog"],
+    key: (r: PageResult) => r.lastLineMs,
+    run: (_name, flags) => pageScenario(flags),
   },
 };
 
