@@ -656,6 +656,11 @@ interface LiveOptions {
   warmup: number;
   /** With rate 0: lines per write (the writer's default unless given). */
   batch?: number;
+  /**
+   * End the deployments once measured, for another measurement on the same server: a target runs one
+   * deployment at a time, so the next one would wait behind these.
+   */
+  endAfter?: boolean;
 }
 
 interface Delivery {
@@ -788,6 +793,7 @@ async function liveScenario(system: System, options: LiveOptions): Promise<LiveR
     if (outcome !== "all") progress(`  ${system.name}: deadline of ${options.deadlineMs} ms reached`);
     await delay(300); // anything arriving now would be a duplicate
     const result = delivery(viewers, options.lines);
+    if (options.endAfter) { for (const channel of channels) await system.finish(channel); }
     const serverCpuMs = cpuByProcessMs.reduce((sum, ms) => sum + ms, 0);
     const watcherCpuUs = Object.entries(serverCpuByThreadMs)
       .filter(([name]) => WATCHER_THREAD.test(name))
@@ -942,6 +948,7 @@ const CLUSTER_LATENCY: LiveOptions = {
   rate: 50,
   deadlineMs: 20_000,
   warmup: 25,
+  endAfter: true,
 };
 
 const CLUSTER_THROUGHPUT: LiveOptions = {

@@ -219,8 +219,9 @@ export class LogPanel {
     elements.searchInput.addEventListener("keydown", (event) => {
       if (event.key === "Enter") {
         event.preventDefault();
-        if (this.#searchTimer !== undefined) this.#runSearch();
-        this.#move(event.shiftKey ? -1 : 1);
+        // Enter before the pause ends searches at once and stays on the first match; after it, moves on.
+        const searched = this.#searchTimer !== undefined && this.#runSearch();
+        if (!searched) this.#move(event.shiftKey ? -1 : 1);
       } else if (event.key === "Escape") {
         event.preventDefault();
         elements.log.focus({ preventScroll: true });
@@ -243,17 +244,19 @@ export class LogPanel {
     });
   }
 
+  /** Searches for what the box holds; returns whether that was a new query. */
   #runSearch() {
     clearTimeout(this.#searchTimer);
     this.#searchTimer = undefined;
     const query = this.#elements.searchInput.value;
-    if (query === this.search.query) return;
+    if (query === this.search.query) return false;
     // The first match at or after what is in view.
     this.search.setQuery(query, this.#highlighted >= 0 ? this.#highlighted : 0);
     this.#showSearchCount();
     if (this.#filtering() || this.#elements.onlyMatching.checked) this.#showRows();
     if (this.search.current >= 0) this.#goToMatch();
     else this.view.refresh();
+    return true;
   }
 
   /** @param {number} step 1 for the next match, -1 for the previous. */

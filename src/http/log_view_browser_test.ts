@@ -253,6 +253,17 @@ Deno.test({
           await page.keyboard.type("CHUNK");
           await waitFor(page, `document.getElementById("search-count").textContent === "No matches"`);
           assert.equal(await page.$eval("#search-next", (b) => (b as HTMLButtonElement).disabled), true);
+          // Enter before the search's pause (typed and pressed in one go, as a fast typist does) searches at
+          // once and stays on the first match.
+          await page.evaluate(`(() => {
+            const input = document.getElementById("search-input");
+            input.value = "Chunk";
+            input.dispatchEvent(new Event("input", { bubbles: true }));
+            input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+          })()`);
+          await waitFor(page, `document.getElementById("search-count").textContent === "1 of 8"`);
+          await page.keyboard.press("Enter");
+          await waitFor(page, `document.getElementById("search-count").textContent === "2 of 8"`);
           // Lowercase is case-insensitive: "deploy" finds "Deploying", "[4/4] Deploy" and "deploy failed".
           await page.click("#search-input", { count: 3 });
           await page.keyboard.type("deploy");
