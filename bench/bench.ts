@@ -349,6 +349,8 @@ interface System {
   pids: number[];
   /** A cluster's `redis-server`, whose CPU time is reported apart from the instances'. */
   redisPid?: number;
+  /** `http://127.0.0.1:PORT/` of the process at `pid`. */
+  base: string;
   /** Creates `n` deployments (shiplog) or channels (baseline) ready to be written to and viewed. */
   createChannels(n: number): Promise<string[]>;
   eventsUrl(channel: string): string;
@@ -438,6 +440,7 @@ async function startShiplog(
   extraArgs: string[],
   runtimeFlags: string[],
   writeOver: WriteOver = "files",
+  command = "sleep 600",
 ): Promise<System> {
   const dir = await Deno.makeTempDir({ prefix: "shiplog-bench-" });
   let server: ServerProcess;
@@ -453,7 +456,7 @@ async function startShiplog(
       "--dir",
       dir,
       "--command",
-      "sleep 600",
+      command,
       ...extraArgs,
     ]);
   } catch (error) {
@@ -466,6 +469,7 @@ async function startShiplog(
     name: "shiplog",
     pid: server.pid,
     pids: [server.pid],
+    base,
     async createChannels(n) {
       const ids = await api.start(n);
       if (writeOver === "http") {
@@ -565,6 +569,7 @@ async function startCluster(runtimeFlags: string[]): Promise<System> {
       pid: a.pid,
       pids: [a.pid, b.pid],
       redisPid: redis.pid!,
+      base: a.base,
       async createChannels(n) {
         const ids = await api.start(n);
         await api.running(ids);
@@ -598,6 +603,7 @@ async function startBaseline(runtimeFlags: string[]): Promise<System> {
     name: "baseline",
     pid: server.pid,
     pids: [server.pid],
+    base,
     createChannels: (n) => Promise.resolve(Array.from({ length: n }, () => `c${++next}`)),
     eventsUrl: (channel) => `${base}events/${channel}`,
     eventsUrls: (channel) => [`${base}events/${channel}`],
@@ -1027,8 +1033,9 @@ const PAGE_LIVE = { lines: 100_000, rate: 5000 };
 
 /**
  * The finished log: `PAGE_LOG_STEPS` steps `[k/8]`, each in groups of 5,000 lines (`::group::`), lines of about
- * 60 bytes with a colour code, the one error at `PAGE_NEEDLE.line`, and a last line that says the build failed. Appended in chunks while the
- * deployment runs, as a deploy script would write it, so that shiplog stamps each line's time.
+ * 60 bytes with a colour code, the one error at `PAGE_NEEDLE.line`, and a last line that says the build
+ * failed. Appended in chunks while the deployment runs, as a deploy script would write it, so that shiplog
+ * stamps each line's time.
  */
 async function writePageLog(path: string): Promise<void> {
   const stepLines = PAGE_LOG_LINES / PAGE_LOG_STEPS;
@@ -1069,57 +1076,53 @@ async function pageScenario(runtimeFlags: string[]): Promise<PageResult> {
   if (!chromium.found) {
     throw new Error(`scenario 9 needs Chromium at ${chromium.path} (apt-get install chromium)`);
   }
-  const dir = await Deno.makeTempDir({ prefix: "shiplog-bench-page-" });
-  const release = `${dir}/release`;
+  // The browser's profile and the file that lets a deployment's command end.
+  const control = await Deno.makeTempDir({ prefix: "shiplog-bench-page-" });
+  const release = `${control}/release`;
   const command = `while [ ! -e '${release}' ]; do sleep 0.05; done; rm -f '${release}'; exit 1`;
-  let server: ServerProcess | undefined;
+  try {
+    return await withSystem(
+      () => startShiplog([], runtimeFlags, "files", command),
+      (system) => measurePage(system, chromium, control, release),
+    );
+  } finally {
+    await Deno.remove(control, { recursive: true }).catch(() => {});
+  }
+}
+
+/** {@linkcode pageScenario}'s measurements, on a shiplog whose deployments end when `release` appears. */
+async function measurePage(
+  system: System,
+  chromium: ReturnType<typeof findChromium>,
+  control: string,
+  release: string,
+): Promise<PageResult> {
+  const load = otherLoad([system.pid]);
+  const base = system.base;
+  const api = shiplogApi(base);
+  const logPath = (id: string) => {
+    const target = system.writerTarget([id]);
+    if (target.kind !== "files") throw new Error("scenario 9 appends to the log files");
+    return target.paths[0];
+  };
+  const linesAfter = async (id: string, after: number): Promise<number> => {
+    const page = await (await fetch(`${base}api/deployments/${id}/lines?after=${after}&limit=100`)).json();
+    return page.nextLine - 1;
+  };
+  const end = async (id: string) => {
+    await Deno.writeTextFile(release, "");
+    await within(
+      15_000,
+      `deployment ${id} failing`,
+      (async () => {
+        while (await api.status(id) !== "failed") await delay(50);
+      })(),
+    );
+  };
   let browser: Browser | undefined;
   try {
-    const [process, base] = await startShiplogProcess("shiplog", [
-      "run",
-      "-A",
-      ...runtimeFlags,
-      "main.ts",
-      "--port",
-      "0",
-      "--dir",
-      `${dir}/deployments`,
-      "--command",
-      command,
-    ]);
-    server = process;
-    const load = otherLoad([process.pid]);
-    const api = shiplogApi(base);
-    const logPath = (id: string) => `${dir}/deployments/${id}.log`;
-    const linesAfter = async (id: string, after: number): Promise<number> => {
-      const page = await (await fetch(`${base}api/deployments/${id}/lines?after=${after}&limit=100`)).json();
-      return page.nextLine - 1;
-    };
-    const end = async (id: string) => {
-      await Deno.writeTextFile(release, "");
-      await within(
-        15_000,
-        `deployment ${id} failing`,
-        (async () => {
-          while (await api.status(id) !== "failed") await delay(50);
-        })(),
-      );
-    };
-    const started = async () => {
-      const [id] = await api.start(1);
-      await api.running([id]);
-      await within(
-        10_000,
-        "the log file",
-        (async () => {
-          while (!(await Deno.stat(logPath(id)).then(() => true, () => false))) await delay(20);
-        })(),
-      );
-      return id;
-    };
-
     progress(`  writing a finished log of ${PAGE_LOG_LINES.toLocaleString("en-US")} lines`);
-    const finished = await started();
+    const [finished] = await system.createChannels(1);
     await writePageLog(logPath(finished));
     await within(
       60_000,
@@ -1132,7 +1135,7 @@ async function pageScenario(runtimeFlags: string[]): Promise<PageResult> {
     const lines = await linesAfter(finished, PAGE_LOG_LINES - 1);
     const logBytes = (await Deno.stat(logPath(finished))).size;
 
-    browser = await launchChromium(chromium, `${dir}/chromium`);
+    browser = await launchChromium(chromium, `${control}/chromium`);
     progress("  opening it in Chromium");
     const page = await openProbed(browser, `${base}deployment/${finished}`, { target: lines });
     await waitInPage(page, "globalThis.__probe.targetSeenMs !== null", 60_000);
@@ -1151,12 +1154,12 @@ async function pageScenario(runtimeFlags: string[]): Promise<PageResult> {
     await page.close();
 
     progress(`  following a live log at ${PAGE_LIVE.rate} lines/s`);
-    const live = await started();
+    const [live] = await system.createChannels(1);
     const livePage = await openProbed(browser, `${base}deployment/${live}`, { lastSeq: PAGE_LIVE.lines });
     await waitInPage(livePage, `document.querySelector("#connection")?.dataset.state === "live"`, 15_000);
     const liveStart = (await livePage.evaluate(() => performance.now())) as number;
     const writer = await runWriter(
-      { target: { kind: "files", paths: [logPath(live)] }, lines: PAGE_LIVE.lines, rate: PAGE_LIVE.rate },
+      { target: system.writerTarget([live]), lines: PAGE_LIVE.lines, rate: PAGE_LIVE.rate },
       PAGE_LIVE.lines / PAGE_LIVE.rate * 1000 + 30_000,
     );
     await waitInPage(livePage, "globalThis.__probe.lastSeqSeenAt !== null", 15_000);
@@ -1184,8 +1187,6 @@ async function pageScenario(runtimeFlags: string[]): Promise<PageResult> {
     };
   } finally {
     await browser?.close().catch(() => {});
-    await server?.stop();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
