@@ -162,15 +162,7 @@ contract(
       assert.deepEqual(await readAll(store, id, 123), expected.slice(123));
     });
     await t.step("after a line, from the cursor (end) of the batch that holds it", async () => {
-      let cursor: { line: number; end: number } | undefined;
-      for await (const batch of store.readLines(id, 0)) {
-        const last = batch.firstLine + batch.lines.length - 1;
-        if (last >= 200) {
-          cursor = { line: last, end: batch.end };
-          break;
-        }
-      }
-      assert.ok(cursor);
+      const cursor = await cursorOfBatchHolding(store, id, 200);
       assert.deepEqual(await readAll(store, id, cursor.line, cursor.end), expected.slice(cursor.line));
     });
     await t.step("after the last line, and past it: nothing", async () => {
@@ -536,15 +528,7 @@ contract(
     err.close();
     assert.deepEqual(await readTimed(store, id), expected);
     assert.deepEqual(await readTimed(store, id, 257), expected.slice(257));
-    let cursor: { line: number; end: number } | undefined;
-    for await (const batch of store.readLines(id, 0)) {
-      const last = batch.firstLine + batch.lines.length - 1;
-      if (last >= 200) {
-        cursor = { line: last, end: batch.end };
-        break;
-      }
-    }
-    assert.ok(cursor);
+    const cursor = await cursorOfBatchHolding(store, id, 200);
     assert.deepEqual(await readTimed(store, id, cursor.line, cursor.end), expected.slice(cursor.line));
   },
 );
@@ -586,3 +570,16 @@ contract(
     assert.deepEqual(await readTimed(store, record.id), [timed(1, "line 1", 1_700_000_000_002, false)]);
   },
 );
+
+/** The cursor (last line, end) of the first batch a read from the start gives that reaches line `line`. */
+async function cursorOfBatchHolding(
+  store: LogStore,
+  id: string,
+  line: number,
+): Promise<{ line: number; end: number }> {
+  for await (const batch of store.readLines(id, 0)) {
+    const last = batch.firstLine + batch.lines.length - 1;
+    if (last >= line) return { line: last, end: batch.end };
+  }
+  throw new Error(`no batch reaches line ${line}`);
+}
