@@ -94,6 +94,7 @@ const feed = new LogFeed(deploymentId, {
   },
   record: (record) => applyDeployment(record),
   done: (result) => finish(result),
+  historyLoaded: () => panel.historyLoaded(),
   reset() {
     panel.clear();
     renderProgress();
@@ -115,6 +116,7 @@ init();
 
 function init() {
   elements.cancel.addEventListener("click", askToCancel);
+  elements.steps.addEventListener("click", followStepLink);
   elements.cancelDialog.addEventListener("close", () => {
     if (elements.cancelDialog.returnValue === "cancel") cancelDeployment();
   });
@@ -128,6 +130,10 @@ async function finish(result) {
   feed.stop();
   setConnection("ended", "Ended");
   panel.complete();
+  // Every line is in: the steps and the bar say where it ended now, not at the next redraw.
+  clearTimeout(view.stepsTimer);
+  view.stepsTimer = undefined;
+  renderProgress();
   if (result?.status && view.deployment && view.deployment.status !== result.status) {
     applyDeployment({ ...view.deployment, status: result.status, exitCode: result.exitCode ?? null });
   }
@@ -269,6 +275,20 @@ function renderProgress() {
   bar.setAttribute("aria-valuetext", label);
   elements.progressFill.style.width = state === "indeterminate" ? "" : `${(fraction * 100).toFixed(2)}%`;
   elements.progressLabel.textContent = label;
+}
+
+/**
+ * A step's link goes to its first line, also when the address already ends in that `#L<n>` (the browser then
+ * fires no `hashchange`) and when the reader has scrolled away from it since.
+ * @param {MouseEvent} event
+ */
+function followStepLink(event) {
+  const link = /** @type {Element} */ (event.target).closest("a[href^='#L']");
+  if (!(link instanceof HTMLAnchorElement) || event.button !== 0 || event.metaKey || event.ctrlKey) return;
+  event.preventDefault();
+  const hash = link.getAttribute("href") ?? "";
+  if (location.hash !== hash) history.pushState(null, "", hash);
+  panel.selectLine(Number(hash.slice(2)), true);
 }
 
 /** Opens the confirmation; its answer arrives as the dialog's `close` event. */

@@ -1,6 +1,7 @@
 /**
  * @module
- * Where a deployment page's lines and statuses come from. The history first, in bulk: pages of up to 100,000
+ * Where a deployment page's lines and statuses come from. The record first (a deployment already over needs no
+ * stream: its history is all there is). The history next, in bulk: pages of up to 100,000
  * lines from `/api/deployments/<id>/lines` (the next page fetched while this one is handed on), handed on in
  * slices with a yield between them, so the main thread is never held for long. Then live from
  * `/events/<id>?times=1&lastEventId=<last line>`: each `times` event gives the times and stderr marks of the
@@ -47,8 +48,6 @@ export class LogFeed {
   #source = null;
   #ended = false;
   #retryDelay = RETRY_MIN_MS;
-  /** Reconnections made after the deployment was known to be over; a second failure then means "nothing left". */
-  #retriesAfterEnd = 0;
   #unavailable = false;
   /** Bumped by a reset or a new connection: a history load of an older generation stops. */
   #generation = 0;
@@ -90,13 +89,55 @@ export class LogFeed {
   async #run() {
     const generation = ++this.#generation;
     this.#callbacks.connection("connecting", "Connecting…");
-    await this.#loadHistory(generation);
+    // The record first: a deployment over before its history is read has every line in that history, so the
+    // page is complete without a stream (which would answer a resume past the last line with 204).
+    const record = await this.#fetchRecord();
+    if (generation !== this.#generation || this.#ended) return;
+    if (record === "signed out") return;
+    if (record === "gone") {
+      this.#ended = true;
+      this.#callbacks.gone();
+      return;
+    }
+    if (record !== null) this.#callbacks.record(record);
+    const complete = await this.#loadHistory(generation);
     if (generation !== this.#generation || this.#ended) return;
     this.#callbacks.historyLoaded?.();
+    if (complete && record !== null && isFinal(record.status)) {
+      this.#ended = true;
+      this.#callbacks.done({ status: record.status, exitCode: record.exitCode });
+      return;
+    }
     this.#connect();
   }
 
-  /** @param {number} generation */
+  /**
+   * The deployment's record; "gone" when it does not exist, "signed out" when the page reloads to sign in, null
+   * when it cannot be had now (the stream then says why).
+   * @returns {Promise<any>}
+   */
+  async #fetchRecord() {
+    try {
+      const response = await fetch(`/api/deployments/${encodeURIComponent(this.#id)}`, {
+        headers: { accept: "application/json" },
+      });
+      if (response.status === 404) return "gone";
+      // Signed out (the token changed): reloading shows the sign-in form, which comes back here after.
+      if (response.status === 401) {
+        location.reload();
+        return "signed out";
+      }
+      return response.ok ? await response.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Hands on the lines after the last one handed on, up to the end of the log; returns whether it got there.
+   * @param {number} generation
+   * @returns {Promise<boolean>}
+   */
   async #loadHistory(generation) {
     const base = `/api/deployments/${encodeURIComponent(this.#id)}/lines`;
     const fetchPage = (/** @type {number} */ after) =>
@@ -106,9 +147,9 @@ export class LogFeed {
     let next = fetchPage(this.#lastLine);
     while (true) {
       const page = await next;
-      if (generation !== this.#generation) return;
+      if (generation !== this.#generation) return false;
       // No history here (an unknown id, a server without the route, a store out of reach): the stream says why.
-      if (page === null || !Array.isArray(page.lines)) return;
+      if (page === null || !Array.isArray(page.lines)) return false;
       const last = page.firstLine + page.lines.length - 1;
       const more = page.lines.length > 0 && last + 1 < page.nextLine;
       if (more) next = fetchPage(last);
@@ -124,9 +165,10 @@ export class LogFeed {
           stderr,
         });
         await yieldToPage();
-        if (generation !== this.#generation) return;
+        if (generation !== this.#generation) return false;
       }
-      if (!more) return;
+      // A page past the end (the log was replaced meanwhile) is not the end: the stream resets it.
+      if (!more) return page.nextLine === this.#lastLine + 1;
     }
   }
 
@@ -227,40 +269,17 @@ export class LogFeed {
     if (pending !== null) this.#hand(pending);
   }
 
-  /** The stream failed for good: ask whether the deployment still exists, then reconnect after a backoff. */
+  /**
+   * The stream failed for good (refused, or a 204 for a deployment that ended meanwhile): after a backoff, all
+   * again from the record, which tells whether the deployment is still there and whether it is over.
+   */
   #retryLater() {
     this.#flush();
     const delay = this.#retryDelay * (0.8 + Math.random() * 0.4);
     this.#retryDelay = Math.min(this.#retryDelay * 2, RETRY_MAX_MS);
     this.#callbacks.connection("reconnecting", `Reconnecting in ${Math.round(delay / 1000)}s…`);
-    setTimeout(async () => {
-      if (this.#ended) return;
-      try {
-        const response = await fetch(`/api/deployments/${encodeURIComponent(this.#id)}`, {
-          headers: { accept: "application/json" },
-        });
-        // Signed out (the token changed): reloading shows the sign-in form, which comes back here after.
-        if (response.status === 401) return location.reload();
-        if (response.status === 404) {
-          this.#ended = true;
-          this.#callbacks.gone();
-          return;
-        }
-        if (response.ok) {
-          const record = await response.json();
-          this.#callbacks.record(record);
-          // Once the deployment is over, the server answers a resume past its last line with 204, which
-          // EventSource reports as a failure: one reconnection fetches any lines we missed, a second means none.
-          if (isFinal(record.status) && this.#retriesAfterEnd++ >= 1) {
-            this.#ended = true;
-            this.#callbacks.done({ status: record.status, exitCode: record.exitCode });
-            return;
-          }
-        }
-      } catch {
-        // The server is unreachable; try the stream again anyway, with a longer wait next time.
-      }
-      this.#run();
+    setTimeout(() => {
+      if (!this.#ended) this.#run();
     }, delay);
   }
 }

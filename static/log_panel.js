@@ -59,6 +59,8 @@ export class LogPanel {
   #awaitedLine = null;
   /** The deployment is over and every line is in. */
   #complete = false;
+  /** The history is loading: no reader is reading a step yet, whatever is in view. */
+  #loading = true;
   /** It ended before it started (cancelled while queued): there is no output to wait for. */
   #neverRan = false;
   /** @type {number | undefined} */
@@ -111,7 +113,8 @@ export class LogPanel {
       if (line !== null) this.selectLine(line, true);
     });
     const line = lineFromHash();
-    if (line !== null) {
+    if (line === 0) this.#reportMissing(0);
+    else if (line !== null) {
       this.#awaitedLine = line;
       this.view.setFollowing(false);
     }
@@ -124,11 +127,10 @@ export class LogPanel {
    */
   append(batch) {
     const before = this.lines.count;
-    // The reader is reading the open step: it stays open when the next one begins.
-    const open = this.view.following ? [] : this.sections.openSections.filter((s) => this.sections.isOpen(s));
+    const reading = this.#sectionsBeingRead();
     if (this.lines.append(batch) === 0) return;
     const changed = this.sections.update();
-    for (const section of open) this.sections.setOpen(section, true);
+    for (const section of reading) this.sections.setOpen(section, true);
     const matched = this.search.extend();
     if (this.#filtering()) {
       const rows = [];
@@ -154,13 +156,25 @@ export class LogPanel {
     }
   }
 
-  /** Forgets every line: the log was replaced and comes again from line 1. */
+  /** The history is in: from now on lines are live. */
+  historyLoaded() {
+    this.#loading = false;
+  }
+
+  /**
+   * Forgets every line: the log was replaced and comes again from line 1. The search stays, with no matches
+   * until the new lines come; a `#L<n>` is looked for in them.
+   */
   clear() {
     this.lines.clear();
     this.sections.clear();
     this.search.clear();
     this.#highlighted = -1;
-    this.view.setRows(new Int32Array(0));
+    this.#loading = true;
+    const line = lineFromHash();
+    this.#awaitedLine = line !== null && line > 0 ? line : null;
+    this.view.clear();
+    this.#showSearchCount();
     this.#showCount();
   }
 
@@ -177,7 +191,9 @@ export class LogPanel {
     sections.endedAt = endedAt;
     this.#neverRan = isFinal(record.status) && !record.startedAt;
     this.#showCount();
-    if (!this.#filtering()) this.view.setRows(sections.rows());
+    // Filtered, the rows stay the matching lines; a failed step's header among them is marked anew.
+    if (this.#filtering()) this.view.refresh();
+    else this.view.setRows(sections.rows());
   }
 
   /** Every line is in (the stream said `done`): a `#L<n>` past the end is said to be missing. */
@@ -198,8 +214,14 @@ export class LogPanel {
     if (index >= this.lines.count || this.lines.number(index) !== number) {
       this.#highlighted = -1;
       this.view.refresh();
-      this.#awaitedLine = number;
-      this.#reportMissingLine();
+      // Past the last line: it may yet come. Else (line 0, or a line the log no longer holds) it never will.
+      if (index >= this.lines.count && number > 0) {
+        this.#awaitedLine = number;
+        this.#reportMissingLine();
+      } else {
+        this.#awaitedLine = null;
+        this.#reportMissing(number);
+      }
       return;
     }
     this.#highlighted = index;
@@ -251,7 +273,7 @@ export class LogPanel {
     const query = this.#elements.searchInput.value;
     if (query === this.search.query) return false;
     // The first match at or after what is in view.
-    this.search.setQuery(query, this.#highlighted >= 0 ? this.#highlighted : 0);
+    this.search.setQuery(query, Math.max(0, this.view.firstVisibleLine));
     this.#showSearchCount();
     if (this.#filtering() || this.#elements.onlyMatching.checked) this.#showRows();
     if (this.search.current >= 0) this.#goToMatch();
@@ -290,14 +312,23 @@ export class LogPanel {
     const sections = this.sections;
     sections.setOpen(section, !sections.isOpen(section));
     const header = sections.sections[section].start;
-    // The header pressed stays where it is on screen.
+    // The header pressed stays where it is on screen (and its button keeps the focus through the redraw).
     this.view.setFollowing(false);
-    if (!this.#filtering()) this.view.setRows(sections.rows(), header);
-    // The button keeps the focus through the redraw.
-    requestAnimationFrame(() => {
-      const button = this.view.element(header)?.querySelector("button.fold");
-      if (button instanceof HTMLButtonElement && document.activeElement === document.body) button.focus();
-    });
+    // Filtered, the rows stay the matching lines; the header's button says its new state.
+    if (this.#filtering()) this.view.refresh();
+    else this.view.setRows(sections.rows(), header);
+  }
+
+  /**
+   * The open step and group that the reader is reading (the first row in view is in them), to keep them open
+   * when the next one begins; none while following the end or while the history loads.
+   */
+  #sectionsBeingRead() {
+    if (this.view.following || this.#loading) return [];
+    const line = this.view.firstVisibleLine;
+    return this.sections.openSections.filter((section) =>
+      this.sections.isOpen(section) && line >= this.sections.sections[section].start
+    );
   }
 
   #filtering() {
@@ -311,11 +342,13 @@ export class LogPanel {
   #showSearchCount() {
     const { searchCount, previous, next } = this.#elements;
     const { count, current, query } = this.search;
-    searchCount.textContent = query === ""
+    const text = query === ""
       ? ""
       : count === 0
       ? "No matches"
       : `${(current + 1).toLocaleString()} of ${count.toLocaleString()}`;
+    // Only on a change: it is a live region, read out each time it is written.
+    if (searchCount.textContent !== text) searchCount.textContent = text;
     previous.disabled = next.disabled = count === 0;
   }
 
@@ -361,8 +394,15 @@ export class LogPanel {
     const line = this.#awaitedLine;
     if (line === null || line <= this.lines.lastNumber || !this.#complete) return;
     this.#awaitedLine = null;
+    this.#reportMissing(line);
+  }
+
+  /** @param {number} line */
+  #reportMissing(line) {
     this.#options.showMessage(
-      `There is no line ${line.toLocaleString()}: this log has ${linesText(this.lines.count)}.`,
+      line < 1
+        ? `There is no line ${line}: lines are numbered from 1.`
+        : `There is no line ${line.toLocaleString()}: this log has ${linesText(this.lines.count)}.`,
     );
   }
 

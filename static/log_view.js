@@ -48,6 +48,12 @@ export class LogView {
   #scrollTop = 0;
   /** @type {{line: number, center: boolean} | null} A line to bring into view at the next draw. */
   #reveal = null;
+  /**
+   * The row that had the focus when it was taken out to be drawn anew (a running step's header, redrawn with
+   * each batch): its new element gets the focus back.
+   * @type {{line: number, selector: string} | null}
+   */
+  #lostFocus = null;
 
   /**
    * @param {HTMLElement} scroller The scrolling element the rows go in.
@@ -76,6 +82,13 @@ export class LogView {
   /** How many rows there are to show. */
   get rowCount() {
     return this.#rowCount;
+  }
+
+  /** The line index of the first row in view, -1 when there is none. */
+  get firstVisibleLine() {
+    if (this.#rowCount === 0) return -1;
+    this.#updateOffsets(this.#rowCount);
+    return this.#rows[this.#rowAt(this.#scroller.scrollTop)];
   }
 
   /**
@@ -123,7 +136,7 @@ export class LogView {
     const row = this.#rowOf(from);
     for (let r = row; r < this.#rowCount; r++) {
       const element = this.#rendered.get(this.#rows[r]);
-      element?.remove();
+      if (element) this.#remove(this.#rows[r], element);
       this.#rendered.delete(this.#rows[r]);
     }
     this.#rowCount = row;
@@ -131,6 +144,12 @@ export class LogView {
     this.#ensureRows(row + lines.length);
     for (let i = 0; i < lines.length; i++) this.#rows[this.#rowCount++] = lines[i];
     this.draw();
+  }
+
+  /** Forgets every row and every measured height (the log was replaced: its line indices are other lines). */
+  clear() {
+    this.#heights.fill(0);
+    this.setRows(new Int32Array(0));
   }
 
   /** Draws every row in view anew (a match moved, timestamps toggled, a section's count grew). */
@@ -144,8 +163,10 @@ export class LogView {
     const element = this.#rendered.get(line);
     if (!element) return;
     const row = renderRow(line, this.#options.context());
+    const focus = focusSelector(element);
     element.replaceWith(row);
     this.#rendered.set(line, row);
+    if (focus !== null) focusIn(row, focus);
   }
 
   /** @param {boolean} wrap */
@@ -273,7 +294,7 @@ export class LogView {
       next.set(line, element);
       ordered.push(element);
     }
-    for (const [line, element] of this.#rendered) if (next.get(line) !== element) element.remove();
+    for (const [line, element] of this.#rendered) if (next.get(line) !== element) this.#remove(line, element);
     this.#stale = false;
     let cursor = this.#body.firstChild;
     for (const element of ordered) {
@@ -281,6 +302,23 @@ export class LogView {
       else this.#body.insertBefore(element, cursor);
     }
     this.#rendered = next;
+    const lost = this.#lostFocus;
+    this.#lostFocus = null;
+    const element = lost === null ? undefined : next.get(lost.line);
+    // Unless the reader has put the focus somewhere else meanwhile.
+    if (
+      lost !== null && element &&
+      (document.activeElement === null || document.activeElement === document.body)
+    ) {
+      focusIn(element, lost.selector);
+    }
+  }
+
+  /** Takes row element `element` of line `line` out of the document, noting whether it had the focus. */
+  #remove(/** @type {number} */ line, /** @type {HTMLElement} */ element) {
+    const selector = focusSelector(element);
+    if (selector !== null) this.#lostFocus = { line, selector };
+    element.remove();
   }
 
   /** Every row is drawn anew at the next draw; until then the old ones stay (no empty frame). */
@@ -427,4 +465,24 @@ export class LogView {
     event.preventDefault();
     this.#options.onLineClick?.(Number(link.dataset.line));
   }
+}
+
+/**
+ * What in row element `row` has the focus, as a selector to find its like in a new element of the row; null when
+ * nothing in it has.
+ * @param {HTMLElement} row
+ * @returns {string | null}
+ */
+function focusSelector(row) {
+  const focused = document.activeElement;
+  if (focused === null || !row.contains(focused)) return null;
+  if (focused.matches("button.fold")) return "button.fold";
+  if (focused.matches("a.ln")) return "a.ln";
+  return null;
+}
+
+/** @param {HTMLElement} row @param {string} selector */
+function focusIn(row, selector) {
+  const target = row.querySelector(selector);
+  if (target instanceof HTMLElement) target.focus({ preventScroll: true });
 }

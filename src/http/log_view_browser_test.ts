@@ -88,13 +88,16 @@ Deno.test({
     await Deno.writeTextFile(join(dir, `${finished.id}.log`), big.lines.join("\n") + "\n");
     await Deno.writeTextFile(join(dir, `${neverRan.id}.json`), JSON.stringify(neverRan));
     // The deploy command: with the file `live` in its directory, lines for a while; else three timed steps,
-    // a line to stderr, and a failure.
+    // a line to stderr, step 2 waiting (up to 10 s) for the file `go`, and a failure.
     const live = join(dir, "live");
+    const go = join(dir, "go");
     const command =
       `if [ -e '${live}' ]; then rm '${live}'; i=1; while [ $i -le 3000 ]; do echo "live $i"; ` +
       `[ $((i % 100)) -eq 0 ] && sleep 0.05; i=$((i+1)); done; echo "needle at the end"; exit 0; fi; ` +
       `echo "[1/3] Build"; echo "::group::Compile"; echo "cc a.c"; echo "::endgroup::"; sleep 1.1; ` +
-      `echo "[2/3] Test"; echo "oops on stderr" >&2; sleep 1.1; echo "[3/3] Ship"; echo "ship failed"; exit 3`;
+      `echo "[2/3] Test"; echo "oops on stderr" >&2; ` +
+      `n=0; while [ ! -e '${go}' ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; ` +
+      `echo "[3/3] Ship"; echo "ship failed"; exit 3`;
 
     let server: HttpTestServer | undefined;
     let browser: Browser | undefined;
@@ -108,10 +111,12 @@ Deno.test({
       browser = await launchChromium(CHROMIUM, profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const errors: string[] = [];
-      const open = async (path: string, viewport = { width: 1280, height: 800 }) => {
+      /** Opens `path`; `requests` gets the path of every request the page makes. */
+      const open = async (path: string, viewport = { width: 1280, height: 800 }, requests?: string[]) => {
         const page = await browser!.newPage();
         page.setDefaultTimeout(WAIT_MS);
         page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
+        if (requests) page.on("request", (request) => requests.push(new URL(request.url()).pathname));
         await page.setViewport(viewport);
         await page.goto(new URL(path, base).href);
         return page;
@@ -178,6 +183,28 @@ Deno.test({
       );
 
       await t.step(
+        "a finished log is complete without a stream; a #L<n> it does not have is said at once",
+        async () => {
+          const requests: string[] = [];
+          const linked = await open(`deployment/${finished.id}#L${BIG_LINES + 5}`, undefined, requests);
+          await ended(linked);
+          // The record said it was over before the history was read: the history is all of it, with no stream
+          // to be refused (204) and backed off from, "Reconnecting…", before the page could say so.
+          assert.deepEqual(requests.filter((path) => path.startsWith("/events/")), []);
+          await waitFor(linked, `!document.getElementById("message").hidden`);
+          assert.equal(
+            await text(linked, "#message"),
+            `There is no line ${(BIG_LINES + 5).toLocaleString("en")}: this log has 100,000 lines.`,
+          );
+          assert.equal(await linked.$eval("#L99999", (row) => row.classList.contains("failed")), true);
+          await linked.evaluate(`location.hash = "#L0"`);
+          await waitFor(linked, `document.getElementById("message").textContent.includes("line 0")`);
+          assert.equal(await text(linked, "#message"), "There is no line 0: lines are numbered from 1.");
+          await linked.close();
+        },
+      );
+
+      await t.step(
         "steps and groups fold and unfold with their line counts; marker lines are not shown",
         async () => {
           const step2 = `#L${big.step2}`;
@@ -235,26 +262,33 @@ Deno.test({
         "search counts, and Enter, Shift+Enter and the buttons move through the matches",
         async () => {
           await page.click("#search-input", { count: 3 });
-          // Capitals make it case-sensitive: "Chunk" is in the group titles, "CHUNK" nowhere.
+          // Capitals make it case-sensitive: "Chunk" is in the group titles, "CHUNK" nowhere. A new search
+          // starts at what is in view (group 3, where "disk full" was): its first match is "Chunk 4".
           await page.keyboard.type("Chunk");
-          await waitFor(page, `document.getElementById("search-count").textContent === "1 of 8"`);
+          await waitFor(page, `document.getElementById("search-count").textContent === "4 of 8"`);
           await page.keyboard.press("Enter");
-          await waitFor(page, `document.getElementById("search-count").textContent === "2 of 8"`);
+          await waitFor(page, `document.getElementById("search-count").textContent === "5 of 8"`);
           await page.keyboard.down("Shift");
           await page.keyboard.press("Enter");
           await page.keyboard.press("Enter");
           await page.keyboard.up("Shift");
+          await waitFor(page, `document.getElementById("search-count").textContent === "3 of 8"`);
+          await page.click("#search-next");
+          await waitFor(page, `document.getElementById("search-count").textContent === "4 of 8"`);
+          // Both ways round: before the first match comes the last.
+          await page.click("#search-previous");
+          await page.click("#search-previous");
+          await page.click("#search-previous");
+          await page.click("#search-previous");
           await waitFor(page, `document.getElementById("search-count").textContent === "8 of 8"`);
           await page.click("#search-next");
           await waitFor(page, `document.getElementById("search-count").textContent === "1 of 8"`);
-          await page.click("#search-previous");
-          await waitFor(page, `document.getElementById("search-count").textContent === "8 of 8"`);
           await page.click("#search-input", { count: 3 });
           await page.keyboard.type("CHUNK");
           await waitFor(page, `document.getElementById("search-count").textContent === "No matches"`);
           assert.equal(await page.$eval("#search-next", (b) => (b as HTMLButtonElement).disabled), true);
           // Enter before the search's pause (typed and pressed in one go, as a fast typist does) searches at
-          // once and stays on the first match.
+          // once and stays on the first match (from "Chunk 1" in view).
           await page.evaluate(`(() => {
             const input = document.getElementById("search-input");
             input.value = "Chunk";
@@ -297,8 +331,17 @@ Deno.test({
           linked,
           `document.querySelector("#L${big.step3} .fold")?.getAttribute("aria-expanded") === "true"`,
         );
-        assert.equal(await text(linked, `#L${big.step3 + 10} .text`), `tick ${big.step3 + 9}`);
+        // (Waited for: the rest of the history may still be coming, and the rows be drawn anew at the next frame.)
+        await waitFor(
+          linked,
+          `document.querySelector("#L${big.step3 + 10} .text")?.textContent === "tick ${big.step3 + 9}"`,
+        );
         assert.equal(await text(linked, "#follow-state"), "Paused");
+        // The steps before it ended while the history loaded, with nobody reading them: folded.
+        assert.equal(
+          await linked.$eval(`#L${big.step2} .fold`, (b) => b.getAttribute("aria-expanded")),
+          "false",
+        );
         // Copying a selection of rows gives their text, without line numbers.
         const copied = await linked.evaluate(`(() => {
           const range = document.createRange();
@@ -315,6 +358,14 @@ Deno.test({
         // A link to a line inside a folded group, by a click on a link within the page.
         await linked.evaluate(`location.hash = "#L${big.error}"`);
         await waitFor(linked, `document.getElementById("L${big.error}")?.classList.contains("highlight")`);
+        // A step's link in the summary goes to its first line, again after the reader scrolled away.
+        for (let time = 1; time <= 2; time++) {
+          await linked.$eval("#log", (log) => log.scrollTo({ top: 0 }));
+          await waitFor(linked, `document.getElementById("L99999") === null`);
+          await linked.click("#steps li:nth-child(4) a");
+          await waitFor(linked, `document.getElementById("L99999")?.classList.contains("highlight")`);
+          assert.equal(new URL(linked.url()).hash, "#L99999");
+        }
         await linked.close();
       });
 
@@ -354,6 +405,23 @@ Deno.test({
           );
           await waitFor(run, `document.querySelector("#progress").getAttribute("aria-valuenow") === "1"`);
           assert.match(await text(run, "#progress-label"), /^1 of 3 done; step 2 of 3: Test$/);
+          // The running step's header is drawn anew with each batch (its count grows): its button, focused,
+          // keeps the focus.
+          await waitFor(run, `document.getElementById("L6") !== null`);
+          await run.focus("#L5 .fold");
+          const appended = await fetch(new URL(`api/deployments/${id}/log`, base), {
+            method: "POST",
+            headers: { "content-type": "text/plain" },
+            body: "appended 1\nappended 2\nappended 3\n",
+          });
+          assert.equal(appended.status, 200, await appended.text());
+          await waitFor(
+            run,
+            `document.querySelector("#L5 .section-meta")?.textContent.startsWith("4 lines")`,
+          );
+          assert.equal(await run.evaluate(`document.activeElement?.closest(".line")?.id`), "L5");
+          assert.equal(await run.evaluate(`document.activeElement?.className`), "fold");
+          await Deno.writeTextFile(go, "");
           await ended(run);
           await waitFor(run, `document.getElementById("status").textContent === "failed"`);
           await waitFor(run, `!document.getElementById("reason").hidden`);
@@ -393,7 +461,7 @@ Deno.test({
           await run.click("#timestamps");
           // The reason appeared above the log: the last line is still in view once it follows again.
           await run.click("#jump");
-          await waitFor(run, `document.getElementById("L8") !== null`);
+          await waitFor(run, `document.getElementById("L11") !== null`);
           await waitFor(
             run,
             `(() => { const log = document.getElementById("log");

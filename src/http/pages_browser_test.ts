@@ -324,11 +324,17 @@ Deno.test({
         page.setDefaultTimeout(WAIT_MS);
         page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
         await page.setViewport({ width: 1280, height: 800 });
-        // The first request for the stream gets a 503, which makes EventSource give up for good.
+        // The first request for the record gets a 503 (so the page does not know the deployment is over, and
+        // opens the stream), and so does the first for the stream, which makes EventSource give up for good.
         const streams: string[] = [];
+        let records = 0;
         await page.setRequestInterception(true);
         page.on("request", (request) => {
-          if (!new URL(request.url()).pathname.startsWith("/events/")) return void request.continue();
+          const path = new URL(request.url()).pathname;
+          if (path === `/api/deployments/${firstId}` && ++records === 1) {
+            return void request.respond({ status: 503, body: "try later" });
+          }
+          if (!path.startsWith("/events/")) return void request.continue();
           streams.push(request.url());
           if (streams.length === 1) return void request.respond({ status: 503, body: "try later" });
           return void request.continue();
@@ -340,7 +346,9 @@ Deno.test({
         );
         await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
         await waitFor(page, `document.getElementById("line-count").textContent === "8 lines"`);
-        assert.equal(streams.length, 2);
+        // After the backoff the record says it is over: the lines are all there is, with no second stream.
+        assert.equal(streams.length, 1);
+        assert.equal(records, 2);
         await unfoldAll(page);
         assert.equal((await rowsOf(page)).length, 8);
         await page.close();
@@ -505,11 +513,15 @@ Deno.test({
         const id = await startDeployment(base);
         const page = await open(`${base}deployment/${id}`);
         await waitFor(page, `document.getElementById("L4") !== null`);
+        // A search running meanwhile finds nothing in the old log, and then what the new one has.
+        await page.type("#search-input", "rewritten");
+        await waitFor(page, `document.getElementById("search-count").textContent === "No matches"`);
         // Replaced (another file renamed over it): truncation in place is detected only while the file is
         // shorter than what was read, and the deploy script keeps appending, so a rename keeps this test exact.
         await Deno.writeTextFile(`${dir}/${id}.log.new`, "rewritten 1\nrewritten 2\n");
         await Deno.rename(`${dir}/${id}.log.new`, `${dir}/${id}.log`);
         await waitFor(page, `document.getElementById("L1")?.textContent.includes("rewritten 1")`);
+        await waitFor(page, `document.getElementById("search-count").textContent === "1 of 2"`);
         await waitFor(page, `document.querySelector("#status").textContent === "succeeded"`);
         await waitFor(page, `document.querySelector("#connection").dataset.state === "ended"`);
         const raw = await (await fetch(`${base}deployments/${id}/log`)).text();
