@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import type { Browser, Page } from "npm:puppeteer-core@25.16.0";
+import type { Browser, Page, Viewport } from "npm:puppeteer-core@25.16.0";
 import {
   chromium,
   launchChromium,
@@ -112,7 +112,11 @@ Deno.test({
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const errors: string[] = [];
       /** Opens `path`; `requests` gets the path of every request the page makes. */
-      const open = async (path: string, viewport = { width: 1280, height: 800 }, requests?: string[]) => {
+      const open = async (
+        path: string,
+        viewport: Viewport = { width: 1280, height: 800 },
+        requests?: string[],
+      ) => {
         const page = await browser!.newPage();
         page.setDefaultTimeout(WAIT_MS);
         page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
@@ -391,6 +395,49 @@ Deno.test({
         await again.close();
         await page.close();
       });
+
+      await t.step(
+        "on a phone, the failing line is found by touch: search, next, the step's link",
+        async () => {
+          const phone = await open(`deployment/${finished.id}`, {
+            width: 390,
+            height: 844,
+            isMobile: true,
+            hasTouch: true,
+            deviceScaleFactor: 2,
+          });
+          await ended(phone);
+          const fits = () =>
+            phone.evaluate(`document.documentElement.scrollWidth <= document.documentElement.clientWidth`);
+          assert.equal(await fits(), true, "nothing wider than the screen");
+          // The bar's label is whole, under the bar, not cut short.
+          const label = await phone.$eval(
+            "#progress-label",
+            (element) => element.scrollWidth <= element.clientWidth,
+          );
+          assert.equal(label, true);
+          await phone.tap("#search-input");
+          await phone.keyboard.type("disk full");
+          await waitFor(phone, `document.getElementById("search-count").textContent === "1 of 1"`);
+          await waitFor(phone, `document.querySelector("#L${big.error} mark.current") !== null`);
+          const visible = (selector: string) =>
+            phone.$eval(selector, (element) => {
+              const box = element.getBoundingClientRect();
+              const log = document.getElementById("log")!.getBoundingClientRect();
+              return box.top >= log.top && box.bottom <= log.bottom && box.bottom <= innerHeight;
+            });
+          assert.equal(await visible(`#L${big.error}`), true, "the match is on screen");
+          await phone.tap("#search-next");
+          await waitFor(phone, `document.querySelector("#L${big.error} mark.current") !== null`);
+          // The failed step's link in the summary, tapped, shows its line.
+          await phone.tap("#steps li[data-state='failed'] a");
+          await waitFor(phone, `document.getElementById("L99999")?.classList.contains("highlight")`);
+          assert.equal(await visible("#L99999"), true);
+          assert.equal(await fits(), true);
+          await screenshots(phone, "deployment-log-search");
+          await phone.close();
+        },
+      );
 
       await t.step(
         "a run with times: durations, stderr marked, the summary, the progress and the icon; failed, its last line in view",
