@@ -135,7 +135,10 @@ Deno.test({
           const response = await start(base);
           assert.equal(response.status, 503);
           assert.equal(response.headers.get("retry-after"), "5");
-          assert.match(await response.text(), /^Cannot start a deployment now: the store cannot be reached/);
+          assert.match(
+            (await response.json()).error,
+            /^Cannot start a deployment now: the store cannot be reached/,
+          );
         });
 
         await t.step("cancel, an append and the raw log are 503 too, not 500", async () => {

@@ -471,13 +471,18 @@ function errorResponse(
       return page;
     }
     // A browser (a page, or a form sent: Start) shown a bare line of text would have no way on; a client of the
-    // API gets just the line.
+    // API gets just the message.
     if (acceptsHtml(request)) {
       headers.set("content-type", "text/html; charset=utf-8");
       return new Response(errorPage(error.status, error.message, signedIn), {
         status: error.status,
         headers,
       });
+    }
+    // An API client that reads JSON gets it for a refusal too, as it does for a refused Start.
+    if (wantsJson(request)) {
+      headers.set("content-type", "application/json");
+      return new Response(JSON.stringify({ error: error.message }), { status: error.status, headers });
     }
     headers.set("content-type", "text/plain; charset=utf-8");
     return new Response(`${error.message}\n`, { status: error.status, headers });

@@ -579,7 +579,7 @@ Deno.test("past --max-queued, Start is 503 with the reason, a page for the form,
     headers: { accept: "application/json" },
   });
   assert.equal(api.status, 503);
-  assert.equal(await api.text(), `${message}\n`);
+  assert.deepEqual(await api.json(), { error: message });
   // The home page's form, sent by a browser: the message as a page with the way home.
   const form = await fetch(new URL("start", app.url), {
     method: "POST",
@@ -1006,9 +1006,15 @@ Deno.test("rerun refuses what it cannot run again: 404, 409 under way or target 
   await writeRecords(dir.path, [gone, finished]);
   await using app = await startTestApp({ dir: dir.path, command: "sleep 30", maxRunning: 1, maxQueued: 1 });
   const count = async () => (await (await fetch(new URL("api/deployments", app.url))).json()).length;
+  /** The answer is `status` with `message`: as `{"error"}` to a client that accepts JSON, else a line. */
   const refused = async (response: Response, status: number, message: string) => {
     assert.equal(response.status, status);
-    assert.equal(await response.text(), `${message}\n`);
+    if (response.headers.get("content-type") === "application/json") {
+      assert.deepEqual(await response.json(), { error: message });
+    } else {
+      assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
+      assert.equal(await response.text(), `${message}\n`);
+    }
   };
 
   await t.step("404 for an unknown id and for anything but a canonical one", async () => {
@@ -1017,8 +1023,10 @@ Deno.test("rerun refuses what it cannot run again: 404, 409 under way or target 
   });
 
   await t.step("409 when its target is no longer configured, and the page says so by Run again", async () => {
+    const json = await rerun(app, gone.id, { headers: { accept: "application/json" } });
+    assert.equal(json.headers.get("content-type"), "application/json", "asked for JSON, it gets JSON");
     await refused(
-      await rerun(app, gone.id, { headers: { accept: "application/json" } }),
+      json,
       409,
       `Cannot run deployment ${gone.id} again: its target "staging" is no longer configured`,
     );
