@@ -94,7 +94,10 @@ const feed = new LogFeed(deploymentId, {
   },
   record: (record) => applyDeployment(record),
   done: (result) => finish(result),
-  historyLoaded: () => panel.historyLoaded(),
+  historyLoaded() {
+    panel.historyLoaded();
+    renderProgress();
+  },
   reset() {
     panel.clear();
     renderProgress();
@@ -244,11 +247,17 @@ function renderProgress() {
   const sections = panel.sections;
   const progress = sections.progress();
   const current = sections.currentStep;
-  showSteps(elements.steps, sections.summary(Date.now()));
+  // Until the last line of an ended deployment is read, where it ended is not known: no step is called failed
+  // (or the rest not reached) too soon.
+  const reading = panel.loading && isFinal(status);
+  showSteps(elements.steps, reading ? [] : sections.summary(Date.now()));
   let state = status;
   let fraction = 0;
   let label;
-  if (status === "succeeded") {
+  if (reading) {
+    state = "indeterminate";
+    label = "Reading the log…";
+  } else if (status === "succeeded") {
     fraction = 1;
     label = progress ? `Done: ${progress.total} of ${progress.total} steps` : "Done";
   } else if (progress && current) {

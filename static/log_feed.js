@@ -49,6 +49,12 @@ export class LogFeed {
   #ended = false;
   #retryDelay = RETRY_MIN_MS;
   #unavailable = false;
+  /**
+   * Whether a stream that failed before it opened was tried again at once. The first such failure is most
+   * likely a 204: the deployment ended while the history loaded, and the record now says so. The next ones
+   * back off.
+   */
+  #retriedAtOnce = false;
   /** Bumped by a reset or a new connection: a history load of an older generation stops. */
   #generation = 0;
   /** @type {{firstLine: number, times: number[], stderr: Set<number>}} From the last `times` event. */
@@ -186,8 +192,11 @@ export class LogFeed {
     const source = new EventSource(`/events/${encodeURIComponent(this.#id)}?${params}`);
     this.#source = source;
 
+    let opened = false;
     source.addEventListener("open", () => {
+      opened = true;
       this.#retryDelay = RETRY_MIN_MS;
+      this.#retriedAtOnce = false;
     });
     // Live once the first status arrives, not at `open`: a server that cannot reach its store opens, says so, and
     // ends, and EventSource resumes after the delay it was given (Last-Event-ID), as after any end of the stream.
@@ -231,10 +240,15 @@ export class LogFeed {
     source.addEventListener("error", () => {
       if (this.#ended || this.#source !== source) return;
       if (source.readyState === EventSource.CONNECTING) {
+        // A new attempt (after a server's restart, say): one that fails before it opens is tried again at once.
+        opened = false;
         if (!this.#unavailable) this.#callbacks.connection("reconnecting", "Reconnecting…");
       } else {
         source.close();
-        this.#retryLater();
+        if (opened || this.#retriedAtOnce) return this.#retryLater();
+        this.#retriedAtOnce = true;
+        this.#flush();
+        this.#run();
       }
     });
   }

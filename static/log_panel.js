@@ -61,6 +61,8 @@ export class LogPanel {
   #complete = false;
   /** The history is loading: no reader is reading a step yet, whatever is in view. */
   #loading = true;
+  /** @type {{status: string, startedAt: string | null, finishedAt: string | null} | null} The last record. */
+  #record = null;
   /** It ended before it started (cancelled while queued): there is no output to wait for. */
   #neverRan = false;
   /** @type {number | undefined} */
@@ -156,9 +158,15 @@ export class LogPanel {
     }
   }
 
-  /** The history is in: from now on lines are live. */
+  /** Whether the history is still loading. */
+  get loading() {
+    return this.#loading;
+  }
+
+  /** The history is in: from now on lines are live, and the deployment's status applies to its last step. */
   historyLoaded() {
     this.#loading = false;
+    if (this.#record !== null) this.#applyStatus(this.#record);
   }
 
   /**
@@ -168,6 +176,8 @@ export class LogPanel {
   clear() {
     this.lines.clear();
     this.sections.clear();
+    this.sections.status = "running";
+    this.sections.endedAt = 0;
     this.search.clear();
     this.#highlighted = -1;
     this.#loading = true;
@@ -184,13 +194,20 @@ export class LogPanel {
    * @param {{status: string, startedAt: string | null, finishedAt: string | null}} record
    */
   setDeployment(record) {
+    this.#record = record;
+    this.#neverRan = isFinal(record.status) && !record.startedAt;
+    this.#showCount();
+    // While the history loads, the last step read so far is not (yet) the one a failed deployment failed in.
+    if (!this.#loading) this.#applyStatus(record);
+  }
+
+  /** @param {{status: string, finishedAt: string | null}} record */
+  #applyStatus(record) {
     const sections = this.sections;
     const endedAt = record.finishedAt ? Date.parse(record.finishedAt) || 0 : 0;
     if (sections.status === record.status && sections.endedAt === endedAt) return;
     sections.status = record.status;
     sections.endedAt = endedAt;
-    this.#neverRan = isFinal(record.status) && !record.startedAt;
-    this.#showCount();
     // Filtered, the rows stay the matching lines; a failed step's header among them is marked anew.
     if (this.#filtering()) this.view.refresh();
     else this.view.setRows(sections.rows());

@@ -39,7 +39,8 @@ const GROUP_END = /^\s*::endgroup::\s*$/;
  * @property {number} step
  * @property {number} total
  * @property {string} title
- * @property {"done" | "running" | "failed" | "not reached"} state
+ * @property {"done" | "running" | "failed" | "interrupted" | "cancelled" | "not reached"} state The one it
+ *   ended in says how the deployment ended there.
  * @property {number | null} line The number of its first line, null when not reached.
  * @property {number | null} duration Milliseconds, null when the times are not known.
  */
@@ -315,7 +316,9 @@ export class LogSections {
       /** @type {StepSummary["state"]} */
       let state = "done";
       if (index === this.#step && this.status !== "succeeded") {
-        state = failedStatus(this.status) ? "failed" : "running";
+        state = failedStatus(this.status)
+          ? /** @type {"failed" | "interrupted" | "cancelled"} */ (this.status)
+          : "running";
       }
       steps.push({
         step,

@@ -111,6 +111,12 @@ Deno.test("LogSections: the step a deployment failed in is marked and stays open
     [4, "failed", 5, 6000],
     [5, "not reached", null, null],
   ]);
+  // Cancelled or interrupted there, the summary says so, not "failed".
+  for (const status of ["cancelled", "interrupted"]) {
+    sections.status = status;
+    assert.equal(sections.summary(0)[3].state, status);
+    assert.equal(sections.isFailed(3), true, "marked, and kept open, all the same");
+  }
   sections.status = "succeeded";
   assert.deepEqual(sections.progress(), { finished: 5, total: 5 });
 });

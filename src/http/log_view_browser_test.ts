@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 // deno-lint-ignore no-import-prefix -- test-only: in deno.json's imports, `deno task start` would install it
-import type { Browser, Page, Viewport } from "npm:puppeteer-core@25.16.0";
+import type { Browser, HTTPRequest, Page, Viewport } from "npm:puppeteer-core@25.16.0";
 import {
   chromium,
   launchChromium,
@@ -96,7 +96,7 @@ Deno.test({
       `[ $((i % 100)) -eq 0 ] && sleep 0.05; i=$((i+1)); done; echo "needle at the end"; exit 0; fi; ` +
       `echo "[1/3] Build"; echo "::group::Compile"; echo "cc a.c"; echo "::endgroup::"; sleep 1.1; ` +
       `echo "[2/3] Test"; echo "oops on stderr" >&2; ` +
-      `n=0; while [ ! -e '${go}' ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; ` +
+      `n=0; while [ ! -e '${go}' ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done; rm -f '${go}'; ` +
       `echo "[3/3] Ship"; echo "ship failed"; exit 3`;
 
     let server: HttpTestServer | undefined;
@@ -111,16 +111,23 @@ Deno.test({
       browser = await launchChromium(CHROMIUM, profile);
       await Deno.mkdir(SCREENSHOTS, { recursive: true });
       const errors: string[] = [];
-      /** Opens `path`; `requests` gets the path of every request the page makes. */
+      /**
+       * Opens `path`; `onRequest` gets every request the page makes, to continue or answer it; `script` runs in
+       * the page before its own.
+       */
       const open = async (
         path: string,
         viewport: Viewport = { width: 1280, height: 800 },
-        requests?: string[],
+        { onRequest, script }: { onRequest?: (request: HTTPRequest) => void; script?: string } = {},
       ) => {
         const page = await browser!.newPage();
         page.setDefaultTimeout(WAIT_MS);
         page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
-        if (requests) page.on("request", (request) => requests.push(new URL(request.url()).pathname));
+        if (onRequest) {
+          await page.setRequestInterception(true);
+          page.on("request", onRequest);
+        }
+        if (script) await page.evaluateOnNewDocument(script);
         await page.setViewport(viewport);
         await page.goto(new URL(path, base).href);
         return page;
@@ -190,8 +197,37 @@ Deno.test({
         "a finished log is complete without a stream; a #L<n> it does not have is said at once",
         async () => {
           const requests: string[] = [];
-          const linked = await open(`deployment/${finished.id}#L${BIG_LINES + 5}`, undefined, requests);
+          // The history comes in two pages, the second 600 ms after the first (the server's own answers, held
+          // back), as a long one would: the page shows where it is meanwhile.
+          const onRequest = async (request: HTTPRequest) => {
+            const url = new URL(request.url());
+            requests.push(url.pathname);
+            if (url.pathname !== `/api/deployments/${finished.id}/lines`) return void request.continue();
+            if (url.searchParams.get("after") !== "0") {
+              await new Promise((resolve) => setTimeout(resolve, 600));
+              return void request.continue();
+            }
+            const first = await fetch(new URL(`${url.pathname}?after=0&limit=50000`, base));
+            request.respond({ status: 200, contentType: "application/json", body: await first.text() });
+          };
+          // Every state the steps summary shows while the page loads.
+          const script = `document.addEventListener("DOMContentLoaded", () => {
+            const steps = document.getElementById("steps");
+            window.__summaries = [];
+            new MutationObserver(() => window.__summaries.push(
+              [...steps.children].map((item) => item.dataset.state).join(","),
+            )).observe(steps, { attributes: true, childList: true, subtree: true });
+          })`;
+          const linked = await open(`deployment/${finished.id}#L${BIG_LINES + 5}`, undefined, {
+            onRequest,
+            script,
+          });
           await ended(linked);
+          // No step is called failed (nor the rest not reached) before its last line is read. (Steps 1 to 3 are
+          // in the first page.)
+          const summaries = new Set(await linked.evaluate(`window.__summaries`) as string[]);
+          summaries.delete("");
+          assert.deepEqual([...summaries], ["done,done,done,failed"]);
           // The record said it was over before the history was read: the history is all of it, with no stream
           // to be refused (204) and backed off from, "Reconnecting…", before the page could say so.
           assert.deepEqual(requests.filter((path) => path.startsWith("/events/")), []);
@@ -468,6 +504,15 @@ Deno.test({
           );
           assert.equal(await run.evaluate(`document.activeElement?.closest(".line")?.id`), "L5");
           assert.equal(await run.evaluate(`document.activeElement?.className`), "fold");
+          // The summary's running step: its duration is written in place each second, and its link, focused,
+          // keeps the focus.
+          await run.focus("#steps li:nth-child(2) a");
+          await waitFor(
+            run,
+            `/^[1-9]/.test(document.querySelector("#steps li:nth-child(2) .step-duration").textContent)`,
+          );
+          assert.equal(await run.evaluate(`document.activeElement?.closest("li")?.dataset.state`), "running");
+          assert.equal(await run.evaluate(`document.activeElement?.className`), "step-name");
           await Deno.writeTextFile(go, "");
           await ended(run);
           await waitFor(run, `document.getElementById("status").textContent === "failed"`);
@@ -519,6 +564,58 @@ Deno.test({
           await run.close();
         },
       );
+
+      await t.step("a deployment that ends while its history loads ends without a reconnection", async () => {
+        const id = await start();
+        const page = await browser!.newPage();
+        page.setDefaultTimeout(WAIT_MS);
+        page.on("pageerror", (error) => errors.push(`${page.url()}: ${error}`));
+        // The history is held back until the deployment has ended: the page knows it running, reads its
+        // history, and then asks the stream for what follows, which the server answers with 204.
+        const held: (() => void)[] = [];
+        let holding = true;
+        await page.setRequestInterception(true);
+        page.on("request", (request) => {
+          if (holding && new URL(request.url()).pathname === `/api/deployments/${id}/lines`) {
+            held.push(() => void request.continue());
+          } else {
+            void request.continue();
+          }
+        });
+        await page.evaluateOnNewDocument(`document.addEventListener("DOMContentLoaded", () => {
+          const connection = document.getElementById("connection");
+          window.__states = [];
+          new MutationObserver(() => window.__states.push(connection.dataset.state))
+            .observe(connection, { attributes: true, attributeFilter: ["data-state"] });
+        })`);
+        await page.goto(new URL(`deployment/${id}`, base).href);
+        await waitFor(page, `document.getElementById("status").textContent === "running"`);
+        const deadline = Date.now() + WAIT_MS;
+        while (held.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(held.length, 1, "the history was asked for");
+        await Deno.writeTextFile(go, "");
+        const status = async () =>
+          (await (await fetch(new URL(`api/deployments/${id}`, base), {
+            headers: { accept: "application/json" },
+          })).json()).status;
+        while ((await status()) !== "failed" && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        holding = false;
+        for (const release of held) release();
+        await ended(page);
+        await waitFor(page, `document.getElementById("status").textContent === "failed"`);
+        assert.deepEqual(
+          await page.evaluate(`window.__states.filter((state) => state === "reconnecting")`),
+          [],
+          "never said Reconnecting",
+        );
+        assert.deepEqual(
+          await page.$$eval("#steps li", (items) => items.map((item) => (item as HTMLElement).dataset.state)),
+          ["done", "done", "failed"],
+        );
+        await page.close();
+      });
 
       await t.step("Download links give the log and its plain text as attachments", async () => {
         const page = await open(`deployment/${finished.id}`);
