@@ -85,7 +85,7 @@ const view = {
   stepsTimer: undefined,
 };
 
-const panel = new LogPanel({ deploymentId, showMessage });
+const panel = new LogPanel({ deploymentId, showMessage, hideMessage });
 
 const feed = new LogFeed(deploymentId, {
   lines(batch) {
@@ -210,6 +210,7 @@ function applyDeployment(record) {
     view.ticker = setInterval(() => {
       renderElapsed();
       renderProgress(); // the running step's duration
+      panel.refreshRunning(); // and in the log, its header
     }, 1000);
   }
   renderProgress();

@@ -28,6 +28,7 @@ function $(id) {
  * @typedef {object} LogPanelOptions
  * @property {string} deploymentId
  * @property {(text: string) => void} showMessage Says something in the page's message area.
+ * @property {() => void} hideMessage Empties it.
  */
 
 export class LogPanel {
@@ -43,6 +44,7 @@ export class LogPanel {
     jump: /** @type {HTMLButtonElement} */ ($("jump")),
     searchInput: /** @type {HTMLInputElement} */ ($("search-input")),
     searchCount: $("search-count"),
+    searchStatus: $("search-status"),
     previous: /** @type {HTMLButtonElement} */ ($("search-previous")),
     next: /** @type {HTMLButtonElement} */ ($("search-next")),
     onlyMatching: /** @type {HTMLInputElement} */ ($("only-matching")),
@@ -59,7 +61,7 @@ export class LogPanel {
   #awaitedLine = null;
   /** The deployment is over and every line is in. */
   #complete = false;
-  /** The history is loading: no reader is reading a step yet, whatever is in view. */
+  /** The history is loading: the last step read so far may not be the last there is. */
   #loading = true;
   /** @type {{status: string, startedAt: string | null, finishedAt: string | null} | null} The last record. */
   #record = null;
@@ -67,6 +69,10 @@ export class LogPanel {
   #neverRan = false;
   /** @type {number | undefined} */
   #searchTimer = undefined;
+  /** Whether the current match was gone to (a first match that arrives while following is only marked). */
+  #visited = false;
+  /** Whether the message area says a line is missing (the next line found takes that back). */
+  #saidMissing = false;
 
   /** @param {LogPanelOptions} options */
   constructor(options) {
@@ -133,6 +139,7 @@ export class LogPanel {
     if (this.lines.append(batch) === 0) return;
     const changed = this.sections.update();
     for (const section of reading) this.sections.setOpen(section, true);
+    const hadMatch = this.search.current >= 0;
     const matched = this.search.extend();
     if (this.#filtering()) {
       const rows = [];
@@ -145,11 +152,9 @@ export class LogPanel {
     } else {
       this.view.appendRows(this.sections.rowsFrom(before));
     }
-    // The open sections' first lines say how many lines they have and how long they took.
-    for (const section of this.sections.openSections) {
-      this.view.refreshLine(this.sections.sections[section].start);
-    }
+    this.refreshRunning();
     if (matched || this.search.query !== "") this.#showSearchCount();
+    if (!hadMatch && this.search.current >= 0) this.#firstMatchArrived();
     this.#showCount();
     if (this.#awaitedLine !== null && this.#awaitedLine <= this.lines.lastNumber) {
       const line = this.#awaitedLine;
@@ -161,6 +166,13 @@ export class LogPanel {
   /** Whether the history is still loading. */
   get loading() {
     return this.#loading;
+  }
+
+  /** The open sections' first lines say how many lines they have and how long they have taken so far. */
+  refreshRunning() {
+    for (const section of this.sections.openSections) {
+      this.view.refreshLine(this.sections.sections[section].start);
+    }
   }
 
   /** The history is in: from now on lines are live, and the deployment's status applies to its last step. */
@@ -241,6 +253,10 @@ export class LogPanel {
       }
       return;
     }
+    if (this.#saidMissing) {
+      this.#saidMissing = false;
+      this.#options.hideMessage();
+    }
     this.#highlighted = index;
     this.#bringIntoRows(index);
     this.view.refresh();
@@ -291,7 +307,9 @@ export class LogPanel {
     if (query === this.search.query) return false;
     // The first match at or after what is in view.
     this.search.setQuery(query, Math.max(0, this.view.firstVisibleLine));
+    this.#visited = false;
     this.#showSearchCount();
+    this.#announceSearch();
     if (this.#filtering() || this.#elements.onlyMatching.checked) this.#showRows();
     if (this.search.current >= 0) this.#goToMatch();
     else this.view.refresh();
@@ -301,17 +319,36 @@ export class LogPanel {
   /** @param {number} step 1 for the next match, -1 for the previous. */
   #move(step) {
     if (this.search.count === 0) return;
-    if (step > 0) this.search.next();
-    else this.search.previous();
+    // A match marked but not gone to (it arrived while following) is the first one Enter goes to.
+    if (this.#visited) {
+      if (step > 0) this.search.next();
+      else this.search.previous();
+    }
     this.#goToMatch();
+    this.#announceSearch();
   }
 
   #goToMatch() {
     const line = this.search.lineOf(this.search.current);
+    this.#visited = true;
     this.#bringIntoRows(line);
     this.#showSearchCount();
     this.view.refresh();
     this.view.reveal(line);
+  }
+
+  /**
+   * The first match of a search that had none came with new lines (the history still loading, or a live
+   * line): it is marked and said; Enter goes to it (not past it).
+   */
+  #firstMatchArrived() {
+    this.view.refresh();
+    this.#announceSearch();
+  }
+
+  /** Says the count to a screen reader: on the reader's own moves, not each time new lines change it. */
+  #announceSearch() {
+    this.#elements.searchStatus.textContent = this.#elements.searchCount.textContent ?? "";
   }
 
   /** Makes line `index` one of the rows: opens the sections it is in. @param {number} index */
@@ -338,10 +375,11 @@ export class LogPanel {
 
   /**
    * The open step and group that the reader is reading (the first row in view is in them), to keep them open
-   * when the next one begins; none while following the end or while the history loads.
+   * when the next one begins; none while following the end, or while the view waits at the top for a `#L<n>`
+   * that has not come.
    */
   #sectionsBeingRead() {
-    if (this.view.following || this.#loading) return [];
+    if (this.view.following || this.#awaitedLine !== null) return [];
     const line = this.view.firstVisibleLine;
     return this.sections.openSections.filter((section) =>
       this.sections.isOpen(section) && line >= this.sections.sections[section].start
@@ -364,7 +402,7 @@ export class LogPanel {
       : count === 0
       ? "No matches"
       : `${(current + 1).toLocaleString()} of ${count.toLocaleString()}`;
-    // Only on a change: it is a live region, read out each time it is written.
+    // Only on a change: a write restyles it.
     if (searchCount.textContent !== text) searchCount.textContent = text;
     previous.disabled = next.disabled = count === 0;
   }
@@ -416,6 +454,7 @@ export class LogPanel {
 
   /** @param {number} line */
   #reportMissing(line) {
+    this.#saidMissing = true;
     this.#options.showMessage(
       line < 1
         ? `There is no line ${line}: lines are numbered from 1.`

@@ -49,6 +49,12 @@ export class LogView {
   /** @type {{line: number, center: boolean} | null} A line to bring into view at the next draw. */
   #reveal = null;
   /**
+   * Where this view last scrolled to itself (following, revealing, keeping an anchor): the scroll event that
+   * follows is not the reader's. Without this, the event of a follow's scroll to the end, dispatched after a
+   * reveal had paused following, took the view for at the end and followed again.
+   */
+  #ownScrollTop = -1;
+  /**
    * The row that had the focus when it was taken out to be drawn anew (a running step's header, redrawn with
    * each batch): its new element gets the focus back.
    * @type {{line: number, selector: string} | null}
@@ -111,7 +117,7 @@ export class LogView {
       const row = this.#rowOf(anchorLine);
       this.#updateOffsets(row + 1);
       this.#scroller.scrollTop = this.#offsets[row] - shift;
-      this.#scrollTop = this.#scroller.scrollTop;
+      this.#scrollTop = this.#ownScrollTop = this.#scroller.scrollTop;
     }
     this.draw();
   }
@@ -158,11 +164,25 @@ export class LogView {
     this.draw();
   }
 
-  /** Draws again one line, if it is in the document. @param {number} line */
+  /**
+   * Draws again one line, if it is in the document. A section's header whose count or duration alone changed
+   * keeps its element (a screen reader on its button hears nothing new); anything else is a new element.
+   * @param {number} line
+   */
   refreshLine(line) {
     const element = this.#rendered.get(line);
     if (!element) return;
     const row = renderRow(line, this.#options.context());
+    const meta = element.querySelector(".section-meta");
+    const fold = element.querySelector("button.fold");
+    if (
+      meta !== null && fold !== null && row.className === element.className &&
+      fold.isEqualNode(row.querySelector("button.fold"))
+    ) {
+      const text = row.querySelector(".section-meta")?.textContent ?? "";
+      if (meta.textContent !== text) meta.textContent = text;
+      return;
+    }
     const focus = focusSelector(element);
     element.replaceWith(row);
     this.#rendered.set(line, row);
@@ -274,6 +294,7 @@ export class LogView {
       // The log got shorter than where the view was (rows folded away): stay within it.
       scroller.scrollTop = top;
     }
+    if (scroller.scrollTop !== this.#scrollTop) this.#ownScrollTop = scroller.scrollTop;
     this.#scrollTop = scroller.scrollTop;
   }
 
@@ -304,13 +325,12 @@ export class LogView {
     this.#rendered = next;
     const lost = this.#lostFocus;
     this.#lostFocus = null;
-    const element = lost === null ? undefined : next.get(lost.line);
     // Unless the reader has put the focus somewhere else meanwhile.
-    if (
-      lost !== null && element &&
-      (document.activeElement === null || document.activeElement === document.body)
-    ) {
-      focusIn(element, lost.selector);
+    if (lost !== null && (document.activeElement === null || document.activeElement === document.body)) {
+      const element = next.get(lost.line);
+      // Its row scrolled out of the window: the log itself, so that the keys go on scrolling it.
+      if (element) focusIn(element, lost.selector);
+      else this.#scroller.focus({ preventScroll: true });
     }
   }
 
@@ -442,6 +462,9 @@ export class LogView {
     const top = scroller.scrollTop;
     const movedUp = top < this.#scrollTop - 1;
     this.#scrollTop = top;
+    const own = Math.abs(top - this.#ownScrollTop) < 1;
+    this.#ownScrollTop = -1;
+    if (own) return this.draw();
     const atBottom = scroller.scrollHeight - top - scroller.clientHeight <= FOLLOW_SLACK_PX;
     if (atBottom) {
       if (!this.following) this.setFollowing(true);

@@ -148,7 +148,14 @@ Deno.test({
       };
 
       const page = await open(`deployment/${finished.id}`);
-      await t.step(
+      /** A step, after which any page it left open is closed: a page left behind holds up the next steps. */
+      const step = async (name: string, fn: () => Promise<void>) => {
+        await t.step(name, fn);
+        for (const other of await browser!.pages()) {
+          if (other !== page && !other.isClosed()) await other.close().catch(() => {});
+        }
+      };
+      await step(
         `a finished ${BIG_LINES.toLocaleString("en")}-line log shows its last line, virtualised`,
         async () => {
           await ended(page);
@@ -193,7 +200,7 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "a finished log is complete without a stream; a #L<n> it does not have is said at once",
         async () => {
           const requests: string[] = [];
@@ -240,11 +247,56 @@ Deno.test({
           await linked.evaluate(`location.hash = "#L0"`);
           await waitFor(linked, `document.getElementById("message").textContent.includes("line 0")`);
           assert.equal(await text(linked, "#message"), "There is no line 0: lines are numbered from 1.");
+          // A line that is there takes the message back.
+          await linked.evaluate(`location.hash = "#L5"`);
+          await waitFor(linked, `document.getElementById("message").hidden`);
           await linked.close();
         },
       );
 
-      await t.step(
+      await step(
+        "a search typed while the history loads finds its match when it comes; Enter goes to it, paused",
+        async () => {
+          // The history in two pages (the server's own answers); the second waits for the test.
+          let release = () => {};
+          const released = new Promise<void>((resolve) => release = resolve);
+          const onRequest = async (request: HTTPRequest) => {
+            const url = new URL(request.url());
+            if (url.pathname !== `/api/deployments/${finished.id}/lines`) return void request.continue();
+            if (url.searchParams.get("after") !== "0") {
+              await released;
+              return void request.continue();
+            }
+            const first = await fetch(new URL(`${url.pathname}?after=0&limit=50000`, base));
+            request.respond({ status: 200, contentType: "application/json", body: await first.text() });
+          };
+          const loading = await open(`deployment/${finished.id}`, undefined, { onRequest });
+          await waitFor(loading, `document.getElementById("L50000") !== null`);
+          await loading.click("#search-input");
+          // Line 60,001, in step 3 (folded once it is read), in the page not read yet.
+          await loading.keyboard.type("tick 60000");
+          await waitFor(loading, `document.getElementById("search-count").textContent === "No matches"`);
+          release();
+          await waitFor(loading, `document.getElementById("search-count").textContent === "1 of 1"`);
+          await waitFor(loading, `document.getElementById("line-count").textContent === "100,000 lines"`);
+          assert.equal(await text(loading, "#search-status"), "1 of 1", "said to a screen reader");
+          // Enter goes to that first match (not past it, to the next), in its step, which opens.
+          await loading.keyboard.press("Enter");
+          await waitFor(loading, `document.querySelector("#L60001 mark.current") !== null`);
+          assert.equal(await text(loading, "#search-count"), "1 of 1");
+          assert.equal(await text(loading, "#follow-state"), "Paused");
+          // A match in the last screen, gone to from far above: the view is at the end, and still paused.
+          await loading.click("#search-input", { count: 3 });
+          await loading.keyboard.type("the end");
+          await waitFor(loading, `document.querySelector("#L${BIG_LINES} mark.current") !== null`);
+          assert.ok(await atEnd(loading));
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          assert.equal(await text(loading, "#follow-state"), "Paused");
+          await loading.close();
+        },
+      );
+
+      await step(
         "steps and groups fold and unfold with their line counts; marker lines are not shown",
         async () => {
           const step2 = `#L${big.step2}`;
@@ -276,10 +328,16 @@ Deno.test({
           await page.click(`${step2} .fold`);
           await waitFor(page, `document.querySelector("#L${big.step2 + 2}") === null`);
           assert.ok(Number(await lineElements(page)) < 5000);
+          // A focused button whose row scrolls out of the document leaves the focus on the log, which the
+          // keys go on scrolling, not on the page's body.
+          await page.focus(`${step2} .fold`);
+          await page.$eval("#log", (log) => log.scrollTo({ top: log.scrollHeight }));
+          await waitFor(page, `document.querySelector("${step2}") === null`);
+          await waitFor(page, `document.activeElement?.id === "log"`);
         },
       );
 
-      await t.step("search finds a line inside a folded step, opens it, and says 1 of 1", async () => {
+      await step("search finds a line inside a folded step, opens it, and says 1 of 1", async () => {
         await page.keyboard.press("/");
         assert.equal(await page.evaluate(`document.activeElement.id`), "search-input");
         await page.keyboard.type("disk full");
@@ -298,7 +356,7 @@ Deno.test({
         assert.equal(await page.evaluate(`document.activeElement.id`), "log");
       });
 
-      await t.step(
+      await step(
         "search counts, and Enter, Shift+Enter and the buttons move through the matches",
         async () => {
           await page.click("#search-input", { count: 3 });
@@ -345,7 +403,7 @@ Deno.test({
         },
       );
 
-      await t.step("Only matching lines shows the matching lines alone", async () => {
+      await step("Only matching lines shows the matching lines alone", async () => {
         await page.click("#only-matching");
         await waitFor(page, `document.querySelectorAll("#log .line").length === 3`);
         assert.deepEqual(
@@ -360,7 +418,7 @@ Deno.test({
         assert.equal(await page.$("#log mark"), null);
       });
 
-      await t.step("#L<n> into a folded step opens it and highlights the line", async () => {
+      await step("#L<n> into a folded step opens it and highlights the line", async () => {
         const linked = await open(`deployment/${finished.id}#L${big.step3 + 10}`);
         await waitFor(
           linked,
@@ -409,7 +467,7 @@ Deno.test({
         await linked.close();
       });
 
-      await t.step("Wrap lines and Timestamps switch, and are remembered", async () => {
+      await step("Wrap lines and Timestamps switch, and are remembered", async () => {
         assert.equal(await page.$eval("#wrap", (box) => (box as HTMLInputElement).checked), true);
         await page.click("#wrap");
         assert.equal(await page.$eval("#log", (log) => log.classList.contains("nowrap")), true);
@@ -432,7 +490,7 @@ Deno.test({
         await page.close();
       });
 
-      await t.step(
+      await step(
         "on a phone, the failing line is found by touch: search, next, the step's link",
         async () => {
           const phone = await open(`deployment/${finished.id}`, {
@@ -475,7 +533,7 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "a run with times: durations, stderr marked, the summary, the progress and the icon; failed, its last line in view",
         async () => {
           const id = await start();
@@ -492,6 +550,7 @@ Deno.test({
           // keeps the focus.
           await waitFor(run, `document.getElementById("L6") !== null`);
           await run.focus("#L5 .fold");
+          await run.evaluate(`window.__header = document.getElementById("L5")`);
           const appended = await fetch(new URL(`api/deployments/${id}/log`, base), {
             method: "POST",
             headers: { "content-type": "text/plain" },
@@ -504,6 +563,8 @@ Deno.test({
           );
           assert.equal(await run.evaluate(`document.activeElement?.closest(".line")?.id`), "L5");
           assert.equal(await run.evaluate(`document.activeElement?.className`), "fold");
+          // Only its count changed: the same element, so a screen reader on its button hears nothing new.
+          assert.equal(await run.evaluate(`document.getElementById("L5") === window.__header`), true);
           // The summary's running step: its duration is written in place each second, and its link, focused,
           // keeps the focus.
           await run.focus("#steps li:nth-child(2) a");
@@ -565,7 +626,7 @@ Deno.test({
         },
       );
 
-      await t.step("a deployment that ends while its history loads ends without a reconnection", async () => {
+      await step("a deployment that ends while its history loads ends without a reconnection", async () => {
         const id = await start();
         const page = await browser!.newPage();
         page.setDefaultTimeout(WAIT_MS);
@@ -617,7 +678,7 @@ Deno.test({
         await page.close();
       });
 
-      await t.step("Download links give the log and its plain text as attachments", async () => {
+      await step("Download links give the log and its plain text as attachments", async () => {
         const page = await open(`deployment/${finished.id}`);
         const hrefs = await page.$$eval(
           "#download-log, #download-plain",
@@ -637,7 +698,7 @@ Deno.test({
         await page.close();
       });
 
-      await t.step(
+      await step(
         "a deployment cancelled while queued says it never ran, and nothing of following",
         async () => {
           const page = await open(`deployment/${neverRan.id}`);
@@ -650,7 +711,7 @@ Deno.test({
         },
       );
 
-      await t.step(
+      await step(
         "a live log is followed to its end, searched as it comes, with few line elements",
         async () => {
           await Deno.writeTextFile(live, ""); // the deploy command removes it
