@@ -589,6 +589,8 @@ Deno.test({
           assert.equal(await run.$eval("#steps li:first-child a", (a) => a.getAttribute("href")), "#L1");
           // Step 1 lasted its sleep of 1.1 s (at least): from the times of its first line and of step 2's.
           assert.match(await text(run, "#steps li:first-child .step-duration"), /^[1-9]\d*s$/);
+          // And its header in the log says its lines (the group's title and its line) and that duration.
+          assert.match(await text(run, "#L1 .section-meta"), /^2 lines · [1-9]\d*s$/);
           assert.match(
             await run.$eval('link[rel="icon"]', (link) => decodeURIComponent(link.getAttribute("href")!)),
             /<circle[^>]*#cf222e/,
@@ -728,6 +730,12 @@ Deno.test({
           await waitFor(page, `document.getElementById("search-count").textContent === "1 of 1"`);
           assert.ok(await atEnd(page), "followed to the last line");
           assert.ok(Number(await lineElements(page)) < 5000);
+          await waitFor(page, `document.getElementById("status").textContent === "succeeded"`);
+          assert.match(
+            await page.$eval('link[rel="icon"]', (link) => decodeURIComponent(link.getAttribute("href")!)),
+            /<circle[^>]*#1a7f37/,
+            "a green dot once it succeeded",
+          );
           await page.close();
         },
       );
