@@ -87,6 +87,15 @@ Deno.test({
     await Deno.writeTextFile(join(dir, `${finished.id}.json`), JSON.stringify(finished));
     await Deno.writeTextFile(join(dir, `${finished.id}.log`), big.lines.join("\n") + "\n");
     await Deno.writeTextFile(join(dir, `${neverRan.id}.json`), JSON.stringify(neverRan));
+    // Cancelled in step 2 of 3.
+    const cancelled = deploymentRecord({
+      status: "cancelled",
+      startedAt: "2026-11-24T08:00:01.000Z",
+      finishedAt: "2026-11-24T08:00:09.000Z",
+      cancelledBy: "alice",
+    });
+    await Deno.writeTextFile(join(dir, `${cancelled.id}.json`), JSON.stringify(cancelled));
+    await Deno.writeTextFile(join(dir, `${cancelled.id}.log`), "[1/3] Build\nbuilt\n[2/3] Test\ntesting\n");
     // The deploy command: with the file `live` in its directory, lines for a while; else three timed steps,
     // a line to stderr, step 2 waiting (up to 10 s) for the file `go`, and a failure.
     const live = join(dir, "live");
@@ -613,6 +622,10 @@ Deno.test({
             await run.$eval("#L6 .ts", (time) => time.getAttribute("title") ?? ""),
             /after the start$/,
           );
+          // With Timestamps on, the page's Download links give each line's time before it, in ISO 8601.
+          const plainHref = await run.$eval("#download-plain", (a) => a.getAttribute("href") ?? "");
+          const timed = await (await fetch(new URL(plainHref, base))).text();
+          assert.match(timed.split("\n")[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \[1\/3\] Build$/);
           await run.click("#timestamps");
           // The reason appeared above the log: the last line is still in view once it follows again.
           await run.click("#jump");
@@ -697,6 +710,22 @@ Deno.test({
           assert.equal(body.includes("\x1b["), escapes);
           assert.ok(body.includes("disk full"));
         }
+        await page.close();
+      });
+
+      await step("a deployment cancelled in step 2 of 3 says so, and step 3 was not reached", async () => {
+        const page = await open(`deployment/${cancelled.id}`);
+        await ended(page);
+        await waitFor(page, `document.querySelectorAll("#steps li").length === 3`);
+        assert.deepEqual(
+          await page.$$eval("#steps li", (items) => items.map((item) => (item as HTMLElement).dataset.state)),
+          ["done", "cancelled", "not reached"],
+        );
+        assert.equal(await text(page, "#progress-label"), "Cancelled in step 2 of 3: Test");
+        assert.equal(await page.$eval("#progress", (bar) => bar.getAttribute("aria-valuenow")), "1");
+        // The step it stopped in is open, marked; the one before it folded.
+        assert.equal(await page.$eval("#L3 .fold", (b) => b.getAttribute("aria-expanded")), "true");
+        assert.equal(await page.$eval("#L1 .fold", (b) => b.getAttribute("aria-expanded")), "false");
         await page.close();
       });
 
