@@ -5,10 +5,13 @@
  * does not grow with the log (a million lines keep about a hundred row elements). Row heights are estimated
  * (one line, or as many as the text wraps to in a monospace font) and replaced by the measured ones once drawn.
  * Follow mode keeps the end in view; scrolling up pauses it. Rows still in the window across a redraw are kept,
- * so a selection inside them survives scrolling. Drawing happens once per animation frame.
+ * so a selection inside them survives scrolling; the row a selection starts in stays in the document however
+ * far the reader scrolls (just outside the window, where it is not seen), and a copy of a selection whose rows
+ * are not all in the document is made from the log itself. Drawing happens once per animation frame.
  */
 
 import { renderRow } from "./log_row.js";
+import { displayText } from "./log_search.js";
 
 /** Pixels drawn above and below the viewport, so a scroll shows rows already there. */
 const OVERSCAN_PX = 600;
@@ -54,6 +57,8 @@ export class LogView {
    * reveal had paused following, took the view for at the end and followed again.
    */
   #ownScrollTop = -1;
+  /** The line index of the row a selection in the log starts from (kept in the document), -1 for none. */
+  #anchorLine = -1;
   /**
    * The row that had the focus when it was taken out to be drawn anew (a running step's header, redrawn with
    * each batch): its new element gets the focus back.
@@ -74,6 +79,9 @@ export class LogView {
     scroller.append(this.#before, this.#body, this.#after);
     scroller.addEventListener("scroll", () => this.#onScroll(), { passive: true });
     scroller.addEventListener("click", (event) => this.#onClick(event));
+    // On the document: a copy is fired where the selection starts or where the focus is, not at the log.
+    document.addEventListener("copy", (event) => this.#onCopy(event));
+    document.addEventListener("selectionchange", () => this.#onSelectionChange());
     // The panel shrinks when the header grows (a failure's reason appears): a following view goes back to the
     // end; a new width changes how lines wrap.
     new ResizeObserver(() => this.#onResize()).observe(scroller);
@@ -257,7 +265,7 @@ export class LogView {
     top = Math.max(0, Math.min(top, total - viewport));
     const first = this.#rowAt(top - OVERSCAN_PX);
     const last = Math.min(this.#rowCount, this.#rowAt(top + viewport + OVERSCAN_PX) + 1);
-    this.#fill(first, last);
+    const anchor = this.#fill(first, last);
     // Measure what was drawn: the rows below the first drawn one move by what their estimates were off.
     let changedFrom = -1;
     for (let row = first; row < last; row++) {
@@ -276,8 +284,14 @@ export class LogView {
       this.#updateOffsets(this.#rowCount);
     }
     const height = (/** @type {number} */ n) => `${Math.max(0, n)}px`;
-    this.#before.style.height = height(this.#offsets[first]);
-    this.#after.style.height = height(this.#offsets[this.#rowCount] - this.#offsets[last]);
+    // A selection's first row kept outside the window takes its height from the spacer on its side.
+    const anchorHeight = anchor === -1 ? 0 : this.#offsets[anchor + 1] - this.#offsets[anchor];
+    this.#before.style.height = height(
+      this.#offsets[first] - (anchor !== -1 && anchor < first ? anchorHeight : 0),
+    );
+    this.#after.style.height = height(
+      this.#offsets[this.#rowCount] - this.#offsets[last] - (anchor >= last ? anchorHeight : 0),
+    );
     if (this.#reveal !== null) {
       const row = this.#rowOf(this.#reveal.line);
       const rowTop = this.#offsets[row];
@@ -300,6 +314,7 @@ export class LogView {
 
   /**
    * Puts rows `first` to `last` (exclusive) in the document: the ones there already stay, the others come.
+   * Returns the row of a selection's first line kept outside them, -1 for none.
    * @param {number} first
    * @param {number} last
    */
@@ -309,11 +324,25 @@ export class LogView {
     const next = new Map();
     /** @type {HTMLElement[]} */
     const ordered = [];
+    const get = (/** @type {number} */ line) =>
+      (!this.#stale && this.#rendered.get(line)) || renderRow(line, context);
     for (let row = first; row < last; row++) {
       const line = this.#rows[row];
-      const element = (!this.#stale && this.#rendered.get(line)) || renderRow(line, context);
+      const element = get(line);
       next.set(line, element);
       ordered.push(element);
+    }
+    let anchor = -1;
+    if (this.#anchorLine !== -1 && this.hasRow(this.#anchorLine)) {
+      const row = this.#rowOf(this.#anchorLine);
+      if (row < first || row >= last) {
+        anchor = row;
+        // Its own element, not a new one: a new one would not hold the selection.
+        const element = this.#rendered.get(this.#anchorLine) ?? get(this.#anchorLine);
+        next.set(this.#anchorLine, element);
+        if (row < first) ordered.unshift(element);
+        else ordered.push(element);
+      }
     }
     for (const [line, element] of this.#rendered) if (next.get(line) !== element) this.#remove(line, element);
     this.#stale = false;
@@ -332,6 +361,62 @@ export class LogView {
       if (element) focusIn(element, lost.selector);
       else this.#scroller.focus({ preventScroll: true });
     }
+    return anchor;
+  }
+
+  /** Keeps the row a selection in the log starts from, so that the selection survives scrolling. */
+  #onSelectionChange() {
+    const selection = getSelection();
+    const row = selection === null || selection.isCollapsed ? null : this.#rowElement(selection.anchorNode);
+    const line = row === null ? -1 : Number(row.dataset.index);
+    if (line !== this.#anchorLine) this.#anchorLine = line;
+  }
+
+  /**
+   * A copy of a selection whose rows are not all in the document (it began far above or below the view): the
+   * rows between its ends come from the log, the ends from what is selected in them.
+   * @param {ClipboardEvent} event
+   */
+  #onCopy(event) {
+    const selection = getSelection();
+    if (selection === null || selection.rangeCount === 0 || selection.isCollapsed || !event.clipboardData) {
+      return;
+    }
+    const range = selection.getRangeAt(0);
+    const startRow = this.#rowElement(range.startContainer);
+    const endRow = this.#rowElement(range.endContainer);
+    if (startRow === null || endRow === null) return;
+    const first = this.#rowOf(Number(startRow.dataset.index));
+    const last = this.#rowOf(Number(endRow.dataset.index));
+    let whole = true;
+    for (let row = first; row <= last && whole; row++) whole = this.#rendered.has(this.#rows[row]);
+    if (whole) return; // the browser's own copy is right
+    const part = (/** @type {HTMLElement} */ row, /** @type {boolean} */ start) => {
+      const content = row.querySelector(".text");
+      if (content === null) return "";
+      const piece = document.createRange();
+      piece.selectNodeContents(content);
+      if (start && piece.comparePoint(range.startContainer, range.startOffset) === 0) {
+        piece.setStart(range.startContainer, range.startOffset);
+      }
+      if (!start && piece.comparePoint(range.endContainer, range.endOffset) === 0) {
+        piece.setEnd(range.endContainer, range.endOffset);
+      }
+      return piece.toString();
+    };
+    const { lines, sections } = this.#options.context();
+    const texts = [part(startRow, true)];
+    for (let row = first + 1; row < last; row++) texts.push(displayText(lines, sections, this.#rows[row]));
+    texts.push(part(endRow, false));
+    event.clipboardData.setData("text/plain", texts.join("\n"));
+    event.preventDefault();
+  }
+
+  /** The row element of this log that `node` is in, or null. @param {Node | null} node */
+  #rowElement(node) {
+    const element = node instanceof Element ? node : node?.parentElement ?? null;
+    const row = element?.closest(".line") ?? null;
+    return row instanceof HTMLElement && this.#body.contains(row) ? row : null;
   }
 
   /** Takes row element `element` of line `line` out of the document, noting whether it had the focus. */

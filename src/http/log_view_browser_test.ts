@@ -4,7 +4,7 @@
 // to its last line with fewer than 5,000 line elements; steps and groups that fold and unfold, with their line
 // counts; search over the whole log (the count, next and previous by key and button, a match inside a folded
 // step opening it, `/` and Escape, new lines searched as they come, "Only matching lines"); `#L<n>` into a folded
-// step; copy of a selection; the Wrap lines and Timestamps switches, remembered; a run with times: durations,
+// step; copy of a selection, also one that began far out of the document; the Wrap lines and Timestamps switches, remembered; a run with times: durations,
 // stderr marks, the step summary, the progress bar counting finished steps and the tab's icon; Download links;
 // a failed run's last line in view when its reason appears; a deployment cancelled while queued; a live log
 // followed. The speed targets of a million lines are measured by the benchmark (bench/bench.ts), not here.
@@ -462,6 +462,36 @@ Deno.test({
           String(copied).trimEnd(),
           [big.step3 + 9, big.step3 + 10, big.step3 + 11].map((n) => `tick ${n}`).join("\n"),
         );
+        // A selection from that line to one 4,969 lines below, far out of the document when it began: its
+        // first row stays in the document, and Ctrl+C copies every line between, from the log.
+        const from = big.step3 + 10;
+        const to = from + 4969;
+        await linked.evaluate(`(() => {
+          const text = document.querySelector("#L${from} .text").firstChild;
+          getSelection().setBaseAndExtent(text, 0, text, 4);
+          document.addEventListener("copy", (event) => {
+            window.__copied = event.clipboardData.getData("text/plain");
+          });
+        })()`);
+        await new Promise((resolve) => setTimeout(resolve, 100)); // selectionchange
+        await linked.evaluate(`location.hash = "#L${to}"`);
+        await waitFor(linked, `document.getElementById("L${to}")?.classList.contains("highlight")`);
+        assert.equal(await linked.$(`#L${from + 100}`), null, "far from the view");
+        assert.notEqual(await linked.$(`#L${from}`), null, "the selection's first row is kept");
+        await linked.evaluate(`getSelection().extend(document.querySelector("#L${to} .text").firstChild, 4)`);
+        await linked.keyboard.down("Control");
+        await linked.keyboard.press("KeyC");
+        await linked.keyboard.up("Control");
+        await waitFor(linked, `typeof window.__copied === "string"`);
+        const far = String(await linked.evaluate(`window.__copied`)).split("\n");
+        assert.equal(far.length, 4970);
+        assert.deepEqual([far[0], far[1], far.at(-2), far.at(-1)], [
+          `tick ${from - 1}`,
+          `tick ${from}`,
+          `tick ${to - 2}`,
+          "tick",
+        ]);
+        await linked.evaluate(`getSelection().removeAllRanges()`);
         // A link to a line inside a folded group, by a click on a link within the page.
         await linked.evaluate(`location.hash = "#L${big.error}"`);
         await waitFor(linked, `document.getElementById("L${big.error}")?.classList.contains("highlight")`);
