@@ -1,13 +1,15 @@
 /// <reference lib="dom" />
 // The deployment page's log in a real browser: Debian's Chromium, driven by puppeteer-core, against the real
 // HTTP side (`serveHttp`: real files, real deploy commands). What is checked: a finished 100,000-line log shown
-// to its last line with fewer than 5,000 line elements; steps and groups that fold and unfold, with their line
-// counts; search over the whole log (the count, next and previous by key and button, a match inside a folded
-// step opening it, `/` and Escape, new lines searched as they come, "Only matching lines"); `#L<n>` into a folded
-// step; copy of a selection, also one that began far out of the document; the Wrap lines and Timestamps switches, remembered; a run with times: durations,
-// stderr marks, the step summary, the progress bar counting finished steps and the tab's icon; Download links;
-// a failed run's last line in view when its reason appears; a deployment cancelled while queued; a live log
-// followed. The speed targets of a million lines are measured by the benchmark (bench/bench.ts), not here.
+// to its last line with fewer than 5,000 line elements, with no stream; steps and groups that fold and unfold,
+// with their line counts and durations; search over the whole log (the count, next and previous by key and
+// button, a match inside a folded step opening it, `/` and Escape, new lines searched as they come, "Only
+// matching lines"); `#L<n>` into a folded step, and missing lines; copy of a selection, also one that began far
+// out of the document; the Wrap lines and Timestamps switches, remembered; a run with times: durations, stderr
+// marks, the step summary, the progress bar counting finished steps and the tab's icon; focus kept through
+// redraws; Download links; a failed run's last line in view when its reason appears; deployments cancelled in
+// a step and while queued; one that ends while its history loads; a phone; a live log followed. The speed
+// targets of a million lines are measured by the benchmark (bench/bench.ts), not here.
 //
 // Without /usr/bin/chromium the test is skipped with a loud notice, except under CI=true, where a missing
 // browser fails it.
