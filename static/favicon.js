@@ -2,8 +2,8 @@
  * @module
  * The tab's icon says how a deployment stands, so a tab in the background tells it: shiplog's icon with a dot
  * in the corner, grey while it waits, blue while it runs, green once it succeeded, red once it failed (or was
- * interrupted), darker grey once cancelled. The icon is an SVG `data:` URL (the pages' Content-Security-Policy allows `img-src
- * data:`), so no request is made for it.
+ * interrupted), darker grey once cancelled. The icon is an SVG `data:` URL (the pages' Content-Security-Policy
+ * allows `img-src data:`), so no request is made for it.
  */
 
 /** The dot's colour by status; a status not listed keeps the plain icon. */
