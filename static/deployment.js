@@ -294,7 +294,12 @@ function renderProgress() {
  */
 function followStepLink(event) {
   const link = /** @type {Element} */ (event.target).closest("a[href^='#L']");
-  if (!(link instanceof HTMLAnchorElement) || event.button !== 0 || event.metaKey || event.ctrlKey) return;
+  if (
+    !(link instanceof HTMLAnchorElement) || event.button !== 0 || event.metaKey || event.ctrlKey ||
+    event.shiftKey || event.altKey
+  ) {
+    return;
+  }
   event.preventDefault();
   const hash = link.getAttribute("href") ?? "";
   if (location.hash !== hash) history.pushState(null, "", hash);
@@ -342,6 +347,7 @@ function showMessage(text) {
 
 function hideMessage() {
   elements.message.hidden = true;
+  panel.forgetMissingLine();
 }
 
 /** @param {string} text */

@@ -192,6 +192,7 @@ export class LogPanel {
     this.sections.endedAt = 0;
     this.search.clear();
     this.#highlighted = -1;
+    this.#visited = false;
     this.#loading = true;
     const line = lineFromHash();
     this.#awaitedLine = line !== null && line > 0 ? line : null;
@@ -460,6 +461,11 @@ export class LogPanel {
         ? `There is no line ${line}: lines are numbered from 1.`
         : `There is no line ${line.toLocaleString()}: this log has ${linesText(this.lines.count)}.`,
     );
+  }
+
+  /** The message area was emptied: what it said of a missing line is gone too. */
+  forgetMissingLine() {
+    this.#saidMissing = false;
   }
 
   /** Forgets a `#L<n>` still awaited (the page says something else). */
