@@ -69,7 +69,7 @@ export class LogPanel {
   #neverRan = false;
   /** @type {number | undefined} */
   #searchTimer = undefined;
-  /** Whether the current match was gone to (a first match that arrives while following is only marked). */
+  /** Whether the current match was gone to (a first match that comes with new lines is only marked). */
   #visited = false;
   /** Whether the message area says a line is missing (the next line found takes that back). */
   #saidMissing = false;

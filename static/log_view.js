@@ -226,11 +226,6 @@ export class LogView {
     if (following) this.draw();
   }
 
-  /** The row element of line `line` if it is in the document. @param {number} line */
-  element(line) {
-    return this.#rendered.get(line) ?? null;
-  }
-
   /** Whether line `line` (an index) is one of the rows. @param {number} line */
   hasRow(line) {
     const row = this.#rowOf(line);
